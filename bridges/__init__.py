@@ -1,0 +1,1 @@
+"""bridges package."""

@@ -1,0 +1,1 @@
+"""The bus: an XSUB/XPUB proxy that publishers and subscribers connect to."""

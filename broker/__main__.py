@@ -1,0 +1,18 @@
+"""Entry point: `python -m broker`."""
+
+from __future__ import annotations
+
+from scitex_orochi.config import Config
+from scitex_orochi.logs import setup_logging
+
+from .service import serve
+
+
+def main() -> None:
+    cfg = Config.from_env()
+    setup_logging(cfg.log_level, "broker")
+    serve(cfg.bus_in, cfg.bus_out)
+
+
+if __name__ == "__main__":
+    main()

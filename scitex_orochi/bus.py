@@ -1,0 +1,220 @@
+"""Bus clients: one PUB socket to the broker's XSUB side, one SUB socket to its XPUB side.
+
+Frames are `[topic, msgpack(body)]`. Sockets are owned by one object, closed with
+linger=0. Readiness is proved, not slept for: `wait_ready` publishes a probe on a
+topic only this client subscribes to and waits until it comes back through the
+broker, which shows both directions and the subscription are live.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import msgpack
+import zmq
+import zmq.asyncio
+
+from . import topics
+
+log = logging.getLogger("orochi.bus")
+
+PUB_HWM = 200_000
+SUB_HWM = 200_000
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 5000
+RECONNECT_IVL_MS = 50
+RECONNECT_IVL_MAX_MS = 1000
+READY_PROBE_EVERY_S = 0.05
+
+
+class BusError(RuntimeError):
+    """The bus could not be reached in time."""
+
+
+def pack(body: Any) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def new_origin(kind: str) -> str:
+    """A unique id for one running process: kind, host, pid and a random tail."""
+    return f"{kind}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _tune(sock: zmq.Socket) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+
+
+class _BusBase:
+    def __init__(self, bus_in: str, bus_out: str, origin: str, ctx: zmq.Context) -> None:
+        self.origin = origin
+        self.bus_in = bus_in
+        self.bus_out = bus_out
+        self.published = 0
+        self.received = 0
+        self._ctx = ctx
+        self._pub = ctx.socket(zmq.PUB)
+        _tune(self._pub)
+        self._pub.setsockopt(zmq.SNDHWM, PUB_HWM)
+        self._pub.connect(bus_in)
+        self._sub = ctx.socket(zmq.SUB)
+        _tune(self._sub)
+        self._sub.setsockopt(zmq.RCVHWM, SUB_HWM)
+        self._sub.connect(bus_out)
+        # Synchronous views of the same sockets: non-blocking sends and burst
+        # drains without one asyncio Future per call.
+        self._pub_sync = zmq.Socket.shadow(self._pub.underlying)
+        self._sub_sync = zmq.Socket.shadow(self._sub.underlying)
+        self._probe_topic = b""
+
+    def subscribe(self, *prefixes: bytes) -> None:
+        for prefix in prefixes:
+            self._sub_sync.setsockopt(zmq.SUBSCRIBE, prefix)
+
+    def unsubscribe(self, *prefixes: bytes) -> None:
+        for prefix in prefixes:
+            self._sub_sync.setsockopt(zmq.UNSUBSCRIBE, prefix)
+
+    def publish(self, topic: bytes, body: Any) -> None:
+        """Never blocks: PUB drops at its high-water mark (inbound is republished until acked)."""
+        self._pub_sync.send_multipart((topic, pack(body)), flags=zmq.NOBLOCK, copy=False)
+        self.published += 1
+
+    def publish_raw(self, topic: bytes, data: bytes) -> None:
+        self._pub_sync.send_multipart((topic, data), flags=zmq.NOBLOCK, copy=False)
+        self.published += 1
+
+    def publish_many(self, items: Iterable[tuple[bytes, Any]]) -> None:
+        for topic, body in items:
+            self.publish(topic, body)
+
+    def drain(self, limit: int) -> list[tuple[bytes, Any]]:
+        """Everything already queued on the SUB socket, up to `limit`, without waiting.
+
+        Readiness probes are consumed here and recorded, never returned.
+        """
+        out: list[tuple[bytes, Any]] = []
+        sub = self._sub_sync
+        while len(out) < limit:
+            try:
+                topic, data = sub.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if topic == self._probe_topic:
+                if data == self._probe_nonce:
+                    self._probe_seen = True
+                continue
+            try:
+                out.append((topic, unpack(data)))
+            except Exception:  # noqa: BLE001 - a bad body must not stop the loop
+                log.warning("dropped undecodable bus frame on %r", topic[:60])
+        self.received += len(out)
+        return out
+
+    _probe_seen = False
+    _probe_nonce = b""
+
+    def _next_probe(self) -> None:
+        """Each wait_ready call subscribes a fresh probe topic and waits for it.
+
+        Subscriptions travel in order on one connection, so once the fresh topic
+        has reached the publisher, every earlier subscription has too.
+        """
+        if self._probe_topic:
+            self._sub_sync.setsockopt(zmq.UNSUBSCRIBE, self._probe_topic)
+        self._probe_seen = False
+        self._probe_nonce = uuid.uuid4().bytes
+        self._probe_topic = topics.probe(f"{self.origin}.{self._probe_nonce.hex()}")
+        self._sub_sync.setsockopt(zmq.SUBSCRIBE, self._probe_topic)
+
+    def _send_probe(self) -> None:
+        self._pub_sync.send_multipart((self._probe_topic, self._probe_nonce), flags=zmq.NOBLOCK)
+
+    def close(self) -> None:
+        for sock in (self._pub, self._sub):
+            try:
+                sock.close(linger=0)
+            except zmq.ZMQError:
+                pass
+
+
+class AsyncBus(_BusBase):
+    """Bus client for asyncio processes (gateways, bridges)."""
+
+    def __init__(self, bus_in: str, bus_out: str, origin: str) -> None:
+        super().__init__(bus_in, bus_out, origin, zmq.asyncio.Context.instance())
+        self._pending: list = []
+
+    async def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
+        """Wait for at least one frame (or the timeout), then drain a burst."""
+        if self._pending:
+            out, self._pending = self._pending, []
+            return out
+        batch = self.drain(limit)
+        if batch:
+            return batch
+        timeout_ms = None if timeout_s is None else int(timeout_s * 1000)
+        events = await self._sub.poll(timeout=timeout_ms, flags=zmq.POLLIN)
+        if not events:
+            return []
+        return self.drain(limit)
+
+    async def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Publish probes until one comes back through the broker, or fail.
+
+        Frames that arrive meanwhile are kept and returned by the next recv_burst.
+        """
+        deadline = time.monotonic() + timeout_s
+        self._next_probe()
+        while time.monotonic() < deadline:
+            self._send_probe()
+            if await self._sub.poll(timeout=int(READY_PROBE_EVERY_S * 1000)):
+                self._pending.extend(self.drain(10_000))
+                if self._probe_seen:
+                    return
+        raise BusError(f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
+                       f"within {timeout_s:.1f}s: is the broker running?")
+
+
+class SyncBus(_BusBase):
+    """Bus client for blocking processes (persister, tail)."""
+
+    def __init__(self, bus_in: str, bus_out: str, origin: str) -> None:
+        super().__init__(bus_in, bus_out, origin, zmq.Context.instance())
+        self._pending: list = []
+
+    def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
+        if self._pending:
+            out, self._pending = self._pending, []
+            return out
+        batch = self.drain(limit)
+        if batch:
+            return batch
+        timeout_ms = -1 if timeout_s is None else int(timeout_s * 1000)
+        if not self._sub_sync.poll(timeout=timeout_ms, flags=zmq.POLLIN):
+            return []
+        return self.drain(limit)
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        self._next_probe()
+        while time.monotonic() < deadline:
+            self._send_probe()
+            if self._sub_sync.poll(timeout=int(READY_PROBE_EVERY_S * 1000)):
+                self._pending.extend(self.drain(10_000))
+                if self._probe_seen:
+                    return
+        raise BusError(f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
+                       f"within {timeout_s:.1f}s: is the broker running?")

@@ -1,0 +1,199 @@
+"""One configuration object for every process, built from SCITEX_OROCHI_* variables.
+
+Defaults are named constants with their units; `Config.from_env()` validates at
+start so a bad value fails loudly before any socket is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9559
+DEFAULT_DASHBOARD_PORT = 8559
+DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+DEFAULT_MEDIA_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_WS_PROCS = 1
+PRESENCE_SNAPSHOT_S = 2.0
+PRESENCE_EXPIRY_FACTOR = 3.0
+REAP_AFTER_S = 300.0
+ONLINE_WITHIN_S = 60.0
+REPUBLISH_AFTER_S = 1.0
+SEND_QUEUE_MAX_FRAMES = 2000
+PING_INTERVAL_S = 30.0
+PING_TIMEOUT_S = 10.0
+PERSIST_BATCH_MAX = 2000
+SHUTDOWN_DEADLINE_S = 5.0
+
+ENV_PREFIX = "SCITEX_OROCHI_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "scitex-orochi"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(ENV_PREFIX + name)
+    return default if value in (None, "") else value
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{ENV_PREFIX}{name}={value} must be >= {minimum}")
+    return value
+
+
+def _float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{ENV_PREFIX}{name}={value} must be >= {minimum}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a boolean (true/false)")
+
+
+def db_url_from(value: str | None, data_dir: Path) -> str:
+    """SCITEX_OROCHI_DB may be a plain SQLite path or any SQLAlchemy URL."""
+    if not value:
+        return f"sqlite:///{data_dir / 'orochi.db'}"
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    dashboard_port: int = DEFAULT_DASHBOARD_PORT
+    data_dir: Path = field(default_factory=default_data_dir)
+    db_url: str = ""
+    run_dir: Path = Path()
+    bus_in: str = ""  # XSUB side: publishers connect here
+    bus_out: str = ""  # XPUB side: subscribers connect here
+    admin_token: str | None = None
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    ws_procs: int = DEFAULT_WS_PROCS
+    presence_snapshot_s: float = PRESENCE_SNAPSHOT_S
+    reap_after_s: float = REAP_AFTER_S
+    online_within_s: float = ONLINE_WITHIN_S
+    republish_after_s: float = REPUBLISH_AFTER_S
+    send_queue_max: int = SEND_QUEUE_MAX_FRAMES
+    ping_interval_s: float = PING_INTERVAL_S
+    ping_timeout_s: float = PING_TIMEOUT_S
+    persist_batch_max: int = PERSIST_BATCH_MAX
+    media_root: Path = Path()
+    media_max_size: int = DEFAULT_MEDIA_MAX_BYTES
+    cors_origins: tuple[str, ...] = ()
+    telegram_enabled: bool = False
+    telegram_bot_token: str | None = None
+    telegram_chat_id: str | None = None
+    telegram_channel: str = "#telegram"
+    telegram_api_base: str = "https://api.telegram.org"
+    gitea_url: str | None = None
+    gitea_token: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def presence_expiry_s(self) -> float:
+        return self.presence_snapshot_s * PRESENCE_EXPIRY_FACTOR
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin_token"
+
+    @classmethod
+    def from_env(cls) -> Config:
+        data_dir = Path(_env("DATA_DIR") or default_data_dir()).expanduser()
+        run_dir = Path(_env("RUN_DIR") or data_dir / "run").expanduser()
+        admin = _env("ADMIN_TOKEN") or _env("TOKEN")
+        cors = tuple(o.strip() for o in (_env("CORS_ORIGINS") or "").split(",") if o.strip())
+        cfg = cls(
+            host=_env("HOST", DEFAULT_HOST) or DEFAULT_HOST,
+            port=_int("PORT", DEFAULT_PORT, 0),
+            dashboard_port=_int("DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT, 0),
+            data_dir=data_dir,
+            db_url=db_url_from(_env("DB"), data_dir),
+            run_dir=run_dir,
+            bus_in=_env("BUS_IN") or f"ipc://{run_dir / 'bus-in.sock'}",
+            bus_out=_env("BUS_OUT") or f"ipc://{run_dir / 'bus-out.sock'}",
+            admin_token=admin,
+            max_frame_bytes=_int("MAX_FRAME_BYTES", DEFAULT_MAX_FRAME_BYTES, 1024),
+            ws_procs=_int("WS_PROCS", DEFAULT_WS_PROCS, 1),
+            presence_snapshot_s=_float("PRESENCE_SNAPSHOT_S", PRESENCE_SNAPSHOT_S, 0.05),
+            reap_after_s=_float("REAP_AFTER_S", REAP_AFTER_S, 0.1),
+            online_within_s=_float("ONLINE_WITHIN_S", ONLINE_WITHIN_S, 0.1),
+            republish_after_s=_float("REPUBLISH_AFTER_S", REPUBLISH_AFTER_S, 0.01),
+            send_queue_max=_int("SEND_QUEUE_MAX", SEND_QUEUE_MAX_FRAMES, 1),
+            ping_interval_s=_float("PING_INTERVAL_S", PING_INTERVAL_S, 0.1),
+            ping_timeout_s=_float("PING_TIMEOUT_S", PING_TIMEOUT_S, 0.1),
+            persist_batch_max=_int("PERSIST_BATCH_MAX", PERSIST_BATCH_MAX, 1),
+            media_root=Path(_env("MEDIA_ROOT") or data_dir / "media").expanduser(),
+            media_max_size=_int("MEDIA_MAX_SIZE", DEFAULT_MEDIA_MAX_BYTES, 1),
+            cors_origins=cors,
+            telegram_enabled=_bool("TELEGRAM_BRIDGE_ENABLED", False),
+            telegram_bot_token=_env("TELEGRAM_BOT_TOKEN"),
+            telegram_chat_id=_env("TELEGRAM_CHAT_ID"),
+            telegram_channel=_env("TELEGRAM_CHANNEL", "#telegram") or "#telegram",
+            telegram_api_base=(_env("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip("/"),
+            gitea_url=_env("GITEA_URL"),
+            gitea_token=_env("GITEA_TOKEN"),
+            log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
+        )
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        for endpoint in (self.bus_in, self.bus_out):
+            if endpoint.startswith("ipc://") and len(endpoint) - 6 > 100:
+                raise ConfigError(
+                    f"bus endpoint {endpoint!r} is too long for a unix socket; "
+                    f"set {ENV_PREFIX}RUN_DIR to a shorter directory"
+                )
+        if self.telegram_enabled and not (self.telegram_bot_token and self.telegram_chat_id):
+            raise ConfigError(
+                "the Telegram bridge is enabled but SCITEX_OROCHI_TELEGRAM_BOT_TOKEN "
+                "or SCITEX_OROCHI_TELEGRAM_CHAT_ID is missing"
+            )
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"SCITEX_OROCHI_LOG_LEVEL={self.log_level!r} is not a log level")
+
+    def describe(self) -> dict[str, str]:
+        """Printable view, secrets masked."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "token" in f.name and value:
+                value = str(value)[:6] + "…"
+            out[f.name] = str(value)
+        return out
