@@ -1,1 +1,1 @@
-"""gateway_http package."""
+"""HTTP gateway: REST API, dashboard, observer WebSocket, uploads (aiohttp)."""

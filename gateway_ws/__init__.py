@@ -1,1 +1,1 @@
-"""gateway_ws package."""
+"""The agents' WebSocket gateway (any number of processes share the agent port)."""

@@ -1,1 +1,1 @@
-"""persister package."""
+"""The persister: single writer and sequencer of messages (`python -m persister`)."""

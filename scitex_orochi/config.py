@@ -7,6 +7,7 @@ start so a bad value fails loudly before any socket is opened.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -35,12 +36,15 @@ class ConfigError(ValueError):
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    base = _SOURCE[-1].get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "scitex-orochi"
 
 
+_SOURCE: list[Mapping[str, str]] = [os.environ]
+
+
 def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(ENV_PREFIX + name)
+    value = _SOURCE[-1].get(ENV_PREFIX + name)
     return default if value in (None, "") else value
 
 
@@ -133,7 +137,16 @@ class Config:
         return self.data_dir / "admin_token"
 
     @classmethod
-    def from_env(cls) -> Config:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Build from `environ` (default: os.environ) and validate."""
+        _SOURCE.append(os.environ if environ is None else environ)
+        try:
+            return cls._from_source()
+        finally:
+            _SOURCE.pop()
+
+    @classmethod
+    def _from_source(cls) -> Config:
         data_dir = Path(_env("DATA_DIR") or default_data_dir()).expanduser()
         run_dir = Path(_env("RUN_DIR") or data_dir / "run").expanduser()
         admin = _env("ADMIN_TOKEN") or _env("TOKEN")

@@ -1,0 +1,79 @@
+"""Entry point: `python -m persister`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from scitex_orochi import topics
+from scitex_orochi.bus import BusError, SyncBus, new_origin
+from scitex_orochi.config import Config, ConfigError
+from scitex_orochi.logs import setup_logging
+from scitex_orochi.store import Bootstrap, Store
+
+from .service import BACKOFF_MAX_S, Persister, install_signal_handlers, is_transient
+
+log = logging.getLogger("orochi.persister")
+
+STARTUP_DB_WAIT_S = 30.0
+BUS_READY_TIMEOUT_S = 10.0
+
+
+def _prepare_store(cfg: Config) -> tuple[Store, Bootstrap]:
+    """Migrate and bootstrap, waiting a while for a database that is still starting."""
+    store = Store(cfg.db_url)
+    deadline = time.monotonic() + STARTUP_DB_WAIT_S
+    delay = 0.1
+    while True:
+        try:
+            version = store.migrate()
+            boot = store.bootstrap(cfg.admin_token_file, cfg.admin_token)
+            break
+        except SQLAlchemyError as exc:
+            if not is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not ready (%s), retrying", str(exc).splitlines()[0][:200])
+            time.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+    log.info("database %s at schema version %d", store.engine.url.render_as_string(), version)
+    if boot.admin_generated:
+        log.warning("generated admin token %s (saved in %s)", boot.admin_token,
+                    cfg.admin_token_file)
+    if boot.default_token_generated:
+        log.warning("created workspace %r with token %s", boot.default_workspace_id,
+                    boot.default_token)
+    return store, boot
+
+
+def main() -> int:
+    try:
+        cfg = Config.from_env()
+    except ConfigError as exc:
+        logging.basicConfig()
+        log.error("bad configuration: %s", exc)
+        return 2
+    setup_logging(cfg.log_level, "persister")
+    store, _boot = _prepare_store(cfg)
+    bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("persister"))
+    persister = Persister(store, bus, cfg.persist_batch_max)
+    install_signal_handlers(persister)
+    try:
+        bus.subscribe(topics.INBOUND)
+        bus.wait_ready(BUS_READY_TIMEOUT_S)
+        log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.persist_batch_max)
+        persister.run()
+    except BusError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        bus.close()
+        store.close()
+    log.info("persister stopped (stored %d messages)", persister.stored)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Pure mapping between inbound bus bodies, database rows and delivery bodies.
+
+No I/O: `parse_inbound` validates an `in.` body, `build_message` turns it plus
+its seq into the row to insert and the `dlv.` body to publish, and
+`delivery_from_row` rebuilds the `dlv.` body of an already stored message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from scitex_orochi.mentions import extract_mentions
+
+SENDER_TYPES = ("agent", "human")
+INVALID_MESSAGE = "INVALID_MESSAGE"
+DUPLICATE_ID = "DUPLICATE_ID"
+_TOPIC_UNSAFE = (".", "|")
+
+
+class InvalidInbound(ValueError):
+    """An inbound body that cannot be stored; `origin`/`msg_id` say whom to tell, if known."""
+
+    def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.origin = origin
+        self.msg_id = msg_id
+
+
+@dataclass(slots=True)
+class Inbound:
+    origin: str
+    ws: str
+    sender_type: str
+    mentions: list[str]
+    frame: dict[str, Any]
+    payload: dict[str, Any]
+    msg_id: str
+    sender: str
+    channel: str
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as json.dumps(value, ensure_ascii=False, separators=(",", ":"))."""
+    return _encode(value)
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def parse_inbound(body: Any) -> Inbound:
+    """Minimal validation of an `in.` body (the gateway validated the frame already)."""
+    if not isinstance(body, dict):
+        raise InvalidInbound("body is not a map")
+    origin = body.get("origin") if _nonempty_str(body.get("origin")) else None
+    frame = body.get("frame")
+    msg_id = frame.get("id") if isinstance(frame, dict) and _nonempty_str(frame.get("id")) else None
+
+    def bad(detail: str) -> InvalidInbound:
+        return InvalidInbound(detail, origin, msg_id)
+
+    if origin is None:
+        raise bad("missing origin")
+    if not isinstance(frame, dict):
+        raise bad("missing frame")
+    if msg_id is None:
+        raise bad("frame.id must be a non-empty string")
+    ws = body.get("ws")
+    if not _nonempty_str(ws) or any(c in ws for c in _TOPIC_UNSAFE):
+        raise bad("ws must be a non-empty string without '.' or '|'")
+    if frame.get("type") != "message":
+        raise bad("frame.type must be 'message'")
+    sender = frame.get("sender")
+    if not _nonempty_str(sender):
+        raise bad("frame.sender must be a non-empty string")
+    payload = frame.get("payload")
+    if not isinstance(payload, dict):
+        raise bad("frame.payload must be an object")
+    channel = payload.get("channel")
+    if not _nonempty_str(channel) or "|" in channel:
+        raise bad("payload.channel must be a non-empty string")
+    content = payload.get("content", "")
+    if content is not None and not isinstance(content, str):
+        raise bad("payload.content must be a string")
+    if not isinstance(payload.get("metadata", {}) or {}, dict):
+        raise bad("payload.metadata must be an object")
+    if not isinstance(payload.get("attachments", []) or [], list):
+        raise bad("payload.attachments must be a list")
+    sender_type = body.get("sender_type") or "agent"
+    if sender_type not in SENDER_TYPES:
+        raise bad("sender_type must be 'agent' or 'human'")
+    mentions = body.get("mentions")
+    if mentions is None:
+        mentions = extract_mentions(content)
+    elif not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
+        raise bad("mentions must be a list of strings")
+    return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender, channel)
+
+
+def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
+    """The envelope's ts kept as is with its epoch; now when missing or unparsable."""
+    if isinstance(ts, str) and ts:
+        try:
+            parsed = datetime.fromisoformat(ts.strip())
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return ts, parsed.timestamp()
+        except ValueError:
+            pass
+    epoch = time.time() if now is None else now
+    if isinstance(ts, str) and ts:
+        return ts, epoch
+    return datetime.fromtimestamp(epoch, UTC).isoformat(), epoch
+
+
+def build_message(msg: Inbound, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(row for `messages`, `dlv.` body) of a new message; the frame JSON is encoded once."""
+    ts, ts_epoch = ts_and_epoch(msg.frame.get("ts"))
+    payload = dict(msg.payload)
+    payload["seq"] = seq
+    payload["mentions"] = msg.mentions
+    frame = dict(msg.frame)
+    frame["ts"] = ts
+    frame["payload"] = payload
+    row = {
+        "msg_id": msg.msg_id, "workspace_id": msg.ws, "channel": msg.channel, "seq": seq,
+        "ts": ts, "ts_epoch": ts_epoch, "sender": msg.sender, "sender_type": msg.sender_type,
+        "content": payload.get("content") or "",
+        "mentions": msg.mentions,
+        "metadata": payload.get("metadata") or {},
+        "attachments": payload.get("attachments") or [],
+    }
+    delivery = {"ws": msg.ws, "channel": msg.channel, "seq": seq, "id": msg.msg_id,
+                "sender": msg.sender, "mentions": msg.mentions, "frame": dumps(frame)}
+    return row, delivery
+
+
+def frame_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The delivered envelope of a stored message, rebuilt from its row."""
+    return {
+        "type": "message", "sender": row["sender"], "id": row["msg_id"], "ts": row["ts"],
+        "payload": {
+            "channel": row["channel"], "content": row["content"],
+            "metadata": row["metadata"], "attachments": row["attachments"],
+            "seq": row["seq"], "mentions": row["mentions"],
+        },
+    }
+
+
+def delivery_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The `dlv.` body of a stored message (row as returned by Store.find_messages)."""
+    return {"ws": row["workspace_id"], "channel": row["channel"], "seq": row["seq"],
+            "id": row["msg_id"], "sender": row["sender"], "mentions": row["mentions"],
+            "frame": dumps(frame_from_row(row))}
+
+
+def ack_body(delivery: dict[str, Any], dup: bool) -> dict[str, Any]:
+    return {"id": delivery["id"], "ws": delivery["ws"], "channel": delivery["channel"],
+            "seq": delivery["seq"], "dup": dup}
+
+
+def error_ack(msg_id: str, code: str, detail: str) -> dict[str, Any]:
+    return {"id": msg_id, "error": {"code": code, "detail": detail}}

@@ -1,0 +1,228 @@
+"""The persister's I/O loop: the single writer and sequencer of messages.
+
+Takes `in.` bodies off the bus in bursts, dedupes them by id (a bounded LRU of
+recently stored ids, then the database), assigns each channel's next seq,
+inserts the batch in one transaction, and only after the commit publishes
+`dlv.` then `ack.` for each message. A failed commit is retried with backoff;
+nothing is acked that is not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from scitex_orochi import topics
+from scitex_orochi.bus import SyncBus
+from scitex_orochi.store import Store
+
+from .rows import (
+    DUPLICATE_ID,
+    INVALID_MESSAGE,
+    Inbound,
+    InvalidInbound,
+    ack_body,
+    build_message,
+    delivery_from_row,
+    error_ack,
+    parse_inbound,
+)
+
+log = logging.getLogger("orochi.persister")
+
+RECV_TIMEOUT_S = 0.2
+RECENT_IDS_MAX = 100_000
+BACKOFF_START_S = 0.05
+BACKOFF_MAX_S = 2.0
+SUMMARY_EVERY_S = 30.0
+
+SeqKey = tuple[str, str]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying as they are: lost connections, a locked SQLite file."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class Persister:
+    def __init__(self, store: Store, bus: SyncBus, batch_max: int,
+                 recent_max: int = RECENT_IDS_MAX) -> None:
+        self.store = store
+        self.bus = bus
+        self.batch_max = batch_max
+        self.recent_max = recent_max
+        self.stopping = threading.Event()
+        self._seqs: dict[SeqKey, int] = {}
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.stored = 0
+        self.dups = 0
+        self.batches = 0
+        self.rejected = 0
+        self._reported = (0, 0, 0, 0)
+        self._next_summary = time.monotonic() + SUMMARY_EVERY_S
+
+    # -- loop -------------------------------------------------------------------
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            burst = self.bus.recv_burst(limit=self.batch_max, timeout_s=RECV_TIMEOUT_S)
+            if burst:
+                self.handle([body for topic, body in burst if topic.startswith(topics.INBOUND)])
+            if time.monotonic() >= self._next_summary:
+                self._summary()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _summary(self) -> None:
+        self._next_summary = time.monotonic() + SUMMARY_EVERY_S
+        now = (self.stored, self.batches, self.dups, self.rejected)
+        if now != self._reported:
+            d = [a - b for a, b in zip(now, self._reported, strict=True)]
+            log.info("last %.0fs: stored %d in %d batches, %d dups, %d rejected "
+                     "(total stored %d)", SUMMARY_EVERY_S, d[0], d[1], d[2], d[3], self.stored)
+            self._reported = now
+
+    # -- one burst ------------------------------------------------------------------
+    def handle(self, bodies: list[Any]) -> None:
+        msgs: list[Inbound] = []
+        for body in bodies:
+            try:
+                msgs.append(parse_inbound(body))
+            except InvalidInbound as exc:
+                self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail)
+        if msgs:
+            self._store_with_retry(msgs)
+
+    def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str) -> None:
+        self.rejected += 1
+        log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
+        if origin and msg_id:
+            self.bus.publish(topics.ack(origin), error_ack(msg_id, code, detail))
+
+    def _store_with_retry(self, msgs: list[Inbound]) -> bool:
+        """Commit and publish `msgs`; False when abandoned because we are stopping."""
+        delay = BACKOFF_START_S
+        data_errors = 0
+        while True:
+            try:
+                self._commit(msgs)
+                return True
+            except SQLAlchemyError as exc:
+                self._forget_seqs(msgs)
+                if not is_transient(exc):
+                    data_errors += 1
+                    if data_errors > 1:
+                        return self._isolate(msgs, exc)
+                log.warning("commit of %d messages failed, retrying in %.2fs: %s",
+                            len(msgs), delay, str(exc).splitlines()[0][:300])
+            if self.stopping.wait(delay):
+                log.info("stopping with %d uncommitted messages (they were not acked)",
+                         len(msgs))
+                return False
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _isolate(self, msgs: list[Inbound], exc: SQLAlchemyError) -> bool:
+        """A batch that keeps failing for a non-transient reason: find the bad message(s)."""
+        if len(msgs) == 1:
+            msg = msgs[0]
+            self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
+                         f"cannot be stored: {str(exc.orig or exc).splitlines()[0][:200]}")
+            return True
+        log.warning("batch of %d keeps failing, storing one by one", len(msgs))
+        for msg in msgs:
+            if not self._store_with_retry([msg]):
+                return False
+        return True
+
+    def _forget_seqs(self, msgs: list[Inbound]) -> None:
+        for msg in msgs:
+            self._seqs.pop((msg.ws, msg.channel), None)
+
+    def _next_base(self, key: SeqKey) -> int:
+        base = self._seqs.get(key)
+        if base is None:
+            base = self.store.max_seq(*key)
+            self._seqs[key] = base
+        return base
+
+    def _known(self, msgs: list[Inbound]) -> dict[str, dict[str, Any]]:
+        """Delivery bodies of already stored ids: LRU first, then one query for the rest."""
+        known: dict[str, dict[str, Any]] = {}
+        unknown: list[str] = []
+        for msg in msgs:
+            hit = self._recent.get(msg.msg_id)
+            if hit is not None:
+                known[msg.msg_id] = hit
+            else:
+                unknown.append(msg.msg_id)
+        if unknown:
+            for msg_id, row in self.store.find_messages(unknown).items():
+                known[msg_id] = delivery_from_row(row)
+        return known
+
+    def _commit(self, msgs: list[Inbound]) -> None:
+        known = self._known(msgs)
+        assigned: dict[SeqKey, int] = {}
+        rows: list[dict[str, Any]] = []
+        out: list[tuple[Inbound, dict[str, Any] | None, bool]] = []
+        for msg in msgs:
+            prior = known.get(msg.msg_id)
+            if prior is not None:
+                out.append((msg, prior, True))
+                continue
+            key = (msg.ws, msg.channel)
+            seq = assigned.get(key, 0) or self._next_base(key)
+            try:
+                row, delivery = build_message(msg, seq + 1)
+            except (TypeError, ValueError) as exc:
+                out.append((msg, None, False))
+                log.debug("unencodable message %s: %s", msg.msg_id, exc)
+                continue
+            assigned[key] = seq + 1
+            rows.append(row)
+            known[msg.msg_id] = delivery
+            out.append((msg, delivery, False))
+        self.store.insert_messages(rows)
+        # Committed: from here on, state and publications.
+        self._seqs.update(assigned)
+        self.batches += 1
+        self.stored += len(rows)
+        self._publish(out)
+
+    def _publish(self, out: list[tuple[Inbound, dict[str, Any] | None, bool]]) -> None:
+        publish = self.bus.publish
+        recent = self._recent
+        for msg, delivery, dup in out:
+            if delivery is None:
+                self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
+                             "message is not JSON-serializable")
+                continue
+            if dup:
+                if delivery["ws"] != msg.ws or delivery["sender"] != msg.sender:
+                    self._reject(msg.origin, msg.msg_id, DUPLICATE_ID,
+                                 "this id belongs to another message")
+                    continue
+                self.dups += 1
+            else:
+                recent[msg.msg_id] = delivery
+            publish(topics.deliver(delivery["ws"], delivery["channel"]), delivery)
+            publish(topics.ack(msg.origin), ack_body(delivery, dup))
+        while len(recent) > self.recent_max:
+            recent.popitem(last=False)
+
+
+def install_signal_handlers(persister: Persister) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        persister.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

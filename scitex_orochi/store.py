@@ -1,0 +1,291 @@
+"""The hub database: messages, workspaces, tokens and invites (SQLAlchemy Core).
+
+One code path for SQLite (WAL, default) and PostgreSQL (`postgresql+psycopg://`).
+The persister is the only writer of messages; gateways open the store
+read-only for authentication and history. Schema and migrations live in
+`scitex_orochi.migrations`, the admin API in `scitex_orochi.store_admin`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import migrations
+from .migrations import messages, workspace_tokens, workspaces
+from .store_admin import (
+    DEFAULT_CHANNELS,
+    DEFAULT_WORKSPACE_ID,
+    WORKSPACE_TOKEN_PREFIX,
+    Conflict,
+    InviteError,
+    NotFound,
+    ReadOnlyStore,
+    StoreError,
+    WorkspaceAdmin,
+    insert_token,
+    now_iso,
+)
+from .store_engine import make_engine, normalize_url, write_tx
+
+__all__ = [
+    "Auth", "Bootstrap", "Conflict", "InviteError", "NotFound", "ReadOnlyStore", "Store",
+    "StoreError", "parse_iso_epoch", "read_admin_token", "DEFAULT_WORKSPACE_ID",
+]
+
+log = logging.getLogger("orochi.store")
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 1000
+FIND_CHUNK = 500
+
+_ROW_COLUMNS = (
+    messages.c.msg_id, messages.c.ts, messages.c.channel, messages.c.sender,
+    messages.c.content, messages.c.mentions, messages.c["metadata"], messages.c.sender_type,
+    messages.c.attachments, messages.c.seq,
+)
+
+
+@dataclass(frozen=True)
+class Auth:
+    workspace_id: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    admin_token: str
+    admin_generated: bool
+    default_workspace_id: str
+    default_token: str
+    default_token_generated: bool
+
+
+def parse_iso_epoch(value: str) -> float:
+    """Epoch seconds of an ISO-8601 timestamp (naive means UTC); ValueError if unparsable."""
+    if not isinstance(value, str):
+        raise ValueError(f"not an ISO-8601 timestamp: {value!r}")
+    parsed = datetime.fromisoformat(value.strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _clamp(limit: int) -> int:
+    try:
+        value = int(limit)
+    except (TypeError, ValueError):
+        value = HISTORY_DEFAULT_LIMIT
+    return max(1, min(HISTORY_MAX_LIMIT, value))
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    return {
+        "msg_id": row.msg_id, "ts": row.ts, "channel": row.channel, "sender": row.sender,
+        "content": row.content, "mentions": row.mentions if row.mentions is not None else [],
+        "metadata": row.metadata if row.metadata is not None else {},
+        "sender_type": row.sender_type,
+        "attachments": row.attachments if row.attachments is not None else [],
+        "seq": row.seq,
+    }
+
+
+def read_admin_token(path: Path) -> str | None:
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return token or None
+
+
+def _write_new_secret(path: Path, token: str) -> str:
+    """Write `token` to `path` (0600) unless another process got there first; the winner's token."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(token + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and fails if the file already exists
+        except FileExistsError:
+            existing = read_admin_token(path)
+            if existing:
+                return existing
+            os.replace(tmp, path)
+            return token
+    finally:
+        tmp.unlink(missing_ok=True)
+    return token
+
+
+class Store(WorkspaceAdmin):
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.readonly = readonly
+        self.engine = make_engine(self.url, readonly=readonly)
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _writable(self) -> sa.Engine:
+        if self.readonly:
+            raise ReadOnlyStore("this store was opened read-only")
+        return self.engine
+
+    # -- schema -------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply missing migrations; the current schema version."""
+        return migrations.migrate(self._writable())
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return migrations.current_version(conn)
+
+    # -- bootstrap and auth -------------------------------------------------
+    def bootstrap(self, admin_token_file: Path, admin_token: str | None) -> Bootstrap:
+        """Make sure an admin token and the default workspace with one token exist."""
+        admin_generated = False
+        if not admin_token:
+            admin_token = read_admin_token(admin_token_file)
+        if not admin_token:
+            fresh = secrets.token_urlsafe(32)
+            admin_token = _write_new_secret(admin_token_file, fresh)
+            admin_generated = admin_token == fresh
+        token_generated = False
+        with write_tx(self._writable()) as conn:
+            migrations.lock_for_schema(conn)
+            found = conn.execute(sa.select(workspaces.c.id)
+                                 .where(workspaces.c.id == DEFAULT_WORKSPACE_ID)).first()
+            if found is None:
+                conn.execute(workspaces.insert().values(
+                    id=DEFAULT_WORKSPACE_ID, name=DEFAULT_WORKSPACE_ID, created_at=now_iso(),
+                    channels=list(DEFAULT_CHANNELS)))
+            t = workspace_tokens
+            token = conn.execute(
+                sa.select(t.c.token).where(t.c.workspace_id == DEFAULT_WORKSPACE_ID)
+                .order_by(t.c.created_at, t.c.token).limit(1)).scalar()
+            if token is None:
+                token = insert_token(conn, DEFAULT_WORKSPACE_ID, "default")["token"]
+                token_generated = True
+        return Bootstrap(admin_token=admin_token, admin_generated=admin_generated,
+                         default_workspace_id=DEFAULT_WORKSPACE_ID, default_token=token,
+                         default_token_generated=token_generated)
+
+    def authenticate(self, token: str, admin_token: str) -> Auth | None:
+        if not isinstance(token, str) or not token:
+            return None
+        if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+            return Auth(DEFAULT_WORKSPACE_ID, True)
+        if not token.startswith(WORKSPACE_TOKEN_PREFIX):
+            return None
+        with self.engine.connect() as conn:
+            ws = conn.execute(sa.select(workspace_tokens.c.workspace_id)
+                              .where(workspace_tokens.c.token == token)).scalar()
+        return None if ws is None else Auth(ws, False)
+
+    # -- reads ----------------------------------------------------------------
+    def history(
+        self, workspace_id: str, channel: str, *, since: str | None = None,
+        limit: int = HISTORY_DEFAULT_LIMIT, after_seq: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first (optionally `ts >= since`), or oldest first after `after_seq`."""
+        m = messages
+        query = sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id,
+                                               m.c.channel == channel)
+        if after_seq is not None:
+            query = query.where(m.c.seq > int(after_seq)).order_by(m.c.seq.asc())
+        else:
+            if since is not None:
+                query = query.where(m.c.ts_epoch >= parse_iso_epoch(since))
+            query = query.order_by(m.c.seq.desc())
+        with self.engine.connect() as conn:
+            return [_row_dict(r) for r in conn.execute(query.limit(_clamp(limit)))]
+
+    def recent(self, workspace_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        """The last `limit` messages across channels, oldest first (with workspace_id)."""
+        m = messages
+        query = sa.select(*_ROW_COLUMNS, m.c.workspace_id)
+        if workspace_id is not None:
+            query = query.where(m.c.workspace_id == workspace_id)
+        query = query.order_by(m.c.pk.desc()).limit(_clamp(limit))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for row in reversed(rows):
+            item = _row_dict(row)
+            item["workspace_id"] = row.workspace_id
+            out.append(item)
+        return out
+
+    def channels(self, workspace_id: str) -> dict[str, int]:
+        """Channels with messages → last seq (= message count: seqs run 1, 2, 3…).
+
+        A loose index scan (recursive CTE) keeps this cheap on millions of rows.
+        """
+        sql = sa.text(
+            "WITH RECURSIVE c(ch) AS ("
+            " SELECT MIN(channel) FROM messages WHERE workspace_id = :ws"
+            " UNION ALL"
+            " SELECT (SELECT MIN(channel) FROM messages"
+            "         WHERE workspace_id = :ws AND channel > c.ch)"
+            " FROM c WHERE c.ch IS NOT NULL"
+            ") SELECT ch FROM c WHERE ch IS NOT NULL"
+        )
+        m = messages
+        with self.engine.connect() as conn:
+            names = [r[0] for r in conn.execute(sql, {"ws": workspace_id})]
+            return {
+                name: conn.execute(sa.select(sa.func.max(m.c.seq)).where(
+                    m.c.workspace_id == workspace_id, m.c.channel == name)).scalar() or 0
+                for name in sorted(names)
+            }
+
+    # -- persister side -------------------------------------------------------
+    def max_seq(self, workspace_id: str, channel: str) -> int:
+        m = messages
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(m.c.seq)).where(
+                m.c.workspace_id == workspace_id, m.c.channel == channel)).scalar()
+        return int(value or 0)
+
+    def find_messages(self, msg_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored messages by id (rows as in history, plus workspace_id)."""
+        found: dict[str, dict[str, Any]] = {}
+        ids = list(dict.fromkeys(msg_ids))
+        if not ids:
+            return found
+        m = messages
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), FIND_CHUNK):
+                chunk = ids[start:start + FIND_CHUNK]
+                rows = conn.execute(sa.select(*_ROW_COLUMNS, m.c.workspace_id)
+                                    .where(m.c.msg_id.in_(chunk)))
+                for row in rows:
+                    item = _row_dict(row)
+                    item["workspace_id"] = row.workspace_id
+                    found[row.msg_id] = item
+        return found
+
+    def insert_messages(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows in one transaction (all or nothing); raises on any failure.
+
+        Each row: msg_id, workspace_id, channel, seq, ts, ts_epoch, sender,
+        sender_type, content, mentions, metadata, attachments.
+        """
+        if not rows:
+            return
+        with write_tx(self._writable()) as conn:
+            conn.execute(messages.insert(), rows)

@@ -1,0 +1,200 @@
+"""Workspaces, workspace tokens and invites: the admin side of the store.
+
+Mixed into `scitex_orochi.store.Store`; every method is one short transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from .migrations import invites, workspace_tokens, workspaces
+from .store_engine import write_tx
+
+DEFAULT_WORKSPACE_ID = "default"
+DEFAULT_CHANNELS = ["#general"]
+WORKSPACE_TOKEN_PREFIX = "wks_"
+INVITE_TOKEN_PREFIX = "inv_"
+
+
+class StoreError(Exception):
+    """Base of the store's errors: NotFound, Conflict, InviteError, ReadOnlyStore."""
+
+
+class NotFound(StoreError):
+    """The workspace, token or invite does not exist."""
+
+
+class Conflict(StoreError):
+    """The change would break a rule (duplicate name, deleting the default workspace)."""
+
+
+class InviteError(StoreError):
+    """The invite is unknown, used up or expired."""
+
+
+class ReadOnlyStore(StoreError):
+    """A write was attempted on a store opened read-only."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def new_workspace_token() -> str:
+    return WORKSPACE_TOKEN_PREFIX + secrets.token_hex(16)
+
+
+def new_invite_token() -> str:
+    return INVITE_TOKEN_PREFIX + secrets.token_hex(16)
+
+
+def _ws_dict(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "created_at": row.created_at,
+            "channels": list(row.channels or [])}
+
+
+def _token_dict(row: Any) -> dict[str, Any]:
+    return {"token": row.token, "workspace_id": row.workspace_id, "label": row.label,
+            "created_at": row.created_at}
+
+
+def _invite_dict(row: Any) -> dict[str, Any]:
+    return {"token": row.token, "workspace_id": row.workspace_id, "max_uses": row.max_uses,
+            "uses": row.uses, "expires_at": row.expires_at, "created_at": row.created_at}
+
+
+def insert_token(conn: Connection, workspace_id: str, label: str = "") -> dict[str, Any]:
+    values = {"token": new_workspace_token(), "workspace_id": workspace_id, "label": label,
+              "created_at": now_iso()}
+    conn.execute(workspace_tokens.insert().values(**values))
+    return values
+
+
+def _require_workspace(conn: Connection, workspace_id: str) -> None:
+    found = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.id == workspace_id))
+    if found.first() is None:
+        raise NotFound(f"workspace {workspace_id!r} does not exist")
+
+
+class WorkspaceAdmin:
+    engine: Engine
+
+    def _writable(self) -> Engine:
+        raise NotImplementedError
+
+    # -- workspaces -------------------------------------------------------
+    def create_workspace(
+        self, name: str, channels: list[str] | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """A new workspace and its first token."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("workspace name must be a non-empty string")
+        chans = list(DEFAULT_CHANNELS if channels is None else channels)
+        ws = {"id": "ws_" + secrets.token_hex(8), "name": name.strip(),
+              "created_at": now_iso(), "channels": chans}
+        try:
+            with write_tx(self._writable()) as conn:
+                conn.execute(workspaces.insert().values(**ws))
+                token = insert_token(conn, ws["id"], "initial")
+        except IntegrityError:
+            raise Conflict(f"a workspace named {name!r} already exists") from None
+        return ws, token["token"]
+
+    def list_workspaces(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(workspaces).order_by(workspaces.c.created_at,
+                                                               workspaces.c.id))
+            return [_ws_dict(r) for r in rows]
+
+    def get_workspace(self, workspace_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
+        return None if row is None else _ws_dict(row)
+
+    def delete_workspace(self, workspace_id: str) -> bool:
+        """Deletes the workspace, its tokens and invites (messages stay); False if absent."""
+        if workspace_id == DEFAULT_WORKSPACE_ID:
+            raise Conflict("the default workspace cannot be deleted")
+        with write_tx(self._writable()) as conn:
+            conn.execute(invites.delete().where(invites.c.workspace_id == workspace_id))
+            conn.execute(
+                workspace_tokens.delete().where(workspace_tokens.c.workspace_id == workspace_id))
+            result = conn.execute(workspaces.delete().where(workspaces.c.id == workspace_id))
+            return result.rowcount > 0
+
+    # -- tokens -------------------------------------------------------------
+    def create_token(self, workspace_id: str, label: str = "") -> dict[str, Any]:
+        with write_tx(self._writable()) as conn:
+            _require_workspace(conn, workspace_id)
+            return insert_token(conn, workspace_id, label or "")
+
+    def list_tokens(self, workspace_id: str) -> list[dict[str, Any]]:
+        t = workspace_tokens
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.workspace_id == workspace_id)
+                                .order_by(t.c.created_at, t.c.token))
+            return [_token_dict(r) for r in rows]
+
+    def delete_token(self, workspace_id: str, token: str) -> bool:
+        t = workspace_tokens
+        with write_tx(self._writable()) as conn:
+            result = conn.execute(
+                t.delete().where(t.c.workspace_id == workspace_id, t.c.token == token))
+            return result.rowcount > 0
+
+    # -- invites ------------------------------------------------------------
+    def create_invite(
+        self, workspace_id: str, max_uses: int = 1, expires_in_s: float | None = None
+    ) -> dict[str, Any]:
+        if not isinstance(max_uses, int) or max_uses < 1:
+            raise ValueError("max_uses must be an integer >= 1")
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise ValueError("expires_in_s must be > 0")
+        values = {"token": new_invite_token(), "workspace_id": workspace_id,
+                  "max_uses": max_uses, "uses": 0,
+                  "expires_at": None if expires_in_s is None else time.time() + expires_in_s,
+                  "created_at": now_iso()}
+        with write_tx(self._writable()) as conn:
+            _require_workspace(conn, workspace_id)
+            conn.execute(invites.insert().values(**values))
+        return values
+
+    def list_invites(self, workspace_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(invites).where(invites.c.workspace_id == workspace_id)
+                                .order_by(invites.c.created_at, invites.c.token))
+            return [_invite_dict(r) for r in rows]
+
+    def delete_invite(self, workspace_id: str, token: str) -> bool:
+        with write_tx(self._writable()) as conn:
+            result = conn.execute(invites.delete().where(
+                invites.c.workspace_id == workspace_id, invites.c.token == token))
+            return result.rowcount > 0
+
+    def redeem_invite(self, token: str, label: str = "invite") -> tuple[str, str]:
+        """Use one invite: (workspace_id, new workspace token). Atomic against concurrent use."""
+        now = time.time()
+        with write_tx(self._writable()) as conn:
+            claimed = conn.execute(
+                invites.update()
+                .where(invites.c.token == token, invites.c.uses < invites.c.max_uses,
+                       sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now))
+                .values(uses=invites.c.uses + 1)
+            )
+            row = conn.execute(sa.select(invites).where(invites.c.token == token)).first()
+            if claimed.rowcount != 1 or row is None:
+                if row is None:
+                    raise InviteError("unknown invite")
+                if row.uses >= row.max_uses:
+                    raise InviteError("invite already used up")
+                raise InviteError("invite expired")
+            issued = insert_token(conn, row.workspace_id, label)
+        return row.workspace_id, issued["token"]

@@ -1,0 +1,92 @@
+"""SQLAlchemy engines for SQLite (WAL, durable commits) and PostgreSQL (psycopg 3).
+
+SQLite runs with pysqlite's own transaction handling switched off so that we
+issue BEGIN ourselves: writers take `BEGIN IMMEDIATE` (the write lock up
+front, so busy_timeout applies instead of a deadlock on lock upgrade).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_SYNC_ENV = "SCITEX_OROCHI_SQLITE_SYNC"
+SQLITE_SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+DEFAULT_SQLITE_SYNC = "FULL"  # an ack means the message is on disk
+
+_IMMEDIATE = "orochi_immediate"
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgresql://` / `postgres://` and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _dumps(value: Any) -> str:
+    # Fast paths for the common empty values of mentions/metadata/attachments.
+    if not value:
+        if value == []:
+            return "[]"
+        if value == {}:
+            return "{}"
+    return _encode(value)
+
+
+def sqlite_sync_mode() -> str:
+    mode = (os.environ.get(SQLITE_SYNC_ENV) or DEFAULT_SQLITE_SYNC).strip().upper()
+    if mode not in SQLITE_SYNC_MODES:
+        raise ValueError(f"{SQLITE_SYNC_ENV}={mode!r} is not one of {', '.join(SQLITE_SYNC_MODES)}")
+    return mode
+
+
+def make_engine(url: str, *, readonly: bool = False) -> Engine:
+    url = normalize_url(url)
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    sync = sqlite_sync_mode()
+    engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not readonly:
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {sync}")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: commits on success, rolls back and re-raises on error."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            yield conn

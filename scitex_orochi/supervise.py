@@ -1,0 +1,169 @@
+"""Running the whole hub under supervisord: environment, rendered config, start and stop.
+
+`serve` and the test fixtures both go through `prepare()` and `HubSupervisor`,
+so what the tests start is what a user starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import IO
+
+from .config import Config
+
+CONF_NAME = "supervisord.conf"
+_ENV_REF = re.compile(r"%\(ENV_([A-Z0-9_]+)\)s")
+
+
+class SuperviseError(RuntimeError):
+    """The hub could not be started."""
+
+
+def template_path() -> Path:
+    """The repo's supervisord.conf in a checkout, else the copy packaged in the wheel."""
+    checkout = Path(__file__).resolve().parent.parent / CONF_NAME
+    if checkout.is_file():
+        return checkout
+    packaged = resources.files("scitex_orochi") / "_data" / CONF_NAME
+    return Path(str(packaged))
+
+
+def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every supervised process gets: the resolved configuration."""
+    env = dict(os.environ if base is None else base)
+    env.update({
+        "SCITEX_OROCHI_HOST": cfg.host,
+        "SCITEX_OROCHI_PORT": str(cfg.port),
+        "SCITEX_OROCHI_DASHBOARD_PORT": str(cfg.dashboard_port),
+        "SCITEX_OROCHI_DATA_DIR": str(cfg.data_dir),
+        "SCITEX_OROCHI_RUN_DIR": str(cfg.run_dir),
+        "SCITEX_OROCHI_DB": cfg.db_url,
+        "SCITEX_OROCHI_BUS_IN": cfg.bus_in,
+        "SCITEX_OROCHI_BUS_OUT": cfg.bus_out,
+        "SCITEX_OROCHI_WS_PROCS": str(cfg.ws_procs),
+        "SCITEX_OROCHI_PYTHON": sys.executable,
+        "PYTHONUNBUFFERED": "1",
+    })
+    if cfg.admin_token:
+        env["SCITEX_OROCHI_ADMIN_TOKEN"] = cfg.admin_token
+    return env
+
+
+def render(template: str, env: dict[str, str]) -> str:
+    """Substitute %(ENV_X)s references, so supervisorctl works without the environment."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise SuperviseError(f"{CONF_NAME} needs ${name}, which is not set")
+        return env[name].replace("%", "%%")
+
+    return _ENV_REF.sub(sub, template)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_port(host: str, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if port_in_use(host, port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@dataclass
+class Prepared:
+    cfg: Config
+    env: dict[str, str]
+    conf_path: Path
+    admin_token: str
+    default_token: str
+    admin_generated: bool
+    default_token_generated: bool
+
+
+def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
+    """Create directories, migrate the database, make tokens, render the supervisord config."""
+    from .store import Store  # imported here: the CLI stays fast for other commands
+
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(cfg.db_url)
+    try:
+        store.migrate()
+        boot = store.bootstrap(cfg.admin_token_file, cfg.admin_token)
+    finally:
+        dispose = getattr(store, "close", None) or getattr(store, "dispose", None)
+        if dispose is not None:
+            dispose()
+    env = hub_env(cfg, base_env)
+    env["SCITEX_OROCHI_ADMIN_TOKEN"] = boot.admin_token
+    conf_path = cfg.run_dir / CONF_NAME
+    conf_path.write_text(render(template_path().read_text(), env))
+    return Prepared(cfg, env, conf_path, boot.admin_token, boot.default_token,
+                    boot.admin_generated, boot.default_token_generated)
+
+
+class HubSupervisor:
+    """supervisord in the foreground as a child process, stopped with SIGTERM."""
+
+    def __init__(self, prepared: Prepared, stdout: IO | int | None = None) -> None:
+        self.prepared = prepared
+        self.stdout = stdout
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> subprocess.Popen:
+        cfg = self.prepared.cfg
+        for port in (cfg.port, cfg.dashboard_port):
+            if port_in_use(cfg.host, port):
+                raise SuperviseError(
+                    f"port {port} on {cfg.host} is already in use: stop what holds it "
+                    f"or choose another with SCITEX_OROCHI_PORT / SCITEX_OROCHI_DASHBOARD_PORT")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-n", "-c",
+             str(self.prepared.conf_path)],
+            env=self.prepared.env, stdout=self.stdout, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self.proc
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        cfg = self.prepared.cfg
+        deadline = time.monotonic() + timeout_s
+        for port in (cfg.port, cfg.dashboard_port):
+            left = deadline - time.monotonic()
+            if not wait_port(cfg.host, port, max(0.1, left)):
+                return False
+            if self.proc is not None and self.proc.poll() is not None:
+                return False
+        return True
+
+    def ctl(self, *args: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c",
+             str(self.prepared.conf_path), *args],
+            capture_output=True, text=True, timeout=timeout_s, env=self.prepared.env)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(5)

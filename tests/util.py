@@ -1,0 +1,26 @@
+"""Test helpers: wait for a condition with a deadline instead of sleeping."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# One unit that CI can scale for slow machines.
+TIME_SCALE = float(os.environ.get("OROCHI_TEST_TIME_SCALE", "1"))
+POLL_S = 0.01
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` (scaled)."""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * TIME_SCALE:.1f}s waiting for {what}")
+        time.sleep(POLL_S)
