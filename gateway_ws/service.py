@@ -13,7 +13,6 @@ import asyncio
 import logging
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,9 +20,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from scitex_orochi import codec, topics
-from scitex_orochi.bus import AsyncBus, new_origin, pack
+from scitex_orochi.bus import AsyncBus, new_origin
 from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
-from scitex_orochi.mentions import extract_mentions
+from scitex_orochi.ingest import Ingest
 from scitex_orochi.presence import PresenceReplica
 
 from .connection import AgentConnection
@@ -38,14 +37,6 @@ GITEA_TIMEOUT_S = 30.0
 BUS_BURST = 2000
 
 
-@dataclass
-class Pending:
-    conn: AgentConnection
-    topic: bytes
-    data: bytes
-    last_sent: float
-
-
 class Gateway:
     def __init__(self, cfg: Config, store: Any) -> None:
         self.cfg = cfg
@@ -55,7 +46,7 @@ class Gateway:
         self.roster: Roster[AgentConnection] = Roster()
         self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
         self.conns: set[AgentConnection] = set()
-        self.pending: dict[str, Pending] = {}
+        self.ingest = Ingest(self.bus, cfg.republish_after_s)
         self.sequencers: dict[tuple[str, str], ChannelSequencer] = {}
         self.filling: set[tuple[str, str]] = set()
         self.rpc_waiters: dict[str, asyncio.Future] = {}
@@ -66,11 +57,11 @@ class Gateway:
 
     # ---- lifecycle -------------------------------------------------------
     async def start_bus(self) -> None:
-        self.bus.subscribe(topics.DELIVER, topics.ack(self.origin), topics.PRESENCE,
-                           topics.SNAPSHOT, topics.CONTROL, topics.reply(self.origin))
+        self.bus.subscribe(topics.DELIVER, topics.PRESENCE, topics.SNAPSHOT, topics.CONTROL,
+                           topics.reply(self.origin), *self.ingest.subscriptions())
         await self.bus.wait_ready(timeout_s=30.0)
         self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
-        for coro in (self._bus_loop(), self._republish_loop(), self._snapshot_loop(),
+        for coro in (self._bus_loop(), self.ingest.republish_loop(), self._snapshot_loop(),
                      self._reaper_loop()):
             self._tasks.append(asyncio.create_task(coro))
 
@@ -238,15 +229,17 @@ class Gateway:
 
     async def on_message(self, conn: AgentConnection, frame: codec.Frame) -> None:
         frame.sender = conn.name
-        channel = frame.payload["channel"]
-        body = {"origin": self.origin, "ws": conn.workspace, "sender_type": "agent",
-                "mentions": extract_mentions(frame.payload.get("content")),
-                "frame": frame.envelope()}
-        topic = topics.inbound(conn.workspace)
-        data = pack(body)
-        self.pending[frame.id] = Pending(conn, topic, data, time.monotonic())
-        self.bus.publish_raw(topic, data)
-        log.debug("inbound %s on %s from %s", frame.id, channel, conn.name)
+        self.ingest.submit(conn.workspace, frame.envelope(), "agent",
+                           lambda body: self._acked(conn, body))
+
+    def _acked(self, conn: AgentConnection, body: dict[str, Any]) -> None:
+        ref = body["id"]
+        if body.get("error"):
+            code = body["error"].get("code", "INVALID_MESSAGE")
+            conn.enqueue(codec.error(code, str(body["error"].get("detail", "")), ref))
+            conn.enqueue(codec.error_ack(ref, code))
+        else:
+            conn.enqueue(codec.ack(ref, seq=body.get("seq"), channel=body.get("channel")))
 
     async def on_subscribe(self, conn: AgentConnection, frame: codec.Frame) -> None:
         channel = frame.payload["channel"]
@@ -355,7 +348,7 @@ class Gateway:
         if fam == topics.DELIVER:
             self.on_deliver(body)
         elif fam == topics.ACK:
-            self.on_ack(body)
+            self.ingest.on_ack(body)
         elif fam == topics.PRESENCE:
             if body.get("gw") != self.origin:
                 self._on_remote_presence(body)
@@ -434,34 +427,7 @@ class Gateway:
         finally:
             self.filling.discard(key)
 
-    def on_ack(self, body: dict[str, Any]) -> None:
-        pending = self.pending.pop(body.get("id"), None)
-        if pending is None:
-            return
-        conn, ref = pending.conn, body["id"]
-        if body.get("error"):
-            err = body["error"]
-            conn.enqueue(codec.error(err.get("code", "INVALID_MESSAGE"),
-                                     str(err.get("detail", "")), ref))
-            conn.enqueue(codec.error_ack(ref, err.get("code", "INVALID_MESSAGE")))
-            return
-        conn.enqueue(codec.ack(ref, seq=body.get("seq"), channel=body.get("channel")))
-
     # ---- periodic work -----------------------------------------------------
-    async def _republish_loop(self) -> None:
-        every = self.cfg.republish_after_s
-        while True:
-            await asyncio.sleep(every / 2)
-            now = time.monotonic()
-            resent = 0
-            for pending in list(self.pending.values()):
-                if now - pending.last_sent >= every:
-                    self.bus.publish_raw(pending.topic, pending.data)
-                    pending.last_sent = now
-                    resent += 1
-            if resent:
-                log.info("republished %d unacked messages", resent)
-
     def _publish_snapshot(self) -> None:
         records = [c.record for c in self.conns if c.name is not None and not c.closing
                    and self.roster.by_name.get((c.workspace, c.name)) is c]
