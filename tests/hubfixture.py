@@ -90,8 +90,17 @@ class Hub:
         return result
 
     def all_running(self) -> bool:
-        status = self.status()
-        return bool(status) and all(state == "RUNNING" for state, _ in status.values())
+        """Every program RUNNING, except optional ones (bridges) that were never started."""
+        out = self.sup.ctl("status").stdout.splitlines()
+        if not out:
+            return False
+        for line in out:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            if parts[1] != "RUNNING" and not (parts[1] == "STOPPED" and "Not started" in line):
+                return False
+        return True
 
     def pid(self, program: str) -> int:
         state, pid = self.status()[program]
@@ -122,7 +131,18 @@ class Hub:
 
         return Store(self.cfg.db_url, readonly=True)
 
-    def stop(self) -> int | None:
+    def stop(self, fast: bool = True) -> int | None:
+        """Stop the hub. `fast` signals every process at once instead of supervisord's
+        one-priority-at-a-time order (clean shutdown itself is tested separately)."""
+        pids = []
+        if fast and self.sup.proc is not None and self.sup.proc.poll() is None:
+            pids = [pid for state, pid in self.status().values() if pid]
+            self.sup.proc.send_signal(signal.SIGTERM)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         code = self.sup.stop()
         self._log.close()
         return code
