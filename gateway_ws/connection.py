@@ -18,6 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from scitex_orochi import codec
 
+from .session import Session
+
 log = logging.getLogger("orochi.gateway_ws")
 
 CLOSE_TIMEOUT_S = 2.0
@@ -28,17 +30,37 @@ class AgentConnection:
     def __init__(self, ws: ServerConnection, workspace: str, is_admin: bool, gw: str,
                  queue_max: int) -> None:
         self.ws = ws
-        self.workspace = workspace
-        self.is_admin = is_admin
         self.conn_id = f"{gw}:{next(_conn_ids)}"
-        self.name: str | None = None
-        self.channels: list[str] = []
-        self.record: dict[str, Any] = {}
-        self.last_seen = time.time()
+        self.session = Session(workspace, is_admin, self.conn_id, gw, time.time())
         self.closing = False
         self.sent = 0
         self._queue: asyncio.Queue[str] = asyncio.Queue(queue_max)
         self._writer: asyncio.Task | None = None
+
+    # The session holds identity and channels; these read through to it.
+    @property
+    def workspace(self) -> str:
+        return self.session.workspace
+
+    @property
+    def name(self) -> str | None:
+        return self.session.name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self.session.name = value
+
+    @property
+    def channels(self) -> list[str]:
+        return self.session.channels
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.session.record
+
+    @property
+    def last_seen(self) -> float:
+        return self.session.last_seen
 
     def __repr__(self) -> str:
         return f"<AgentConnection {self.conn_id} {self.workspace}/{self.name}>"

@@ -167,21 +167,13 @@ class Gateway:
     async def handle_frame(self, conn: AgentConnection, raw: str | bytes) -> None:
         try:
             frame = codec.parse_frame(raw)
-            if frame.type in codec.NEEDS_IDENTITY and conn.name is None:
-                raise codec.ProtocolError(
-                    "NOT_REGISTERED", f"send 'register' before '{frame.type}'", frame.id)
-            if (frame.type in codec.NEEDS_IDENTITY and conn.name is not None
-                    and frame.sender not in (None, "", conn.name)):
-                raise codec.ProtocolError(
-                    "SENDER_MISMATCH",
-                    f"this connection is registered as {conn.name!r}, not {frame.sender!r}",
-                    frame.id)
+            conn.session.check(frame)
         except codec.ProtocolError as exc:
             conn.enqueue(codec.error(exc.code, exc.detail, exc.ref))
             if exc.ref is not None:
                 conn.enqueue(codec.error_ack(exc.ref, exc.code))
             return
-        conn.last_seen = time.time()
+        conn.session.seen(time.time())
         handler = getattr(self, f"on_{frame.type}")
         try:
             await handler(conn, frame)
@@ -196,27 +188,12 @@ class Gateway:
 
     # ---- frame handlers --------------------------------------------------
     async def on_register(self, conn: AgentConnection, frame: codec.Frame) -> None:
-        name, ws, p = frame.sender, conn.workspace, frame.payload
-        assert name is not None
-        if conn.name is not None and conn.name != name:
+        ws, now = conn.workspace, time.time()
+        if conn.name is not None and conn.name != frame.sender:
             self._forget(conn)
-        else:
-            self.roster.leave_all(ws, conn.channels, conn)
-        conn.name = name
-        conn.channels = list(p["channels"])
-        now = time.time()
-        machine = p.get("machine") or ""
-        conn.record = {
-            "name": name, "ws": ws, "conn": conn.conn_id, "gw": self.origin, "since": now,
-            "channels": conn.channels,
-            "agent_id": p.get("agent_id") or (f"{name}@{machine}" if machine else name),
-            "machine": machine, "role": p.get("role") or "", "model": p.get("model") or "",
-            "project": p.get("project") or "", "multiplexer": p.get("multiplexer") or "",
-            "status": "online", "current_task": p.get("orochi_current_task") or "",
-            "subagent_count": p.get("orochi_subagent_count") or 0, "resources": {},
-            "last_seen": now,
-        }
-        replaced = self.roster.bind(ws, name, conn)
+        left, _previous = conn.session.register(frame, now)
+        self.roster.leave_all(ws, left, conn)
+        replaced = self.roster.bind(ws, conn.name or "", conn)
         for channel in conn.channels:
             self.roster.join(ws, channel, conn)
         if replaced is not None:
@@ -243,16 +220,14 @@ class Gateway:
 
     async def on_subscribe(self, conn: AgentConnection, frame: codec.Frame) -> None:
         channel = frame.payload["channel"]
-        if channel not in conn.channels:
-            conn.channels.append(channel)
+        if conn.session.subscribe(channel):
             self.roster.join(conn.workspace, channel, conn)
             self._publish_presence(conn, "channels")
         conn.enqueue(codec.ack(frame.id))
 
     async def on_unsubscribe(self, conn: AgentConnection, frame: codec.Frame) -> None:
         channel = frame.payload["channel"]
-        if channel in conn.channels:
-            conn.channels.remove(channel)
+        if conn.session.unsubscribe(channel):
             self.roster.leave(conn.workspace, channel, conn)
             self._publish_presence(conn, "channels")
         conn.enqueue(codec.ack(frame.id))
@@ -275,25 +250,12 @@ class Gateway:
         conn.enqueue(codec.ack(frame.id))
 
     async def on_heartbeat(self, conn: AgentConnection, frame: codec.Frame) -> None:
-        p = frame.payload
-        conn.record["resources"] = codec.heartbeat_resources(p)
-        if isinstance(p.get("orochi_current_task"), str):
-            conn.record["current_task"] = p["orochi_current_task"][: codec.MAX_TASK_CHARS]
-        if isinstance(p.get("orochi_subagent_count"), int):
-            conn.record["subagent_count"] = p["orochi_subagent_count"]
+        conn.session.heartbeat(frame.payload)
         self._publish_presence(conn, "heartbeat")
         conn.enqueue(codec.ack(frame.id))
 
     async def on_status_update(self, conn: AgentConnection, frame: codec.Frame) -> None:
-        p, record = frame.payload, conn.record
-        if p.get("status"):
-            record["status"] = p["status"]
-        task = p.get("orochi_current_task", p.get("current_task"))
-        if task is not None:
-            record["current_task"] = task[: codec.MAX_TASK_CHARS]
-        for key in codec.AGENT_FIELDS:
-            if p.get(key):
-                record[key] = p[key]
+        conn.session.status(frame.payload)
         self._publish_presence(conn, "status")
         conn.enqueue(codec.ack(frame.id))
 
@@ -328,10 +290,8 @@ class Gateway:
         asyncio.create_task(answer())
 
     def _publish_presence(self, conn: AgentConnection, event: str) -> None:
-        conn.record["channels"] = list(conn.channels)
-        conn.record["last_seen"] = conn.last_seen
-        self.bus.publish(topics.presence(conn.workspace),
-                         {"gw": self.origin, "event": event, "agent": conn.record})
+        self.bus.publish(topics.presence(conn.workspace), {
+            "gw": self.origin, "event": event, "agent": conn.session.presence_record()})
 
     # ---- bus side ----------------------------------------------------------
     async def _bus_loop(self) -> None:

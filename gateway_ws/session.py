@@ -1,0 +1,110 @@
+"""Per-connection session state (identity, channels, presence record): a pure state machine.
+
+No sockets and no clock: callers pass `now`. The gateway asks `check` before
+handling a frame and applies the frame's effect here; what it publishes on the
+bus is `record`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scitex_orochi import codec
+
+
+class Session:
+    def __init__(self, workspace: str, is_admin: bool, conn_id: str, gw: str,
+                 now: float) -> None:
+        self.workspace = workspace
+        self.is_admin = is_admin
+        self.conn_id = conn_id
+        self.gw = gw
+        self.name: str | None = None
+        self.channels: list[str] = []
+        self.record: dict[str, Any] = {}
+        self.last_seen = now
+
+    @property
+    def registered(self) -> bool:
+        return self.name is not None
+
+    def check(self, frame: codec.Frame) -> None:
+        """Raise ProtocolError for frames this session may not send (identity rules)."""
+        if frame.type not in codec.NEEDS_IDENTITY:
+            return
+        if self.name is None:
+            raise codec.ProtocolError(
+                "NOT_REGISTERED", f"send 'register' before '{frame.type}'", frame.id)
+        if frame.sender not in (None, "", self.name):
+            raise codec.ProtocolError(
+                "SENDER_MISMATCH",
+                f"this connection is registered as {self.name!r}, not {frame.sender!r}",
+                frame.id)
+
+    def seen(self, now: float) -> None:
+        self.last_seen = now
+
+    def register(self, frame: codec.Frame, now: float) -> tuple[list[str], str | None]:
+        """Take the identity in a register frame.
+
+        Returns (channels left, previous name): the caller updates routing with them.
+        """
+        p = frame.payload
+        name = frame.sender
+        assert name is not None  # validated by the codec
+        previous = self.name if self.name != name else None
+        left = list(self.channels)
+        self.name = name
+        self.channels = list(p["channels"])
+        machine = p.get("machine") or ""
+        self.record = {
+            "name": name, "ws": self.workspace, "conn": self.conn_id, "gw": self.gw,
+            "since": now, "channels": list(self.channels),
+            "agent_id": p.get("agent_id") or (f"{name}@{machine}" if machine else name),
+            "machine": machine, "role": p.get("role") or "", "model": p.get("model") or "",
+            "project": p.get("project") or "", "multiplexer": p.get("multiplexer") or "",
+            "status": "online", "current_task": p.get("orochi_current_task") or "",
+            "subagent_count": _int_or(p.get("orochi_subagent_count"), 0), "resources": {},
+            "last_seen": now,
+        }
+        return left, previous
+
+    def subscribe(self, channel: str) -> bool:
+        if channel in self.channels:
+            return False
+        self.channels.append(channel)
+        self.record["channels"] = list(self.channels)
+        return True
+
+    def unsubscribe(self, channel: str) -> bool:
+        if channel not in self.channels:
+            return False
+        self.channels.remove(channel)
+        self.record["channels"] = list(self.channels)
+        return True
+
+    def heartbeat(self, payload: dict[str, Any]) -> None:
+        self.record["resources"] = codec.heartbeat_resources(payload)
+        if isinstance(payload.get("orochi_current_task"), str):
+            self.record["current_task"] = payload["orochi_current_task"][: codec.MAX_TASK_CHARS]
+        count = payload.get("orochi_subagent_count")
+        if isinstance(count, int) and not isinstance(count, bool):
+            self.record["subagent_count"] = count
+
+    def status(self, payload: dict[str, Any]) -> None:
+        if payload.get("status"):
+            self.record["status"] = payload["status"]
+        task = payload.get("orochi_current_task", payload.get("current_task"))
+        if task is not None:
+            self.record["current_task"] = task[: codec.MAX_TASK_CHARS]
+        for key in codec.AGENT_FIELDS:
+            if payload.get(key):
+                self.record[key] = payload[key]
+
+    def presence_record(self) -> dict[str, Any]:
+        self.record["last_seen"] = self.last_seen
+        return self.record
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
