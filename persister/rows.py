@@ -7,18 +7,17 @@ its seq into the row to insert and the `dlv.` body to publish, and
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from scitex_orochi.mentions import extract_mentions
+from scitex_orochi.store_engine import json_dumps
 
 SENDER_TYPES = ("agent", "human")
 INVALID_MESSAGE = "INVALID_MESSAGE"
 DUPLICATE_ID = "DUPLICATE_ID"
-_TOPIC_UNSAFE = (".", "|")
 
 
 class InvalidInbound(ValueError):
@@ -44,12 +43,9 @@ class Inbound:
     channel: str
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def dumps(value: Any) -> str:
     """Compact JSON, as json.dumps(value, ensure_ascii=False, separators=(",", ":"))."""
-    return _encode(value)
+    return json_dumps(value)
 
 
 def _nonempty_str(value: Any) -> bool:
@@ -57,7 +53,41 @@ def _nonempty_str(value: Any) -> bool:
 
 
 def parse_inbound(body: Any) -> Inbound:
-    """Minimal validation of an `in.` body (the gateway validated the frame already)."""
+    """Minimal validation of an `in.` body (the gateway validated the frame already).
+
+    The common, valid case is checked in one expression; anything else goes
+    through `_explain`, which names the first problem.
+    """
+    try:
+        frame = body["frame"]
+        payload = frame["payload"]
+        origin, ws, msg_id = body["origin"], body["ws"], frame["id"]
+        sender, channel = frame["sender"], payload["channel"]
+        content = payload.get("content", "")
+        mentions = body.get("mentions")
+        sender_type = body.get("sender_type") or "agent"
+        if (
+            type(origin) is str and origin and type(ws) is str and ws
+            and "." not in ws and "|" not in ws
+            and type(msg_id) is str and msg_id and type(sender) is str and sender
+            and type(channel) is str and channel and "|" not in channel
+            and frame.get("type") == "message"
+            and (content is None or type(content) is str)
+            and type(payload.get("metadata") or {}) is dict
+            and type(payload.get("attachments") or []) is list
+            and sender_type in SENDER_TYPES
+            and type(mentions) is list
+            and (not mentions or all(type(m) is str for m in mentions))
+        ):
+            return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender,
+                           channel)
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return _explain(body)
+
+
+def _explain(body: Any) -> Inbound:
+    """The slow path of parse_inbound: raise InvalidInbound naming the first problem."""
     if not isinstance(body, dict):
         raise InvalidInbound("body is not a map")
     origin = body.get("origin") if _nonempty_str(body.get("origin")) else None
@@ -74,7 +104,7 @@ def parse_inbound(body: Any) -> Inbound:
     if msg_id is None:
         raise bad("frame.id must be a non-empty string")
     ws = body.get("ws")
-    if not _nonempty_str(ws) or any(c in ws for c in _TOPIC_UNSAFE):
+    if not _nonempty_str(ws) or "." in ws or "|" in ws:
         raise bad("ws must be a non-empty string without '.' or '|'")
     if frame.get("type") != "message":
         raise bad("frame.type must be 'message'")

@@ -41,6 +41,7 @@ RECENT_IDS_MAX = 100_000
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 2.0
 SUMMARY_EVERY_S = 30.0
+TOPIC_CACHE_MAX = 50_000
 
 SeqKey = tuple[str, str]
 
@@ -62,6 +63,8 @@ class Persister:
         self.stopping = threading.Event()
         self._seqs: dict[SeqKey, int] = {}
         self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._dlv_topics: dict[Any, bytes] = {}
+        self._ack_topics: dict[Any, bytes] = {}
         self.stored = 0
         self.dups = 0
         self.batches = 0
@@ -197,9 +200,17 @@ class Persister:
         self.stored += len(rows)
         self._publish(out)
 
+    @staticmethod
+    def _remember(cache: dict[Any, bytes], key: Any, topic: bytes) -> bytes:
+        if len(cache) >= TOPIC_CACHE_MAX:
+            cache.clear()
+        cache[key] = topic
+        return topic
+
     def _publish(self, out: list[tuple[Inbound, dict[str, Any] | None, bool]]) -> None:
         publish = self.bus.publish
         recent = self._recent
+        dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for msg, delivery, dup in out:
             if delivery is None:
                 self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
@@ -213,8 +224,13 @@ class Persister:
                 self.dups += 1
             else:
                 recent[msg.msg_id] = delivery
-            publish(topics.deliver(delivery["ws"], delivery["channel"]), delivery)
-            publish(topics.ack(msg.origin), ack_body(delivery, dup))
+            key = (delivery["ws"], delivery["channel"])
+            dlv_topic = dlv_topics.get(key) or self._remember(
+                dlv_topics, key, topics.deliver(*key))
+            ack_topic = ack_topics.get(msg.origin) or self._remember(
+                ack_topics, msg.origin, topics.ack(msg.origin))
+            publish(dlv_topic, delivery)
+            publish(ack_topic, ack_body(delivery, dup))
         while len(recent) > self.recent_max:
             recent.popitem(last=False)
 

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from agent import RawAgent
-from util import TIME_SCALE, wait_for
+from util import TIME_SCALE, eventually, wait_for
 
 MAX_CONNECT_TRIES = 60
 
@@ -40,17 +40,6 @@ async def presence_of(agent: RawAgent) -> dict:
     return (await agent.request({"type": "presence"}))[0]["payload"]["agents"]
 
 
-async def eventually_async(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout * TIME_SCALE
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def hub2(hub_factory):
     return hub_factory(ws_procs=2)
@@ -66,7 +55,7 @@ async def test_agents_on_different_gateways_see_each_other(hub2):
         p = await presence_of(a)
         return a.name in p and b.name in p
 
-    await eventually_async(both_visible, 5, "cross-gateway presence")
+    await eventually(both_visible, 5, "cross-gateway presence")
     ack = await a.post("#mesh", f"hello @{b.name}")
     got = await b.wait(lambda f: f.get("id") == ack["payload"]["ref"])
     assert got["payload"]["seq"] == ack["payload"]["seq"]
@@ -118,7 +107,7 @@ async def test_killed_gateway_expires_from_the_others(hub2):
         p = await presence_of(watcher)
         return all(v.name in p for v in victims)
 
-    await eventually_async(listed, 5, "victims listed")
+    await eventually(listed, 5, "victims listed")
     program = next(p for p, (_, pid) in hub2.status().items()
                    if p.startswith("gateway_ws") and str(pid) in victims_gw.split("-"))
     old_pid = hub2.kill(program, signal.SIGKILL)
@@ -128,7 +117,7 @@ async def test_killed_gateway_expires_from_the_others(hub2):
         p = await presence_of(watcher)
         return not any(v.name in p for v in victims)
 
-    await eventually_async(gone, 10, "victims expired")
+    await eventually(gone, 10, "victims expired")
     elapsed = time.monotonic() - started
     # expiry = 3 x 0.5 s snapshots in the test hub; allow scheduling slack.
     assert elapsed < 5 * TIME_SCALE, elapsed
@@ -193,7 +182,7 @@ async def test_persister_and_broker_restarts_lose_nothing_acked(hub):
     async def complete():
         return len(receiver.messages("#durable")) >= len(acked)
 
-    await eventually_async(complete, 20, "receiver complete")
+    await eventually(complete, 20, "receiver complete")
     seqs = [m["payload"]["seq"] for m in receiver.messages("#durable")]
     assert seqs == list(range(1, len(acked) + 1))
 

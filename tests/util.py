@@ -24,3 +24,21 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5.0, what: str = "cond
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout * TIME_SCALE:.1f}s waiting for {what}")
         time.sleep(POLL_S)
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0,
+                     what: str = "condition") -> object:
+    """Async `wait_for`: await `predicate()` (sync or async) until truthy, with a deadline."""
+    import asyncio
+    import inspect
+
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * TIME_SCALE:.1f}s waiting for {what}")
+        await asyncio.sleep(POLL_S)
