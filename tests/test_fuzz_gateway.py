@@ -1,0 +1,139 @@
+"""Bad input at scale: random and malformed frames at a real gateway (hypothesis).
+
+The gateway stays up (same pids), answers errors, stores nothing invalid, and an
+agent on another channel is unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+pytestmark = pytest.mark.slow
+
+TYPES = ["register", "message", "subscribe", "unsubscribe", "query", "presence", "heartbeat",
+         "status_update", "gitea", "ack", "", "MESSAGE", "x" * 300]
+VALID_CLOSE = {1000, 1001, 1007, 1009, 4000}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+frames = st.one_of(
+    st.builds(lambda t, s, p, i: {"type": t, "sender": s, "payload": p, "id": i},
+              st.sampled_from(TYPES), st.one_of(st.none(), st.text(max_size=20), st.integers()),
+              st.one_of(json_values, st.dictionaries(
+                  st.sampled_from(["channel", "content", "metadata", "attachments", "limit",
+                                   "after_seq", "since", "channels", "status"]),
+                  json_values, max_size=6)),
+              st.one_of(st.none(), st.text(max_size=200), st.integers())),
+    json_values,
+)
+raw_inputs = st.one_of(
+    frames.map(json.dumps),
+    st.text(max_size=300),
+    st.binary(max_size=300),
+    st.just("[" * 50_000 + "]" * 50_000),
+    st.just(json.dumps({"type": "message",
+                        "payload": {"channel": "#fz", "content": "z" * 500_000}})),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_hub():
+    from hubfixture import Hub
+
+    hub = Hub().start()
+    yield hub
+    hub.stop()
+    hub.cleanup()
+
+
+def gateway_pids(hub) -> dict[str, int]:
+    return {name: pid for name, (_, pid) in hub.status().items()}
+
+
+def open_agent(hub, name: str, channel: str):
+    ws = connect(hub.agent_url(), max_size=None, open_timeout=10).__enter__()
+    ws.send(json.dumps({"type": "register", "sender": name, "payload": {"channels": [channel]}}))
+    assert json.loads(ws.recv(timeout=10))["type"] == "ack"
+    return ws
+
+
+class Fuzzer:
+    def __init__(self, hub) -> None:
+        self.hub = hub
+        self.name = f"fz-{uuid.uuid4().hex[:6]}"
+        self.ws = open_agent(hub, self.name, "#fz")
+        self.closes: list[int] = []
+        self.errors = 0
+
+    def send(self, data: str | bytes, as_text_bytes: bool = False) -> None:
+        try:
+            if as_text_bytes:
+                self.ws.send(data, text=True)  # invalid UTF-8 in a text frame
+            else:
+                self.ws.send(data)
+            # Whatever was sent, a presence request still gets its reply and ack.
+            ref = str(uuid.uuid4())
+            self.ws.send(json.dumps({"type": "presence", "id": ref}))
+            while True:
+                f = json.loads(self.ws.recv(timeout=10))
+                if f["type"] == "error":
+                    self.errors += 1
+                if f["type"] == "ack" and f["payload"].get("ref") == ref:
+                    return
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd else 1006
+            self.closes.append(code)
+            assert code in VALID_CLOSE, f"unexpected close {code} after {data[:80]!r}"
+            self.ws = open_agent(self.hub, self.name, "#fz")
+
+
+def test_random_frames_never_break_the_gateway(fuzz_hub):
+    before = gateway_pids(fuzz_hub)
+    control = open_agent(fuzz_hub, f"ctl-{uuid.uuid4().hex[:6]}", "#control")
+    fuzzer = Fuzzer(fuzz_hub)
+
+    @settings(max_examples=300, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(raw_inputs)
+    def fuzz(data):
+        fuzzer.send(data)
+
+    fuzz()
+    fuzzer.send(b"\xff\xfe not utf-8 \xc3\x28", as_text_bytes=True)
+    assert 1007 in fuzzer.closes
+    assert fuzzer.errors > 50
+
+    # Flood: thousands of frames at once on one socket, then the control agent still works.
+    flood = open_agent(fuzz_hub, f"flood-{uuid.uuid4().hex[:6]}", "#flood")
+    for i in range(3000):
+        flood.send(json.dumps({"type": "presence" if i % 2 else "bogus", "id": f"f{i}"}))
+    ref = str(uuid.uuid4())
+    control.send(json.dumps({"type": "message", "id": ref,
+                             "payload": {"channel": "#control", "content": "still fine"}}))
+    while True:
+        f = json.loads(control.recv(timeout=15))
+        if f["type"] == "ack" and f["payload"]["ref"] == ref:
+            assert f["payload"]["status"] == "ok"
+            break
+    # Nothing but the control message reached the control channel's agent.
+    assert gateway_pids(fuzz_hub) == before, "a hub process restarted"
+
+    # Everything stored in the fuzz channels is a valid message.
+    store = fuzz_hub.store()
+    for channel in store.channels("default"):
+        for row in store.history("default", channel, after_seq=0, limit=1000):
+            assert isinstance(row["content"], str) and isinstance(row["metadata"], dict)
+            assert isinstance(row["attachments"], list) and row["sender"]
+    for ws in (control, flood, fuzzer.ws):
+        ws.close()
