@@ -23,6 +23,9 @@ from .session import Session
 log = logging.getLogger("orochi.gateway_ws")
 
 CLOSE_TIMEOUT_S = 2.0
+# A slow consumer's close frame waits behind what the kernel already buffered; give the
+# peer this long to read up to it (and see 4008) before the socket is dropped.
+SLOW_CLOSE_GRACE_S = 30.0
 _conn_ids = itertools.count(1)
 
 
@@ -115,9 +118,10 @@ class AgentConnection:
             await self.flush(CLOSE_TIMEOUT_S / 2)
         if self._writer is not None:
             self._writer.cancel()
+        grace = SLOW_CLOSE_GRACE_S if code == codec.CLOSE_SLOW_CONSUMER else CLOSE_TIMEOUT_S
         try:
             await asyncio.wait_for(
-                self.ws.close(code, reason or codec.CLOSE_REASONS.get(code, "")), CLOSE_TIMEOUT_S
+                self.ws.close(code, reason or codec.CLOSE_REASONS.get(code, "")), grace
             )
         except (TimeoutError, ConnectionClosed):
             pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +45,9 @@ class RawAgent:
         try:
             async for text in self.ws:
                 self.raw.append(text)
-                self.frames.append(json.loads(text))
+                frame = json.loads(text)
+                frame["_rx"] = time.time()  # arrival time, for latency measurements
+                self.frames.append(frame)
                 self._changed.set()
         except websockets.ConnectionClosed:
             pass
