@@ -27,6 +27,7 @@ PING_INTERVAL_S = 30.0
 PING_TIMEOUT_S = 10.0
 PERSIST_BATCH_MAX = 2000
 SHUTDOWN_DEADLINE_S = 5.0
+HTTP_POST_TIMEOUT_S = 10.0  # REST/observer posts answer 503 if not durable by then
 
 ENV_PREFIX = "SCITEX_OROCHI_"
 
@@ -119,13 +120,20 @@ class Config:
     media_root: Path = Path()
     media_max_size: int = DEFAULT_MEDIA_MAX_BYTES
     cors_origins: tuple[str, ...] = ()
+    dashboard_ws_upstream: str = ""
+    http_post_timeout_s: float = HTTP_POST_TIMEOUT_S
     telegram_enabled: bool = False
     telegram_bot_token: str | None = None
     telegram_chat_id: str | None = None
     telegram_channel: str = "#telegram"
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_workspace: str = "default"
+    telegram_webhook_secret: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_poll_timeout_s: int = 30
     gitea_url: str | None = None
     gitea_token: str | None = None
+    gitea_timeout_s: float = 20.0
     log_level: str = "INFO"
 
     @property
@@ -174,13 +182,20 @@ class Config:
             media_root=Path(_env("MEDIA_ROOT") or data_dir / "media").expanduser(),
             media_max_size=_int("MEDIA_MAX_SIZE", DEFAULT_MEDIA_MAX_BYTES, 1),
             cors_origins=cors,
+            dashboard_ws_upstream=_env("DASHBOARD_WS_UPSTREAM", "") or "",
+            http_post_timeout_s=_float("HTTP_POST_TIMEOUT_S", HTTP_POST_TIMEOUT_S, 0.1),
             telegram_enabled=_bool("TELEGRAM_BRIDGE_ENABLED", False),
             telegram_bot_token=_env("TELEGRAM_BOT_TOKEN"),
             telegram_chat_id=_env("TELEGRAM_CHAT_ID"),
             telegram_channel=_env("TELEGRAM_CHANNEL", "#telegram") or "#telegram",
             telegram_api_base=(_env("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip("/"),
+            telegram_workspace=_env("TELEGRAM_WORKSPACE", "default") or "default",
+            telegram_webhook_secret=_env("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_webhook_url=_env("TELEGRAM_WEBHOOK_URL"),
+            telegram_poll_timeout_s=_int("TELEGRAM_POLL_TIMEOUT_S", 30, 0),
             gitea_url=_env("GITEA_URL"),
             gitea_token=_env("GITEA_TOKEN"),
+            gitea_timeout_s=_float("GITEA_TIMEOUT_S", 20.0, 0.1),
             log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
         )
         cfg.validate()
@@ -206,7 +221,7 @@ class Config:
         out: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if "token" in f.name and value:
+            if ("token" in f.name or "secret" in f.name) and value:
                 value = str(value)[:6] + "…"
             out[f.name] = str(value)
         return out

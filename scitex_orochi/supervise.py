@@ -51,6 +51,8 @@ def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
         "SCITEX_OROCHI_BUS_OUT": cfg.bus_out,
         "SCITEX_OROCHI_WS_PROCS": str(cfg.ws_procs),
         "SCITEX_OROCHI_PYTHON": sys.executable,
+        "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram_enabled else "false",
+        "SCITEX_OROCHI_GITEA_AUTOSTART": "true" if cfg.gitea_url else "false",
         "PYTHONUNBUFFERED": "1",
     })
     if cfg.admin_token:

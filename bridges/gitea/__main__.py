@@ -1,0 +1,28 @@
+"""Entry point: `python -m bridges.gitea`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from scitex_orochi.config import Config
+from scitex_orochi.logs import setup_logging
+
+from .service import GiteaWorker
+
+log = logging.getLogger("orochi.gitea")
+
+
+def main() -> int:
+    cfg = Config.from_env()
+    setup_logging(cfg.log_level, "gitea")
+    if not cfg.gitea_url:
+        log.error("SCITEX_OROCHI_GITEA_URL is not set: the Gitea worker has nothing to talk to")
+        return 2
+    asyncio.run(GiteaWorker(cfg).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Telegram bridge: one chat <-> one hub channel, over the Bot API."""

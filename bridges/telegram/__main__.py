@@ -1,0 +1,32 @@
+"""Entry point: `python -m bridges.telegram`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from scitex_orochi.config import Config
+from scitex_orochi.logs import setup_logging
+from scitex_orochi.store import Store
+
+from .service import TelegramBridge
+
+log = logging.getLogger("orochi.telegram")
+
+
+def main() -> int:
+    cfg = Config.from_env()
+    setup_logging(cfg.log_level, "telegram")
+    if not cfg.telegram_enabled:
+        log.error("the Telegram bridge is disabled: set SCITEX_OROCHI_TELEGRAM_BRIDGE_ENABLED=true")
+        return 2
+    store = Store(cfg.db_url, readonly=True)
+    try:
+        return asyncio.run(TelegramBridge(cfg, store).run())
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Telegram bridge, pure parts: update -> envelope, message -> Bot API calls, state file,
+and the Bot API client's retry policy against the fake server (no hub)."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import aiohttp
+import pytest
+from fake_telegram import FakeTelegram
+
+from bridges.telegram import mapping
+from bridges.telegram.api import BotApi, TelegramError, backoff_delay
+from bridges.telegram.state import OutboundState
+
+CHAT = "-100123"
+
+
+def _update(message: dict, update_id: int = 7) -> dict:
+    base = {"message_id": 11, "date": 1_700_000_000,
+            "chat": {"id": -100123, "type": "supergroup", "title": "t"},
+            "from": {"id": 5, "first_name": "Ada", "last_name": "L", "username": "ada"}}
+    return {"update_id": update_id, "message": {**base, **message}}
+
+
+def test_text_update_becomes_envelope_with_protocol_metadata():
+    inbound = mapping.parse_update(_update({"text": "hello @bot"}), CHAT, "#telegram")
+    assert inbound is not None and inbound.files == []
+    env = inbound.envelope
+    assert env["type"] == "message" and env["sender"] == "Ada(@ada)"
+    assert env["ts"] == "2023-11-14T22:13:20+00:00"
+    assert env["payload"]["channel"] == "#telegram"
+    assert env["payload"]["content"] == "hello @bot"
+    assert env["payload"]["metadata"] == {
+        "source": "telegram", "telegram_user": "Ada L", "telegram_user_id": 5,
+        "telegram_chat_id": -100123, "telegram_message_id": 11, "telegram_username": "ada"}
+    # The id depends only on (chat, message): a re-post is the same message.
+    again = mapping.parse_update(_update({"text": "hello @bot"}, update_id=8), CHAT, "#telegram")
+    assert again is not None and again.envelope["id"] == env["id"]
+    assert env["id"] == mapping.hub_message_id(-100123, 11)
+    assert env["id"] != mapping.hub_message_id(-100123, 12)
+
+
+def test_sender_without_username_and_reply_metadata():
+    upd = _update({"text": "x", "from": {"id": 1, "first_name": "Bob"},
+                   "reply_to_message": {"message_id": 3}})
+    inbound = mapping.parse_update(upd, CHAT, "#telegram")
+    assert inbound is not None
+    assert inbound.envelope["sender"] == "Bob"
+    assert inbound.envelope["payload"]["metadata"]["telegram_reply_to"] == 3
+
+
+def test_other_chats_and_non_messages_are_ignored():
+    assert mapping.parse_update(_update({"text": "x", "chat": {"id": 1}}), CHAT, "#t") is None
+    assert mapping.parse_update({"update_id": 1, "edited_message": {}}, CHAT, "#t") is None
+    assert mapping.parse_update({"update_id": 1}, CHAT, "#t") is None
+    assert mapping.parse_update("junk", CHAT, "#t") is None
+    assert mapping.parse_update(_update({"new_chat_members": [{}]}), CHAT, "#t") is None
+
+
+def test_photo_document_voice_and_caption():
+    upd = _update({
+        "caption": "look",
+        "photo": [{"file_id": "s", "file_unique_id": "us", "width": 90, "height": 90},
+                  {"file_id": "b", "file_unique_id": "ub", "width": 900, "height": 900,
+                   "file_size": 10}],
+        "document": {"file_id": "d", "file_unique_id": "ud", "file_name": "r.pdf",
+                     "mime_type": "application/pdf"},
+        "voice": {"file_id": "v", "file_unique_id": "uv", "mime_type": "audio/ogg"},
+    })
+    inbound = mapping.parse_update(upd, CHAT, "#telegram")
+    assert inbound is not None
+    assert inbound.envelope["payload"]["content"] == "look"
+    kinds = [(f.kind, f.file_id, f.filename, f.mime_type) for f in inbound.files]
+    assert kinds == [("photo", "b", "photo_11.jpg", "image/jpeg"),
+                     ("document", "d", "r.pdf", "application/pdf"),
+                     ("voice", "v", "voice_11.oga", "audio/ogg")]
+    rel = mapping.media_relpath(inbound.files[1], inbound.date)
+    assert rel.startswith("2023-11/") and rel.endswith(".pdf")
+    assert rel == mapping.media_relpath(inbound.files[1], inbound.date)
+    att = mapping.attachment(inbound.files[1], rel, 3)
+    assert att["url"] == f"/media/{rel}" and att["size"] == 3 and att["filename"] == "r.pdf"
+
+
+def test_split_text_respects_limit_and_prefers_boundaries():
+    assert mapping.split_text("short") == ["short"]
+    assert mapping.split_text("") == [""]
+    text = ("word " * 2000).strip()
+    pieces = mapping.split_text(text)
+    assert "".join(pieces) == text
+    assert all(mapping.utf16_len(p) <= 4096 for p in pieces)
+    assert all(p.endswith(" ") for p in pieces[:-1])
+    solid = "x" * 10_000
+    assert [len(p) for p in mapping.split_text(solid)] == [4096, 4096, 1808]
+    # Astral characters count two UTF-16 units and are never cut in half.
+    emoji = "😀" * 3000
+    pieces = mapping.split_text(emoji)
+    assert "".join(pieces) == emoji and [len(p) for p in pieces] == [2048, 952]
+
+
+def test_outbound_calls_text_attachments_and_reply():
+    atts = [{"url": "/media/2024-01/a.png", "mime_type": "image/png", "filename": "a.png"},
+            {"url": "/media/2024-01/b.pdf", "mime_type": "application/pdf", "filename": "b.pdf"},
+            {"no": "url"}]
+    calls = mapping.outbound_calls("alice", "hi " * 2000, atts, CHAT, reply_to=42)
+    methods = [c.method for c in calls]
+    assert methods == ["sendMessage", "sendMessage", "sendPhoto", "sendDocument"]
+    assert calls[0].params["text"].startswith("[alice] hi")
+    assert calls[0].params["reply_to_message_id"] == 42
+    assert "reply_to_message_id" not in calls[1].params
+    assert calls[2].file_field == "photo" and calls[2].params["caption"] == "[alice] a.png"
+    assert calls[3].file_field == "document" and calls[3].attachment is atts[1]
+    assert all(c.params["chat_id"] == CHAT for c in calls)
+    only = mapping.outbound_calls("bob", "", [], CHAT)
+    assert [c.params["text"] for c in only] == ["[bob]"]
+
+
+def test_reply_target_and_source():
+    assert mapping.reply_target({"telegram_reply_to": 5}) == 5
+    assert mapping.reply_target({"reply_to_message_id": "6"}) == 6
+    assert mapping.reply_target({"reply_to_message_id": True}) is None
+    assert mapping.reply_target(None) is None
+    assert mapping.is_from_telegram({"source": "telegram"})
+    assert not mapping.is_from_telegram({"source": "web"})
+
+
+def test_state_file_round_trip_and_atomic(tmp_path):
+    path = tmp_path / "s.json"
+    state = OutboundState(path, "default/#telegram")
+    state.load()
+    assert state.seq is None
+    state.seq = 3
+    state.part_done(2)
+    state.remember("hub-1", 99)
+    state.message_done(4)
+    other = OutboundState(path, "other/#x")
+    other.load()
+    other.seq = 1
+    other.save()
+    again = OutboundState(path, "default/#telegram")
+    again.load()
+    assert (again.seq, again.part, dict(again.sent)) == (4, 0, {"hub-1": 99})
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+    path.write_text("{not json")
+    broken = OutboundState(path, "default/#telegram")
+    broken.load()
+    assert broken.seq is None
+
+
+def test_backoff_has_jitter_and_a_ceiling():
+    rng = random.Random(1)
+    delays = [backoff_delay(n, 0.5, 30.0, rng) for n in range(12)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert all(d <= 30.0 for d in delays) and delays[-1] >= 15.0
+    assert len({round(d, 6) for d in delays}) == len(delays)
+
+
+# ---- the client against the fake Bot API ------------------------------------------------
+
+@pytest.fixture
+def fake_tg():
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+async def test_api_retries_429_5xx_network_and_reports_409(fake_tg, caplog):
+    caplog.set_level(logging.WARNING)
+    async with aiohttp.ClientSession() as session:
+        api = BotApi(session, fake_tg.url, fake_tg.token, backoff_base_s=0.01,
+                     backoff_max_s=0.05)
+        fake_tg.fail("sendMessage", 429, retry_after=0)
+        fake_tg.fail("sendMessage", 502)
+        fake_tg.fail("sendMessage", 500, disconnect=True)
+        fake_tg.fail("sendMessage", 409)
+        result = await api.call("sendMessage", {"chat_id": fake_tg.chat_id, "text": "x"})
+        assert result["text"] == "x"
+        assert len(fake_tg.method_calls("sendMessage")) == 5
+        assert api.retries == 4 and api.conflicts == 1
+        assert fake_tg.sent_texts() == ["x"]
+        assert "rate limited" in caplog.text and "409 Conflict" in caplog.text
+        assert "Another process is polling this bot" in caplog.text
+        with pytest.raises(TelegramError) as exc:
+            await api.call("sendMessage", {"chat_id": 1, "text": "x"})
+        assert exc.value.error_code == 400 and "chat not found" in exc.value.description
+        bad = BotApi(session, fake_tg.url, "999:wrong", backoff_base_s=0.01)
+        with pytest.raises(TelegramError) as exc:
+            await bad.call("getMe")
+        assert exc.value.error_code == 401
+    assert fake_tg.token not in caplog.text
+
+
+async def test_api_waits_retry_after(fake_tg):
+    import time
+
+    async with aiohttp.ClientSession() as session:
+        api = BotApi(session, fake_tg.url, fake_tg.token, backoff_base_s=0.01)
+        fake_tg.fail("getMe", 429, retry_after=1)
+        start = time.monotonic()
+        me = await api.call("getMe")
+        assert me["is_bot"] and time.monotonic() - start >= 0.95
+
+
+async def test_api_network_errors_never_show_the_token(caplog):
+    caplog.set_level(logging.WARNING)
+    async with aiohttp.ClientSession() as session:
+        api = BotApi(session, "http://127.0.0.1:9", "42:SECRET-TOKEN", backoff_base_s=0.01)
+        with pytest.raises(Exception) as exc:
+            await api.call_once("getMe")
+        assert "SECRET-TOKEN" not in str(exc.value)
+
+
+async def test_fake_get_updates_conflict_and_offset(fake_tg):
+    async with aiohttp.ClientSession() as session:
+        api = BotApi(session, fake_tg.url, fake_tg.token)
+        import asyncio
+
+        first = asyncio.create_task(api.call_once("getUpdates", {"timeout": 5}))
+        await asyncio.sleep(0)  # let it reach the server before the second poller
+        for _ in range(100):
+            if fake_tg.method_calls("getUpdates"):
+                break
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(api.call_once("getUpdates", {"timeout": 5}))
+        with pytest.raises(TelegramError) as exc:
+            await first
+        assert exc.value.error_code == 409
+        fake_tg.user_message("a")
+        updates = await second
+        assert [u["message"]["text"] for u in updates] == ["a"]
+        again = await api.call_once("getUpdates", {"timeout": 0})
+        assert len(again) == 1  # not confirmed yet
+        confirmed = await api.call_once("getUpdates",
+                                        {"timeout": 0, "offset": updates[0]["update_id"] + 1})
+        assert confirmed == []
