@@ -1,32 +1,72 @@
-"""aiohttp application factory for the HTTP gateway.
+"""aiohttp application factory for the HTTP gateway: REST API, dashboard, observers, media.
 
-Minimal for now: `/healthz` answers once the process is up and its bus round
-trip works. The REST API and dashboard grow here.
+`create_app(cfg)` wires the route modules (one per area), the JSON error and
+CORS middlewares, and the bus client (`HttpHub`) started and stopped in
+`cleanup_ctx`. The port opens only after the bus round trip works, so a
+listening gateway is a working one. Bridges add their routes through
+`gateway_http.gitea_routes.setup(app)` / `gateway_http.telegram_webhook.setup(app)`
+when those modules exist.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from scitex_orochi import __version__
 from scitex_orochi.config import Config
 
-CONFIG = web.AppKey("config", Config)
-STARTED = web.AppKey("started", float)
+from . import api_agents, api_messages, api_workspaces, dashboard, metrics, observers, uploads
+from .errors import cors_middleware, error_middleware
+from .keys import CONFIG, HUB, STARTED
+from .service import HttpHub
+
+log = logging.getLogger("orochi.gateway_http")
+
+OPTIONAL_ROUTE_MODULES = ("gateway_http.gitea_routes", "gateway_http.telegram_webhook")
+REQUEST_OVERHEAD_BYTES = 1024 * 1024
+
+__all__ = ["CONFIG", "HUB", "STARTED", "create_app"]
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({
-        "status": "ok", "version": __version__,
-        "uptime_s": round(time.time() - request.app[STARTED], 3),
-    })
+def _hub_context(hub: HttpHub | None):
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[HUB] = hub or HttpHub(app[CONFIG])
+        await app[HUB].start()
+        yield
+        await app[HUB].stop()
+
+    return context
 
 
-def create_app(cfg: Config) -> web.Application:
-    app = web.Application(client_max_size=cfg.media_max_size + 1024 * 1024)
+def _optional_routes(app: web.Application) -> None:
+    for name in OPTIONAL_ROUTE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise  # the module exists but one of its imports is missing: say so
+            continue
+        module.setup(app)
+        log.info("routes of %s added", name)
+
+
+def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
+    """The gateway application; `hub` may be given (tests), else it is built at startup."""
+    # Base64 uploads carry 4/3 of the file in the JSON body.
+    max_body = cfg.media_max_size * 4 // 3 + REQUEST_OVERHEAD_BYTES
+    middlewares = [error_middleware]
+    if cfg.cors_origins:
+        middlewares.insert(0, cors_middleware(cfg.cors_origins))
+    app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[CONFIG] = cfg
     app[STARTED] = time.time()
-    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(_hub_context(hub))
+    for module in (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
+                   dashboard):
+        module.setup(app)
+    _optional_routes(app)
     return app

@@ -1,0 +1,131 @@
+"""Agent and channel views from the presence replica: agents, registry, health, channels,
+stats, resources and the dashboard config."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from scitex_orochi import __version__
+
+from .api_messages import channel_members
+from .auth import authenticate
+from .health import health_entry
+from .keys import HUB
+
+PUBLIC_FIELDS = ("name", "agent_id", "machine", "role", "model", "project", "multiplexer",
+                 "channels", "status", "current_task", "subagent_count", "resources",
+                 "since", "last_seen")
+
+
+def agent_view(record: dict[str, Any], now: float, cfg: Any, online: bool = True
+               ) -> dict[str, Any]:
+    """A presence record as the API shows it (no internal connection ids)."""
+    out = {key: record.get(key) for key in PUBLIC_FIELDS}
+    out["channels"] = list(out["channels"] or [])
+    out["resources"] = dict(out["resources"] or {})
+    out["workspace"] = record.get("ws")
+    out["online"] = online
+    out["orochi_current_task"] = out["current_task"] or ""
+    entry = health_entry(record, now, online=online, stale_after_s=cfg.online_within_s,
+                         dead_after_s=cfg.reap_after_s)
+    out["health"] = entry["health"]
+    out["last_seen_s_ago"] = entry["last_seen_s_ago"]
+    return out
+
+
+def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]:
+    records = request.app[HUB].replica.records(workspace)
+    return sorted(records, key=lambda r: (str(r.get("ws")), str(r.get("name"))))
+
+
+async def agents(request: web.Request) -> web.Response:
+    scope = await authenticate(request)
+    hub, now = request.app[HUB], time.time()
+    return web.json_response([agent_view(r, now, hub.cfg)
+                              for r in _online(request, scope.workspace)])
+
+
+async def registry(request: web.Request) -> web.Response:
+    """Online agents plus the recently disconnected ones (`online: false`)."""
+    scope = await authenticate(request)
+    hub, now = request.app[HUB], time.time()
+    online = [agent_view(r, now, hub.cfg) for r in _online(request, scope.workspace)]
+    names = {(a["workspace"], a["name"]) for a in online}
+    gone = [agent_view(r, now, hub.cfg, online=False)
+            for r in hub.gone_records(scope.workspace, now)
+            if (r.get("ws"), r.get("name")) not in names]
+    return web.json_response(online + gone)
+
+
+async def agents_health(request: web.Request) -> web.Response:
+    scope = await authenticate(request)
+    hub, now = request.app[HUB], time.time()
+    entries = [health_entry(r, now, stale_after_s=hub.cfg.online_within_s,
+                            dead_after_s=hub.cfg.reap_after_s)
+               for r in _online(request, scope.workspace)]
+    seen = {(e["workspace"], e["name"]) for e in entries}
+    entries += [health_entry(r, now, online=False) for r in hub.gone_records(scope.workspace, now)
+                if (r.get("ws"), r.get("name")) not in seen]
+    counts: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
+    for entry in entries:
+        counts[entry["health"]] += 1
+    return web.json_response({"agents": entries, "counts": counts, "ts": now})
+
+
+async def channels(request: web.Request) -> web.Response:
+    """`{"#ch": [members]}` of the agents online in the scope."""
+    scope = await authenticate(request)
+    return web.json_response(channel_members(_online(request, scope.workspace)))
+
+
+async def stats(request: web.Request) -> web.Response:
+    scope = await authenticate(request)
+    hub = request.app[HUB]
+    records = _online(request, scope.workspace)
+    members = channel_members(records)
+    observers = [o for o in hub.observers
+                 if scope.workspace is None or o.workspace in (None, scope.workspace)]
+    return web.json_response({
+        "agents_online": len(records), "channels_active": len(members),
+        "observers_connected": len(observers),
+        "agents": [r["name"] for r in records], "channels": sorted(members),
+        "workspace": scope.workspace,
+    })
+
+
+async def resources(request: web.Request) -> web.Response:
+    """`{name: {resource keys..., machine, last_seen}}` from the agents' heartbeats."""
+    scope = await authenticate(request)
+    out: dict[str, dict[str, Any]] = {}
+    for record in _online(request, scope.workspace):
+        out[record["name"]] = {**(record.get("resources") or {}),
+                               "machine": record.get("machine") or "",
+                               "last_seen": record.get("last_seen"),
+                               "workspace": record.get("ws")}
+    return web.json_response(out)
+
+
+async def config(request: web.Request) -> web.Response:
+    """What the dashboard needs to know: who it is signed in as, and limits."""
+    scope = await authenticate(request)
+    cfg = request.app[HUB].cfg
+    return web.json_response({
+        "version": __version__, "is_admin": scope.is_admin,
+        "workspace": scope.workspace, "default_workspace": scope.one_workspace,
+        "ws_upstream": cfg.dashboard_ws_upstream, "media_max_size": cfg.media_max_size,
+        "max_frame_bytes": cfg.max_frame_bytes,
+        "online_within_s": cfg.online_within_s, "agent_port": cfg.port,
+    })
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/agents", agents)
+    app.router.add_get("/api/agents/registry", registry)
+    app.router.add_get("/api/agents/health", agents_health)
+    app.router.add_get("/api/channels", channels)
+    app.router.add_get("/api/stats", stats)
+    app.router.add_get("/api/resources", resources)
+    app.router.add_get("/api/config", config)

@@ -1,0 +1,99 @@
+"""Message routes: history of a channel, recent messages, channel summaries, posting.
+
+Reads go to the read-only store in the default executor; posts go through the
+persister and answer 201 only once the message is on disk.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scitex_orochi.store import HISTORY_MAX_LIMIT
+
+from .auth import authenticate
+from .errors import bad_request, query_int, read_json_object
+from .keys import HUB
+from .posting import build_envelope, normalize_channel, post_envelope
+
+HISTORY_DEFAULT_LIMIT = 50
+RECENT_DEFAULT_LIMIT = 100
+RECENT_MAX_LIMIT = 500
+
+
+async def history(request: web.Request) -> web.Response:
+    """`/api/history/{channel}`: newest first (`since`, `limit`, `before_seq`) or oldest
+    first after `after_seq` (how the dashboard resumes without gaps)."""
+    scope = await authenticate(request)
+    hub = request.app[HUB]
+    channel = normalize_channel(request.match_info["channel"])
+    limit = query_int(request, "limit", HISTORY_DEFAULT_LIMIT, lo=1, hi=HISTORY_MAX_LIMIT,
+                      clamp=True)
+    after_seq = query_int(request, "after_seq", None, lo=0)
+    before_seq = query_int(request, "before_seq", None, lo=1)
+    since = request.query.get("since") or None
+    if after_seq is not None and before_seq is not None:
+        raise bad_request("give after_seq or before_seq, not both", "before_seq")
+    workspace = scope.one_workspace
+    if before_seq is not None:
+        # Seqs of a channel run 1, 2, 3...: the page before `before_seq` is a range.
+        start = max(0, before_seq - 1 - limit)
+        count = before_seq - 1 - start
+        rows = [] if count <= 0 else await hub.run_blocking(
+            lambda: hub.store.history(workspace, channel, after_seq=start, limit=count))
+        rows = [r for r in rows if r["seq"] < before_seq]
+        rows.reverse()
+    else:
+        try:
+            rows = await hub.run_blocking(lambda: hub.store.history(
+                workspace, channel, since=since, limit=limit, after_seq=after_seq))
+        except ValueError:
+            raise bad_request("since must be an ISO-8601 timestamp", "since") from None
+    return web.json_response(rows)
+
+
+async def recent_messages(request: web.Request) -> web.Response:
+    """`/api/messages?limit=`: the latest messages across channels, oldest first."""
+    scope = await authenticate(request)
+    hub = request.app[HUB]
+    limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT,
+                      clamp=True)
+    rows = await hub.run_blocking(hub.store.recent, scope.workspace, limit)
+    return web.json_response(rows)
+
+
+async def post_message(request: web.Request) -> web.Response:
+    scope = await authenticate(request)
+    hub = request.app[HUB]
+    data = await read_json_object(request, hub.cfg.max_frame_bytes)
+    envelope = build_envelope(data)
+    result = await post_envelope(hub, scope.one_workspace, envelope)
+    return web.json_response(result, status=201)
+
+
+async def channel_summary(request: web.Request) -> web.Response:
+    """Channels of one workspace: members online and last seq (for unread counts)."""
+    scope = await authenticate(request)
+    hub = request.app[HUB]
+    workspace = scope.one_workspace
+    last = await hub.run_blocking(hub.store.channels, workspace)
+    ws_row = await hub.run_blocking(hub.store.get_workspace, workspace)
+    members = channel_members(hub.replica.records(workspace))
+    names = set(last) | set(members) | set((ws_row or {}).get("channels") or [])
+    return web.json_response({"workspace": workspace, "channels": [
+        {"name": name, "members": sorted(members.get(name, [])), "last_seq": last.get(name, 0)}
+        for name in sorted(names)]})
+
+
+def channel_members(records: list[dict]) -> dict[str, list[str]]:
+    out: dict[str, set[str]] = {}
+    for record in records:
+        for channel in record.get("channels") or []:
+            out.setdefault(channel, set()).add(record["name"])
+    return {channel: sorted(names) for channel, names in sorted(out.items())}
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/history/{channel}", history)
+    app.router.add_get("/api/messages", recent_messages)
+    app.router.add_post("/api/messages", post_message)
+    app.router.add_get("/api/channels/summary", channel_summary)

@@ -1,0 +1,105 @@
+"""Who is asking: the token of a request (`?token=` or `Authorization: Bearer`) and its scope.
+
+A workspace token sees its own workspace only. The admin token sees every
+workspace, or the one named with `?workspace=`; routes that act on one
+workspace use the default workspace when the admin names none. Management
+writes (workspaces, tokens, invites) need the admin token. Tokens are checked
+against the database at most every AUTH_CACHE_S; the gateway's own admin
+writes clear the cache so a deleted token stops working at once here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from scitex_orochi.store import DEFAULT_WORKSPACE_ID, read_admin_token
+
+from .errors import ApiError, unauthorized
+from .keys import HUB
+
+AUTH_CACHE_S = 2.0
+AUTH_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    token: str
+    is_admin: bool
+    workspace: str | None  # None: every workspace (admin without ?workspace=)
+
+    @property
+    def one_workspace(self) -> str:
+        """The workspace for routes that act on exactly one."""
+        return self.workspace or DEFAULT_WORKSPACE_ID
+
+    def may_see(self, workspace: str) -> bool:
+        return self.workspace is None or self.workspace == workspace
+
+
+def request_token(request: web.Request) -> str:
+    token = request.query.get("token", "")
+    if token:
+        return token
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    return ""
+
+
+def admin_token(app: web.Application) -> str:
+    hub = app[HUB]
+    if hub.cfg.admin_token:
+        return hub.cfg.admin_token
+    return read_admin_token(hub.cfg.admin_token_file) or ""
+
+
+async def scope_of_token(app: web.Application, token: str, wanted: str | None) -> Scope | None:
+    """The scope a token grants, or None if it grants nothing."""
+    if not token:
+        return None
+    hub = app[HUB]
+    now = time.monotonic()
+    cached = hub.auth_cache.get(token)
+    if cached is not None and cached[1] > now:
+        auth = cached[0]
+    else:
+        auth = await hub.run_blocking(hub.store.authenticate, token, admin_token(app))
+        if len(hub.auth_cache) >= AUTH_CACHE_MAX:
+            hub.auth_cache.clear()
+        hub.auth_cache[token] = (auth, now + AUTH_CACHE_S)
+    if auth is None:
+        return None
+    if auth.is_admin:
+        return Scope(token, True, wanted or None)
+    return Scope(token, False, auth.workspace_id)
+
+
+async def authenticate(request: web.Request) -> Scope:
+    """The request's scope; 401 with a JSON error for a missing or wrong token."""
+    token = request_token(request)
+    if not token:
+        raise unauthorized("missing token: pass ?token= or Authorization: Bearer <token>")
+    scope = await scope_of_token(request.app, token, request.query.get("workspace"))
+    if scope is None:
+        raise unauthorized("invalid token")
+    return scope
+
+
+async def require_admin(request: web.Request) -> Scope:
+    scope = await authenticate(request)
+    if not scope.is_admin:
+        raise unauthorized("this needs the admin token")
+    return scope
+
+
+def forget_tokens(app: web.Application) -> None:
+    app[HUB].auth_cache.clear()
+
+
+def require_workspace_access(scope: Scope, workspace_id: str) -> None:
+    if not scope.may_see(workspace_id):
+        raise ApiError(404, f"workspace {workspace_id!r} not found")

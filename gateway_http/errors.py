@@ -1,0 +1,193 @@
+"""One JSON error shape for every failure of the HTTP gateway, and the CORS middleware.
+
+Every error answer is `{"error": "<what went wrong>", "status": <http status>}`,
+plus `"field"` when one input field is to blame. Unknown routes (404), wrong
+methods (405), oversized bodies (413) and handler exceptions all go through
+`error_middleware`, so a client never sees an HTML error page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger("orochi.gateway_http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_MAX_AGE_S = 600
+
+
+class ApiError(Exception):
+    """An error answer with the gateway's JSON body; raise it from handlers."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.body: dict[str, Any] = {"error": message, "status": status}
+        if field is not None:
+            self.body["field"] = field
+        self.body.update(extra)
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        response = web.json_response(self.body, status=self.status)
+        response.headers.update(self.headers)
+        return response
+
+
+def bad_request(message: str, field: str | None = None) -> ApiError:
+    return ApiError(400, message, field=field)
+
+
+def unauthorized(message: str = "invalid or missing token") -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": 'Bearer realm="orochi"'})
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, message)
+
+
+def error_response(status: int, message: str, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"error": message, "status": status, **extra}
+    return web.json_response(body, status=status)
+
+
+def _reason(exc: web.HTTPException) -> str:
+    if exc.status == 404:
+        return "no such route"
+    if exc.status == 405:
+        return "method not allowed"
+    if exc.status == 413:
+        return "request body too large"
+    text = exc.text or exc.reason or ""
+    return text.split(":", 1)[-1].strip() if text.startswith(f"{exc.status}:") else text
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items()
+                   if k.lower() in ("allow", "www-authenticate", "retry-after")}
+        message = _reason(exc)
+        if exc.status == 404:
+            message = f"no such route: {request.method} {request.path}"
+        elif exc.status == 405:
+            message = f"method {request.method} not allowed on {request.path}"
+        response = error_response(exc.status, message)
+        response.headers.update(headers)
+        return response
+    except Exception:  # noqa: BLE001 - the edge turns every failure into a JSON 500
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal server error")
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Callable:
+    """Allow the configured origins (`*` for any) to call the API from a browser."""
+    allow_any = "*" in origins
+    allowed = frozenset(origins)
+
+    def allowed_origin(request: web.Request) -> str | None:
+        origin = request.headers.get("Origin")
+        if not origin or not (allow_any or origin in allowed):
+            return None
+        return origin
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = allowed_origin(request)
+        preflight = (request.method == "OPTIONS"
+                     and "Access-Control-Request-Method" in request.headers)
+        if preflight:
+            if origin is None:
+                return error_response(403, "origin not allowed")
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_S)
+        else:
+            response = await handler(request)
+        if origin is not None and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+# ---- request bodies --------------------------------------------------------------
+async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object: 413 over `max_bytes`, 400 if malformed."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, f"request body over {max_bytes} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"request body over {max_bytes} bytes") from None
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"request body over {max_bytes} bytes")
+    if not raw.strip():
+        raise bad_request("the request body must be a JSON object")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad_request("the request body must be a JSON object")
+    return data
+
+
+def opt_str(data: dict[str, Any], key: str, *, limit: int = 1000,
+            prefix: str = "") -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{prefix}{key} must be a string", prefix + key)
+    if len(value) > limit:
+        raise bad_request(f"{prefix}{key} is longer than {limit} characters", prefix + key)
+    return value
+
+
+def opt_int(data: dict[str, Any], key: str, *, lo: int, hi: int | None = None) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"{key} must be an integer", key)
+    if value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise bad_request(f"{key} must be {bound}", key)
+    return value
+
+
+def query_int(request: web.Request, key: str, default: int | None, *, lo: int,
+              hi: int | None = None, clamp: bool = False) -> int | None:
+    """An integer query parameter: 400 naming it when it is not one."""
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{key} must be an integer", key) from None
+    if clamp:
+        return max(lo, value if hi is None else min(hi, value))
+    if value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise bad_request(f"{key} must be {bound}", key)
+    return value

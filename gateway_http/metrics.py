@@ -1,0 +1,118 @@
+"""`GET /metrics` in the Prometheus text format (version 0.0.4), and `GET /healthz`.
+
+The counters are this process's own (messages in and out, bus frames, ingest
+state, observers); agent counts come from the presence replica, so any HTTP
+gateway reports the whole hub's agents.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from scitex_orochi import __version__
+
+from .health import classify
+from .keys import HUB, STARTED
+
+PREFIX = "orochi_http_"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def metric(name: str, kind: str, help_text: str,
+           samples: Iterable[tuple[dict[str, str], float]]) -> list[str]:
+    lines = [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} {kind}"]
+    for labels, value in samples:
+        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+        suffix = f"{{{label_text}}}" if label_text else ""
+        lines.append(f"{PREFIX}{name}{suffix} {float(value):g}")
+    return lines
+
+
+def render(request: web.Request) -> str:
+    hub = request.app[HUB]
+    c = hub.counters
+    now = time.time()
+    records = hub.replica.records()
+    health: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
+    for record in records:
+        health[classify(record, now, stale_after_s=hub.cfg.online_within_s,
+                        dead_after_s=hub.cfg.reap_after_s)[0]] += 1
+    workspaces: dict[str, int] = {}
+    for record in records:
+        workspaces[record["ws"]] = workspaces.get(record["ws"], 0) + 1
+    lines: list[str] = []
+    add = lines.extend
+    add(metric("info", "gauge", "Build and process identity.",
+               [({"version": __version__, "origin": hub.origin}, 1)]))
+    add(metric("uptime_seconds", "gauge", "Seconds since this process started.",
+               [({}, now - request.app[STARTED])]))
+    add(metric("observers_connected", "gauge", "Observer WebSocket connections.",
+               [({}, len(hub.observers))]))
+    add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
+               [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())] or [({}, 0)]))
+    add(metric("agents_health", "gauge", "Agents online by health class.",
+               [({"health": k}, v) for k, v in health.items()]))
+    add(metric("messages_in_total", "counter",
+               "Messages posted through this process (REST and observers) and stored.",
+               [({}, c.messages_in)]))
+    add(metric("messages_rejected_total", "counter", "Posted messages the persister refused.",
+               [({}, c.messages_rejected)]))
+    add(metric("messages_timed_out_total", "counter",
+               "Posts answered 503 because the persister did not confirm in time.",
+               [({}, c.messages_timed_out)]))
+    add(metric("deliveries_total", "counter", "Stored messages delivered on the bus.",
+               [({}, c.deliveries)]))
+    add(metric("observer_frames_out_total", "counter", "Frames written to observers.",
+               [({}, c.observer_frames_out)]))
+    add(metric("observer_slow_closes_total", "counter",
+               "Observers closed with 4008 because their send queue overflowed.",
+               [({}, c.observer_slow_closes)]))
+    add(metric("bus_published_total", "counter", "Frames published on the bus.",
+               [({}, hub.bus.published)]))
+    add(metric("bus_received_total", "counter", "Frames received from the bus.",
+               [({}, hub.bus.received)]))
+    add(metric("bus_drops_total", "counter",
+               "Delivered seqs never seen by this process (frames dropped on the bus).",
+               [({}, c.seq_gaps)]))
+    add(metric("bus_duplicates_total", "counter", "Deliveries received again (republished).",
+               [({}, c.duplicates)]))
+    add(metric("ingest_pending", "gauge", "Posted messages waiting for the persister's ack.",
+               [({}, len(hub.ingest.pending))]))
+    add(metric("ingest_republished_total", "counter",
+               "Republications of messages still unacked.", [({}, hub.ingest.republished)]))
+    add(metric("persist_lag_seconds", "gauge",
+               "Age of the oldest message posted here and not yet confirmed durable.",
+               [({}, hub.persist_lag_s())]))
+    add(metric("persist_ack_seconds_sum", "counter",
+               "Total seconds from post to durable ack.", [({}, c.ack_seconds_sum)]))
+    add(metric("persist_ack_seconds_count", "counter", "Durable acks timed.",
+               [({}, c.ack_count)]))
+    return "\n".join(lines) + "\n"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    response = web.Response(text=render(request))
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    return web.json_response({
+        "status": "ok", "version": __version__, "origin": hub.origin,
+        "uptime_s": round(time.time() - request.app[STARTED], 3),
+        "agents_online": len(hub.replica.agents), "observers": len(hub.observers),
+        "ingest_pending": len(hub.ingest.pending),
+    })
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)

@@ -1,0 +1,173 @@
+"""The observer WebSocket `/ws?token=...` (PROTOCOL.md §5): the dashboard's live feed.
+
+Observers receive every delivered message, `presence_change` and
+`status_update` of their token's scope (an admin token sees every workspace,
+or the one named with `?workspace=`). They are never listed in presence. They
+may send `{"type":"message","sender":NAME,"payload":{...}}`, which is posted
+like a REST message; the ack (with `seq`) follows once it is durable.
+
+Fan-out never awaits a socket: each observer has a bounded queue drained by
+its own writer task, and one that overflows is closed with 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from scitex_orochi import codec
+
+from .auth import Scope, request_token, scope_of_token
+from .errors import ApiError
+from .keys import HUB
+from .posting import build_envelope, post_envelope
+from .service import HttpHub
+
+log = logging.getLogger("orochi.gateway_http")
+
+CLOSE_TIMEOUT_S = 2.0
+
+
+class Observer:
+    def __init__(self, ws: web.WebSocketResponse, scope: Scope, hub: HttpHub) -> None:
+        self.ws = ws
+        self.scope = scope
+        self.workspace = scope.workspace
+        self.hub = hub
+        self.closing = False
+        self.sent = 0
+        self._queue: asyncio.Queue[str] = asyncio.Queue(hub.cfg.send_queue_max)
+        self._writer: asyncio.Task | None = None
+        self._posts: set[asyncio.Task] = set()
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop())
+
+    def enqueue(self, text: str) -> bool:
+        if self.closing:
+            return False
+        try:
+            self._queue.put_nowait(text)
+            return True
+        except asyncio.QueueFull:
+            log.warning("slow observer: %d frames queued, closing", self._queue.qsize())
+            self.hub.counters.observer_slow_closes += 1
+            self.close_soon(codec.CLOSE_SLOW_CONSUMER)
+            return False
+
+    async def _write_loop(self) -> None:
+        queue, ws, counters = self._queue, self.ws, self.hub.counters
+        try:
+            while True:
+                text = await queue.get()
+                await ws.send_str(text)
+                self.sent += 1
+                counters.observer_frames_out += 1
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+        except Exception:  # noqa: BLE001 - a broken socket must not kill the gateway
+            log.exception("observer writer failed")
+
+    def close_soon(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            task = asyncio.create_task(self.close(code))
+            self._posts.add(task)
+            task.add_done_callback(self._posts.discard)
+
+    async def close(self, code: int) -> None:
+        self.closing = True
+        if self._writer is not None:
+            self._writer.cancel()
+        try:
+            await asyncio.wait_for(
+                self.ws.close(code=code, message=codec.CLOSE_REASONS.get(code, "").encode()),
+                CLOSE_TIMEOUT_S)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+
+    async def stop(self) -> None:
+        for task in [self._writer, *self._posts]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._writer, *self._posts] if t is not None),
+                             return_exceptions=True)
+
+    # ---- frames from the observer ------------------------------------------------
+    def on_text(self, text: str) -> None:
+        try:
+            frame = codec.parse_frame(text)
+        except codec.ProtocolError as exc:
+            self.refuse(exc.code, exc.detail, exc.ref)
+            return
+        if frame.type != "message":
+            self.refuse("UNSUPPORTED_TYPE", f"observers may send 'message' frames only, "
+                                             f"not {frame.type!r}", frame.id)
+            return
+        try:
+            envelope = build_envelope({"sender": frame.sender, "id": frame.id,
+                                       "payload": frame.payload})
+        except ApiError as exc:
+            self.refuse("INVALID_FIELD", exc.message, frame.id)
+            return
+        task = asyncio.create_task(self._post(envelope))
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _post(self, envelope: dict[str, Any]) -> None:
+        ref = envelope["id"]
+        try:
+            result = await post_envelope(self.hub, self.scope.one_workspace, envelope)
+        except ApiError as exc:
+            code = str(exc.body.get("code") or ("PERSIST_TIMEOUT" if exc.status == 503
+                                                  else "INVALID_MESSAGE"))
+            self.refuse(code, exc.message, ref)
+            return
+        self.enqueue(codec.ack(ref, seq=result["seq"], channel=result["channel"]))
+
+    def refuse(self, code: str, detail: str, ref: str | None) -> None:
+        self.enqueue(codec.error(code, detail, ref))
+        if ref is not None:
+            self.enqueue(codec.error_ack(ref, code))
+
+
+async def observer_ws(request: web.Request) -> web.WebSocketResponse:
+    hub = request.app[HUB]
+    ws = web.WebSocketResponse(heartbeat=hub.cfg.ping_interval_s,
+                               max_msg_size=hub.cfg.max_frame_bytes)
+    await ws.prepare(request)
+    try:
+        scope = await scope_of_token(request.app, request_token(request),
+                                     request.query.get("workspace"))
+    except Exception:  # noqa: BLE001 - a broken store must not crash the gateway
+        log.exception("observer authentication failed with an error")
+        scope = None
+    if scope is None:
+        await ws.send_str(codec.server_frame(
+            "error", {"code": "AUTH_FAILED", "detail": "Invalid or missing token"}))
+        await ws.close(code=codec.CLOSE_AUTH_FAILED,
+                       message=codec.CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode())
+        return ws
+    observer = Observer(ws, scope, hub)
+    hub.observers.add(observer)
+    observer.start()
+    try:
+        async for msg in ws:
+            if observer.closing:
+                break
+            if msg.type == WSMsgType.TEXT:
+                observer.on_text(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                observer.refuse("PARSE_ERROR", "binary frames are not supported; send JSON text",
+                                 None)
+    finally:
+        hub.observers.discard(observer)
+        await observer.stop()
+    return ws
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ws", observer_ws)

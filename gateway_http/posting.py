@@ -1,0 +1,93 @@
+"""Messages posted by people (REST and the observer socket): validate, then wait until durable.
+
+`build_envelope` is pure: it turns a REST body or an observer frame into the
+envelope an agent would have sent, validated by the same codec rules.
+`post_envelope` hands it to the persister and maps the outcome to HTTP terms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scitex_orochi import codec
+from scitex_orochi.ingest import IngestTimeout
+
+from .errors import ApiError, bad_request
+from .service import HttpHub
+
+DEFAULT_SENDER = "api"
+
+
+def normalize_channel(name: str) -> str:
+    """`general` and `#general` name the same channel (the `#` is optional in URLs)."""
+    return name if name.startswith("#") else "#" + name
+
+
+def check_sender(value: object, field: str = "sender") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request(f"{field} must be a non-empty string", field)
+    if len(value) > codec.MAX_NAME_CHARS or any(ord(c) < 32 for c in value):
+        raise bad_request(f"{field} must be at most {codec.MAX_NAME_CHARS} printable characters",
+                          field)
+    return value.strip()
+
+
+def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
+    """A message envelope from `{sender, payload:{channel, content, metadata, attachments}}`.
+
+    The top-level form `{sender, channel, content, ...}` is accepted too. Raises
+    ApiError(400) naming the offending field.
+    """
+    sender = check_sender(data.get("sender", DEFAULT_SENDER))
+    payload = data.get("payload")
+    if payload is None:
+        payload = {k: data[k] for k in ("channel", "content", "metadata", "attachments")
+                   if k in data}
+    if not isinstance(payload, dict):
+        raise bad_request("payload must be an object", "payload")
+    payload = dict(payload)
+    channel = payload.get("channel")
+    if isinstance(channel, str) and channel:
+        payload["channel"] = normalize_channel(channel)
+    msg_id = data.get("id")
+    if msg_id is not None and (not isinstance(msg_id, str) or not msg_id
+                               or len(msg_id) > codec.MAX_ID_CHARS):
+        raise bad_request(f"id must be a string of 1..{codec.MAX_ID_CHARS} characters", "id")
+    frame = {"type": "message", "sender": sender, "id": msg_id or codec.new_id(),
+             "ts": codec.now_iso(), "payload": payload}
+    try:
+        parsed = codec.parse_frame(codec.dumps(frame))
+    except codec.ProtocolError as exc:
+        raise bad_request(exc.detail, _field_of(exc.detail)) from None
+    return parsed.envelope()
+
+
+def _field_of(detail: str) -> str | None:
+    first = detail.split(" ", 1)[0]
+    return first if first.startswith(("payload", "sender", "id")) else None
+
+
+async def post_envelope(hub: HttpHub, workspace: str, envelope: dict[str, Any],
+                        timeout_s: float | None = None) -> dict[str, Any]:
+    """Post and wait for the durable ack: `{"status","id","seq","channel"}`.
+
+    503 if the persister does not confirm in time (the message stays queued and
+    is stored once the persister is back; re-posting the same `id` is safe).
+    """
+    if timeout_s is None:
+        timeout_s = hub.cfg.http_post_timeout_s
+    try:
+        ack = await hub.post(workspace, envelope, timeout_s)
+    except IngestTimeout:
+        raise ApiError(503, f"the persister did not confirm message {envelope['id']} within "
+                            f"{timeout_s:.0f}s; it stays queued and will be stored when the "
+                            "persister is back (re-posting the same id is safe)",
+                       id=envelope["id"]) from None
+    if ack.get("error"):
+        err = ack["error"]
+        status = 409 if err.get("code") == "DUPLICATE_ID" else 400
+        raise ApiError(status, str(err.get("detail") or "message refused"),
+                       code=err.get("code", "INVALID_MESSAGE"), id=envelope["id"])
+    return {"status": "ok", "id": envelope["id"], "seq": ack.get("seq"),
+            "channel": ack.get("channel") or envelope["payload"]["channel"],
+            "workspace": workspace, "duplicate": bool(ack.get("dup"))}

@@ -1,0 +1,222 @@
+"""The HTTP gateway's bus side: presence replica, durable posting, fan-out to observers.
+
+One `HttpHub` per process, stored on the aiohttp app. It subscribes to
+deliveries, presence, snapshots, control events and its own acks; keeps a
+`PresenceReplica` for the agent routes; turns replica changes and delivered
+messages into observer events; and posts REST/observer messages through an
+`Ingest` (republished until the persister confirms them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from scitex_orochi import codec, topics
+from scitex_orochi.bus import AsyncBus, new_origin
+from scitex_orochi.config import Config
+from scitex_orochi.ingest import Ingest
+from scitex_orochi.presence import Change, PresenceReplica
+from scitex_orochi.store import Store
+
+from .uploads import MediaStore
+
+if TYPE_CHECKING:
+    from .observers import Observer
+
+log = logging.getLogger("orochi.gateway_http")
+
+BUS_BURST = 2000
+BUS_READY_TIMEOUT_S = 30.0
+GONE_KEEP_S = 600.0  # disconnected agents stay listed (as dead) this long
+GONE_MAX = 500
+STOP_TOPIC = b"ctl.stop|"
+
+
+class Counters:
+    """Process counters exported by /metrics."""
+
+    def __init__(self) -> None:
+        self.messages_in = 0  # messages accepted from REST and observers
+        self.messages_rejected = 0
+        self.messages_timed_out = 0
+        self.deliveries = 0  # delivered messages seen on the bus
+        self.observer_frames_out = 0
+        self.observer_slow_closes = 0
+        self.seq_gaps = 0  # delivered seqs never seen here (dropped on the bus)
+        self.duplicates = 0
+        self.ack_seconds_sum = 0.0
+        self.ack_count = 0
+
+
+class HttpHub:
+    def __init__(self, cfg: Config, store: Store | None = None,
+                 admin_store: Store | None = None) -> None:
+        self.cfg = cfg
+        self.origin = new_origin("http")
+        self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, self.origin)
+        self.ingest = Ingest(self.bus, cfg.republish_after_s)
+        self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
+        self.store = store or Store(cfg.db_url, readonly=True)
+        self.admin_store = admin_store or Store(cfg.db_url)
+        self.media = MediaStore(cfg.media_root, cfg.media_max_size)
+        self.observers: set[Observer] = set()
+        self.counters = Counters()
+        self.gone: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.last_seq: dict[tuple[str, str], int] = {}
+        self.auth_cache: dict[str, tuple[Any, float]] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    # ---- lifecycle -------------------------------------------------------
+    async def start(self) -> None:
+        self.bus.subscribe(topics.DELIVER, topics.PRESENCE, topics.SNAPSHOT, topics.CONTROL,
+                           *self.ingest.subscriptions())
+        await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
+        self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
+        for coro in (self._bus_loop(), self.ingest.republish_loop(), self._expire_loop()):
+            self._tasks.append(asyncio.create_task(coro))
+        log.info("http gateway %s joined the bus", self.origin)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(o.close(codec.CLOSE_GOING_AWAY) for o in list(self.observers)),
+                             return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ingest.pending:
+            log.warning("stopping with %d messages not yet confirmed by the persister",
+                        len(self.ingest.pending))
+        self.bus.close()
+        self.store.close()
+        self.admin_store.close()
+
+    async def run_blocking(self, fn: Any, *args: Any) -> Any:
+        """A store call in the default executor (the stores are blocking)."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    # ---- posting ---------------------------------------------------------
+    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
+                   ) -> dict[str, Any]:
+        """Publish one validated envelope and wait until it is durable; the ack body.
+
+        Raises `IngestTimeout` (the message stays queued for republish).
+        """
+        started = time.monotonic()
+        try:
+            body = await self.ingest.post(workspace, envelope, "human", timeout_s=timeout_s)
+        except TimeoutError:
+            self.counters.messages_timed_out += 1
+            raise
+        if body.get("error"):
+            self.counters.messages_rejected += 1
+        else:
+            self.counters.messages_in += 1
+            self.counters.ack_seconds_sum += time.monotonic() - started
+            self.counters.ack_count += 1
+        return body
+
+    def persist_lag_s(self) -> float:
+        """Age of the oldest message this process still waits to see confirmed."""
+        if not self.ingest.pending:
+            return 0.0
+        oldest = min(p.first_sent for p in self.ingest.pending.values())
+        return max(0.0, time.monotonic() - oldest)
+
+    # ---- bus side --------------------------------------------------------
+    async def _bus_loop(self) -> None:
+        while True:
+            batch = await self.bus.recv_burst(BUS_BURST, timeout_s=1.0)
+            for topic, body in batch:
+                try:
+                    self._on_bus(topic, body)
+                except Exception:  # noqa: BLE001 - one bad frame must not stop the loop
+                    log.exception("bad bus frame on %r", topic[:60])
+
+    def _on_bus(self, topic: bytes, body: Any) -> None:
+        fam = topics.family(topic)
+        now = time.time()
+        if fam == topics.DELIVER:
+            self.on_deliver(body)
+        elif fam == topics.ACK:
+            self.ingest.on_ack(body)
+        elif fam == topics.PRESENCE:
+            changes = self.replica.apply_delta(body, now)
+            self.on_changes(changes, body.get("event"))
+        elif fam == topics.SNAPSHOT:
+            self.on_changes(self.replica.apply_snapshot(body["gw"], body.get("agents") or [],
+                                                        now), None)
+        elif topic == STOP_TOPIC:
+            self.on_changes(self.replica.drop_gateway(body.get("gw", "")), None)
+
+    def on_deliver(self, body: dict[str, Any]) -> None:
+        key = (body["ws"], body["channel"])
+        seq = int(body["seq"])
+        last = self.last_seq.get(key)
+        if last is not None and seq <= last:
+            self.counters.duplicates += 1  # a republished delivery: already sent on
+            return
+        if last is not None and seq > last + 1:
+            self.counters.seq_gaps += seq - last - 1
+        self.last_seq[key] = seq
+        self.counters.deliveries += 1
+        self.broadcast(body["ws"], body["frame"])
+
+    def on_changes(self, changes: list[Change], event: str | None) -> None:
+        now = time.time()
+        for change in changes:
+            record = change.record
+            key = (record.get("ws", ""), record.get("name", ""))
+            if change.event == "connected":
+                self.gone.pop(key, None)
+                self.broadcast(key[0], presence_frame(record, "connected"))
+            elif change.event == "disconnected":
+                self._remember_gone(key, record, now)
+                self.broadcast(key[0], presence_frame(record, "disconnected"))
+            elif change.event == "updated" and event == "status":
+                self.broadcast(key[0], status_frame(record))
+
+    def _remember_gone(self, key: tuple[str, str], record: dict[str, Any], now: float) -> None:
+        self.gone[key] = {**record, "disconnected_at": now}
+        self.gone.move_to_end(key)
+        while len(self.gone) > GONE_MAX:
+            self.gone.popitem(last=False)
+
+    def gone_records(self, workspace: str | None, now: float) -> list[dict[str, Any]]:
+        for key, record in list(self.gone.items()):
+            if now - record["disconnected_at"] > GONE_KEEP_S:
+                del self.gone[key]
+        return [r for (ws, _), r in self.gone.items() if workspace is None or ws == workspace]
+
+    def broadcast(self, workspace: str, text: str) -> None:
+        """Queue one frame for every observer of `workspace`; never awaits a socket."""
+        for observer in list(self.observers):
+            if observer.workspace is None or observer.workspace == workspace:
+                observer.enqueue(text)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.presence_snapshot_s)
+            self.on_changes(self.replica.expire(time.time()), None)
+
+
+def presence_frame(record: dict[str, Any], event: str) -> str:
+    return codec.server_frame("presence_change", {
+        "agent": record.get("name"), "event": event,
+        "channels": list(record.get("channels") or []),
+        "agent_id": record.get("agent_id") or record.get("name"),
+        "project": record.get("project") or "", "workspace": record.get("ws"),
+    })
+
+
+def status_frame(record: dict[str, Any]) -> str:
+    return codec.server_frame("status_update", {
+        "agent": record.get("name"), "status": record.get("status") or "",
+        "current_task": record.get("current_task") or "",
+        "orochi_current_task": record.get("current_task") or "",
+        "agent_id": record.get("agent_id") or record.get("name"),
+        "machine": record.get("machine") or "", "role": record.get("role") or "",
+        "project": record.get("project") or "", "workspace": record.get("ws"),
+    })

@@ -1,0 +1,52 @@
+"""`POST /webhook/telegram`: Telegram's webhook, answered 200 only once the message is durable.
+
+Active when `SCITEX_OROCHI_TELEGRAM_WEBHOOK_SECRET` is set (404 otherwise). The
+`X-Telegram-Bot-Api-Secret-Token` header must match it. The update is
+forwarded over the bus to the Telegram bridge (`rpc.telegram|`, body
+`{"update"}`), which fetches its files (the bot token lives only there), posts
+the message through Ingest and replies after the persister's ack. Any failure
+answers 5xx, so Telegram redelivers; the bridge's deterministic ids make the
+redelivery a no-op.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
+
+from .keys import CONFIG
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_RPC_TIMEOUT_S = 30.0
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    secret = request.app[CONFIG].telegram_webhook_secret
+    if not secret:
+        raise web.HTTPNotFound(text="the Telegram webhook is not enabled")
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise web.HTTPUnauthorized(text="bad or missing secret token")
+    try:
+        update = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body must be a JSON Update") from None
+    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        raise web.HTTPBadRequest(text="the body must be a JSON Update with an update_id")
+    try:
+        reply = await request.app[RPC_CLIENT].request("telegram", {"update": update},
+                                                      WEBHOOK_RPC_TIMEOUT_S)
+    except RpcTimeout:
+        raise web.HTTPServiceUnavailable(text="the Telegram bridge did not answer") from None
+    if reply.get("error"):
+        raise web.HTTPInternalServerError(text="the update could not be stored")
+    return web.json_response({"ok": True})
+
+
+def setup(app: web.Application) -> None:
+    """Add the webhook route (and the bus client it shares with the Gitea routes)."""
+    app_rpc_client(app, CONFIG)
+    app.router.add_post("/webhook/telegram", telegram_webhook)

@@ -1,0 +1,173 @@
+"""File uploads (multipart and base64) stored under the media root by month, and /media.
+
+Stored names are generated here (`<uuid hex><ext>` in `YYYY-MM/`), so a client's
+file name can never reach the file system; /media accepts only that shape and
+checks the resolved path stays inside the media root. Media is served with
+`nosniff` and a sandbox CSP so an uploaded HTML or SVG file cannot script the
+dashboard's origin.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import os
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from .auth import authenticate
+from .errors import ApiError, bad_request, not_found, opt_str, read_json_object
+from .keys import HUB
+
+CHUNK_BYTES = 256 * 1024
+MAX_FILENAME_CHARS = 255
+DEFAULT_MIME = "application/octet-stream"
+_EXT_RE = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+_MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
+_NAME_RE = re.compile(r"^[0-9a-f]{32}(\.[A-Za-z0-9]{1,10})?$")
+# Served as downloads, never rendered inline on our origin.
+_ACTIVE_TYPES = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/xml",
+                 "application/xml", "application/javascript", "text/javascript")
+
+
+def safe_filename(name: str | None) -> str:
+    """The display name: base name only, printable, bounded (percent-escapes decoded first)."""
+    base = os.path.basename(unquote(name or "").replace("\\", "/")).strip()
+    base = "".join(c for c in base if ord(c) >= 32 and c not in '"<>')
+    return base[:MAX_FILENAME_CHARS] or "upload"
+
+
+def extension_for(filename: str, mime_type: str) -> str:
+    ext = os.path.splitext(filename)[1].lower()
+    if _EXT_RE.match(ext):
+        return ext
+    guessed = mimetypes.guess_extension(mime_type or "") or ""
+    return guessed if _EXT_RE.match(guessed) else ""
+
+
+def mime_for(filename: str, given: str | None) -> str:
+    if given and "/" in given and len(given) <= 200 and given.isprintable():
+        return given.split(";")[0].strip().lower()
+    return mimetypes.guess_type(filename)[0] or DEFAULT_MIME
+
+
+class MediaStore:
+    def __init__(self, root: Path, max_size: int) -> None:
+        self.root = Path(root)
+        self.max_size = max_size
+
+    def new_path(self, ext: str) -> tuple[str, Path]:
+        month = datetime.now(UTC).strftime("%Y-%m")
+        file_id = uuid.uuid4().hex
+        folder = self.root / month
+        folder.mkdir(parents=True, exist_ok=True)
+        return file_id, folder / f"{file_id}{ext}"
+
+    def url_of(self, path: Path) -> str:
+        return f"/media/{path.parent.name}/{path.name}"
+
+    def resolve(self, month: str, name: str) -> Path | None:
+        if not _MONTH_RE.match(month) or not _NAME_RE.match(name):
+            return None
+        root = self.root.resolve()
+        path = (root / month / name).resolve()
+        if root not in path.parents or not path.is_file():
+            return None
+        return path
+
+
+def too_large(max_size: int) -> ApiError:
+    return ApiError(413, f"file over the upload limit of {max_size} bytes", limit=max_size)
+
+
+def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: str,
+            size: int) -> web.Response:
+    return web.json_response({"file_id": file_id, "url": media.url_of(path), "mime_type": mime,
+                              "filename": filename, "size": size}, status=201)
+
+
+async def upload_multipart(request: web.Request) -> web.Response:
+    await authenticate(request)
+    media = request.app[HUB].media
+    if not request.content_type.startswith("multipart/"):
+        raise bad_request("send multipart/form-data with a 'file' field", "file")
+    if request.content_length is not None and request.content_length > media.max_size + 64 * 1024:
+        raise too_large(media.max_size)
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise bad_request(f"malformed multipart body: {exc}", "file") from None
+    async for part in reader:
+        if getattr(part, "name", None) != "file" or not hasattr(part, "read_chunk"):
+            continue
+        filename = safe_filename(part.filename)
+        mime = mime_for(filename, part.headers.get("Content-Type"))
+        return await _store_stream(media, part, filename, mime)
+    raise bad_request("multipart field 'file' is required", "file")
+
+
+async def _store_stream(media: MediaStore, part: Any, filename: str, mime: str
+                        ) -> web.Response:
+    file_id, path = media.new_path(extension_for(filename, mime))
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            while chunk := await part.read_chunk(CHUNK_BYTES):
+                size += len(chunk)
+                if size > media.max_size:
+                    raise too_large(media.max_size)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return _answer(media, file_id, path, mime, filename, size)
+
+
+async def upload_base64(request: web.Request) -> web.Response:
+    await authenticate(request)
+    media = request.app[HUB].media
+    data = await read_json_object(request, media.max_size * 4 // 3 + 64 * 1024)
+    encoded = data.get("data")
+    if not isinstance(encoded, str) or not encoded:
+        raise bad_request("data must be a non-empty base64 string", "data")
+    if encoded.startswith("data:") and "," in encoded:  # a data: URL from a browser
+        encoded = encoded.split(",", 1)[1]
+    if len(encoded) * 3 // 4 > media.max_size + 3:
+        raise too_large(media.max_size)
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request("data is not valid base64", "data") from None
+    if len(raw) > media.max_size:
+        raise too_large(media.max_size)
+    filename = safe_filename(opt_str(data, "filename", limit=1000))
+    mime = mime_for(filename, opt_str(data, "mime_type", limit=200))
+    file_id, path = media.new_path(extension_for(filename, mime))
+    path.write_bytes(raw)
+    return _answer(media, file_id, path, mime, filename, len(raw))
+
+
+async def serve_media(request: web.Request) -> web.StreamResponse:
+    media = request.app[HUB].media
+    path = media.resolve(request.match_info["month"], request.match_info["name"])
+    if path is None:
+        raise not_found("no such file")
+    mime = mimetypes.guess_type(path.name)[0] or DEFAULT_MIME
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+               "Cache-Control": "private, max-age=86400", "Content-Type": mime}
+    if mime in _ACTIVE_TYPES:
+        headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
+    return web.FileResponse(path, headers=headers)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/upload", upload_multipart)
+    app.router.add_post("/api/upload-base64", upload_base64)
+    app.router.add_get("/media/{month}/{name}", serve_media)

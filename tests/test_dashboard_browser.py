@@ -1,0 +1,177 @@
+"""The dashboard in headless Debian Chromium (Playwright): live agents, messages both ways.
+
+Skipped only when /usr/bin/chromium or the playwright package is missing (CI has both).
+Screenshots go to test-artifacts/ in the repo root.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from http_util import Api, wait_http_ready
+
+from agent import RawAgent
+from util import TIME_SCALE
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+UI_TIMEOUT_MS = int(10_000 * TIME_SCALE)
+
+
+def gradient_png(width: int = 160, height: int = 90) -> bytes:
+    """A small real PNG (a teal-to-violet gradient) for the image preview."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((int(61 + 78 * x / width), int(214 - 90 * x / width),
+                                  int(176 + 70 * y / height))) for x in range(width))
+        for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+pytestmark = [pytest.mark.browser]
+
+try:
+    from playwright.async_api import async_playwright
+except ImportError:  # pragma: no cover - CI installs it
+    async_playwright = None
+
+
+@pytest.fixture(scope="module")
+def http_hub(shared_hub):
+    wait_http_ready(shared_hub)
+    return shared_hub
+
+
+@pytest.fixture
+async def page():
+    if async_playwright is None:
+        pytest.skip("the playwright package is not installed (pip install playwright)")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1440, "height": 900})
+        tab = await context.new_page()
+        tab.set_default_timeout(UI_TIMEOUT_MS)
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.errors = errors
+        yield tab
+        await browser.close()
+
+
+async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    agent = await RawAgent.connect(http_hub.agent_url(), "builder-bot", ["#general", "#builds"],
+                                   machine="nas", role="builder", model="opus")
+    helper = await RawAgent.connect(http_hub.agent_url(), "mamba", ["#general"],
+                                    machine="spartan", role="dispatcher")
+    api = Api(http_hub.http_url, http_hub.admin_token)
+    try:
+        await agent.request({"type": "heartbeat", "payload": {
+            "cpu_count": 8, "load_avg_1m": 3.1, "mem_used_percent": 62.5,
+            "disk_used_percent": 81, "orochi_current_task": "running the test suite"}})
+        await agent.request({"type": "status_update", "payload": {"status": "busy"}})
+        await helper.request({"type": "heartbeat", "payload": {
+            "cpu_count": 4, "load_avg_1m": 0.4, "mem_used_percent": 23, "disk_used_percent": 40}})
+        await helper.request({"type": "status_update", "payload": {"status": "idle"}})
+        await helper.post("#general", "Morning! Queue is empty, @builder-bot you have the floor.")
+        status, upload = await api.request("POST", "/api/upload", data=_form(gradient_png()))
+        assert status == 201
+
+        await page.goto(f"{http_hub.http_url}/?token={http_hub.admin_token}")
+        # Signed in: the token moved to localStorage and left the address bar.
+        await page.wait_for_selector("#app:not([hidden])")
+        assert "token=" not in page.url
+        card = page.locator('.agent[data-name="builder-bot"]')
+        await card.wait_for()
+        assert "running the test suite" in await card.inner_text()
+        await page.locator('.agent[data-name="builder-bot"] .pill.healthy').wait_for()
+        await page.locator('.agent[data-name="mamba"] .pill.idle').wait_for()
+
+        # A message from the agent shows up live, with its mention highlighted.
+        ack = await agent.post("#general",
+                               "Build #42 passed: 1,204 tests green. @mamba ready to ship.",
+                               attachments=[{**upload, "filename": "coverage.png"}])
+        row = page.locator(f'.msg[data-id="{ack["payload"]["ref"]}"]')
+        await row.wait_for()
+        assert await row.locator(".mention").inner_text() == "@mamba"
+        await row.locator("img.thumb").wait_for()
+
+        # A message typed into the page reaches the connected agent.
+        await page.fill("#sender-name", "ywatanabe")
+        await page.fill("#message-input", "Great work @builder-bot, ship it!")
+        await page.press("#message-input", "Enter")
+        got = await agent.wait(lambda f: f.get("type") == "message"
+                               and f.get("sender") == "ywatanabe", timeout=10)
+        assert got["payload"]["content"] == "Great work @builder-bot, ship it!"
+        await page.locator(f'.msg[data-id="{got["id"]}"]').wait_for()
+        await page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+        assert page.errors == []
+    finally:
+        await api.close()
+        await agent.close()
+        await helper.close()
+
+
+async def test_dashboard_resumes_without_gaps_after_reconnect(http_hub, page):
+    api = Api(http_hub.http_url, http_hub.admin_token)
+    try:
+        status, first = await api.post("/api/messages", {"sender": "ops", "payload": {
+            "channel": "#resume", "content": "before the outage"}})
+        assert status == 201
+        await page.goto(f"{http_hub.http_url}/?token={http_hub.default_token}")
+        await page.locator('.channel[data-channel="#resume"]').click()
+        await page.locator(f'.msg[data-id="{first["id"]}"]').wait_for()
+        await page.locator(".conn-live").wait_for()
+        # Cut the live feed, post meanwhile (through an agent), then it must catch up.
+        assert http_hub.ctl("stop", "gateway_http").returncode == 0
+        await page.locator(".conn-offline").wait_for()
+        agent = await RawAgent.connect(http_hub.agent_url(), "night-shift", ["#resume"])
+        try:
+            missed = await agent.post("#resume", "posted while the page was offline")
+        finally:
+            await agent.close()
+        assert http_hub.ctl("start", "gateway_http").returncode == 0
+        wait_http_ready(http_hub)
+        row = page.locator(f'.msg[data-id="{missed["payload"]["ref"]}"]')
+        await row.wait_for(timeout=int(25_000 * TIME_SCALE))
+        assert await row.count() == 1
+        await page.locator(".conn-live").wait_for()
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-resumed.png"))
+    finally:
+        await api.close()
+
+
+async def test_sign_in_form_refuses_a_wrong_token(http_hub, page):
+    await page.goto(http_hub.http_url + "/")
+    await page.wait_for_selector("#signin:not([hidden])")
+    await page.fill("#signin-token", "definitely-wrong")
+    await page.click("#signin-form button[type=submit]")
+    await page.locator("#signin-error", has_text="not accepted").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "signin.png"))
+    await page.fill("#signin-token", http_hub.default_token)
+    await page.click("#signin-form button[type=submit]")
+    await page.wait_for_selector("#app:not([hidden])")
+    assert await page.evaluate("localStorage.getItem('orochi.token')") == http_hub.default_token
+
+
+def _form(data: bytes):
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="coverage.png", content_type="image/png")
+    return form
