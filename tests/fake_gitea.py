@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
 from fake_threaded import ThreadedServer
 
 VERSION = "1.22.3"

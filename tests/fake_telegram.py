@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
 from fake_threaded import ThreadedServer
 
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "OrochiBot", "username": "orochi_bot"}

@@ -12,9 +12,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from http_util import Api, wait_http_ready
 
 from agent import RawAgent
+from http_util import Api, wait_http_ready
 from util import TIME_SCALE
 
 CHROMIUM = "/usr/bin/chromium"

@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from loadagent import LoadAgent
 
+from loadagent import LoadAgent
 from util import eventually
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,6 @@ import logging
 
 import aiohttp
 import pytest
-from fake_gitea import FakeGitea
 
 from bridges.gitea.actions import (
     ACTIONS,
@@ -17,6 +16,8 @@ from bridges.gitea.actions import (
     build_request,
 )
 from bridges.gitea.api import GiteaApi, GiteaApiError
+
+from fake_gitea import FakeGitea
 
 REPO = {"owner": "lab", "repo": "orochi"}
 

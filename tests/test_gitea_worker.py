@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from fake_gitea import VERSION, FakeGitea
 
 from agent import RawAgent
+from fake_gitea import VERSION, FakeGitea
 from hubfixture import Hub
 from util import wait_for
 
@@ -176,7 +176,7 @@ async def test_worker_restart_keeps_answering(gitea_hub):
     hub.wait_restarted("gitea", old)
     # Ready (logged after its bus round trip) means its subscription is live.
     wait_for(lambda: hub.log_path.read_text().count("gitea worker gitea-") > ready_before,
-             20, "the new worker ready")
+             60, "the new worker ready")
     agent = await RawAgent.connect(hub.agent_url(), "gitea-after")
     reply = await gitea(agent, "get_version")
     assert reply["type"] == "gitea_result"

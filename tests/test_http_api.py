@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from http_util import Api, eventually, wait_http_ready
 
 from gateway_http.errors import ApiError
 from gateway_http.health import classify
 from gateway_http.posting import build_envelope
 
 from agent import RawAgent
+from http_util import Api, eventually, wait_http_ready
 
 
 # ---- pure pieces ---------------------------------------------------------------------

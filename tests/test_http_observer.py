@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 import websockets
-from http_util import Api, wait_http_ready
 
 from gateway_http.auth import Scope
 from gateway_http.observers import Observer
 from gateway_http.service import Counters
 
 from agent import RawAgent
+from http_util import Api, wait_http_ready
 
 
 @pytest.fixture(scope="module")

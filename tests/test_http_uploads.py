@@ -9,9 +9,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from http_util import Api, wait_http_ready
 
 from gateway_http.uploads import safe_filename
+
+from http_util import Api, wait_http_ready
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

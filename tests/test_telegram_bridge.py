@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fake_telegram import FakeTelegram
 
 from agent import RawAgent
+from fake_telegram import FakeTelegram
 from hubfixture import Hub, free_port
 from util import wait_for
 

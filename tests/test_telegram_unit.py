@@ -8,11 +8,12 @@ import random
 
 import aiohttp
 import pytest
-from fake_telegram import FakeTelegram
 
 from bridges.telegram import mapping
 from bridges.telegram.api import BotApi, TelegramError, backoff_delay
 from bridges.telegram.state import OutboundState
+
+from fake_telegram import FakeTelegram
 
 CHAT = "-100123"
 

@@ -1,0 +1,332 @@
+"""Agent commands: send, login, join over the agent WebSocket; list-agents, list-channels,
+list-members, show-status, show-history over the REST API of the dashboard port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..client_errors import NotFound
+from ..client_rest import RestClient, channel_path, http_url
+from .group import Globals, main
+from .output import (
+    EXIT_CODES_HELP,
+    colour_enabled,
+    dry_run,
+    emit_json,
+    handle_errors,
+    normalize_channel,
+    paint,
+    relative_time,
+    table,
+)
+
+NAME_HELP = ("Agent name to register as (env SCITEX_OROCHI_AGENT, else user@host). "
+             "An agent already online under this name is replaced.")
+
+
+def _client(g: Globals, name: str | None, channels: list[str], **kw: Any) -> Any:
+    from ..client import OrochiClient
+
+    return OrochiClient(name, host=g.host, port=g.port, token=g.token, channels=channels, **kw)
+
+
+def _rest(g: Globals) -> RestClient:
+    return RestClient(http_url(g.host, g.dashboard_port), g.token)
+
+
+def _channels(text: str) -> list[str]:
+    return [normalize_channel(c) for c in text.split(",") if c.strip()]
+
+
+def _name_option(func: Any) -> Any:
+    return click.option("--name", envvar="SCITEX_OROCHI_AGENT", default=None, help=NAME_HELP)(func)
+
+
+def format_message(msg: Any, colour: bool) -> str:
+    when = msg.time.astimezone().strftime("%H:%M:%S") if msg.time else "--:--:--"
+    seq = f"#{msg.seq}" if msg.seq is not None else ""
+    return (f"{paint(when, 'dim', colour)} {paint(msg.channel, 'cyan', colour)}"
+            f"{paint(seq, 'dim', colour)} {paint(msg.sender, 'yellow', colour)}: {msg.content}")
+
+
+# ---- WebSocket commands -----------------------------------------------------------
+@main.command(epilog="""\b
+Examples:
+  scitex-orochi send '#general' 'Build #42 passed. @deployer ready to ship.'
+  echo 'from stdin' | scitex-orochi send '#builds' -
+  scitex-orochi send '#general' 'hi' --metadata '{"build": 42}' --json
+  scitex-orochi send '#general' 'hi' --dry-run
+""" + "\n" + EXIT_CODES_HELP)
+@click.argument("channel")
+@click.argument("content")
+@_name_option
+@click.option("--metadata", default=None, help="JSON object stored with the message.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the ack.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would be sent; send nothing.")
+@click.pass_obj
+@handle_errors
+def send(g: Globals, channel: str, content: str, name: str | None, metadata: str | None,
+         timeout: float, as_json: bool, dry_run_: bool) -> None:
+    """Post CONTENT to CHANNEL; returns once the hub has stored it (prints its seq).
+
+    CONTENT `-` reads the message from standard input.
+    """
+    channel = normalize_channel(channel)
+    if content == "-":
+        content = sys.stdin.read()
+    meta = None
+    if metadata:
+        try:
+            meta = json.loads(metadata)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
+        if not isinstance(meta, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--metadata")
+    if dry_run_:
+        dry_run("send a message", {"url": f"ws://{g.host}:{g.port}/", "channel": channel,
+                                   "content": content, "metadata": meta or {}}, as_json)
+        return
+
+    async def run() -> Any:
+        async with _client(g, name, [], resume=False, reconnect=True, timeout=timeout) as c:
+            return await c.send(channel, content, meta)
+
+    sent = asyncio.run(run())
+    if as_json:
+        emit_json({"id": sent.id, "channel": sent.channel, "seq": sent.seq, "dup": sent.dup})
+    else:
+        click.echo(f"sent to {sent.channel} (seq {sent.seq}, id {sent.id})")
+
+
+@main.command(epilog="""\b
+Examples:
+  scitex-orochi login --name my-agent --channels '#general,#builds'
+  scitex-orochi login --json | jq .content     # one JSON object per message
+  scitex-orochi login --count 1                # exit after the first message
+""" + "\n" + EXIT_CODES_HELP)
+@_name_option
+@click.option("--channels", default="#general", show_default=True,
+              help="Comma-separated channels to join.")
+@click.option("--count", type=click.IntRange(1), default=None,
+              help="Exit after this many messages.")
+@click.option("--heartbeat", type=float, default=30.0, show_default=True,
+              help="Seconds between heartbeats with system metrics (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+@handle_errors
+def login(g: Globals, name: str | None, channels: str, count: int | None, heartbeat: float,
+          as_json: bool) -> None:
+    """Connect as an agent and print messages as they arrive (Ctrl-C to stop).
+
+    Reconnects by itself and prints what was missed while away, once, in order.
+    """
+    colour = colour_enabled()
+
+    async def run() -> None:
+        async with _client(g, name, _channels(channels)) as client:
+            if heartbeat > 0:
+                client.start_heartbeat(heartbeat)
+            # on stderr, also with --json: scripts can wait for it; stdout stays data
+            click.echo(paint(f"connected to {client.url} as {client.name} on "
+                             f"{', '.join(client.channels)}", "green", colour_enabled(sys.stderr)),
+                       err=True)
+            seen = 0
+            async for msg in client.listen():
+                if as_json:
+                    click.echo(json.dumps(msg.to_dict(), ensure_ascii=False))
+                else:
+                    click.echo(format_message(msg, colour))
+                sys.stdout.flush()
+                seen += 1
+                if count is not None and seen >= count:
+                    return
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command(epilog="""\b
+Examples:
+  scitex-orochi join '#alerts' --name my-agent
+  scitex-orochi join alerts --dry-run
+""" + "\n" + EXIT_CODES_HELP)
+@click.argument("channel")
+@_name_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would happen; change nothing.")
+@click.pass_obj
+@handle_errors
+def join(g: Globals, channel: str, name: str | None, as_json: bool, dry_run_: bool) -> None:
+    """Subscribe NAME to CHANNEL on the hub (for as long as this connection lasts)."""
+    channel = normalize_channel(channel)
+    if dry_run_:
+        dry_run("join a channel", {"channel": channel, "name": name or "(default)"},
+                       as_json)
+        return
+
+    async def run() -> tuple[str, list[str]]:
+        async with _client(g, name, [], resume=False) as client:
+            await client.subscribe(channel)
+            return client.name, (await client.who()).get(client.name, [channel])
+
+    agent, member_of = asyncio.run(run())
+    if as_json:
+        emit_json({"agent": agent, "channel": channel, "channels": member_of})
+    else:
+        click.echo(f"{agent} joined {channel}")
+
+
+# ---- REST commands -------------------------------------------------------------------
+def agent_rows(data: Any) -> list[dict[str, Any]]:
+    """`/api/agents` as a list of records, whichever shape the gateway returns."""
+    if isinstance(data, dict) and isinstance(data.get("agents"), list | dict):
+        data = data["agents"]
+    if isinstance(data, dict):
+        return [{"name": k, **(v if isinstance(v, dict) else {"channels": v})}
+                for k, v in data.items()]
+    return [r for r in data or [] if isinstance(r, dict)]
+
+
+@main.command("list-agents", epilog="""\b
+Examples:
+  scitex-orochi list-agents
+  scitex-orochi list-agents --json | jq '.[].name'
+""" + "\n" + EXIT_CODES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@handle_errors
+def list_agents(g: Globals, as_json: bool) -> None:
+    """Agents connected to the hub, with what they are doing."""
+    rows = agent_rows(_rest(g).get("/api/agents"))
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no agents online")
+        return
+    for row in rows:
+        row["seen"] = relative_time(row.get("last_seen") or row.get("last_heartbeat"))
+        row["task"] = row.get("current_task") or row.get("orochi_current_task")
+    click.echo(table(sorted(rows, key=lambda r: str(r.get("name"))), [
+        ("name", "name"), ("status", "status"), ("machine", "machine"), ("role", "role"),
+        ("channels", "channels"), ("seen", "seen"), ("task", "task")]))
+
+
+def _channel_members(g: Globals) -> dict[str, list[str]]:
+    data = _rest(g).get("/api/channels")
+    if isinstance(data, dict) and isinstance(data.get("channels"), dict):
+        data = data["channels"]
+    return {k: list(v) for k, v in (data or {}).items()} if isinstance(data, dict) else {}
+
+
+@main.command("list-channels", epilog="""\b
+Examples:
+  scitex-orochi list-channels
+  scitex-orochi list-channels --json
+""" + "\n" + EXIT_CODES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@handle_errors
+def list_channels(g: Globals, as_json: bool) -> None:
+    """Channels with their members."""
+    channels = _channel_members(g)
+    if as_json:
+        emit_json(channels)
+        return
+    if not channels:
+        click.echo("no channels")
+        return
+    click.echo(table([{"channel": c, "members": len(m), "names": m}
+                      for c, m in sorted(channels.items())],
+                     [("channel", "channel"), ("members", "members"), ("names", "names")]))
+
+
+@main.command("list-members", epilog="""\b
+Examples:
+  scitex-orochi list-members --channel '#general'
+  scitex-orochi list-members --channel general --json
+""" + "\n" + EXIT_CODES_HELP)
+@click.option("--channel", required=True, help="Channel to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@handle_errors
+def list_members(g: Globals, channel: str, as_json: bool) -> None:
+    """Agents subscribed to a channel."""
+    channel = normalize_channel(channel)
+    channels = _channel_members(g)
+    if channel not in channels:
+        known = ", ".join(sorted(channels)) or "none"
+        raise NotFound("UNKNOWN_CHANNEL", f"no channel {channel} (channels: {known})")
+    members = sorted(channels[channel])
+    if as_json:
+        emit_json({"channel": channel, "members": members})
+    else:
+        click.echo("\n".join(members) if members else f"{channel} has no members online")
+
+
+@main.command("show-status", epilog="""\b
+Examples:
+  scitex-orochi show-status
+  scitex-orochi show-status --json
+""" + "\n" + EXIT_CODES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@handle_errors
+def show_status(g: Globals, as_json: bool) -> None:
+    """Hub statistics: agents online, active channels, observers."""
+    stats = _rest(g).get("/api/stats")
+    if as_json:
+        emit_json(stats)
+        return
+    stats = stats if isinstance(stats, dict) else {}
+    click.echo(f"hub            {http_url(g.host, g.dashboard_port)}  "
+               f"(agents: ws://{g.host}:{g.port}/)")
+    for key in ("agents_online", "channels_active", "observers_connected"):
+        if key in stats:
+            click.echo(f"{key.replace('_', ' '):<15}{stats[key]}")
+    for key in ("agents", "channels"):
+        value = stats.get(key)
+        if isinstance(value, list | dict) and value:
+            names = sorted(value) if isinstance(value, dict) else value
+            click.echo(f"{key:<15}{', '.join(str(v) for v in names)}")
+
+
+@main.command("show-history", epilog="""\b
+Examples:
+  scitex-orochi show-history '#general' --limit 20
+  scitex-orochi show-history general --since 2024-01-15T00:00:00+00:00 --json
+""" + "\n" + EXIT_CODES_HELP)
+@click.argument("channel")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--since", default=None, help="Only messages at or after this ISO time.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (oldest first).")
+@click.pass_obj
+@handle_errors
+def show_history(g: Globals, channel: str, limit: int, since: str | None, as_json: bool) -> None:
+    """Stored messages of CHANNEL, oldest first."""
+    from ..client_core import Message
+
+    channel = normalize_channel(channel)
+    data = _rest(g).get(f"/api/history/{channel_path(channel)}", limit=limit, since=since)
+    if isinstance(data, dict):
+        data = data.get("history") or data.get("messages") or []
+    rows = [r for r in data or [] if isinstance(r, dict)]
+    rows.sort(key=lambda r: (r.get("seq") or 0, str(r.get("ts"))))
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(f"no messages in {channel}")
+        return
+    colour = colour_enabled()
+    for row in rows:
+        msg = Message.from_row(row)
+        click.echo(f"{format_message(msg, colour)}  {paint(relative_time(msg.ts), 'dim', colour)}")
