@@ -1,0 +1,143 @@
+"""A minimal load-generator agent: one WebSocket, one reader task, callbacks per frame kind.
+
+Frames are the PROTOCOL.md envelope. Replies are matched to requests by the
+ack's `payload.ref` (a reply always precedes its ack); message deliveries and
+acks of fire-and-forget sends go to callbacks, stamped with the receive time
+(`time.perf_counter_ns`, comparable because senders and receivers share this process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+SERVER = "orochi-server"
+CONNECT_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 30.0
+
+MessageHook = Callable[["Agent", dict[str, Any], int], None]
+AckHook = Callable[["Agent", str, int], None]
+
+HEARTBEAT = {"cpu_count": 2, "cpu_model": "bench", "load_avg_1m": 0.1, "load_avg_5m": 0.1,
+             "load_avg_15m": 0.1, "mem_free_mb": 1000, "mem_total_mb": 2000,
+             "mem_used_percent": 50.0, "disk_used_percent": 10.0}
+
+
+def envelope(ftype: str, sender: str, payload: dict[str, Any], msg_id: str | None = None) -> str:
+    return json.dumps({"type": ftype, "sender": sender, "id": msg_id or uuid.uuid4().hex,
+                       "payload": payload})
+
+
+class Agent:
+    def __init__(self, name: str, ws: ClientConnection) -> None:
+        self.name = name
+        self.ws = ws
+        self.on_message: MessageHook | None = None
+        self.on_ack: AckHook | None = None
+        self._waiters: dict[str, tuple[asyncio.Future, list]] = {}
+        self._replies: list[tuple[dict[str, Any], int]] = []
+        self._reader: asyncio.Task | None = None
+        self.closed = False
+
+    @classmethod
+    async def connect(cls, url: str, name: str, channels: list[str] | None = None,
+                      register: bool = True) -> Agent:
+        ws = await connect(url, compression=None, max_size=None, open_timeout=CONNECT_TIMEOUT_S,
+                           ping_interval=None, close_timeout=2, max_queue=None)
+        agent = cls(name, ws)
+        agent._reader = asyncio.create_task(agent._read_loop())
+        if register:
+            await agent.request("register", {"channels": channels or ["#general"],
+                                             "machine": "bench", "role": "bench"})
+        return agent
+
+    async def _read_loop(self) -> None:
+        loads, now = json.loads, time.perf_counter_ns
+        try:
+            async for raw in self.ws:
+                t = now()
+                frame = loads(raw)
+                ftype = frame.get("type")
+                if ftype == "ack":
+                    ref = (frame.get("payload") or {}).get("ref")
+                    waiter = self._waiters.pop(ref, None)
+                    if waiter is not None:
+                        replies, self._replies = self._replies, []
+                        if not waiter[0].done():
+                            waiter[0].set_result((t, replies))
+                    elif self.on_ack is not None:
+                        self.on_ack(self, ref, t)
+                elif ftype == "message" and frame.get("sender") != SERVER:
+                    if self.on_message is not None:
+                        self.on_message(self, frame, t)
+                else:
+                    self._replies.append((frame, t))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            for fut, _ in self._waiters.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError(f"{self.name}: connection closed"))
+
+    async def request(self, ftype: str, payload: dict[str, Any],
+                      timeout_s: float = REQUEST_TIMEOUT_S) -> tuple[int, int, list]:
+        """Send a frame and wait for its ack: (sent_ns, ack_ns, [(reply, received_ns)])."""
+        msg_id = uuid.uuid4().hex
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[msg_id] = (fut, [])
+        sent = time.perf_counter_ns()
+        await self.ws.send(envelope(ftype, self.name, payload, msg_id))
+        try:
+            acked, replies = await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self._waiters.pop(msg_id, None)
+        return sent, acked, replies
+
+    async def send(self, ftype: str, payload: dict[str, Any], msg_id: str) -> None:
+        await self.ws.send(envelope(ftype, self.name, payload, msg_id))
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(), 3)
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+
+async def connect_many(url: str, names: list[str], channels: list[str],
+                       concurrency: int = 100, deadline: float | None = None) -> list[Agent]:
+    """Connect and register every name, `concurrency` at a time; stops at `deadline`."""
+    sem = asyncio.Semaphore(concurrency)
+    agents: list[Agent] = []
+
+    async def one(name: str) -> None:
+        async with sem:
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            agents.append(await Agent.connect(url, name, channels))
+
+    results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors and not agents:
+        raise errors[0]
+    return agents
+
+
+async def close_all(agents: list[Agent], concurrency: int = 500) -> None:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(agent: Agent) -> None:
+        async with sem:
+            await agent.close()
+
+    await asyncio.gather(*(one(a) for a in agents), return_exceptions=True)

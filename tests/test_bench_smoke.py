@@ -1,0 +1,45 @@
+"""The benchmark runs end to end in --quick mode against our hub and the ceiling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report, runner  # noqa: E402
+from bench.workloads import QUICK  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def test_quick_bench_produces_sane_numbers(tmp_path: Path) -> None:
+    lines: list[str] = []
+    results = runner.run(["fleet", "latency", "connections", "ingest", "history"],
+                         ["ours", "ceiling"], quick=True, log=lines.append)
+    w = results["workloads"]
+    for target in ("ours", "ceiling"):
+        fleet = w["fleet"][target]
+        assert fleet.get("completeness_pct") == 100.0, (target, fleet, lines)
+        assert fleet["deliveries_per_s"] > 0 and fleet["duplicates"] == 0
+        assert fleet["deliveries"] == fleet["expected_deliveries"] == \
+            QUICK.fleet_senders * QUICK.fleet_per_sender * (QUICK.fleet_agents - 1)
+        assert 0 < fleet["e2e_p50_ms"] <= fleet["e2e_p99_ms"]
+        lat = w["latency"][target]
+        assert lat["completeness_pct"] == 100.0, (target, lat)
+        assert 0 < lat["e2e_p50_ms"] <= lat["e2e_p99_ms"] and lat["ack_p99_ms"] > 0
+        conns = w["connections"][target]
+        assert conns["connections"] == QUICK.idle_agents, (target, conns)
+        assert conns["presence_listed"] >= QUICK.idle_agents and conns["presence_p99_ms"] > 0
+    assert w["connections"]["ours"]["processes"] >= 4  # supervisord, broker, persister, gateways
+    sqlite = w["ingest"]["ours/sqlite"]
+    assert sqlite["completeness_pct"] == 100.0 and sqlite["messages_per_s"] > 0, sqlite
+    hist = w["history"]["ours"]
+    assert hist["returned"] == 50 and hist["queries"] == QUICK.history_queries, hist
+    assert hist["ws_p99_ms"] > 0 and hist["raw_p99_ms"] > 0
+    assert "skipped" in w["history"]["ceiling"]
+    md = report.markdown(results)
+    assert "### Fleet" in md and "ours/ceiling" in md and "### Targets" in md
+    (tmp_path / "bench.md").write_text(md)
