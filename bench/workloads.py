@@ -351,12 +351,13 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
                 sent += 1
                 if sent % 1000 == 0:
                     break
-            for _topic, body in bus.recv_burst(limit=10_000, timeout_s=0.001 if
-                                               sent < len(bodies) else 0.2):
-                if body.get("error"):
-                    errors += 1
-                else:
-                    acked += 1
+            for _topic, frame in bus.recv_burst(limit=10_000, timeout_s=0.001 if
+                                                sent < len(bodies) else 0.2):
+                for body in frame.get("items") or ():
+                    if body.get("error"):
+                        errors += 1
+                    else:
+                        acked += 1
                 last = time.perf_counter()
     finally:
         bus.close()

@@ -121,6 +121,13 @@ async def config(request: web.Request) -> web.Response:
     })
 
 
+async def whoami(request: web.Request) -> web.Response:
+    """`{"admin": bool, "workspace": id|null}`: what the token may do (the dashboard
+    disables posting and uploads unless `admin`)."""
+    scope = await authenticate(request)
+    return web.json_response({"admin": scope.is_admin, "workspace": scope.workspace})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/agents", agents)
     app.router.add_get("/api/agents/registry", registry)
@@ -129,3 +136,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/api/resources", resources)
     app.router.add_get("/api/config", config)
+    app.router.add_get("/api/whoami", whoami)

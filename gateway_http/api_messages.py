@@ -1,7 +1,8 @@
 """Message routes: history of a channel, recent messages, channel summaries, posting.
 
-Reads go to the read-only store in the default executor; posts go through the
-persister and answer 201 only once the message is on disk.
+Reads take any valid token and go to the read-only store in the default
+executor; posting takes the admin token, goes through the persister and
+answers 201 only once the message is on disk.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from scitex_orochi.store import HISTORY_MAX_LIMIT
 
-from .auth import authenticate
+from .auth import authenticate, require_admin
 from .errors import bad_request, query_int, read_json_object
 from .keys import HUB
 from .posting import build_envelope, normalize_channel, post_envelope
@@ -62,7 +63,8 @@ async def recent_messages(request: web.Request) -> web.Response:
 
 
 async def post_message(request: web.Request) -> web.Response:
-    scope = await authenticate(request)
+    """Admin only: into `?workspace=` or the default workspace."""
+    scope = await require_admin(request)
     hub = request.app[HUB]
     data = await read_json_object(request, hub.cfg.max_frame_bytes)
     envelope = build_envelope(data)

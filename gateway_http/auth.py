@@ -2,8 +2,9 @@
 
 A workspace token sees its own workspace only. The admin token sees every
 workspace, or the one named with `?workspace=`; routes that act on one
-workspace use the default workspace when the admin names none. Management
-writes (workspaces, tokens, invites) need the admin token. Tokens are checked
+workspace use the default workspace when the admin names none. Every write
+(message posts, uploads, observer posts, workspaces, tokens, invites) needs
+the admin token; a workspace token only reads. Tokens are checked
 against the database at most every AUTH_CACHE_S; the gateway's own admin
 writes clear the cache so a deleted token stops working at once here.
 """
@@ -89,10 +90,14 @@ async def authenticate(request: web.Request) -> Scope:
     return scope
 
 
+ADMIN_NEEDED = "this needs the admin token"
+
+
 async def require_admin(request: web.Request) -> Scope:
+    """The admin's scope; 401 with a JSON error for any other token (writes are admin-only)."""
     scope = await authenticate(request)
     if not scope.is_admin:
-        raise unauthorized("this needs the admin token")
+        raise unauthorized(ADMIN_NEEDED)
     return scope
 
 

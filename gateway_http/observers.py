@@ -2,9 +2,11 @@
 
 Observers receive every delivered message, `presence_change` and
 `status_update` of their token's scope (an admin token sees every workspace,
-or the one named with `?workspace=`). They are never listed in presence. They
-may send `{"type":"message","sender":NAME,"payload":{...}}`, which is posted
-like a REST message; the ack (with `seq`) follows once it is durable.
+or the one named with `?workspace=`). They are never listed in presence. An
+admin observer may send `{"type":"message","sender":NAME,"payload":{...}}`,
+which is posted like a REST message; the ack (with `seq`) follows once it is
+durable. A workspace-token observer only reads: its `message` frames get a
+FORBIDDEN error (and error ack) and nothing is stored.
 
 Fan-out never awaits a socket: each observer has a bounded queue drained by
 its own writer task, and one that overflows is closed with 4008.
@@ -29,6 +31,7 @@ from .service import HttpHub
 log = logging.getLogger("orochi.gateway_http")
 
 CLOSE_TIMEOUT_S = 2.0
+POST_NEEDS_ADMIN = "posting needs the admin token"
 
 
 class Observer:
@@ -106,6 +109,9 @@ class Observer:
         if frame.type != "message":
             self.refuse("UNSUPPORTED_TYPE", f"observers may send 'message' frames only, "
                                              f"not {frame.type!r}", frame.id)
+            return
+        if not self.scope.is_admin:
+            self.refuse("FORBIDDEN", POST_NEEDS_ADMIN, frame.id)
             return
         try:
             envelope = build_envelope({"sender": frame.sender, "id": frame.id,

@@ -139,9 +139,10 @@ class HttpHub:
         fam = topics.family(topic)
         now = time.time()
         if fam == topics.DELIVER:
-            self.on_deliver(body)
+            for item in body["items"]:
+                self.on_deliver(item)
         elif fam == topics.ACK:
-            self.ingest.on_ack(body)
+            self.ingest.on_ack_frame(body)
         elif fam == topics.PRESENCE:
             changes = self.replica.apply_delta(body, now)
             self.on_changes(changes, body.get("event"))

@@ -4,7 +4,7 @@ Stored names are generated here (`<uuid hex><ext>` in `YYYY-MM/`), so a client's
 file name can never reach the file system; /media accepts only that shape and
 checks the resolved path stays inside the media root. Media is served with
 `nosniff` and a sandbox CSP so an uploaded HTML or SVG file cannot script the
-dashboard's origin.
+dashboard's origin. Uploading needs the admin token; /media needs none.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .auth import authenticate
+from .auth import require_admin
 from .errors import ApiError, bad_request, not_found, opt_str, read_json_object
 from .keys import HUB
 
@@ -94,7 +94,7 @@ def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: st
 
 
 async def upload_multipart(request: web.Request) -> web.Response:
-    await authenticate(request)
+    await require_admin(request)
     media = request.app[HUB].media
     if not request.content_type.startswith("multipart/"):
         raise bad_request("send multipart/form-data with a 'file' field", "file")
@@ -131,7 +131,7 @@ async def _store_stream(media: MediaStore, part: Any, filename: str, mime: str
 
 
 async def upload_base64(request: web.Request) -> web.Response:
-    await authenticate(request)
+    await require_admin(request)
     media = request.app[HUB].media
     data = await read_json_object(request, media.max_size * 4 // 3 + 64 * 1024)
     encoded = data.get("data")

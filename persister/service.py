@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from scitex_orochi import topics
 from scitex_orochi.bus import SyncBus
@@ -108,7 +108,7 @@ class Persister:
         self.rejected += 1
         log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
         if origin and msg_id:
-            self.bus.publish(topics.ack(origin), error_ack(msg_id, code, detail))
+            self.bus.publish(topics.ack(origin), {"items": [error_ack(msg_id, code, detail)]})
 
     def _store_with_retry(self, msgs: list[Inbound]) -> bool:
         """Commit and publish `msgs`; False when abandoned because we are stopping."""
@@ -156,8 +156,8 @@ class Persister:
             self._seqs[key] = base
         return base
 
-    def _known(self, msgs: list[Inbound]) -> dict[str, dict[str, Any]]:
-        """Delivery bodies of already stored ids: LRU first, then one query for the rest."""
+    def _known(self, msgs: list[Inbound], check_store: bool) -> dict[str, dict[str, Any]]:
+        """Delivery bodies of already stored ids: the LRU, then (if asked) one query."""
         known: dict[str, dict[str, Any]] = {}
         unknown: list[str] = []
         for msg in msgs:
@@ -166,13 +166,15 @@ class Persister:
                 known[msg.msg_id] = hit
             else:
                 unknown.append(msg.msg_id)
-        if unknown:
+        if unknown and check_store:
             for msg_id, row in self.store.find_messages(unknown).items():
                 known[msg_id] = delivery_from_row(row)
         return known
 
-    def _commit(self, msgs: list[Inbound]) -> None:
-        known = self._known(msgs)
+    def _commit(self, msgs: list[Inbound], check_store: bool = False) -> None:
+        """Insert first; only a unique violation (an id stored before the LRU knew it,
+        e.g. republished after a restart) pays for looking ids up in the database."""
+        known = self._known(msgs, check_store)
         assigned: dict[SeqKey, int] = {}
         rows: list[dict[str, Any]] = []
         out: list[tuple[Inbound, dict[str, Any] | None, bool]] = []
@@ -193,7 +195,14 @@ class Persister:
             rows.append(row)
             known[msg.msg_id] = delivery
             out.append((msg, delivery, False))
-        self.store.insert_messages(rows)
+        try:
+            self.store.insert_messages(rows)
+        except IntegrityError:
+            if check_store:
+                raise
+            self._forget_seqs(msgs)
+            self._commit(msgs, check_store=True)
+            return
         # Committed: from here on, state and publications.
         self._seqs.update(assigned)
         self.batches += 1
@@ -208,9 +217,10 @@ class Persister:
         return topic
 
     def _publish(self, out: list[tuple[Inbound, dict[str, Any] | None, bool]]) -> None:
-        publish = self.bus.publish
         recent = self._recent
-        dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
+        # One bus frame per channel and one per origin for the whole batch.
+        dlv_groups: dict[SeqKey, list[dict[str, Any]]] = {}
+        ack_groups: dict[str, list[dict[str, Any]]] = {}
         for msg, delivery, dup in out:
             if delivery is None:
                 self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
@@ -224,13 +234,16 @@ class Persister:
                 self.dups += 1
             else:
                 recent[msg.msg_id] = delivery
-            key = (delivery["ws"], delivery["channel"])
-            dlv_topic = dlv_topics.get(key) or self._remember(
-                dlv_topics, key, topics.deliver(*key))
-            ack_topic = ack_topics.get(msg.origin) or self._remember(
-                ack_topics, msg.origin, topics.ack(msg.origin))
-            publish(dlv_topic, delivery)
-            publish(ack_topic, ack_body(delivery, dup))
+            dlv_groups.setdefault((delivery["ws"], delivery["channel"]), []).append(delivery)
+            ack_groups.setdefault(msg.origin, []).append(ack_body(delivery, dup))
+        publish, dlv_topics, ack_topics = self.bus.publish, self._dlv_topics, self._ack_topics
+        for key, items in dlv_groups.items():
+            topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))
+            publish(topic, {"items": items})
+        for origin, items in ack_groups.items():
+            topic = ack_topics.get(origin) or self._remember(ack_topics, origin,
+                                                             topics.ack(origin))
+            publish(topic, {"items": items})
         while len(recent) > self.recent_max:
             recent.popitem(last=False)
 

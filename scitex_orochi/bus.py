@@ -89,11 +89,11 @@ class _BusBase:
 
     def publish(self, topic: bytes, body: Any) -> None:
         """Never blocks: PUB drops at its high-water mark (inbound is republished until acked)."""
-        self._pub_sync.send_multipart((topic, pack(body)), flags=zmq.NOBLOCK, copy=False)
+        self._pub_sync.send_multipart((topic, pack(body)), flags=zmq.NOBLOCK)
         self.published += 1
 
     def publish_raw(self, topic: bytes, data: bytes) -> None:
-        self._pub_sync.send_multipart((topic, data), flags=zmq.NOBLOCK, copy=False)
+        self._pub_sync.send_multipart((topic, data), flags=zmq.NOBLOCK)
         self.published += 1
 
     def publish_many(self, items: Iterable[tuple[bytes, Any]]) -> None:

@@ -84,8 +84,12 @@ class Ingest:
             raise IngestTimeout(f"message {envelope['id']} not confirmed within "
                                 f"{timeout_s:.1f}s") from None
 
+    def on_ack_frame(self, body: dict[str, Any]) -> int:
+        """Feed an `ack.<origin>|` body (`{"items": [ack, ...]}`); how many it settled."""
+        return sum(1 for item in body.get("items") or () if self.on_ack(item))
+
     def on_ack(self, body: dict[str, Any]) -> bool:
-        """Feed an `ack.<origin>|` body; True if it settled a pending message."""
+        """Feed one ack item; True if it settled a pending message."""
         pending = self.pending.pop(body.get("id"), None)
         if pending is None:
             return False

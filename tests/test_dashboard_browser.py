@@ -110,6 +110,10 @@ async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):
         assert await row.locator(".mention").inner_text() == "@mamba"
         await row.locator("img.thumb").wait_for()
 
+        # Signed in with the admin token: the composer is enabled and carries no hint.
+        assert await page.locator("#message-input").is_enabled()
+        assert await page.locator("#attach").is_enabled()
+        assert await page.locator("#composer-hint").is_hidden()
         # A message typed into the page reaches the connected agent.
         await page.fill("#sender-name", "ywatanabe")
         await page.fill("#message-input", "Great work @builder-bot, ship it!")
@@ -167,6 +171,25 @@ async def test_sign_in_form_refuses_a_wrong_token(http_hub, page):
     await page.click("#signin-form button[type=submit]")
     await page.wait_for_selector("#app:not([hidden])")
     assert await page.evaluate("localStorage.getItem('orochi.token')") == http_hub.default_token
+    # A workspace token only reads: the composer and upload button are disabled, with a hint.
+    hint = page.locator("#composer-hint")
+    await hint.wait_for(state="visible")
+    assert await hint.inner_text() == "Read-only: sign in with the admin token to post"
+    for control in ("#message-input", "#sender-name", "#send", "#attach"):
+        assert await page.locator(control).is_disabled(), control
+    assert "Read-only" in await page.locator("#message-input").get_attribute("placeholder")
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-read-only.png"))
+    # Everything else still works: the live feed shows a message the admin posts.
+    api = Api(http_hub.http_url, http_hub.admin_token)
+    try:
+        status, posted = await api.post("/api/messages", {"sender": "ops", "payload": {
+            "channel": "#general", "content": "seen by a read-only viewer"}})
+        assert status == 201
+    finally:
+        await api.close()
+    await page.locator('.channel[data-channel="#general"]').click()
+    await page.locator(f'.msg[data-id="{posted["id"]}"]').wait_for()
+    assert page.errors == []
 
 
 def _form(data: bytes):

@@ -91,6 +91,38 @@ async def test_reads_need_a_valid_token(admin, http_hub):
     assert status == 200
 
 
+async def test_whoami_tells_admin_from_workspace_tokens(admin, http_hub):
+    status, body = await admin.get("/api/whoami")
+    assert status == 200 and body == {"admin": True, "workspace": None}
+    status, body = await admin.get("/api/whoami", params={"workspace": "default"})
+    assert body == {"admin": True, "workspace": "default"}
+    status, body = await admin.get("/api/whoami", token=http_hub.default_token)
+    assert status == 200 and body == {"admin": False, "workspace": "default"}
+    status, body = await admin.get("/api/whoami", token=None)
+    assert status == 401 and "token" in body["error"]
+
+
+async def test_posting_needs_the_admin_token(admin, http_hub):
+    channel = f"#adm-{uuid.uuid4().hex[:6]}"
+    body = {"sender": "eve", "payload": {"channel": channel, "content": "not allowed"}}
+    for token in (http_hub.default_token, None, "wks_" + "0" * 32):
+        status, answer = await admin.post("/api/messages", body, token=token)
+        assert status == 401 and answer["status"] == 401, token
+    status, answer = await admin.post("/api/messages", body, token=http_hub.default_token)
+    assert "admin token" in answer["error"]
+    # Also with the workspace token in the query string rather than the header.
+    status, _ = await admin.post("/api/messages", body, token=None,
+                                 params={"token": http_hub.default_token})
+    assert status == 401
+    assert http_hub.store().history("default", channel) == []
+    status, answer = await admin.post("/api/messages", {**body, "payload": {
+        "channel": channel, "content": "from the admin"}}, token=None,
+        params={"token": http_hub.admin_token})
+    assert status == 201 and answer["workspace"] == "default"
+    rows = http_hub.store().history("default", channel)
+    assert [r["content"] for r in rows] == ["from the admin"]
+
+
 async def test_post_is_durable_and_reaches_an_agent(admin, http_hub):
     agent = await RawAgent.connect(http_hub.agent_url(), "rest-reader", ["#rest"])
     try:
@@ -234,11 +266,15 @@ async def test_workspace_tokens_and_invites(admin, http_hub):
         assert status == 201
         _, tokens = await admin.get(f"/api/workspaces/{ws_id}/tokens")
         assert tok["token"] in [t["token"] for t in tokens["tokens"]]
-        # The new token reads its own workspace only.
+        # The new token reads its own workspace only, and may not post to it: the admin
+        # posts there with ?workspace=.
         scoped = Api(http_hub.http_url, tok["token"])
         try:
-            status, posted = await scoped.post("/api/messages", {"sender": "p", "payload": {
-                "channel": "#lab", "content": "inside"}})
+            status, refused = await scoped.post("/api/messages", {"sender": "p", "payload": {
+                "channel": "#lab", "content": "from the workspace token"}})
+            assert status == 401 and "admin token" in refused["error"]
+            status, posted = await admin.post("/api/messages", {"sender": "p", "payload": {
+                "channel": "#lab", "content": "inside"}}, params={"workspace": ws_id})
             assert status == 201 and posted["workspace"] == ws_id
             _, rows = await scoped.get("/api/history/lab")
             assert [r["content"] for r in rows] == ["inside"]

@@ -107,8 +107,8 @@ async def test_observers_see_only_their_workspace(http_hub):
         observer_url(http_hub, http_hub.admin_token, workspace=ws_id), register=False)
     try:
         status, secret = await admin.post("/api/messages", {"sender": "s", "payload": {
-            "channel": "#iso", "content": "other workspace"}}, token=ws_token)
-        assert status == 201
+            "channel": "#iso", "content": "other workspace"}}, params={"workspace": ws_id})
+        assert status == 201 and secret["workspace"] == ws_id
         status, public = await admin.post("/api/messages", {"sender": "s", "payload": {
             "channel": "#iso", "content": "default workspace"}})
         assert status == 201
@@ -126,6 +126,37 @@ async def test_observers_see_only_their_workspace(http_hub):
         for conn in (default_obs, other_obs, admin_all, admin_one):
             await conn.close()
         await admin.close()
+
+
+async def test_a_workspace_token_observer_reads_but_may_not_post(http_hub):
+    channel = f"#ro-{uuid.uuid4().hex[:6]}"
+    obs = await RawAgent.connect(observer_url(http_hub, http_hub.default_token), register=False)
+    admin_obs = await RawAgent.connect(observer_url(http_hub, http_hub.admin_token),
+                                       register=False)
+    agent = await RawAgent.connect(http_hub.agent_url(), "ro-listener", [channel])
+    try:
+        msg_id = await obs.send({"type": "message", "sender": "Mallory",
+                                 "payload": {"channel": channel, "content": "let me in"}})
+        err = await obs.wait(lambda f: f["type"] == "error" and f["payload"].get("ref") == msg_id)
+        assert err["sender"] == "orochi-server"
+        assert err["payload"] == {"code": "FORBIDDEN", "detail": "posting needs the admin token",
+                                  "ref": msg_id}
+        ack = await obs.ack_of(msg_id)
+        assert ack["payload"]["status"] == "error" and ack["payload"]["code"] == "FORBIDDEN"
+        # The admin observer's post goes through and is delivered to the read-only
+        # observer; deliveries keep order, so the refused one would have come first.
+        ok_id = await admin_obs.send({"type": "message", "sender": "Yusuke",
+                                      "payload": {"channel": channel, "content": "admin here"}})
+        assert (await admin_obs.ack_of(ok_id))["payload"]["status"] == "ok"
+        seen = await obs.wait(lambda f: f.get("id") == ok_id)
+        assert seen["payload"]["content"] == "admin here"
+        await agent.wait(lambda f: f.get("id") == ok_id)
+        assert not [f for f in agent.frames if f.get("id") == msg_id]
+        rows = http_hub.store().history("default", channel)
+        assert [r["msg_id"] for r in rows] == [ok_id]
+    finally:
+        for conn in (obs, admin_obs, agent):
+            await conn.close()
 
 
 async def test_observer_with_a_wrong_token_is_refused(http_hub):

@@ -26,7 +26,7 @@ def media_hub(shared_hub):
 
 @pytest.fixture
 async def api(media_hub):
-    client = Api(media_hub.http_url, media_hub.default_token)
+    client = Api(media_hub.http_url, media_hub.admin_token)
     yield client
     await client.close()
 
@@ -104,6 +104,33 @@ async def test_names_cannot_escape_the_media_root(api, media_hub):
         async with api.session.get(media_hub.http_url + path) as resp:
             assert resp.status == 404, path
             assert b"not media" not in await resp.read()
+
+
+def _stored_files(media_hub) -> set[Path]:
+    root = Path(media_hub.cfg.media_root)
+    return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+async def test_uploads_need_the_admin_token(api, media_hub):
+    before = _stored_files(media_hub)
+    for token in (media_hub.default_token, None):
+        status, body = await _multipart(api, PNG, "dot.png", "image/png", token=token)
+        assert status == 401 and body["status"] == 401, token
+        status, body = await api.post("/api/upload-base64", {
+            "data": base64.b64encode(PNG).decode(), "filename": "dot.png"}, token=token)
+        assert status == 401 and body["status"] == 401, token
+    status, body = await _multipart(api, PNG, "dot.png", "image/png",
+                                    token=media_hub.default_token)
+    assert "admin token" in body["error"]
+    status, body = await api.post("/api/upload-base64", {
+        "data": base64.b64encode(PNG).decode(), "filename": "dot.png"},
+        token=media_hub.default_token)
+    assert "admin token" in body["error"]
+    assert _stored_files(media_hub) == before
+    status, body = await api.post("/api/upload-base64", {
+        "data": base64.b64encode(PNG).decode(), "filename": "dot.png"})
+    assert status == 201
+    assert len(_stored_files(media_hub) - before) == 1
 
 
 async def test_upload_errors(api):

@@ -213,8 +213,9 @@ def test_tail_prints_bus_traffic(hub):
             proc.kill()
     line = json.loads(out.strip().splitlines()[-1])
     assert line["topic"] == "dlv.default.#tail|"
-    assert line["body"]["id"] == ack["payload"]["ref"]
-    assert json.loads(line["body"]["frame"])["payload"]["content"] == "seen by tail"
+    item = line["body"]["items"][0]
+    assert item["id"] == ack["payload"]["ref"]
+    assert json.loads(item["frame"])["payload"]["content"] == "seen by tail"
 
 
 def test_tail_human_output(hub):

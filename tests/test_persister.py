@@ -102,12 +102,14 @@ class Harness:
     def pump(self, timeout_s: float = 0.05) -> None:
         for topic, body in self.bus.recv_burst(limit=10_000, timeout_s=timeout_s):
             if topic.startswith(topics.ACK):
-                self.acks.setdefault(body["id"], []).append(body)
-                self.events.append(("ack", body["id"]))
-                self.on_ack(body)
+                for item in body["items"]:
+                    self.acks.setdefault(item["id"], []).append(item)
+                    self.events.append(("ack", item["id"]))
+                    self.on_ack(item)
             elif topic.startswith(topics.DELIVER):
-                self.dlvs.setdefault(body["id"], []).append(body)
-                self.events.append(("dlv", body["id"]))
+                for item in body["items"]:
+                    self.dlvs.setdefault(item["id"], []).append(item)
+                    self.events.append(("dlv", item["id"]))
 
     def on_ack(self, body: dict) -> None:
         """Hook for tests that inspect the database the moment an ack arrives."""

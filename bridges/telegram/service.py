@@ -156,10 +156,12 @@ class TelegramBridge:
                     continue
                 family = topics.family(topic)
                 if family == topics.DELIVER:
-                    if body.get("ws") == self.workspace and body.get("channel") == self.channel:
-                        self.deliveries.put_nowait(body)
+                    for item in body.get("items") or ():
+                        if item.get("ws") == self.workspace and \
+                                item.get("channel") == self.channel:
+                            self.deliveries.put_nowait(item)
                 elif family == topics.ACK:
-                    self.ingest.on_ack(body)
+                    self.ingest.on_ack_frame(body)
                 elif family == topics.RPC:
                     asyncio.create_task(self._on_webhook_update(body))
 

@@ -5,6 +5,8 @@
  * - Resume without gaps: after a reconnect, and whenever a channel's seq jumps, fetch
  *   /api/history/{ch}?after_seq=<last seq seen>; messages are deduplicated by id.
  * - Scroll-back: /api/history/{ch}?before_seq=<oldest seq shown>.
+ * - Writes (posting, uploads) need the admin token: /api/whoami tells; with any other
+ *   token the composer is disabled and says so.
  */
 (() => {
   "use strict";
@@ -17,10 +19,12 @@
   const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
   const GROUP_WITHIN_MS = 5 * 60 * 1000;
   const IMAGE_RE = /\.(png|jpe?g|gif|webp|bmp|avif)$/i;
+  const READ_ONLY_HINT = "Read-only: sign in with the admin token to post";
+  const COMPOSER_CONTROLS = ["sender-name", "message-input", "attach", "send", "file-input"];
 
   const $ = (id) => document.getElementById(id);
   const state = {
-    token: null, config: null, workspace: null, channels: new Map(), current: null,
+    token: null, config: null, readOnly: true, workspace: null, channels: new Map(), current: null,
     agents: [], ws: null, wsOpenedOnce: false, attempt: 0, reconnectTimer: null,
     pollTimer: null, pending: [], generation: 0, loadingOlder: false, agentsTimer: null,
   };
@@ -125,6 +129,8 @@
     state.token = token;
     try {
       state.config = await api("/api/config", { noWorkspace: true });
+      const who = await api("/api/whoami", { noWorkspace: true });
+      setReadOnly(!who.admin);
     } catch (err) {
       state.token = null;
       localStorage.removeItem(KEY.token);
@@ -138,6 +144,20 @@
     $("sender-name").value = localStorage.getItem(KEY.name) || "";
     await loadWorkspaces();
     await openWorkspace(localStorage.getItem(KEY.ws) || state.config.default_workspace);
+  }
+
+  /** Posting and uploads need the admin token: otherwise the composer is disabled. */
+  function setReadOnly(readOnly) {
+    state.readOnly = readOnly;
+    for (const id of COMPOSER_CONTROLS) $(id).disabled = readOnly;
+    $("composer").classList.toggle("read-only", readOnly);
+    $("composer-hint").hidden = !readOnly;
+    setComposerPlaceholder();
+  }
+
+  function setComposerPlaceholder() {
+    $("message-input").placeholder = state.readOnly ? READ_ONLY_HINT
+      : `Message ${state.current || "#general"} — @mention an agent`;
   }
 
   async function loadWorkspaces() {
@@ -269,7 +289,7 @@
     state.current = name;
     localStorage.setItem(`${KEY.channel}.${state.workspace}`, name);
     $("channel-title").textContent = name;
-    $("message-input").placeholder = `Message ${name} — @mention an agent`;
+    setComposerPlaceholder();
     renderChannelMeta();
     renderChannels();
     if (!ch.loaded) {
@@ -692,6 +712,7 @@
   }
 
   async function uploadFiles(files) {
+    if (state.readOnly) { showComposerError(READ_ONLY_HINT); return; }
     for (const file of files) {
       if (state.config && file.size > state.config.media_max_size) {
         showComposerError(`${file.name} is over the ${fmtSize(state.config.media_max_size)} limit`);
@@ -714,6 +735,7 @@
 
   async function send(event) {
     event.preventDefault();
+    if (state.readOnly) { showComposerError(READ_ONLY_HINT); return; }
     const input = $("message-input");
     const content = input.value.trim();
     const sender = myName();
@@ -736,8 +758,8 @@
     } catch (err) {
       showComposerError(`Not sent: ${err.message}`);
     } finally {
-      $("send").disabled = false;
-      input.focus();
+      $("send").disabled = state.readOnly;
+      if (!state.readOnly) input.focus();
     }
   }
 

@@ -27,17 +27,9 @@ def summarize(topic: bytes, body: Any) -> str:
         return (f"{t} {frame.get('sender')} -> {payload.get('channel')} id={frame.get('id')} "
                 f"{_short(payload.get('content'))}")
     if t.startswith("dlv."):
-        try:
-            content = json.loads(body.get("frame") or "{}").get("payload", {}).get("content")
-        except ValueError:
-            content = None
-        return (f"{t} seq={body.get('seq')} {body.get('sender')} id={body.get('id')} "
-                f"{_short(content)}")
+        return "\n".join(_delivery_line(t, item) for item in body.get("items") or ())
     if t.startswith("ack."):
-        if body.get("error"):
-            return f"{t} id={body.get('id')} error={body['error']}"
-        return (f"{t} id={body.get('id')} seq={body.get('seq')} channel={body.get('channel')}"
-                + (" dup" if body.get("dup") else ""))
+        return "\n".join(_ack_line(t, item) for item in body.get("items") or ())
     if t.startswith("pres."):
         agent = body.get("agent") or {}
         return (f"{t} {body.get('event')} {agent.get('name')} gw={body.get('gw')} "
@@ -46,6 +38,22 @@ def summarize(topic: bytes, body: Any) -> str:
         names = [a.get("name") for a in body.get("agents") or []]
         return f"{t} gw={body.get('gw')} agents={len(names)} {','.join(map(str, names))[:200]}"
     return f"{t} {json.dumps(body, default=str)[:300]}"
+
+
+def _delivery_line(t: str, item: dict[str, Any]) -> str:
+    try:
+        content = json.loads(item.get("frame") or "{}").get("payload", {}).get("content")
+    except ValueError:
+        content = None
+    return (f"{t} seq={item.get('seq')} {item.get('sender')} id={item.get('id')} "
+            f"{_short(content)}")
+
+
+def _ack_line(t: str, item: dict[str, Any]) -> str:
+    if item.get("error"):
+        return f"{t} id={item.get('id')} error={item['error']}"
+    return (f"{t} id={item.get('id')} seq={item.get('seq')} channel={item.get('channel')}"
+            + (" dup" if item.get("dup") else ""))
 
 
 def _short(content: Any) -> str:
@@ -109,7 +117,8 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
                     line = json.dumps({"ts": stamp, "topic": topic.decode("utf-8", "replace"),
                                        "body": body}, ensure_ascii=False, default=str)
                 else:
-                    line = f"{stamp} {summarize(topic, body)}"
+                    line = "\n".join(f"{stamp} {part}"
+                                     for part in summarize(topic, body).splitlines())
                 sys.stdout.write(line + "\n")
                 seen += 1
                 if count and seen >= count:
