@@ -71,7 +71,8 @@ def main() -> int:
     finally:
         bus.close()
         store.close()
-    log.info("persister stopped (stored %d messages)", persister.stored)
+    log.info("persister stopped (stored %d messages in %d batches, %d dups)", persister.stored,
+             persister.batches, persister.dups)
     return 0
 
 

@@ -9,6 +9,7 @@ nothing is acked that is not committed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -37,6 +38,9 @@ from .rows import (
 log = logging.getLogger("orochi.persister")
 
 RECV_TIMEOUT_S = 0.2
+# The persister allocates thousands of small objects per batch and keeps a large LRU:
+# with CPython's default thresholds the cyclic GC rescans that LRU over and over.
+GC_THRESHOLD = (100_000, 50, 1000)
 RECENT_IDS_MAX = 100_000
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 2.0
@@ -74,6 +78,8 @@ class Persister:
 
     # -- loop -------------------------------------------------------------------
     def run(self) -> None:
+        gc.set_threshold(*GC_THRESHOLD)
+        gc.freeze()  # what start-up allocated is never garbage
         while not self.stopping.is_set():
             burst = self.bus.recv_burst(limit=self.batch_max, timeout_s=RECV_TIMEOUT_S)
             if burst:
