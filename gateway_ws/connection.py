@@ -1,13 +1,16 @@
-"""One agent connection: its session state and a bounded send queue drained by one writer task.
+"""One agent connection: its session state and a bounded send path that never blocks fan-out.
 
-Fan-out never awaits a socket: it puts an already-encoded frame on the queue.
-A queue that overflows marks the connection a slow consumer, which is closed
-with 4008 so the agent can reconnect and resume.
+A frame is written to the socket at once when nothing is waiting and the
+transport's buffer is small; otherwise it waits in a bounded queue that a writer
+task (started only then) drains with back-pressure. A queue that overflows marks
+the connection a slow consumer, closed with 4008 so the agent can reconnect and
+resume.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -15,6 +18,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from scitex_orochi import codec
 
@@ -26,6 +30,8 @@ CLOSE_TIMEOUT_S = 2.0
 # A slow consumer's close frame waits behind what the kernel already buffered; give the
 # peer this long to read up to it (and see 4008) before the socket is dropped.
 SLOW_CLOSE_GRACE_S = 30.0
+# Above this many bytes waiting in the transport, frames queue instead of being written.
+WRITE_BUFFER_HIGH = 256 * 1024
 _conn_ids = itertools.count(1)
 
 
@@ -37,7 +43,8 @@ class AgentConnection:
         self.session = Session(workspace, is_admin, self.conn_id, gw, time.time())
         self.closing = False
         self.sent = 0
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_max)
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue_max = queue_max
         self._writer: asyncio.Task | None = None
 
     # The session holds identity and channels; these read through to it.
@@ -68,42 +75,47 @@ class AgentConnection:
     def __repr__(self) -> str:
         return f"<AgentConnection {self.conn_id} {self.workspace}/{self.name}>"
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.conn_id}")
-
-    def enqueue(self, text: str) -> bool:
-        """Queue one frame; False (and the connection is being closed) on overflow."""
+    def enqueue(self, data: str | bytes) -> bool:
+        """Send one text frame without blocking; False if the connection is (being) closed."""
         if self.closing:
             return False
-        try:
-            self._queue.put_nowait(text)
+        if isinstance(data, str):
+            data = data.encode()
+        ws = self.ws
+        if (not self._queue and self._writer is None and ws.protocol.state is State.OPEN
+                and ws.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH):
+            ws.protocol.send_text(data)
+            ws.send_data()
+            self.sent += 1
             return True
-        except asyncio.QueueFull:
-            log.warning("slow consumer %s: %d frames queued, closing", self, self._queue.qsize())
+        if len(self._queue) >= self._queue_max:
+            log.warning("slow consumer %s: %d frames queued, closing", self, len(self._queue))
+            self._queue.clear()
             self.close_soon(codec.CLOSE_SLOW_CONSUMER)
             return False
+        self._queue.append(data)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.conn_id}")
+        return True
 
     async def _write_loop(self) -> None:
         queue, ws = self._queue, self.ws
         try:
-            while True:
-                text = await queue.get()
-                await ws.send(text)
+            while queue:
+                await ws.send(queue.popleft(), text=True)  # waits for the transport to drain
                 self.sent += 1
-                # Drain what is already queued without yielding per frame.
-                while not queue.empty():
-                    await ws.send(queue.get_nowait())
-                    self.sent += 1
         except (ConnectionClosed, asyncio.CancelledError):
             pass
         except Exception:  # noqa: BLE001 - a broken socket must not kill the gateway
             log.exception("writer of %s failed", self)
+        finally:
+            self._writer = None
 
     async def flush(self, timeout_s: float) -> None:
-        """Wait until the queue is written (best effort, bounded)."""
-        deadline = time.monotonic() + timeout_s
-        while not self._queue.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        """Wait until queued frames are written (best effort, bounded)."""
+        writer = self._writer
+        if writer is not None:
+            await asyncio.wait([writer], timeout=timeout_s)
 
     def close_soon(self, code: int, reason: str | None = None) -> None:
         if self.closing:
@@ -132,6 +144,7 @@ class AgentConnection:
                 self.ws.transport.abort()
 
     async def stop_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)

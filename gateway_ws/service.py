@@ -141,7 +141,6 @@ class Gateway:
             return
         conn = AgentConnection(ws, auth[0], auth[1], self.origin, self.cfg.send_queue_max)
         self.conns.add(conn)
-        conn.start()
         try:
             async for raw in ws:
                 if conn.closing:
@@ -306,9 +305,10 @@ class Gateway:
     def _on_bus(self, topic: bytes, body: Any) -> None:
         fam = topics.family(topic)
         if fam == topics.DELIVER:
-            self.on_deliver(body)
+            for item in body["items"]:
+                self.on_deliver(item)
         elif fam == topics.ACK:
-            self.ingest.on_ack(body)
+            self.ingest.on_ack_frame(body)
         elif fam == topics.PRESENCE:
             if body.get("gw") != self.origin:
                 self._on_remote_presence(body)
@@ -353,10 +353,12 @@ class Gateway:
             asyncio.create_task(self._fill_gap(key, sequencer))
 
     def _fan_out(self, body: dict[str, Any]) -> None:
-        frame = body["frame"]
-        for conn in self.roster.recipients(body["ws"], body["channel"],
-                                           body.get("mentions") or (), body.get("sender", "")):
-            conn.enqueue(frame)
+        recipients = self.roster.recipients(body["ws"], body["channel"],
+                                            body.get("mentions") or (), body.get("sender", ""))
+        if recipients:
+            data = body["frame"].encode()  # encoded once, written to every recipient
+            for conn in recipients:
+                conn.enqueue(data)
 
     async def _fill_gap(self, key: tuple[str, str], sequencer: ChannelSequencer) -> None:
         """Fetch missing seqs from the database, then release what waited behind them."""
