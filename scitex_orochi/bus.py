@@ -8,6 +8,7 @@ broker, which shows both directions and the subscription are live.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -17,7 +18,6 @@ from typing import Any
 
 import msgpack
 import zmq
-import zmq.asyncio
 
 from . import topics
 
@@ -73,10 +73,8 @@ class _BusBase:
         _tune(self._sub)
         self._sub.setsockopt(zmq.RCVHWM, SUB_HWM)
         self._sub.connect(bus_out)
-        # Synchronous views of the same sockets: non-blocking sends and burst
-        # drains without one asyncio Future per call.
-        self._pub_sync = zmq.Socket.shadow(self._pub.underlying)
-        self._sub_sync = zmq.Socket.shadow(self._sub.underlying)
+        self._pub_sync = self._pub  # names kept from when these were zmq.asyncio shadows
+        self._sub_sync = self._sub
         self._probe_topic = b""
 
     def subscribe(self, *prefixes: bytes) -> None:
@@ -151,25 +149,57 @@ class _BusBase:
 
 
 class AsyncBus(_BusBase):
-    """Bus client for asyncio processes (gateways, bridges)."""
+    """Bus client for asyncio processes (gateways, bridges).
+
+    Plain (synchronous) ZeroMQ sockets with the SUB socket's file descriptor
+    watched by the event loop: a wake-up costs one callback, not a poller and a
+    Future per call as `zmq.asyncio` does. The descriptor is edge-triggered in
+    ZeroMQ's sense, so readiness is always confirmed with `EVENTS` before waiting.
+    """
 
     def __init__(self, bus_in: str, bus_out: str, origin: str) -> None:
-        super().__init__(bus_in, bus_out, origin, zmq.asyncio.Context.instance())
+        super().__init__(bus_in, bus_out, origin, zmq.Context.instance())
         self._pending: list = []
+        self._readable: asyncio.Event | None = None
+
+    def _watch(self) -> asyncio.Event:
+        if self._readable is None:
+            self._readable = asyncio.Event()
+            asyncio.get_running_loop().add_reader(self._sub_sync.getsockopt(zmq.FD),
+                                                  self._readable.set)
+        return self._readable
+
+    def _has_input(self) -> bool:
+        return bool(self._sub_sync.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+
+    async def _wait_input(self, timeout_s: float | None) -> bool:
+        readable = self._watch()
+        readable.clear()
+        if self._has_input():
+            return True
+        try:
+            if timeout_s is None:
+                await readable.wait()
+            else:
+                await asyncio.wait_for(readable.wait(), timeout_s)
+        except TimeoutError:
+            return self._has_input()
+        return True
 
     async def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
         """Wait for at least one frame (or the timeout), then drain a burst."""
         if self._pending:
             out, self._pending = self._pending, []
             return out
-        batch = self.drain(limit)
-        if batch:
-            return batch
-        timeout_ms = None if timeout_s is None else int(timeout_s * 1000)
-        events = await self._sub.poll(timeout=timeout_ms, flags=zmq.POLLIN)
-        if not events:
-            return []
-        return self.drain(limit)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            batch = self.drain(limit)
+            if batch:
+                return batch
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return []
+            await self._wait_input(left)
 
     async def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Publish probes until one comes back through the broker, or fail.
@@ -180,12 +210,21 @@ class AsyncBus(_BusBase):
         self._next_probe()
         while time.monotonic() < deadline:
             self._send_probe()
-            if await self._sub.poll(timeout=int(READY_PROBE_EVERY_S * 1000)):
+            if await self._wait_input(READY_PROBE_EVERY_S):
                 self._pending.extend(self.drain(10_000))
                 if self._probe_seen:
                     return
         raise BusError(f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
                        f"within {timeout_s:.1f}s: is the broker running?")
+
+    def close(self) -> None:
+        if self._readable is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._sub_sync.getsockopt(zmq.FD))
+            except (RuntimeError, zmq.ZMQError, ValueError):
+                pass
+            self._readable = None
+        super().close()
 
 
 class SyncBus(_BusBase):

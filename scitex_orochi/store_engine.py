@@ -87,7 +87,9 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     sync = sqlite_sync_mode()
-    engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
+    # No pool_pre_ping: a local file cannot drop the connection, and the ping cost
+    # a round trip on every checkout of the write path.
+    engine = sa.create_engine(url, json_serializer=json_dumps)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
