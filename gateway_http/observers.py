@@ -158,7 +158,7 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
                        message=codec.CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode())
         return ws
     observer = Observer(ws, scope, hub)
-    hub.observers.add(observer)
+    await hub.add_observer(observer)
     observer.start()
     try:
         async for msg in ws:
@@ -170,7 +170,7 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
                 observer.refuse("PARSE_ERROR", "binary frames are not supported; send JSON text",
                                  None)
     finally:
-        hub.observers.discard(observer)
+        hub.remove_observer(observer)
         await observer.stop()
     return ws
 

@@ -69,10 +69,13 @@ class HttpHub:
         self.last_seq: dict[tuple[str, str], int] = {}
         self.auth_cache: dict[str, tuple[Any, float]] = {}
         self._tasks: list[asyncio.Task] = []
+        self._deliveries: asyncio.Event | None = None  # set once the dlv. subscription is live
 
     # ---- lifecycle -------------------------------------------------------
     async def start(self) -> None:
-        self.bus.subscribe(topics.DELIVER, topics.PRESENCE, topics.SNAPSHOT, topics.CONTROL,
+        # Deliveries are subscribed only while observers are connected (add_observer):
+        # decoding every message for nobody would cost every message CPU.
+        self.bus.subscribe(topics.PRESENCE, topics.SNAPSHOT, topics.CONTROL,
                            *self.ingest.subscriptions())
         await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
         self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
@@ -92,6 +95,25 @@ class HttpHub:
         self.bus.close()
         self.store.close()
         self.admin_store.close()
+
+    async def add_observer(self, observer: Observer) -> None:
+        """Register an observer; the first one turns deliveries on, proven live before return."""
+        self.observers.add(observer)
+        if self._deliveries is None:
+            self._deliveries = asyncio.Event()
+            self.last_seq.clear()  # what passed while nobody watched is not a gap
+            self.bus.subscribe(topics.DELIVER)
+            try:
+                await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
+            finally:
+                self._deliveries.set()  # waiters go on; a broken bus shows in its own logs
+        await self._deliveries.wait()
+
+    def remove_observer(self, observer: Observer) -> None:
+        self.observers.discard(observer)
+        if not self.observers and self._deliveries is not None and self._deliveries.is_set():
+            self.bus.unsubscribe(topics.DELIVER)
+            self._deliveries = None
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         """A store call in the default executor (the stores are blocking)."""

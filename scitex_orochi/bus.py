@@ -188,11 +188,11 @@ class AsyncBus(_BusBase):
 
     async def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
         """Wait for at least one frame (or the timeout), then drain a burst."""
-        if self._pending:
-            out, self._pending = self._pending, []
-            return out
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
+            if self._pending:
+                out, self._pending = self._pending, []
+                return out
             batch = self.drain(limit)
             if batch:
                 return batch
@@ -212,8 +212,10 @@ class AsyncBus(_BusBase):
             self._send_probe()
             if await self._wait_input(READY_PROBE_EVERY_S):
                 self._pending.extend(self.drain(10_000))
-                if self._probe_seen:
-                    return
+            if self._pending and self._readable is not None:
+                self._readable.set()  # a concurrent recv_burst returns what we drained
+            if self._probe_seen:
+                return
         raise BusError(f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
                        f"within {timeout_s:.1f}s: is the broker running?")
 
