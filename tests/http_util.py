@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from util import TIME_SCALE, wait_for
+from util import wait_for
 
 
 def wait_http_ready(hub: Any, timeout: float = 30.0) -> None:
@@ -67,14 +65,3 @@ class Api:
         await self.session.close()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0, what: str = "condition"
-                     ) -> Any:
-    """Await `check()` (a coroutine function) until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout * TIME_SCALE
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout * TIME_SCALE:.1f}s waiting for {what}")
-        await asyncio.sleep(0.02)

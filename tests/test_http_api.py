@@ -11,7 +11,8 @@ from gateway_http.health import classify
 from gateway_http.posting import build_envelope
 
 from agent import RawAgent
-from http_util import Api, eventually, wait_http_ready
+from http_util import Api, wait_http_ready
+from util import eventually
 
 
 # ---- pure pieces ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from bridges.telegram.api import BotApi, TelegramError, backoff_delay
 from bridges.telegram.state import OutboundState
 
 from fake_telegram import FakeTelegram
+from util import eventually
 
 CHAT = "-100123"
 
@@ -218,11 +219,8 @@ async def test_fake_get_updates_conflict_and_offset(fake_tg):
         import asyncio
 
         first = asyncio.create_task(api.call_once("getUpdates", {"timeout": 5}))
-        await asyncio.sleep(0)  # let it reach the server before the second poller
-        for _ in range(100):
-            if fake_tg.method_calls("getUpdates"):
-                break
-            await asyncio.sleep(0.01)
+        # The first poll has reached the server before the second one starts.
+        await eventually(lambda: fake_tg.method_calls("getUpdates"), 5, "first getUpdates")
         second = asyncio.create_task(api.call_once("getUpdates", {"timeout": 5}))
         with pytest.raises(TelegramError) as exc:
             await first
