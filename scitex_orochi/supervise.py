@@ -6,10 +6,12 @@ so what the tests start is what a user starts.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -120,6 +122,25 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
                     boot.admin_generated, boot.default_token_generated)
 
 
+def _append_mode(stdout: IO | int | None) -> None:
+    """Make a regular-file stdout append-only before supervisord inherits it.
+
+    supervisord writes its own lines through the inherited descriptor but reopens
+    `/dev/fd/1` (append mode) for each program's output; without O_APPEND on the
+    inherited one, its writes land at a stale offset and overwrite program lines
+    (seen as log lines missing from `serve > hub.log` and from test logs).
+    """
+    if stdout is None:
+        fd = sys.stdout.fileno() if hasattr(sys.stdout, "fileno") else -1
+    else:
+        fd = stdout if isinstance(stdout, int) else stdout.fileno()
+    try:
+        if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+    except (OSError, ValueError):
+        pass
+
+
 class HubSupervisor:
     """supervisord in the foreground as a child process, stopped with SIGTERM."""
 
@@ -135,6 +156,7 @@ class HubSupervisor:
                 raise SuperviseError(
                     f"port {port} on {cfg.host} is already in use: stop what holds it "
                     f"or choose another with SCITEX_OROCHI_PORT / SCITEX_OROCHI_DASHBOARD_PORT")
+        _append_mode(self.stdout)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-n", "-c",
              str(self.prepared.conf_path)],

@@ -59,7 +59,7 @@ class Hub:
         self.default_token = self.prepared.default_token
         self.ws_url = f"ws://{self.host}:{self.port}"
         self.http_url = f"http://{self.host}:{self.dashboard_port}"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.sup = HubSupervisor(self.prepared, stdout=self._log)
 
     def agent_url(self, token: str | None = None) -> str:
