@@ -177,11 +177,12 @@ class AsyncBus(_BusBase):
         readable.clear()
         if self._has_input():
             return True
+        # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a task's
+        # cancellation when the event fires at the same moment, and a gateway then
+        # never finishes its shutdown.
         try:
-            if timeout_s is None:
+            async with asyncio.timeout(timeout_s):
                 await readable.wait()
-            else:
-                await asyncio.wait_for(readable.wait(), timeout_s)
         except TimeoutError:
             return self._has_input()
         return True
