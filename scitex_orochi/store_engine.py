@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import json.encoder
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +79,25 @@ def sqlite_sync_mode() -> str:
     return mode
 
 
+def _set_wal(cur: Any) -> None:
+    """Switch to WAL, retrying while another connection holds the lock.
+
+    Changing the journal mode does not wait on busy_timeout, so several processes
+    opening a new database at once (the persister, `serve`, tests) could fail.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
 def make_engine(url: str, *, readonly: bool = False) -> Engine:
     url = normalize_url(url)
     parsed = sa.make_url(url)
@@ -97,7 +118,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not readonly:
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur)
         cur.execute(f"PRAGMA synchronous = {sync}")
         cur.close()
 
