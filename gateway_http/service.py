@@ -79,7 +79,8 @@ class HttpHub:
                            *self.ingest.subscriptions())
         await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
         self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
-        for coro in (self._bus_loop(), self.ingest.republish_loop(), self._expire_loop()):
+        for coro in (self.bus.dispatch_forever(self._on_bus, BUS_BURST),
+                     self.ingest.republish_loop(), self._expire_loop()):
             self._tasks.append(asyncio.create_task(coro))
         log.info("http gateway %s joined the bus", self.origin)
 
@@ -148,15 +149,6 @@ class HttpHub:
         return max(0.0, time.monotonic() - oldest)
 
     # ---- bus side --------------------------------------------------------
-    async def _bus_loop(self) -> None:
-        while True:
-            batch = await self.bus.recv_burst(BUS_BURST, timeout_s=1.0)
-            for topic, body in batch:
-                try:
-                    self._on_bus(topic, body)
-                except Exception:  # noqa: BLE001 - one bad frame must not stop the loop
-                    log.exception("bad bus frame on %r", topic[:60])
-
     def _on_bus(self, topic: bytes, body: Any) -> None:
         fam = topics.family(topic)
         now = time.time()

@@ -61,7 +61,8 @@ class Gateway:
                            topics.reply(self.origin), *self.ingest.subscriptions())
         await self.bus.wait_ready(timeout_s=30.0)
         self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
-        for coro in (self._bus_loop(), self.ingest.republish_loop(), self._snapshot_loop(),
+        for coro in (self.bus.dispatch_forever(self._on_bus, BUS_BURST),
+                     self.ingest.republish_loop(), self._snapshot_loop(),
                      self._reaper_loop()):
             self._tasks.append(asyncio.create_task(coro))
 
@@ -293,15 +294,6 @@ class Gateway:
             "gw": self.origin, "event": event, "agent": conn.session.presence_record()})
 
     # ---- bus side ----------------------------------------------------------
-    async def _bus_loop(self) -> None:
-        while True:
-            batch = await self.bus.recv_burst(BUS_BURST, timeout_s=1.0)
-            for topic, body in batch:
-                try:
-                    self._on_bus(topic, body)
-                except Exception:  # noqa: BLE001
-                    log.exception("bad bus frame on %r", topic[:60])
-
     def _on_bus(self, topic: bytes, body: Any) -> None:
         fam = topics.family(topic)
         if fam == topics.DELIVER:

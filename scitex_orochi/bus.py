@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
@@ -201,6 +201,16 @@ class AsyncBus(_BusBase):
             if left is not None and left <= 0:
                 return []
             await self._wait_input(left)
+
+    async def dispatch_forever(self, handle: Callable[[bytes, Any], None],
+                               burst: int = 2000) -> None:
+        """Feed every frame to `handle(topic, body)`; one bad frame never stops the loop."""
+        while True:
+            for topic, body in await self.recv_burst(burst, timeout_s=1.0):
+                try:
+                    handle(topic, body)
+                except Exception:  # noqa: BLE001
+                    log.exception("bad bus frame on %r", topic[:60])
 
     async def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Publish probes until one comes back through the broker, or fail.
