@@ -63,6 +63,7 @@ def main() -> int:
     try:
         bus.subscribe(topics.INBOUND)
         bus.wait_ready(BUS_READY_TIMEOUT_S)
+        bus.wait_ready(BUS_READY_TIMEOUT_S, via=persister.announcer)
         log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.persist_batch_max)
         persister.run()
     except BusError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from scitex_orochi.mentions import extract_mentions
@@ -151,26 +152,53 @@ def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
     return datetime.fromtimestamp(epoch, UTC).isoformat(), epoch
 
 
-def build_message(msg: Inbound, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(row for `messages`, `dlv.` body) of a new message; the frame JSON is encoded once."""
-    ts, ts_epoch = ts_and_epoch(msg.frame.get("ts"))
-    payload = dict(msg.payload)
-    payload["seq"] = seq
-    payload["mentions"] = msg.mentions
-    frame = dict(msg.frame)
-    frame["ts"] = ts
-    frame["payload"] = payload
-    row = {
-        "msg_id": msg.msg_id, "workspace_id": msg.ws, "channel": msg.channel, "seq": seq,
-        "ts": ts, "ts_epoch": ts_epoch, "sender": msg.sender, "sender_type": msg.sender_type,
-        "content": payload.get("content") or "",
-        "mentions": msg.mentions,
-        "metadata": payload.get("metadata") or {},
-        "attachments": payload.get("attachments") or [],
-    }
+# Frame and payload keys the fast path of build_message spells out itself.
+_FRAME_KEYS = frozenset(("type", "sender", "id", "ts", "payload"))
+_PAYLOAD_KEYS = frozenset(("channel", "content", "metadata", "attachments", "seq", "mentions"))
+_EMPTY_MAP: dict[str, Any] = {}
+_EMPTY_LIST: list[Any] = []
+
+
+def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(insert parameters in Store.INSERT_COLUMNS order, `dlv.` body) of a new message.
+
+    The delivered envelope is the frame as sent with `seq` and `mentions` added to
+    its payload, and content, metadata and attachments added when missing (as
+    history replays them). Each JSON value is encoded once and serves both the row
+    and the envelope, which is spliced from those pieces unless the agent sent keys
+    beyond the documented ones or values of other types.
+    """
+    frame, payload = msg.frame, msg.payload
+    ts, ts_epoch = ts_and_epoch(frame.get("ts"))
+    content = payload.get("content") or ""
+    mentions_json = dumps(msg.mentions)
+    metadata_json = dumps(payload.get("metadata") or {})
+    attachments_json = dumps(payload.get("attachments") or [])
+    params = (msg.msg_id, msg.ws, msg.channel, seq, ts, ts_epoch, msg.sender, msg.sender_type,
+              content, mentions_json, metadata_json, attachments_json)
+    if (_FRAME_KEYS.issuperset(frame) and _PAYLOAD_KEYS.issuperset(payload)
+            and type(payload.get("content", "")) is str
+            and type(payload.get("metadata", _EMPTY_MAP)) is dict
+            and type(payload.get("attachments", _EMPTY_LIST)) is list):
+        enc = encode_basestring
+        frame_json = (
+            f'{{"type":"message","sender":{enc(msg.sender)},"id":{enc(msg.msg_id)},'
+            f'"ts":{enc(ts)},"payload":{{"channel":{enc(msg.channel)},'
+            f'"content":{enc(content)},"metadata":{metadata_json},'
+            f'"attachments":{attachments_json},"seq":{seq},"mentions":{mentions_json}}}}}')
+    else:
+        # Keys beyond the documented ones, or values of other types: kept as sent.
+        full = dict(payload)
+        full.setdefault("content", "")
+        full.setdefault("metadata", {})
+        full.setdefault("attachments", [])
+        full.update(seq=seq, mentions=msg.mentions)
+        envelope = dict(frame)
+        envelope.update(ts=ts, payload=full)
+        frame_json = dumps(envelope)
     delivery = {"ws": msg.ws, "channel": msg.channel, "seq": seq, "id": msg.msg_id,
-                "sender": msg.sender, "mentions": msg.mentions, "frame": dumps(frame)}
-    return row, delivery
+                "sender": msg.sender, "mentions": msg.mentions, "frame": frame_json}
+    return params, delivery
 
 
 def frame_from_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,13 @@ recently stored ids, then the database), assigns each channel's next seq,
 inserts the batch in one transaction, and only after the commit publishes
 `dlv.` then `ack.` for each message. A failed commit is retried with backoff;
 nothing is acked that is not committed.
+
+Commits run on one writer thread, one batch at a time, while this loop decodes
+and prepares the next burst (the database step and fsync run without the GIL);
+the writer also publishes each committed batch, on its own PUB socket.
+The next batch's seqs count on the one in flight; if that commit fails, both are
+redone in order on the synchronous path, which retries, dedupes against the
+database and isolates bad messages.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
@@ -47,7 +57,21 @@ BACKOFF_MAX_S = 2.0
 SUMMARY_EVERY_S = 30.0
 TOPIC_CACHE_MAX = 50_000
 
+# The writer thread gets the GIL back after each statement; with the default 5 ms
+# switch interval it would wait behind the decoding loop for that long each time.
+SWITCH_INTERVAL_S = 0.001
+
 SeqKey = tuple[str, str]
+Outcome = tuple[Inbound, dict[str, Any] | None, bool]  # (message, delivery, duplicate)
+
+
+@dataclass(slots=True)
+class Batch:
+    """A prepared burst: the rows to insert and what to publish once they are committed."""
+    msgs: list[Inbound]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    out: list[Outcome] = field(default_factory=list)
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> new delivery
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -75,17 +99,33 @@ class Persister:
         self.rejected = 0
         self._reported = (0, 0, 0, 0)
         self._next_summary = time.monotonic() + SUMMARY_EVERY_S
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persister-writer")
+        # The writer's own PUB socket: prove it with bus.wait_ready(via=...) before run().
+        self.announcer = bus.publisher()
+        self._inflight: tuple[Future[None], Batch] | None = None
 
     # -- loop -------------------------------------------------------------------
     def run(self) -> None:
         gc.set_threshold(*GC_THRESHOLD)
         gc.freeze()  # what start-up allocated is never garbage
-        while not self.stopping.is_set():
-            burst = self.bus.recv_burst(limit=self.batch_max, timeout_s=RECV_TIMEOUT_S)
-            if burst:
-                self.handle([body for topic, body in burst if topic.startswith(topics.INBOUND)])
-            if time.monotonic() >= self._next_summary:
-                self._summary()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        try:
+            while not self.stopping.is_set():
+                # With a commit in flight, take what has arrived without waiting for more.
+                burst = self.bus.recv_burst(limit=self.batch_max, timeout_s=0.0
+                                            if self._inflight else RECV_TIMEOUT_S)
+                self._advance(self._parse([body for topic, body in burst
+                                           if topic.startswith(topics.INBOUND)]))
+                if time.monotonic() >= self._next_summary:
+                    self._summary()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Finish the commit in flight (acking it if it succeeded) and stop the writer."""
+        self._settle()
+        self._writer.shutdown(wait=True)
+        self.announcer.close()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -101,14 +141,53 @@ class Persister:
 
     # -- one burst ------------------------------------------------------------------
     def handle(self, bodies: list[Any]) -> None:
+        """Store and publish `bodies` now, waiting for the commit."""
+        self._advance(self._parse(bodies))
+        self._settle()
+
+    def _parse(self, bodies: list[Any]) -> list[Inbound]:
         msgs: list[Inbound] = []
         for body in bodies:
             try:
                 msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
                 self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail)
+        return msgs
+
+    def _advance(self, msgs: list[Inbound]) -> None:
+        """Prepare `msgs` while the batch in flight commits, then hand them to the writer."""
+        batch = None
         if msgs:
-            self._store_with_retry(msgs)
+            try:
+                batch = self._prepare(msgs)
+            except SQLAlchemyError:  # a channel's last seq could not be read
+                batch = None
+        if not self._settle() or (msgs and batch is None):
+            # The batch in flight failed (this one counted on its seqs), or this one could
+            # not be prepared: the synchronous path, in arrival order.
+            if msgs:
+                self._store_with_retry(msgs)
+            return
+        if batch is not None:
+            self._inflight = (self._writer.submit(self._write, batch), batch)
+
+    def _settle(self) -> bool:
+        """Wait for the batch in flight and publish it. False if its commit failed; its
+        messages then went through the synchronous path (or, when stopping, stay unacked
+        for their gateways to republish)."""
+        if self._inflight is None:
+            return True
+        future, batch = self._inflight
+        self._inflight = None
+        try:
+            counts = future.result()
+        except SQLAlchemyError:
+            self._seqs.clear()  # tentative: the database has the committed ones
+            if not self.stopping.is_set():
+                self._store_with_retry(batch.msgs)
+            return False
+        self._committed(batch, counts)
+        return True
 
     def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str) -> None:
         self.rejected += 1
@@ -166,8 +245,10 @@ class Persister:
         """Delivery bodies of already stored ids: the LRU, then (if asked) one query."""
         known: dict[str, dict[str, Any]] = {}
         unknown: list[str] = []
+        recent = self._recent
+        pending = self._inflight[1].fresh if self._inflight else {}
         for msg in msgs:
-            hit = self._recent.get(msg.msg_id)
+            hit = recent.get(msg.msg_id) or pending.get(msg.msg_id)
             if hit is not None:
                 known[msg.msg_id] = hit
             else:
@@ -177,13 +258,12 @@ class Persister:
                 known[msg_id] = delivery_from_row(row)
         return known
 
-    def _commit(self, msgs: list[Inbound], check_store: bool = False) -> None:
-        """Insert first; only a unique violation (an id stored before the LRU knew it,
-        e.g. republished after a restart) pays for looking ids up in the database."""
+    def _prepare(self, msgs: list[Inbound], check_store: bool = False) -> Batch:
+        """Dedupe, assign seqs (after those of the batch in flight) and build rows."""
+        batch = Batch(msgs)
         known = self._known(msgs, check_store)
         assigned: dict[SeqKey, int] = {}
-        rows: list[dict[str, Any]] = []
-        out: list[tuple[Inbound, dict[str, Any] | None, bool]] = []
+        rows, out, fresh = batch.rows, batch.out, batch.fresh
         for msg in msgs:
             prior = known.get(msg.msg_id)
             if prior is not None:
@@ -199,21 +279,44 @@ class Persister:
                 continue
             assigned[key] = seq + 1
             rows.append(row)
-            known[msg.msg_id] = delivery
+            known[msg.msg_id] = fresh[msg.msg_id] = delivery
             out.append((msg, delivery, False))
+        self._seqs.update(assigned)  # tentative until committed: failures forget them
+        return batch
+
+    def _commit(self, msgs: list[Inbound], check_store: bool = False) -> None:
+        """The synchronous path. Insert first; only a unique violation (an id stored
+        before the LRU knew it, e.g. republished after a restart) pays for looking ids
+        up in the database."""
+        batch = self._prepare(msgs, check_store)
         try:
-            self.store.insert_messages(rows)
+            counts = self._writer.submit(self._write, batch).result()
         except IntegrityError:
             if check_store:
                 raise
             self._forget_seqs(msgs)
             self._commit(msgs, check_store=True)
             return
-        # Committed: from here on, state and publications.
-        self._seqs.update(assigned)
-        self.batches += 1
-        self.stored += len(rows)
-        self._publish(out)
+        self._committed(batch, counts)
+
+    def _write(self, batch: Batch) -> tuple[int, int]:
+        """Writer thread: commit the batch, then announce it; (dups, rejected).
+        Nothing is published if the commit raises."""
+        if batch.rows:
+            self.store.insert_params(batch.rows)
+        return self._announce(batch.out)
+
+    def _committed(self, batch: Batch, counts: tuple[int, int]) -> None:
+        """Main thread, once the writer committed and announced `batch`."""
+        if batch.rows:
+            self.batches += 1
+            self.stored += len(batch.rows)
+        self.dups += counts[0]
+        self.rejected += counts[1]
+        recent = self._recent
+        recent.update(batch.fresh)
+        while len(recent) > self.recent_max:
+            recent.popitem(last=False)
 
     @staticmethod
     def _remember(cache: dict[Any, bytes], key: Any, topic: bytes) -> bytes:
@@ -222,27 +325,28 @@ class Persister:
         cache[key] = topic
         return topic
 
-    def _publish(self, out: list[tuple[Inbound, dict[str, Any] | None, bool]]) -> None:
-        recent = self._recent
-        # One bus frame per channel and one per origin for the whole batch.
+    def _announce(self, out: list[Outcome]) -> tuple[int, int]:
+        """Writer thread: one `dlv.` frame per channel and one `ack.` frame per origin for
+        the whole batch, on the writer's own publisher; (dups, rejected)."""
+        publish = self.announcer.publish
+        dups = rejected = 0
         dlv_groups: dict[SeqKey, list[dict[str, Any]]] = {}
         ack_groups: dict[str, list[dict[str, Any]]] = {}
         for msg, delivery, dup in out:
             if delivery is None:
-                self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
-                             "message is not JSON-serializable")
-                continue
-            if dup:
-                if delivery["ws"] != msg.ws or delivery["sender"] != msg.sender:
-                    self._reject(msg.origin, msg.msg_id, DUPLICATE_ID,
-                                 "this id belongs to another message")
-                    continue
-                self.dups += 1
+                code, detail = INVALID_MESSAGE, "message is not JSON-serializable"
+            elif dup and (delivery["ws"] != msg.ws or delivery["sender"] != msg.sender):
+                code, detail = DUPLICATE_ID, "this id belongs to another message"
             else:
-                recent[msg.msg_id] = delivery
-            dlv_groups.setdefault((delivery["ws"], delivery["channel"]), []).append(delivery)
-            ack_groups.setdefault(msg.origin, []).append(ack_body(delivery, dup))
-        publish, dlv_topics, ack_topics = self.bus.publish, self._dlv_topics, self._ack_topics
+                dups += dup
+                dlv_groups.setdefault((delivery["ws"], delivery["channel"]),
+                                      []).append(delivery)
+                ack_groups.setdefault(msg.origin, []).append(ack_body(delivery, dup))
+                continue
+            rejected += 1
+            log.warning("rejected message %s from %s: %s", msg.msg_id, msg.origin, detail)
+            ack_groups.setdefault(msg.origin, []).append(error_ack(msg.msg_id, code, detail))
+        dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for key, items in dlv_groups.items():
             topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))
             publish(topic, {"items": items})
@@ -250,8 +354,7 @@ class Persister:
             topic = ack_topics.get(origin) or self._remember(ack_topics, origin,
                                                              topics.ack(origin))
             publish(topic, {"items": items})
-        while len(recent) > self.recent_max:
-            recent.popitem(last=False)
+        return dups, rejected
 
 
 def install_signal_handlers(persister: Persister) -> None:

@@ -47,6 +47,12 @@ log = logging.getLogger("orochi.store")
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 1000
 FIND_CHUNK = 500
+# 12 columns x 1000 rows stays under SQLite's 32,766 bound parameters per statement.
+SQLITE_INSERT_CHUNK = 1000
+SQLITE_WRITER_CACHE_SIZE = -32 * 1024  # PRAGMA cache_size, negative = KiB; filled only as used
+# Checkpoint the WAL every ~40 MB instead of SQLite's ~4 MB: index pages rewritten by
+# many commits are copied back once, not each time (inserts ~25% faster).
+SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 _ROW_COLUMNS = (
     messages.c.msg_id, messages.c.ts, messages.c.channel, messages.c.sender,
@@ -55,7 +61,8 @@ _ROW_COLUMNS = (
 )
 
 
-_INSERT_COLUMNS = ("msg_id", "workspace_id", "channel", "seq", "ts", "ts_epoch", "sender",
+_ROWS_SQL: dict[int, str] = {}  # multi-row INSERT statements by row count
+INSERT_COLUMNS = ("msg_id", "workspace_id", "channel", "seq", "ts", "ts_epoch", "sender",
                    "sender_type", "content", "mentions", "metadata", "attachments")
 
 
@@ -304,17 +311,20 @@ class Store(WorkspaceAdmin):
         Each row: msg_id, workspace_id, channel, seq, ts, ts_epoch, sender,
         sender_type, content, mentions, metadata, attachments.
         """
-        if not rows:
-            return
-        # The hot path: plain DBAPI executemany with JSON encoded here, bypassing
-        # SQLAlchemy's per-row parameter processing (about half the cost).
         dumps = json_dumps
-        params = [
+        self.insert_params([
             (r["msg_id"], r["workspace_id"], r["channel"], r["seq"], r["ts"], r["ts_epoch"],
              r["sender"], r["sender_type"], r["content"], dumps(r["mentions"]),
              dumps(r["metadata"]), dumps(r["attachments"]))
             for r in rows
-        ]
+        ])
+
+    def insert_params(self, params: list[tuple[Any, ...]]) -> None:
+        """The persister's hot path: rows as tuples in INSERT_COLUMNS order, JSON columns
+        already encoded; plain DBAPI executemany, bypassing SQLAlchemy's per-row
+        parameter processing (about half the cost). One transaction, all or nothing."""
+        if not params:
+            return
         if self.engine.dialect.name == "sqlite":
             self._insert_sqlite(params)
             return
@@ -323,14 +333,25 @@ class Store(WorkspaceAdmin):
 
     def _insert_sqlite(self, params: list[tuple[Any, ...]]) -> None:
         """The persister's hot path on SQLite: one held DBAPI connection, no pool
-        checkout or engine events per batch (they cost more than the insert)."""
+        checkout or engine events per batch (they cost more than the insert).
+
+        Multi-row INSERTs of SQLITE_INSERT_CHUNK rows, not executemany: sqlite3 lets
+        go of the GIL around each statement step, and executemany takes it back once
+        per row, which stalls the persister's writer thread behind the decoding one.
+        """
         raw = self._raw_writer
         if raw is None:
             raw = self._raw_writer = self._writable().raw_connection()
+            raw.cursor().execute(f"PRAGMA cache_size = {SQLITE_WRITER_CACHE_SIZE}")
+            raw.cursor().execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
         cur = raw.cursor()
+        chunk = SQLITE_INSERT_CHUNK
         try:
             cur.execute("BEGIN IMMEDIATE")
-            cur.executemany(self._insert_sql, params)
+            for start in range(0, len(params), chunk):
+                part = params[start:start + chunk]
+                cur.execute(self._insert_rows_sql(len(part)),
+                            [value for row in part for value in row])
             cur.execute("COMMIT")
         except sqlite3.Error as exc:
             try:
@@ -341,8 +362,19 @@ class Store(WorkspaceAdmin):
         finally:
             cur.close()
 
+    @staticmethod
+    def _insert_rows_sql(count: int) -> str:
+        sql = _ROWS_SQL.get(count)
+        if sql is None:
+            one = f"({', '.join(['?'] * len(INSERT_COLUMNS))})"
+            sql = (f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES "
+                   + ", ".join([one] * count))
+            if len(_ROWS_SQL) < 64:
+                _ROWS_SQL[count] = sql
+        return sql
+
     @property
     def _insert_sql(self) -> str:
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        return (f"INSERT INTO messages ({', '.join(_INSERT_COLUMNS)}) "
-                f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})")
+        return (f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) "
+                f"VALUES ({', '.join([mark] * len(INSERT_COLUMNS))})")

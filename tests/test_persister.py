@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from persister.rows import (
     InvalidInbound,
@@ -26,9 +28,10 @@ from persister.rows import (
     parse_inbound,
     ts_and_epoch,
 )
+from persister.service import Persister
 from scitex_orochi import topics
 from scitex_orochi.bus import SyncBus, new_origin
-from scitex_orochi.store import Store
+from scitex_orochi.store import INSERT_COLUMNS, Store
 from scitex_orochi.store_engine import write_tx
 
 from util import TIME_SCALE, wait_for
@@ -418,16 +421,70 @@ def test_parse_inbound_rejections_name_the_problem():
     assert parse_inbound(missing).mentions == ["carol"]
 
 
+def row_of(params: tuple) -> dict:
+    """build_message's insert parameters as the row Store.find_messages returns."""
+    row = dict(zip(INSERT_COLUMNS, params, strict=True))
+    for key in ("mentions", "metadata", "attachments"):
+        row[key] = json.loads(row[key])
+    return row
+
+
 def test_build_message_and_rebuild_from_row_agree():
     body = inbound("gw-1", content="hi @bob")
     del body["frame"]["payload"]["extra"]
-    row, delivery = build_message(parse_inbound(body), 7)
+    params, delivery = build_message(parse_inbound(body), 7)
+    row = row_of(params)
     assert row["seq"] == 7 and row["ts_epoch"] == 1735787045.678901
     assert row["mentions"] == ["bob"] and row["metadata"] == {"k": "v"}
     frame = json.loads(delivery["frame"])
     assert frame["payload"]["seq"] == 7 and frame["payload"]["mentions"] == ["bob"]
     assert body["frame"]["payload"].get("seq") is None  # the inbound body is not mutated
+    # Live delivery and history replay are byte for byte the same envelope.
     assert delivery_from_row(row) == delivery
+
+
+def test_build_message_keeps_what_the_agent_sent():
+    """Unknown keys and odd values survive; missing documented fields are added."""
+    body = inbound("gw-1", content="hi")  # payload carries "extra": 1
+    body["frame"]["reply_to"] = "m-1"
+    frame = json.loads(build_message(parse_inbound(body), 3)[1]["frame"])
+    assert frame["reply_to"] == "m-1" and frame["payload"]["extra"] == 1
+    assert frame["payload"]["seq"] == 3 and frame["payload"]["content"] == "hi"
+
+    bare = inbound("gw-1")
+    bare["frame"]["payload"] = {"channel": "#general", "content": None, "metadata": None}
+    params, delivery = build_message(parse_inbound(bare), 1)
+    payload = json.loads(delivery["frame"])["payload"]
+    assert payload["content"] is None and payload["metadata"] is None  # as sent
+    assert payload["attachments"] == [] and payload["mentions"] == []  # added
+    assert row_of(params)["content"] == "" and row_of(params)["metadata"] == {}
+
+
+text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+json_leaf = st.none() | st.booleans() | st.integers(-10**6, 10**6) | text
+json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(text, inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sender=text.filter(bool), channel=text.filter(lambda c: c and "|" not in c),
+       content=text, metadata=st.dictionaries(text, json_value, max_size=3),
+       attachments=st.lists(json_value, max_size=3),
+       mentions=st.lists(text, max_size=3), seq=st.integers(1, 2**53))
+def test_spliced_envelope_is_the_json_of_the_frame(sender, channel, content, metadata,
+                                                  attachments, mentions, seq):
+    """The fast path spells the envelope out by hand: it must decode to exactly the frame
+    as sent plus seq and mentions, for any text (quotes, controls, non-ASCII)."""
+    sent = {"type": "message", "sender": sender, "id": "m\"1\u2028",
+            "ts": "2025-01-02T03:04:05+00:00",
+            "payload": {"channel": channel, "content": content, "metadata": metadata,
+                        "attachments": attachments}}
+    body = {"origin": "gw-1", "ws": "default", "sender_type": "agent",
+            "mentions": mentions, "frame": sent}
+    delivery = build_message(parse_inbound(body), seq)[1]
+    expected = json.loads(json.dumps(sent))
+    expected["payload"].update(seq=seq, mentions=mentions)
+    assert json.loads(delivery["frame"]) == expected
 
 
 def test_unparsable_ts_is_kept_with_now_as_epoch():
@@ -452,3 +509,71 @@ def test_a_message_the_database_refuses_does_not_block_the_batch(pg_url):
         assert [h.acks[b["frame"]["id"]][0]["seq"] for b in good] == [1, 2, 3]
     finally:
         h.close()
+
+
+# -- the commit pipeline, driven in-process against a real broker and SQLite file ------
+@pytest.fixture
+def pipeline():
+    """A Persister object in this process (no persister subprocess) on the harness's
+    broker, so a test can hold a batch in flight while the next one is prepared."""
+    h = Harness(f"sqlite:///{tempfile.mkdtemp(prefix='orodb')}/orochi.db")
+    store = Store(h.db_url)
+    store.migrate()
+    bus = SyncBus(h.bus.bus_in, h.bus.bus_out, new_origin("persister-test"))
+    p = Persister(store, bus, batch_max=1000)
+    bus.wait_ready(10 * TIME_SCALE, via=p.announcer)
+    yield h, p, store
+    p.close()
+    bus.close()
+    store.close()
+    h.close()
+
+
+def pump_until(h: Harness, ids: list[str]) -> None:
+    wait_for(lambda: h.pump(0.02) or all(i in h.acks for i in ids), 10, "acks")
+
+
+def parsed(bodies: list[dict]) -> list:
+    return [parse_inbound(b) for b in bodies]
+
+
+def test_a_resend_of_the_batch_in_flight_is_a_duplicate(pipeline):
+    h, p, _store = pipeline
+    first = [inbound(h.origin, content=f"a{i}") for i in range(3)]
+    again = [json.loads(json.dumps(first[1])), inbound(h.origin, content="b")]
+    p._advance(parsed(first))
+    assert p._inflight is not None  # the first batch is committing...
+    p._advance(parsed(again))  # ...while this one is prepared against it
+    p._settle()
+    ids = [b["frame"]["id"] for b in first + again[1:]]
+    pump_until(h, ids)
+    assert [r["msg_id"] for r in h.stored("default", "#general")] == ids
+    assert [r["seq"] for r in h.stored("default", "#general")] == [1, 2, 3, 4]
+    dup_id = first[1]["frame"]["id"]
+    assert [a["dup"] for a in h.acks[dup_id]] == [False, True]
+    assert {a["seq"] for a in h.acks[dup_id]} == {2}
+    assert (p.stored, p.dups) == (4, 1)
+
+
+def test_a_failed_commit_in_flight_redoes_both_batches_in_order(pipeline):
+    """An id already in the database but not in the LRU (stored before a restart) makes
+    the batch in flight fail on the unique index; the batch prepared behind it counted
+    on its seqs. Both are redone: the old id acked as a duplicate, no seq gap."""
+    h, p, store = pipeline
+    old = inbound(h.origin, content="stored before the restart")
+    old_msg = parse_inbound(old)
+    store.insert_params([build_message(old_msg, 1)[0]])
+    first = [inbound(h.origin, content="x"), old, inbound(h.origin, content="y")]
+    second = [inbound(h.origin, content="z"), inbound(h.origin, channel="#other")]
+    p._advance(parsed(first))
+    p._advance(parsed(second))
+    p._settle()
+    ids = [b["frame"]["id"] for b in first + second]
+    pump_until(h, ids)
+    rows = h.stored("default", "#general")
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4]
+    assert [r["msg_id"] for r in rows] == [old_msg.msg_id] + [
+        b["frame"]["id"] for b in (first[0], first[2], second[0])]
+    assert [r["seq"] for r in h.stored("default", "#other")] == [1]
+    assert h.acks[old_msg.msg_id][-1]["dup"] and h.acks[old_msg.msg_id][-1]["seq"] == 1
+    assert all(len(h.acks[i]) == 1 for i in ids if i != old_msg.msg_id)
