@@ -13,6 +13,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import struct
 import time
 from typing import Any
 
@@ -33,6 +34,20 @@ SLOW_CLOSE_GRACE_S = 30.0
 # Above this many bytes waiting in the transport, frames queue instead of being written.
 WRITE_BUFFER_HIGH = 256 * 1024
 _conn_ids = itertools.count(1)
+
+Framed = tuple[bytes, bytes]  # (UTF-8 text, the same as a complete WebSocket frame)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked, uncompressed text frame (RFC 6455 section 5.2) as a server sends
+    it: the same bytes serve every recipient. RSV1 stays clear, so it is valid even on a
+    connection that negotiated permessage-deflate (RFC 7692: an uncompressed message)."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x81, size) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 class AgentConnection:
@@ -97,6 +112,22 @@ class AgentConnection:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.conn_id}")
         return True
+
+    def deliver(self, frames: list[Framed]) -> None:
+        """Several messages in one socket write when the fast path is open (nothing
+        queued, transport not backed up); otherwise each goes through `enqueue`."""
+        if self.closing:
+            return
+        ws = self.ws
+        if (not self._queue and self._writer is None and ws.protocol.state is State.OPEN
+                and ws.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH):
+            ws.transport.write(frames[0][1] if len(frames) == 1
+                               else b"".join([wire for _text, wire in frames]))
+            self.sent += len(frames)
+            return
+        for text, _wire in frames:
+            if not self.enqueue(text):
+                return
 
     async def _write_loop(self) -> None:
         queue, ws = self._queue, self.ws

@@ -25,10 +25,12 @@ from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
 from scitex_orochi.ingest import Ingest
 from scitex_orochi.presence import PresenceReplica
 
-from .connection import AgentConnection
+from .connection import AgentConnection, Framed, text_frame
 from .routing import ChannelSequencer, Roster
 
 log = logging.getLogger("orochi.gateway_ws")
+
+Outbox = dict[AgentConnection, list[Framed]]  # what one bus frame delivers, per recipient
 
 AUTH_CACHE_S = 2.0
 GAP_FILL_RETRIES = 5
@@ -297,8 +299,7 @@ class Gateway:
     def _on_bus(self, topic: bytes, body: Any) -> None:
         fam = topics.family(topic)
         if fam == topics.DELIVER:
-            for item in body["items"]:
-                self.on_deliver(item)
+            self.on_deliver(body["items"])
         elif fam == topics.ACK:
             self.ingest.on_ack_frame(body)
         elif fam == topics.PRESENCE:
@@ -333,24 +334,43 @@ class Gateway:
             local.name = None
             local.close_soon(codec.CLOSE_REPLACED)
 
-    def on_deliver(self, body: dict[str, Any]) -> None:
-        key = (body["ws"], body["channel"])
-        sequencer = self.sequencers.get(key)
-        if sequencer is None:
-            sequencer = self.sequencers[key] = ChannelSequencer()
-        for item in sequencer.offer(int(body["seq"]), body):
-            self._fan_out(item)
-        if sequencer.gap() is not None and key not in self.filling:
-            self.filling.add(key)
-            asyncio.create_task(self._fill_gap(key, sequencer))
+    def on_deliver(self, items: list[dict[str, Any]]) -> None:
+        """The deliveries of one `dlv.` frame: sequenced per channel, then each recipient
+        gets everything the frame holds for it in one socket write."""
+        out: Outbox = {}
+        sequencers = self.sequencers
+        for body in items:
+            key = (body["ws"], body["channel"])
+            sequencer = sequencers.get(key)
+            if sequencer is None:
+                sequencer = sequencers[key] = ChannelSequencer()
+            for item in sequencer.offer(int(body["seq"]), body):
+                self._route(item, out)
+            if sequencer.gap() is not None and key not in self.filling:
+                self.filling.add(key)
+                asyncio.create_task(self._fill_gap(key, sequencer))
+        for conn, frames in out.items():
+            conn.deliver(frames)
 
-    def _fan_out(self, body: dict[str, Any]) -> None:
+    def _route(self, body: dict[str, Any], out: Outbox) -> None:
         recipients = self.roster.recipients(body["ws"], body["channel"],
                                             body.get("mentions") or (), body.get("sender", ""))
         if recipients:
-            data = body["frame"].encode()  # encoded once, written to every recipient
+            # Encoded and framed once: server frames are unmasked, the same bytes serve all.
+            payload = body["frame"].encode()
+            framed = (payload, text_frame(payload))
             for conn in recipients:
-                conn.enqueue(data)
+                queued = out.get(conn)
+                if queued is None:
+                    out[conn] = [framed]
+                else:
+                    queued.append(framed)
+
+    def _fan_out(self, body: dict[str, Any]) -> None:
+        out: Outbox = {}
+        self._route(body, out)
+        for conn, frames in out.items():
+            conn.deliver(frames)
 
     async def _fill_gap(self, key: tuple[str, str], sequencer: ChannelSequencer) -> None:
         """Fetch missing seqs from the database, then release what waited behind them."""

@@ -94,6 +94,22 @@ async def test_message_routing_seq_and_mentions(shared_hub):
         await a.close()
 
 
+async def test_every_frame_length_encoding_arrives_intact(shared_hub):
+    """Deliveries are framed by the gateway itself: 7-bit, 16-bit and 64-bit lengths,
+    several messages in one socket write, non-ASCII text, read by a websockets client."""
+    alice = await RawAgent.connect(shared_hub.agent_url(), uid("alice"), ["#sizes"])
+    bob = await RawAgent.connect(shared_hub.agent_url(), uid("bob"), ["#sizes"])
+    contents = ["", "é" * 20, "x" * 125, "ü" * 40_000, "y" * 70_000, "z" * 300_000, "ok"]
+    acks = await asyncio.gather(*(alice.post("#sizes", c) for c in contents))
+    got = await bob.wait_count(lambda f: f["type"] == "message"
+                               and f["payload"].get("channel") == "#sizes", len(contents))
+    by_id = {m["id"]: m["payload"]["content"] for m in got}
+    assert [by_id[a["payload"]["ref"]] for a in acks] == contents
+    assert [m["payload"]["seq"] for m in got] == sorted(a["payload"]["seq"] for a in acks)
+    for a in (alice, bob):
+        await a.close()
+
+
 async def test_query_right_after_ack_sees_the_message_and_after_seq(shared_hub):
     writer = await RawAgent.connect(shared_hub.agent_url(), uid("w"), ["#q"])
     reader = await RawAgent.connect(shared_hub.agent_url(), uid("r"), ["#other"])
