@@ -1,9 +1,10 @@
-"""A minimal load-generator agent: one WebSocket, one reader task, callbacks per frame kind.
+"""A minimal load-generator agent: one lean WebSocket, callbacks per frame kind.
 
 Frames are the PROTOCOL.md envelope. Replies are matched to requests by the
 ack's `payload.ref` (a reply always precedes its ack); message deliveries and
 acks of fire-and-forget sends go to callbacks, stamped with the receive time
 (`time.perf_counter_ns`, comparable because senders and receivers share this process).
+Frames are handled straight from the connection's `data_received` (see lean_ws).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from .lean_ws import LeanConnection
 
 SERVER = "orochi-server"
 CONNECT_TIMEOUT_S = 30.0
@@ -36,56 +36,51 @@ def envelope(ftype: str, sender: str, payload: dict[str, Any], msg_id: str | Non
 
 
 class Agent:
-    def __init__(self, name: str, ws: ClientConnection) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.ws = ws
+        self.conn: LeanConnection | None = None
         self.on_message: MessageHook | None = None
         self.on_ack: AckHook | None = None
         self._waiters: dict[str, tuple[asyncio.Future, list]] = {}
         self._replies: list[tuple[dict[str, Any], int]] = []
-        self._reader: asyncio.Task | None = None
         self.closed = False
 
     @classmethod
     async def connect(cls, url: str, name: str, channels: list[str] | None = None,
                       register: bool = True) -> Agent:
-        ws = await connect(url, compression=None, max_size=None, open_timeout=CONNECT_TIMEOUT_S,
-                           ping_interval=None, close_timeout=2, max_queue=None)
-        agent = cls(name, ws)
-        agent._reader = asyncio.create_task(agent._read_loop())
+        agent = cls(name)
+        agent.conn = await LeanConnection.open(url, agent._on_frame, CONNECT_TIMEOUT_S)
+        agent.conn.closed.add_done_callback(agent._on_closed)
         if register:
             await agent.request("register", {"channels": channels or ["#general"],
                                              "machine": "bench", "role": "bench"})
         return agent
 
-    async def _read_loop(self) -> None:
-        loads, now = json.loads, time.perf_counter_ns
-        try:
-            async for raw in self.ws:
-                t = now()
-                frame = loads(raw)
-                ftype = frame.get("type")
-                if ftype == "ack":
-                    ref = (frame.get("payload") or {}).get("ref")
-                    waiter = self._waiters.pop(ref, None)
-                    if waiter is not None:
-                        replies, self._replies = self._replies, []
-                        if not waiter[0].done():
-                            waiter[0].set_result((t, replies))
-                    elif self.on_ack is not None:
-                        self.on_ack(self, ref, t)
-                elif ftype == "message" and frame.get("sender") != SERVER:
-                    if self.on_message is not None:
-                        self.on_message(self, frame, t)
-                else:
-                    self._replies.append((frame, t))
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closed = True
-            for fut, _ in self._waiters.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError(f"{self.name}: connection closed"))
+    def _on_frame(self, raw: bytes, loads: Callable[[bytes], Any] = json.loads,
+                  now: Callable[[], int] = time.perf_counter_ns) -> None:
+        t = now()
+        frame = loads(raw)
+        ftype = frame.get("type")
+        if ftype == "ack":
+            ref = (frame.get("payload") or {}).get("ref")
+            waiter = self._waiters.pop(ref, None)
+            if waiter is not None:
+                replies, self._replies = self._replies, []
+                if not waiter[0].done():
+                    waiter[0].set_result((t, replies))
+            elif self.on_ack is not None:
+                self.on_ack(self, ref, t)
+        elif ftype == "message" and frame.get("sender") != SERVER:
+            if self.on_message is not None:
+                self.on_message(self, frame, t)
+        else:
+            self._replies.append((frame, t))
+
+    def _on_closed(self, _fut: asyncio.Future) -> None:
+        self.closed = True
+        for fut, _ in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"{self.name}: connection closed"))
 
     async def request(self, ftype: str, payload: dict[str, Any],
                       timeout_s: float = REQUEST_TIMEOUT_S) -> tuple[int, int, list]:
@@ -94,24 +89,24 @@ class Agent:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = (fut, [])
         sent = time.perf_counter_ns()
-        await self.ws.send(envelope(ftype, self.name, payload, msg_id))
+        self._send_text(envelope(ftype, self.name, payload, msg_id))
         try:
             acked, replies = await asyncio.wait_for(fut, timeout_s)
         finally:
             self._waiters.pop(msg_id, None)
         return sent, acked, replies
 
+    def _send_text(self, text: str) -> None:
+        if self.conn is None:
+            raise ConnectionError(f"{self.name}: not connected")
+        self.conn.send_text(text)
+
     async def send(self, ftype: str, payload: dict[str, Any], msg_id: str) -> None:
-        await self.ws.send(envelope(ftype, self.name, payload, msg_id))
+        self._send_text(envelope(ftype, self.name, payload, msg_id))
 
     async def close(self) -> None:
-        try:
-            await asyncio.wait_for(self.ws.close(), 3)
-        except (TimeoutError, ConnectionClosed, OSError):
-            pass
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        if self.conn is not None:
+            await self.conn.close(3.0)
 
 
 async def connect_many(url: str, names: list[str], channels: list[str],
