@@ -17,6 +17,7 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("completeness_pct", "completeness (%)", True),
         ("duplicates", "duplicate deliveries", False),
         ("duration_s", "duration (s)", False),
+        ("rounds", "rounds (the median one is shown)", True),
     ],
     "latency": [
         ("e2e_p50_ms", "end-to-end p50 (ms)", False),
@@ -173,6 +174,11 @@ def workload_table(workload: str, cells: dict[str, Any]) -> list[str]:
              for n, c in cells.items() if len(c.get("server_cpu_by_process") or {}) > 1]
     if split:
         lines += ["", "Server CPU seconds by process — " + "; ".join(split)]
+    by_round = [f"{n}: " + ", ".join(f"{v:,}" for v in c["deliveries_per_s_by_round"])
+                for n, c in cells.items() if len(c.get("deliveries_per_s_by_round") or []) > 1]
+    if by_round:
+        lines += ["", "Deliveries/s of each round (CPU seconds above cover all rounds) — "
+                  + "; ".join(by_round)]
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
     return lines

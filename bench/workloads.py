@@ -31,6 +31,7 @@ class Params:
     fleet_senders: int = 5
     fleet_per_sender: int = 400
     fleet_window: int = 20
+    fleet_rounds: int = 3
     msg_bytes: int = 200
     latency_agents: int = 10
     latency_messages: int = 1000
@@ -45,7 +46,8 @@ class Params:
     deadline_s: float = 120.0
 
 
-QUICK = Params(fleet_agents=10, fleet_senders=2, fleet_per_sender=50, latency_agents=5,
+QUICK = Params(fleet_agents=10, fleet_senders=2, fleet_per_sender=50, fleet_rounds=1,
+               latency_agents=5,
                latency_messages=100, latency_warmup=10, idle_agents=200,
                idle_heartbeat_rounds=1, presence_queries=20, ingest_messages=5000,
                ingest_window=2000, history_rows=20_000, history_queries=50, deadline_s=60.0)
@@ -82,10 +84,24 @@ def parse_content(content: str) -> tuple[int, str, int]:
 
 # ---- fleet ---------------------------------------------------------------------
 async def fleet(target: Target, p: Params) -> dict[str, Any]:
+    """`fleet_rounds` runs of the fleet workload on one server (fresh agents and channel
+    each): one run lasts a second or two, where one scheduling hiccup on a shared
+    machine moves the figure by a third. Reports the median round, lists every round."""
+    rounds = []
+    for k in range(max(1, p.fleet_rounds)):
+        rounds.append(await fleet_round(target, p, f"#fleet{k}", prefix=f"f{k}-"))
+    ranked = sorted(rounds, key=lambda r: r["deliveries_per_s"])
+    out = dict(ranked[len(ranked) // 2])
+    out["rounds"] = len(rounds)
+    out["deliveries_per_s_by_round"] = [round(r["deliveries_per_s"]) for r in rounds]
+    return out
+
+
+async def fleet_round(target: Target, p: Params, channel: str = "#fleet",
+                      prefix: str = "") -> dict[str, Any]:
     """N agents in one channel; S of them send M messages each, at most W unacked each."""
-    channel = "#fleet"
     deadline = time.monotonic() + p.deadline_s
-    names = [f"fleet{i:03d}" for i in range(p.fleet_agents)]
+    names = [f"{prefix}fleet{i:03d}" for i in range(p.fleet_agents)]
     agents = await connect_many(target.url, names, [channel], concurrency=25, deadline=deadline)
     senders = agents[: p.fleet_senders]
     expected = p.fleet_senders * p.fleet_per_sender * (len(agents) - 1)
