@@ -51,6 +51,11 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class AgentConnection:
+    # Thousands are held at once: no per-instance __dict__, and the send queue only
+    # exists once a connection has backed up (an empty deque is a 64-slot block).
+    __slots__ = ("ws", "conn_id", "session", "closing", "sent", "_queue", "_queue_max",
+                 "_writer")
+
     def __init__(self, ws: ServerConnection, workspace: str, is_admin: bool, gw: str,
                  queue_max: int) -> None:
         self.ws = ws
@@ -58,7 +63,7 @@ class AgentConnection:
         self.session = Session(workspace, is_admin, self.conn_id, gw, time.time())
         self.closing = False
         self.sent = 0
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[bytes] | None = None
         self._queue_max = queue_max
         self._writer: asyncio.Task | None = None
 
@@ -103,12 +108,15 @@ class AgentConnection:
             ws.send_data()
             self.sent += 1
             return True
-        if len(self._queue) >= self._queue_max:
-            log.warning("slow consumer %s: %d frames queued, closing", self, len(self._queue))
-            self._queue.clear()
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
+        if len(queue) >= self._queue_max:
+            log.warning("slow consumer %s: %d frames queued, closing", self, len(queue))
+            queue.clear()
             self.close_soon(codec.CLOSE_SLOW_CONSUMER)
             return False
-        self._queue.append(data)
+        queue.append(data)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.conn_id}")
         return True

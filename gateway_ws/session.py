@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from scitex_orochi import codec
+from scitex_orochi.presence import compact
 
 
 class Session:
+    __slots__ = ("workspace", "is_admin", "conn_id", "gw", "name", "channels", "record",
+                 "last_seen")
+
     def __init__(self, workspace: str, is_admin: bool, conn_id: str, gw: str,
                  now: float) -> None:
         self.workspace = workspace
@@ -57,7 +61,7 @@ class Session:
         self.name = name
         self.channels = list(p["channels"])
         machine = p.get("machine") or ""
-        self.record = {
+        self.record = compact({
             "name": name, "ws": self.workspace, "conn": self.conn_id, "gw": self.gw,
             "since": now, "channels": list(self.channels),
             "agent_id": p.get("agent_id") or (f"{name}@{machine}" if machine else name),
@@ -66,7 +70,7 @@ class Session:
             "status": "online", "current_task": p.get("orochi_current_task") or "",
             "subagent_count": _int_or(p.get("orochi_subagent_count"), 0), "resources": {},
             "last_seen": now,
-        }
+        })
         return left, previous
 
     def subscribe(self, channel: str) -> bool:

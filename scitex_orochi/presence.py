@@ -8,11 +8,31 @@ name held on two gateways, the record with the later `(since, gw)` wins.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
 Key = tuple[str, str]  # (workspace, name)
+SHARED_STR_MAX = 64
+
+
+def _shared(value: Any) -> Any:
+    if type(value) is str and len(value) <= SHARED_STR_MAX:
+        return sys.intern(value)
+    if type(value) is dict:
+        return {sys.intern(k) if type(k) is str else k: _shared(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_shared(v) for v in value]
+    return value
+
+
+def compact(record: Record) -> Record:
+    """The record with its keys and short strings interned. Records arrive decoded
+    from the bus with fresh copies of every key and of values most agents share
+    (workspace, gateway, machine, role, channel names): a replica of thousands of
+    agents holds one copy of each instead."""
+    return _shared(record)
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ class PresenceReplica:
         event, record = body.get("event"), body.get("agent")
         if not isinstance(record, dict) or "ws" not in record or "name" not in record:
             return []
+        record = body["agent"] = compact(record)  # callers read the stored one back
         record.setdefault("gw", body.get("gw", ""))
         self.gateway_seen[record["gw"]] = now
         if event == "disconnected":
@@ -71,7 +92,7 @@ class PresenceReplica:
         self.gateway_seen[gw] = now
         changes: list[Change] = []
         listed = set()
-        for record in records:
+        for record in map(compact, records):
             record.setdefault("gw", gw)
             listed.add((record["ws"], record["name"], record.get("conn")))
             current = self.agents.get((record["ws"], record["name"]))

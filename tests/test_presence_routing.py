@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway_ws.routing import ChannelSequencer, Roster
+from scitex_orochi.bus import pack, unpack
 from scitex_orochi.presence import PresenceReplica
 
 
@@ -104,3 +105,24 @@ def test_sequencer_skip_gap():
     s.offer(1, "m1")
     s.offer(4, "m4")
     assert s.skip_gap() == ["m4"] and s.last == 4
+
+
+def test_replica_shares_the_strings_agents_have_in_common():
+    """Every snapshot decodes fresh copies of each key and value; the replica keeps one
+    copy of the short ones, and the records are otherwise unchanged."""
+    sent = [{"ws": "default", "name": f"agent{i}", "conn": f"gw-1:{i}", "gw": "gw-1",
+             "since": 1.0, "channels": ["#general"], "machine": "build-host",
+             "resources": {"cpu_count": 8, "load_avg_1m": 0.5}, "current_task": "x" * 100}
+            for i in range(2)]
+    replica = PresenceReplica(expiry_s=6)
+    replica.apply_snapshot("gw-1", unpack(pack(sent)), now=0.0)
+    a, b = (replica.get("default", f"agent{i}") for i in range(2))
+    assert [a, b] == sent
+    key_a = next(k for k in a if k == "machine")
+    key_b = next(k for k in b if k == "machine")
+    assert key_a is key_b and a["machine"] is b["machine"]
+    assert a["channels"][0] is b["channels"][0]
+    assert a["current_task"] is not b["current_task"]  # long values are left alone
+    delta = unpack(pack({"gw": "gw-1", "event": "connected", "agent": dict(sent[0])}))
+    changes = replica.apply_delta(delta, now=1.0)
+    assert changes and changes[0].record is delta["agent"]  # the stored record
