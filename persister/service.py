@@ -140,11 +140,6 @@ class Persister:
             self._reported = now
 
     # -- one burst ------------------------------------------------------------------
-    def handle(self, bodies: list[Any]) -> None:
-        """Store and publish `bodies` now, waiting for the commit."""
-        self._advance(self._parse(bodies))
-        self._settle()
-
     def _parse(self, bodies: list[Any]) -> list[Inbound]:
         msgs: list[Inbound] = []
         for body in bodies:
