@@ -321,8 +321,9 @@ class Store(WorkspaceAdmin):
 
     def insert_params(self, params: list[tuple[Any, ...]]) -> None:
         """The persister's hot path: rows as tuples in INSERT_COLUMNS order, JSON columns
-        already encoded; plain DBAPI executemany, bypassing SQLAlchemy's per-row
-        parameter processing (about half the cost). One transaction, all or nothing."""
+        already encoded, straight to the DBAPI (multi-row INSERTs on SQLite, executemany
+        on PostgreSQL), bypassing SQLAlchemy's per-row parameter processing (about half
+        the cost). One transaction, all or nothing."""
         if not params:
             return
         if self.engine.dialect.name == "sqlite":
