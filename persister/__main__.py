@@ -58,13 +58,15 @@ def main() -> int:
     setup_logging(cfg.log_level, "persister")
     store, _boot = _prepare_store(cfg)
     bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("persister"))
-    persister = Persister(store, bus, cfg.persist_batch_max)
+    persister = Persister(store, bus, cfg.persist_batch_max, cfg.dedupe_ids_max)
     install_signal_handlers(persister)
     try:
         bus.subscribe(topics.INBOUND)
         bus.wait_ready(BUS_READY_TIMEOUT_S)
         bus.wait_ready(BUS_READY_TIMEOUT_S, via=persister.announcer)
         log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.persist_batch_max)
+        # Whoever holds unacked messages republishes them now instead of at its backoff.
+        bus.publish(topics.PERSISTER_READY, {"origin": bus.origin})
         persister.run()
     except BusError as exc:
         log.error("%s", exc)

@@ -22,13 +22,16 @@ DUPLICATE_ID = "DUPLICATE_ID"
 
 
 class InvalidInbound(ValueError):
-    """An inbound body that cannot be stored; `origin`/`msg_id` say whom to tell, if known."""
+    """An inbound body that cannot be stored; `origin`/`msg_id`/`tk` say whom to tell."""
 
-    def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None):
+    def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None,
+                 tk: Any = None, ws: str | None = None):
         super().__init__(detail)
         self.detail = detail
         self.origin = origin
         self.msg_id = msg_id
+        self.tk = tk
+        self.ws = ws
 
 
 @dataclass(slots=True)
@@ -42,6 +45,12 @@ class Inbound:
     msg_id: str
     sender: str
     channel: str
+    tk: Any = None  # the submitting process's ticket, echoed in the ack
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity of a message: ids are unique per workspace only."""
+        return (self.ws, self.msg_id)
 
 
 def dumps(value: Any) -> str:
@@ -81,7 +90,7 @@ def parse_inbound(body: Any) -> Inbound:
             and (not mentions or all(type(m) is str for m in mentions))
         ):
             return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender,
-                           channel)
+                           channel, body.get("tk"))
     except (KeyError, TypeError, AttributeError):
         pass
     return _explain(body)
@@ -95,8 +104,10 @@ def _explain(body: Any) -> Inbound:
     frame = body.get("frame")
     msg_id = frame.get("id") if isinstance(frame, dict) and _nonempty_str(frame.get("id")) else None
 
+    ws = body.get("ws") if isinstance(body.get("ws"), str) else None
+
     def bad(detail: str) -> InvalidInbound:
-        return InvalidInbound(detail, origin, msg_id)
+        return InvalidInbound(detail, origin, msg_id, body.get("tk"), ws)
 
     if origin is None:
         raise bad("missing origin")
@@ -104,7 +115,6 @@ def _explain(body: Any) -> Inbound:
         raise bad("missing frame")
     if msg_id is None:
         raise bad("frame.id must be a non-empty string")
-    ws = body.get("ws")
     if not _nonempty_str(ws) or "." in ws or "|" in ws:
         raise bad("ws must be a non-empty string without '.' or '|'")
     if frame.get("type") != "message":
@@ -133,7 +143,8 @@ def _explain(body: Any) -> Inbound:
         mentions = extract_mentions(content)
     elif not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
         raise bad("mentions must be a list of strings")
-    return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender, channel)
+    return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender, channel,
+                   body.get("tk"))
 
 
 def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
@@ -154,7 +165,8 @@ def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
 
 # Frame and payload keys the fast path of build_message spells out itself.
 _FRAME_KEYS = frozenset(("type", "sender", "id", "ts", "payload"))
-_PAYLOAD_KEYS = frozenset(("channel", "content", "metadata", "attachments", "seq", "mentions"))
+_PAYLOAD_KEYS = frozenset(("channel", "content", "metadata", "attachments", "seq", "mentions",
+                           "sender_type"))
 _EMPTY_MAP: dict[str, Any] = {}
 _EMPTY_LIST: list[Any] = []
 
@@ -185,14 +197,15 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
             f'{{"type":"message","sender":{enc(msg.sender)},"id":{enc(msg.msg_id)},'
             f'"ts":{enc(ts)},"payload":{{"channel":{enc(msg.channel)},'
             f'"content":{enc(content)},"metadata":{metadata_json},'
-            f'"attachments":{attachments_json},"seq":{seq},"mentions":{mentions_json}}}}}')
+            f'"attachments":{attachments_json},"seq":{seq},"mentions":{mentions_json},'
+            f'"sender_type":"{msg.sender_type}"}}}}')
     else:
         # Keys beyond the documented ones, or values of other types: kept as sent.
         full = dict(payload)
         full.setdefault("content", "")
         full.setdefault("metadata", {})
         full.setdefault("attachments", [])
-        full.update(seq=seq, mentions=msg.mentions)
+        full.update(seq=seq, mentions=msg.mentions, sender_type=msg.sender_type)
         envelope = dict(frame)
         envelope.update(ts=ts, payload=full)
         frame_json = dumps(envelope)
@@ -209,6 +222,7 @@ def frame_from_row(row: dict[str, Any]) -> dict[str, Any]:
             "channel": row["channel"], "content": row["content"],
             "metadata": row["metadata"], "attachments": row["attachments"],
             "seq": row["seq"], "mentions": row["mentions"],
+            "sender_type": row.get("sender_type") or "agent",
         },
     }
 
@@ -220,10 +234,12 @@ def delivery_from_row(row: dict[str, Any]) -> dict[str, Any]:
             "frame": dumps(frame_from_row(row))}
 
 
-def ack_body(delivery: dict[str, Any], dup: bool) -> dict[str, Any]:
-    return {"id": delivery["id"], "ws": delivery["ws"], "channel": delivery["channel"],
-            "seq": delivery["seq"], "dup": dup}
+def ack_body(msg: Inbound, delivery: dict[str, Any], dup: bool) -> dict[str, Any]:
+    """The durable ack of `msg`, addressed by its submitter's ticket."""
+    return {"tk": msg.tk, "id": delivery["id"], "ws": delivery["ws"],
+            "channel": delivery["channel"], "seq": delivery["seq"], "dup": dup}
 
 
-def error_ack(msg_id: str, code: str, detail: str) -> dict[str, Any]:
-    return {"id": msg_id, "error": {"code": code, "detail": detail}}
+def error_ack(msg_id: str, code: str, detail: str, tk: Any = None,
+              ws: str | None = None) -> dict[str, Any]:
+    return {"tk": tk, "id": msg_id, "ws": ws, "error": {"code": code, "detail": detail}}

@@ -1,7 +1,7 @@
 """The persister's I/O loop: the single writer and sequencer of messages.
 
-Takes `in.` bodies off the bus in bursts, dedupes them by id (a bounded LRU of
-recently stored ids, then the database), assigns each channel's next seq,
+Takes `in.` bodies off the bus in bursts, dedupes them by (workspace, id) (a
+bounded LRU of recently stored ids, then the database), assigns each channel's next seq,
 inserts the batch in one transaction, and only after the commit publishes
 `dlv.` then `ack.` for each message. A failed commit is retried with backoff;
 nothing is acked that is not committed.
@@ -62,6 +62,7 @@ TOPIC_CACHE_MAX = 50_000
 SWITCH_INTERVAL_S = 0.001
 
 SeqKey = tuple[str, str]
+MsgKey = tuple[str, str]  # (workspace, message id)
 Outcome = tuple[Inbound, dict[str, Any] | None, bool]  # (message, delivery, duplicate)
 
 
@@ -71,7 +72,7 @@ class Batch:
     msgs: list[Inbound]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     out: list[Outcome] = field(default_factory=list)
-    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> new delivery
+    fresh: dict[MsgKey, dict[str, Any]] = field(default_factory=dict)  # new deliveries
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -90,7 +91,7 @@ class Persister:
         self.recent_max = recent_max
         self.stopping = threading.Event()
         self._seqs: dict[SeqKey, int] = {}
-        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._recent: OrderedDict[MsgKey, None] = OrderedDict()  # recently stored ids
         self._dlv_topics: dict[Any, bytes] = {}
         self._ack_topics: dict[Any, bytes] = {}
         self.stored = 0
@@ -146,7 +147,8 @@ class Persister:
             try:
                 msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
-                self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail)
+                self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk,
+                             exc.ws)
         return msgs
 
     def _advance(self, msgs: list[Inbound]) -> None:
@@ -184,11 +186,13 @@ class Persister:
         self._committed(batch, counts)
         return True
 
-    def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str) -> None:
+    def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str,
+                tk: Any = None, ws: str | None = None) -> None:
         self.rejected += 1
         log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
         if origin and msg_id:
-            self.bus.publish(topics.ack(origin), {"items": [error_ack(msg_id, code, detail)]})
+            self.bus.publish(topics.ack(origin),
+                             {"items": [error_ack(msg_id, code, detail, tk, ws)]})
 
     def _store_with_retry(self, msgs: list[Inbound]) -> bool:
         """Commit and publish `msgs`; False when abandoned because we are stopping."""
@@ -217,7 +221,8 @@ class Persister:
         if len(msgs) == 1:
             msg = msgs[0]
             self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
-                         f"cannot be stored: {str(exc.orig or exc).splitlines()[0][:200]}")
+                         f"cannot be stored: {str(exc.orig or exc).splitlines()[0][:200]}",
+                         msg.tk, msg.ws)
             return True
         log.warning("batch of %d keeps failing, storing one by one", len(msgs))
         for msg in msgs:
@@ -236,21 +241,28 @@ class Persister:
             self._seqs[key] = base
         return base
 
-    def _known(self, msgs: list[Inbound], check_store: bool) -> dict[str, dict[str, Any]]:
-        """Delivery bodies of already stored ids: the LRU, then (if asked) one query."""
-        known: dict[str, dict[str, Any]] = {}
-        unknown: list[str] = []
+    def _known(self, msgs: list[Inbound], check_store: bool
+               ) -> dict[MsgKey, dict[str, Any]]:
+        """Delivery bodies of already stored messages, by (workspace, id).
+
+        The batch in flight knows its own; an id in the recent-ids LRU (ids only, not
+        messages: its memory is bounded by `recent_max`) is read back from the
+        database, as is every id when `check_store` (after a unique violation).
+        """
+        known: dict[MsgKey, dict[str, Any]] = {}
+        lookup: list[MsgKey] = []
         recent = self._recent
         pending = self._inflight[1].fresh if self._inflight else {}
         for msg in msgs:
-            hit = recent.get(msg.msg_id) or pending.get(msg.msg_id)
+            key = msg.key
+            hit = pending.get(key)
             if hit is not None:
-                known[msg.msg_id] = hit
-            else:
-                unknown.append(msg.msg_id)
-        if unknown and check_store:
-            for msg_id, row in self.store.find_messages(unknown).items():
-                known[msg_id] = delivery_from_row(row)
+                known[key] = hit
+            elif check_store or key in recent:
+                lookup.append(key)
+        if lookup:
+            for key, row in self.store.find_messages(lookup).items():
+                known[key] = delivery_from_row(row)
         return known
 
     def _prepare(self, msgs: list[Inbound], check_store: bool = False) -> Batch:
@@ -260,7 +272,7 @@ class Persister:
         assigned: dict[SeqKey, int] = {}
         rows, out, fresh = batch.rows, batch.out, batch.fresh
         for msg in msgs:
-            prior = known.get(msg.msg_id)
+            prior = known.get(msg.key)
             if prior is not None:
                 out.append((msg, prior, True))
                 continue
@@ -274,7 +286,7 @@ class Persister:
                 continue
             assigned[key] = seq + 1
             rows.append(row)
-            known[msg.msg_id] = fresh[msg.msg_id] = delivery
+            known[msg.key] = fresh[msg.key] = delivery
             out.append((msg, delivery, False))
         self._seqs.update(assigned)  # tentative until committed: failures forget them
         return batch
@@ -309,7 +321,8 @@ class Persister:
         self.dups += counts[0]
         self.rejected += counts[1]
         recent = self._recent
-        recent.update(batch.fresh)
+        for key in batch.fresh:
+            recent[key] = None
         while len(recent) > self.recent_max:
             recent.popitem(last=False)
 
@@ -330,17 +343,18 @@ class Persister:
         for msg, delivery, dup in out:
             if delivery is None:
                 code, detail = INVALID_MESSAGE, "message is not JSON-serializable"
-            elif dup and (delivery["ws"] != msg.ws or delivery["sender"] != msg.sender):
+            elif dup and delivery["sender"] != msg.sender:
                 code, detail = DUPLICATE_ID, "this id belongs to another message"
             else:
                 dups += dup
                 dlv_groups.setdefault((delivery["ws"], delivery["channel"]),
                                       []).append(delivery)
-                ack_groups.setdefault(msg.origin, []).append(ack_body(delivery, dup))
+                ack_groups.setdefault(msg.origin, []).append(ack_body(msg, delivery, dup))
                 continue
             rejected += 1
             log.warning("rejected message %s from %s: %s", msg.msg_id, msg.origin, detail)
-            ack_groups.setdefault(msg.origin, []).append(error_ack(msg.msg_id, code, detail))
+            ack_groups.setdefault(msg.origin, []).append(
+                error_ack(msg.msg_id, code, detail, msg.tk, msg.ws))
         dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for key, items in dlv_groups.items():
             topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))

@@ -42,6 +42,11 @@ workspaces = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("channels", sa.JSON, nullable=False),
+    # Only tokens pinned to an agent name may register in this workspace.
+    sa.Column("require_pinned", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
+    # Gitea writes over the agent socket: {"owners": [...], "repos": ["owner/repo", ...]}.
+    sa.Column("gitea_access", sa.JSON, nullable=True),
 )
 
 workspace_tokens = sa.Table(
@@ -52,6 +57,8 @@ workspace_tokens = sa.Table(
               index=True),
     sa.Column("label", sa.String(200), nullable=False, default=""),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # A pinned token may register only this agent name, and nobody else may take it.
+    sa.Column("agent_name", sa.String(128), nullable=True, index=True),
 )
 
 invites = sa.Table(
@@ -70,7 +77,7 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("pk", BigIntPk, primary_key=True, autoincrement=True),
-    sa.Column("msg_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("msg_id", sa.String(255), nullable=False),
     sa.Column("workspace_id", sa.String(64), nullable=False),
     sa.Column("channel", sa.String(255), nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
@@ -84,6 +91,8 @@ messages = sa.Table(
     sa.Column("attachments", sa.JSON, nullable=False),
     # Also the index behind history and resume: (ws, channel, seq).
     sa.UniqueConstraint("workspace_id", "channel", "seq", name="uq_messages_ws_channel_seq"),
+    # Message ids are the sender's, so they are unique per workspace, never across them.
+    sa.UniqueConstraint("workspace_id", "msg_id", name="uq_messages_ws_msg_id"),
 )
 
 
@@ -103,11 +112,63 @@ def _v2_history_indexes(conn: Connection) -> None:
     )
 
 
+def _v3_workspace_scoped_ids(conn: Connection) -> None:
+    """Message ids unique per workspace (they were global: one workspace could take the
+    id another would use, and see its ack); token pinning and workspace policies."""
+    inspector = sa.inspect(conn)
+    _add_missing_columns(conn, inspector, workspaces, ("require_pinned", "gitea_access"))
+    _add_missing_columns(conn, inspector, workspace_tokens, ("agent_name",))
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_workspace_tokens_agent_name "
+                         "ON workspace_tokens (agent_name)")
+    uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}
+    uniques |= {tuple(i["column_names"]) for i in inspector.get_indexes("messages")
+                if i.get("unique")}
+    if ("workspace_id", "msg_id") in uniques and ("msg_id",) not in uniques:
+        return  # created by this version's table definition
+    if conn.dialect.name == "postgresql":
+        for u in inspector.get_unique_constraints("messages"):
+            if u["column_names"] == ["msg_id"]:
+                conn.exec_driver_sql(f'ALTER TABLE messages DROP CONSTRAINT "{u["name"]}"')
+        conn.exec_driver_sql("ALTER TABLE messages ADD CONSTRAINT uq_messages_ws_msg_id "
+                             "UNIQUE (workspace_id, msg_id)")
+        return
+    _rebuild_sqlite_messages(conn)
+
+
+def _add_missing_columns(conn: Connection, inspector: sa.Inspector, table: sa.Table,
+                         names: tuple[str, ...]) -> None:
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    for name in names:
+        if name in present:
+            continue
+        column = table.c[name]
+        ddl = column.type.compile(dialect=conn.dialect)
+        default = ""
+        if column.server_default is not None:
+            default = " NOT NULL DEFAULT " + ("false" if conn.dialect.name == "postgresql"
+                                              else "0")
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl}{default}")
+
+
+def _rebuild_sqlite_messages(conn: Connection) -> None:
+    """SQLite cannot drop a column's UNIQUE: copy into a table of the new shape."""
+    columns = ", ".join(c.name for c in messages.columns)
+    conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_v2")
+    for index in ("ix_messages_ws_channel_ts", "ix_messages_ws_pk"):
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+    messages.create(conn)
+    conn.exec_driver_sql(f"INSERT INTO messages ({columns}) SELECT {columns} FROM messages_v2")
+    conn.exec_driver_sql("DROP TABLE messages_v2")
+    _v2_history_indexes(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _v1_initial),
     (2, "history indexes", _v2_history_indexes),
+    (3, "workspace-scoped message ids, pinned tokens, workspace policies",
+     _v3_workspace_scoped_ids),
 ]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import migrations
+from .codec import page_rows
 from .migrations import messages, workspace_tokens, workspaces
 from .store_admin import (
     DEFAULT_CHANNELS,
@@ -68,8 +69,14 @@ INSERT_COLUMNS = ("msg_id", "workspace_id", "channel", "seq", "ts", "ts_epoch", 
 
 @dataclass(frozen=True)
 class Auth:
+    """What a token grants: a workspace (the default one for the admin token), admin
+    rights, and, for a pinned token, the one agent name it may register."""
+
     workspace_id: str
     is_admin: bool
+    agent_name: str | None = None
+    require_pinned: bool = False
+    gitea_access: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ def read_admin_token(path: Path) -> str | None:
     return token or None
 
 
-def _write_new_secret(path: Path, token: str) -> str:
+def write_new_secret(path: Path, token: str) -> str:
     """Write `token` to `path` (0600) unless another process got there first; the winner's token."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +195,7 @@ class Store(WorkspaceAdmin):
             admin_token = read_admin_token(admin_token_file)
         if not admin_token:
             fresh = secrets.token_urlsafe(32)
-            admin_token = _write_new_secret(admin_token_file, fresh)
+            admin_token = write_new_secret(admin_token_file, fresh)
             admin_generated = admin_token == fresh
         token_generated = False
         with write_tx(self._writable()) as conn:
@@ -217,10 +224,36 @@ class Store(WorkspaceAdmin):
             return Auth(DEFAULT_WORKSPACE_ID, True)
         if not token.startswith(WORKSPACE_TOKEN_PREFIX):
             return None
+        t, w = workspace_tokens, workspaces
         with self.engine.connect() as conn:
-            ws = conn.execute(sa.select(workspace_tokens.c.workspace_id)
-                              .where(workspace_tokens.c.token == token)).scalar()
-        return None if ws is None else Auth(ws, False)
+            row = conn.execute(
+                sa.select(t.c.workspace_id, t.c.agent_name, w.c.require_pinned,
+                          w.c.gitea_access)
+                .select_from(t.join(w, w.c.id == t.c.workspace_id))
+                .where(t.c.token == token)).first()
+        if row is None:
+            return None
+        return Auth(row.workspace_id, False, row.agent_name or None, bool(row.require_pinned),
+                    row.gitea_access if isinstance(row.gitea_access, dict) else None)
+
+    def live_tokens(self, tokens: list[str]) -> set[str]:
+        """Which of `tokens` (workspace tokens) still exist: the revocation sweep."""
+        found: set[str] = set()
+        ids = [tok for tok in dict.fromkeys(tokens) if tok.startswith(WORKSPACE_TOKEN_PREFIX)]
+        t = workspace_tokens
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), FIND_CHUNK):
+                chunk = ids[start:start + FIND_CHUNK]
+                found.update(conn.execute(sa.select(t.c.token).where(t.c.token.in_(chunk)))
+                             .scalars())
+        return found
+
+    def pinned_names(self, workspace_id: str, names: list[str]) -> set[str]:
+        """Which of `names` have a token pinned to them in the workspace."""
+        t = workspace_tokens
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(t.c.agent_name).where(
+                t.c.workspace_id == workspace_id, t.c.agent_name.in_(names))).scalars())
 
     # -- reads ----------------------------------------------------------------
     def history(
@@ -239,6 +272,35 @@ class Store(WorkspaceAdmin):
             query = query.order_by(m.c.seq.desc())
         with self.engine.connect() as conn:
             return [_row_dict(r) for r in conn.execute(query.limit(_clamp(limit)))]
+
+    def history_page(
+        self, workspace_id: str, channel: str, *, max_bytes: int, since: str | None = None,
+        limit: int = HISTORY_DEFAULT_LIMIT, after_seq: int | None = None,
+        before_seq: int | None = None,
+    ) -> tuple[list[str], bool]:
+        """History as encoded rows that fit in `max_bytes`, and whether more were left
+        out. Rows are read from the cursor only as far as they fit: a reply never holds
+        (or loads) more than the client can take. Order as in `history`; `before_seq`
+        pages backwards (newest first) from there."""
+        m = messages
+        query = sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id,
+                                               m.c.channel == channel)
+        if after_seq is not None:
+            query = query.where(m.c.seq > int(after_seq)).order_by(m.c.seq.asc())
+        else:
+            if since is not None:
+                query = query.where(m.c.ts_epoch >= parse_iso_epoch(since))
+            if before_seq is not None:
+                query = query.where(m.c.seq < int(before_seq))
+            query = query.order_by(m.c.seq.desc())
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=50).execute(
+                query.limit(_clamp(limit)))
+            try:
+                rows, more = page_rows(map(_row_dict, result), max_bytes)
+            finally:
+                result.close()
+        return rows, more
 
     def recent(self, workspace_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` messages across channels, oldest first (with workspace_id)."""
@@ -287,22 +349,25 @@ class Store(WorkspaceAdmin):
                 m.c.workspace_id == workspace_id, m.c.channel == channel)).scalar()
         return int(value or 0)
 
-    def find_messages(self, msg_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Stored messages by id (rows as in history, plus workspace_id)."""
-        found: dict[str, dict[str, Any]] = {}
-        ids = list(dict.fromkeys(msg_ids))
-        if not ids:
-            return found
+    def find_messages(self, keys: list[tuple[str, str]]
+                      ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Stored messages by (workspace_id, msg_id): rows as in history, plus workspace_id.
+        Ids are the senders' own, so an id means something only inside its workspace."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        by_ws: dict[str, list[str]] = {}
+        for ws, msg_id in dict.fromkeys(keys):
+            by_ws.setdefault(ws, []).append(msg_id)
         m = messages
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), FIND_CHUNK):
-                chunk = ids[start:start + FIND_CHUNK]
-                rows = conn.execute(sa.select(*_ROW_COLUMNS, m.c.workspace_id)
-                                    .where(m.c.msg_id.in_(chunk)))
-                for row in rows:
-                    item = _row_dict(row)
-                    item["workspace_id"] = row.workspace_id
-                    found[row.msg_id] = item
+            for ws, ids in by_ws.items():
+                for start in range(0, len(ids), FIND_CHUNK):
+                    chunk = ids[start:start + FIND_CHUNK]
+                    rows = conn.execute(sa.select(*_ROW_COLUMNS, m.c.workspace_id).where(
+                        m.c.workspace_id == ws, m.c.msg_id.in_(chunk)))
+                    for row in rows:
+                        item = _row_dict(row)
+                        item["workspace_id"] = row.workspace_id
+                        found[(ws, row.msg_id)] = item
         return found
 
     def insert_messages(self, rows: list[dict[str, Any]]) -> None:

@@ -57,12 +57,14 @@ def new_invite_token() -> str:
 
 def _ws_dict(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "created_at": row.created_at,
-            "channels": list(row.channels or [])}
+            "channels": list(row.channels or []),
+            "require_pinned": bool(row.require_pinned),
+            "gitea_access": row.gitea_access if isinstance(row.gitea_access, dict) else None}
 
 
 def _token_dict(row: Any) -> dict[str, Any]:
     return {"token": row.token, "workspace_id": row.workspace_id, "label": row.label,
-            "created_at": row.created_at}
+            "created_at": row.created_at, "agent_name": row.agent_name}
 
 
 def _invite_dict(row: Any) -> dict[str, Any]:
@@ -70,9 +72,10 @@ def _invite_dict(row: Any) -> dict[str, Any]:
             "uses": row.uses, "expires_at": row.expires_at, "created_at": row.created_at}
 
 
-def insert_token(conn: Connection, workspace_id: str, label: str = "") -> dict[str, Any]:
+def insert_token(conn: Connection, workspace_id: str, label: str = "",
+                 agent_name: str | None = None) -> dict[str, Any]:
     values = {"token": new_workspace_token(), "workspace_id": workspace_id, "label": label,
-              "created_at": now_iso()}
+              "created_at": now_iso(), "agent_name": agent_name}
     conn.execute(workspace_tokens.insert().values(**values))
     return values
 
@@ -98,7 +101,8 @@ class WorkspaceAdmin:
             raise ValueError("workspace name must be a non-empty string")
         chans = list(DEFAULT_CHANNELS if channels is None else channels)
         ws = {"id": "ws_" + secrets.token_hex(8), "name": name.strip(),
-              "created_at": now_iso(), "channels": chans}
+              "created_at": now_iso(), "channels": chans, "require_pinned": False,
+              "gitea_access": None}
         try:
             with write_tx(self._writable()) as conn:
                 conn.execute(workspaces.insert().values(**ws))
@@ -131,10 +135,31 @@ class WorkspaceAdmin:
             return result.rowcount > 0
 
     # -- tokens -------------------------------------------------------------
-    def create_token(self, workspace_id: str, label: str = "") -> dict[str, Any]:
+    def create_token(self, workspace_id: str, label: str = "",
+                     agent_name: str | None = None) -> dict[str, Any]:
+        """A new workspace token; pinned to `agent_name` (already validated) if given."""
         with write_tx(self._writable()) as conn:
             _require_workspace(conn, workspace_id)
-            return insert_token(conn, workspace_id, label or "")
+            return insert_token(conn, workspace_id, label or "", agent_name)
+
+    def set_workspace_policy(self, workspace_id: str, *, require_pinned: bool | None = None,
+                             gitea_access: dict[str, Any] | None | bool = False
+                             ) -> dict[str, Any]:
+        """Change a workspace's policies; `gitea_access=None` revokes the Gitea grant,
+        the default (False) leaves it as it is. The updated workspace."""
+        values: dict[str, Any] = {}
+        if require_pinned is not None:
+            values["require_pinned"] = bool(require_pinned)
+        if gitea_access is not False:
+            values["gitea_access"] = gitea_access
+        with write_tx(self._writable()) as conn:
+            _require_workspace(conn, workspace_id)
+            if values:
+                conn.execute(workspaces.update().where(workspaces.c.id == workspace_id)
+                             .values(**values))
+            row = conn.execute(sa.select(workspaces)
+                               .where(workspaces.c.id == workspace_id)).first()
+        return _ws_dict(row)
 
     def list_tokens(self, workspace_id: str) -> list[dict[str, Any]]:
         t = workspace_tokens

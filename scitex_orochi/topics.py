@@ -21,6 +21,10 @@ RPC = b"rpc."  # requests to a named service
 REPLY = b"rep."  # replies to one requester
 
 SYNC_REQUEST = b"ctl.sync|"
+STOP = b"ctl.stop|"  # a gateway is stopping: drop its agents now
+PERSISTER_READY = b"ctl.persister|"  # a persister (re)started: republish what is unacked
+REVOKE = b"ctl.revoke|"  # tokens or a workspace were deleted: close their sessions
+AUTH_CHANGED = b"ctl.auth|"  # a workspace's policies changed: forget cached token lookups
 
 
 def _topic(family: bytes, *parts: str) -> bytes:

@@ -72,9 +72,62 @@ def test_database_at_version_1_is_upgraded(db_url):
     assert migrations.migrate(s.engine, migrations.MIGRATIONS[:1]) == 1
     assert "ix_messages_ws_channel_ts" not in _index_names(s)
     s.insert_messages([_row(1)])
-    assert s.migrate() == 2
+    assert s.migrate() == len(migrations.MIGRATIONS)
     assert {"ix_messages_ws_channel_ts", "ix_messages_ws_pk"} <= _index_names(s)
     assert s.max_seq("default", "#general") == 1
+    s.close()
+
+
+def _v2_schema(engine: sa.Engine) -> None:
+    """The schema as version 2 left it: message ids unique across the hub, no pinning."""
+    old = sa.MetaData()
+    sa.Table("workspaces", old, sa.Column("id", sa.String(64), primary_key=True),
+             sa.Column("name", sa.String(200), nullable=False, unique=True),
+             sa.Column("created_at", sa.String(40), nullable=False),
+             sa.Column("channels", sa.JSON, nullable=False))
+    sa.Table("workspace_tokens", old, sa.Column("token", sa.String(64), primary_key=True),
+             sa.Column("workspace_id", sa.String(64), nullable=False),
+             sa.Column("label", sa.String(200), nullable=False),
+             sa.Column("created_at", sa.String(40), nullable=False))
+    sa.Table("messages", old,
+             sa.Column("pk", migrations.BigIntPk, primary_key=True, autoincrement=True),
+             sa.Column("msg_id", sa.String(255), nullable=False, unique=True),
+             *[sa.Column(c.name, c.type, nullable=False) for c in migrations.messages.columns
+               if c.name not in ("pk", "msg_id")],
+             sa.UniqueConstraint("workspace_id", "channel", "seq"))
+    with engine.begin() as conn:
+        old.create_all(conn)
+        migrations.schema_migrations.create(conn)
+        for version in (1, 2):
+            conn.execute(migrations.schema_migrations.insert().values(
+                version=version, name="old", applied_at="2025-01-01T00:00:00+00:00"))
+        migrations._v2_history_indexes(conn)
+        conn.execute(sa.text("INSERT INTO workspaces VALUES ('default', 'default', '', '[]')"))
+        conn.execute(sa.text("INSERT INTO workspace_tokens VALUES "
+                             "('wks_old', 'default', 'old', '')"))
+
+
+def test_version_2_is_upgraded_to_workspace_scoped_ids(db_url, tmp_path):
+    """Ids were unique across the hub, so one workspace could take another's next id."""
+    s = Store(db_url)
+    _v2_schema(s.engine)
+    with s.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO messages (msg_id, workspace_id, channel, seq, ts, ts_epoch, sender, "
+            "sender_type, content, mentions, metadata, attachments) VALUES ('shared', "
+            "'default', '#general', 1, 't', 1.0, 'alice', 'agent', 'kept', '[]', '{}', '[]')")
+    assert s.migrate() == 3
+    assert s.history("default", "#general")[0]["content"] == "kept"
+    s.insert_messages([_row(1, ws="ws2", msg_id="shared")])  # the same id elsewhere: fine
+    with pytest.raises(IntegrityError):
+        s.insert_messages([_row(2, msg_id="shared")])  # twice in one workspace: refused
+    found = s.find_messages([("default", "shared"), ("ws2", "shared")])
+    assert found[("default", "shared")]["content"] == "kept"
+    assert found[("ws2", "shared")]["workspace_id"] == "ws2"
+    assert s.authenticate("wks_old", "admin").agent_name is None
+    pinned = s.create_token("default", "bot", agent_name="bot")
+    assert s.authenticate(pinned["token"], "admin").agent_name == "bot"
+    assert s.migrate() == 3  # a no-op now
     s.close()
 
 
@@ -98,7 +151,7 @@ def test_concurrent_migrate_and_bootstrap(db_url, tmp_path):
     for t in threads:
         t.join(30)
     assert errors == []
-    assert {v for v, _ in results} == {2}
+    assert {v for v, _ in results} == {len(migrations.MIGRATIONS)}
     assert len({b.default_token for _, b in results}) == 1
     assert len({b.admin_token for _, b in results}) == 1
     assert sum(b.default_token_generated for _, b in results) == 1
@@ -195,15 +248,16 @@ def test_max_seq_find_recent_channels(store):
                           + [_row(1, ws="ws2", channel="#c")])
     assert store.max_seq("default", "#general") == 3
     assert store.max_seq("default", "#b") == 1
-    found = store.find_messages([_row(2)["msg_id"], "missing", _row(1, ws="ws2",
-                                                                    channel="#c")["msg_id"]])
-    assert set(found) == {_row(2)["msg_id"], "ws2-#c-1"}
-    assert found[_row(2)["msg_id"]]["workspace_id"] == "default"
-    assert found[_row(2)["msg_id"]]["seq"] == 2
-    assert found["ws2-#c-1"]["workspace_id"] == "ws2"
+    two, other = ("default", _row(2)["msg_id"]), ("ws2", "ws2-#c-1")
+    found = store.find_messages([two, ("default", "missing"), other,
+                                 ("ws2", _row(2)["msg_id"])])  # an id of another workspace
+    assert set(found) == {two, other}
+    assert found[two]["workspace_id"] == "default"
+    assert found[two]["seq"] == 2
+    assert found[other]["workspace_id"] == "ws2"
     assert store.find_messages([]) == {}
-    many = [_row(2)["msg_id"]] + [f"x{i}" for i in range(1200)]
-    assert list(store.find_messages(many)) == [_row(2)["msg_id"]]
+    many = [two] + [("default", f"x{i}") for i in range(1200)]
+    assert list(store.find_messages(many)) == [two]
 
     recent = store.recent("default", 3)
     assert [(r["channel"], r["seq"]) for r in recent] == [("#general", 2), ("#general", 3),
@@ -388,5 +442,5 @@ def test_url_normalisation_and_iso_parsing():
 def test_plain_postgresql_url_is_accepted(pg_url):
     s = Store(pg_url.replace("postgresql+psycopg://", "postgresql://"))
     assert s.dialect == "postgresql"
-    assert s.migrate() == 2
+    assert s.migrate() == len(migrations.MIGRATIONS)
     s.close()

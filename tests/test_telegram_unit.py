@@ -26,8 +26,11 @@ def _update(message: dict, update_id: int = 7) -> dict:
     return {"update_id": update_id, "message": {**base, **message}}
 
 
+KEY = b"test bridge key"
+
+
 def test_text_update_becomes_envelope_with_protocol_metadata():
-    inbound = mapping.parse_update(_update({"text": "hello @bot"}), CHAT, "#telegram")
+    inbound = mapping.parse_update(_update({"text": "hello @bot"}), CHAT, "#telegram", KEY)
     assert inbound is not None and inbound.files == []
     env = inbound.envelope
     assert env["type"] == "message" and env["sender"] == "Ada(@ada)"
@@ -38,27 +41,39 @@ def test_text_update_becomes_envelope_with_protocol_metadata():
         "source": "telegram", "telegram_user": "Ada L", "telegram_user_id": 5,
         "telegram_chat_id": -100123, "telegram_message_id": 11, "telegram_username": "ada"}
     # The id depends only on (chat, message): a re-post is the same message.
-    again = mapping.parse_update(_update({"text": "hello @bot"}, update_id=8), CHAT, "#telegram")
+    again = mapping.parse_update(_update({"text": "hello @bot"}, update_id=8), CHAT,
+                                 "#telegram", KEY)
     assert again is not None and again.envelope["id"] == env["id"]
-    assert env["id"] == mapping.hub_message_id(-100123, 11)
-    assert env["id"] != mapping.hub_message_id(-100123, 12)
+    assert env["id"] == mapping.hub_message_id(-100123, 11, KEY)
+    assert env["id"] != mapping.hub_message_id(-100123, 12, KEY)
+    # Keyed with the hub's secret: without it, nobody can compute the next id.
+    assert env["id"] != mapping.hub_message_id(-100123, 11, b"another hub")
+    other = mapping.parse_update(_update({"text": "hello @bot"}), CHAT, "#telegram", b"k2")
+    assert other is not None and other.envelope["id"] != env["id"]
+
+
+def test_lone_surrogates_from_telegram_are_replaced_not_refused():
+    inbound = mapping.parse_update(_update({"text": "bad \ud800 text"}), CHAT, "#telegram",
+                                   KEY)
+    assert inbound is not None
+    inbound.envelope["payload"]["content"].encode("utf-8")  # carried as valid UTF-8
 
 
 def test_sender_without_username_and_reply_metadata():
     upd = _update({"text": "x", "from": {"id": 1, "first_name": "Bob"},
                    "reply_to_message": {"message_id": 3}})
-    inbound = mapping.parse_update(upd, CHAT, "#telegram")
+    inbound = mapping.parse_update(upd, CHAT, "#telegram", KEY)
     assert inbound is not None
     assert inbound.envelope["sender"] == "Bob"
     assert inbound.envelope["payload"]["metadata"]["telegram_reply_to"] == 3
 
 
 def test_other_chats_and_non_messages_are_ignored():
-    assert mapping.parse_update(_update({"text": "x", "chat": {"id": 1}}), CHAT, "#t") is None
-    assert mapping.parse_update({"update_id": 1, "edited_message": {}}, CHAT, "#t") is None
-    assert mapping.parse_update({"update_id": 1}, CHAT, "#t") is None
-    assert mapping.parse_update("junk", CHAT, "#t") is None
-    assert mapping.parse_update(_update({"new_chat_members": [{}]}), CHAT, "#t") is None
+    assert mapping.parse_update(_update({"text": "x", "chat": {"id": 1}}), CHAT, "#t", KEY) is None
+    assert mapping.parse_update({"update_id": 1, "edited_message": {}}, CHAT, "#t", KEY) is None
+    assert mapping.parse_update({"update_id": 1}, CHAT, "#t", KEY) is None
+    assert mapping.parse_update("junk", CHAT, "#t", KEY) is None
+    assert mapping.parse_update(_update({"new_chat_members": [{}]}), CHAT, "#t", KEY) is None
 
 
 def test_photo_document_voice_and_caption():
@@ -71,7 +86,7 @@ def test_photo_document_voice_and_caption():
                      "mime_type": "application/pdf"},
         "voice": {"file_id": "v", "file_unique_id": "uv", "mime_type": "audio/ogg"},
     })
-    inbound = mapping.parse_update(upd, CHAT, "#telegram")
+    inbound = mapping.parse_update(upd, CHAT, "#telegram", KEY)
     assert inbound is not None
     assert inbound.envelope["payload"]["content"] == "look"
     kinds = [(f.kind, f.file_id, f.filename, f.mime_type) for f in inbound.files]

@@ -9,6 +9,8 @@ Telegram's 4096-character limit, then one sendPhoto / sendDocument per attachmen
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import mimetypes
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +22,6 @@ TEXT_LIMIT = 4096  # Telegram counts UTF-16 code units
 CAPTION_LIMIT = 1024
 SOURCE = "telegram"
 # Fixed namespaces: ids must be the same in every process and after every restart.
-MESSAGE_NAMESPACE = uuid.UUID("5d0f3c2e-7a51-4c1e-9a4e-6f1b2d3c4e5f")
 FILE_NAMESPACE = uuid.UUID("9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp")
 
@@ -55,8 +56,28 @@ class OutCall:
     attachment: dict[str, Any] | None = None
 
 
-def hub_message_id(chat_id: int | str, message_id: int | str) -> str:
-    return str(uuid.uuid5(MESSAGE_NAMESPACE, f"telegram:{chat_id}:{message_id}"))
+def hub_message_id(chat_id: int | str, message_id: int | str, key: bytes) -> str:
+    """The hub id of a Telegram message: the same on every retry and restart (so a
+    redelivered update is stored once), keyed with the hub's secret bridge key so no
+    agent can predict it and take it first."""
+    digest = hmac.new(key, f"telegram:{chat_id}:{message_id}".encode(), hashlib.sha256)
+    return "tg-" + digest.hexdigest()[:32]
+
+
+def clean_text(value: Any) -> Any:
+    """Strings the hub can carry: Telegram's JSON may hold lone surrogates, which would
+    be refused at the edge; a bridge replaces them rather than lose the message."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {clean_text(k): clean_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_text(v) for v in value]
+    return value
 
 
 def sender_name(user: dict[str, Any] | None, chat: dict[str, Any] | None = None) -> str:
@@ -103,7 +124,7 @@ def _files(message: dict[str, Any]) -> list[FileRef]:
     return out
 
 
-def parse_update(update: Any, chat_id: str, channel: str) -> Inbound | None:
+def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> Inbound | None:
     """The hub message of one update, or None (not a message, or not the configured chat)."""
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return None
@@ -136,12 +157,12 @@ def parse_update(update: Any, chat_id: str, channel: str) -> Inbound | None:
     envelope = {
         "type": "message",
         "sender": sender_name(user, chat),
-        "id": hub_message_id(chat.get("id"), message.get("message_id")),
+        "id": hub_message_id(chat.get("id"), message.get("message_id"), key),
         "ts": iso_from_epoch(date) if date else datetime.now(UTC).isoformat(),
         "payload": {"channel": channel, "content": content, "metadata": metadata,
                     "attachments": []},
     }
-    return Inbound(update["update_id"], envelope, files, date)
+    return Inbound(update["update_id"], clean_text(envelope), files, date)
 
 
 def media_relpath(ref: FileRef, date: int) -> str:
