@@ -24,12 +24,14 @@ def normalize_channel(name: str) -> str:
 
 
 def check_sender(value: object, field: str = "sender") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request(f"{field} must be a non-empty string", field)
-    if len(value) > codec.MAX_NAME_CHARS or any(ord(c) < 32 for c in value):
-        raise bad_request(f"{field} must be at most {codec.MAX_NAME_CHARS} printable characters",
-                          field)
-    return value.strip()
+    """A person's posting name: the rules of agent names, except that the names agents
+    may not take (api, dashboard, ...) are allowed; the server's never are."""
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        return codec.check_name(value, field, agent=False)
+    except codec.ProtocolError as exc:
+        raise bad_request(exc.detail, field) from None
 
 
 def build_envelope(data: dict[str, Any]) -> dict[str, Any]:

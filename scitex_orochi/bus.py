@@ -138,9 +138,8 @@ class _BusBase:
             except zmq.Again:
                 break
             data = recv(_NOBLOCK)  # the body travels with its topic: already here
-            if topic == self._probe_topic:
-                if data == self._probe_nonce:
-                    self._probe_seen = True
+            if topic[:6] == b"probe.":
+                self._on_probe(topic, data)
                 continue
             try:
                 out.append((topic, unpack(data)))
@@ -151,6 +150,16 @@ class _BusBase:
 
     _probe_seen = False
     _probe_nonce = b""
+
+    def _on_probe(self, topic: bytes, data: bytes) -> None:
+        if topic == self._probe_topic:
+            if data == self._probe_nonce:
+                self._probe_seen = True
+        else:
+            self._on_barrier(topic)
+
+    def _on_barrier(self, topic: bytes) -> None:
+        """A barrier probe came back (AsyncBus.barrier)."""
 
     def _next_probe(self) -> None:
         """Each wait_ready call subscribes a fresh probe topic and waits for it.
@@ -191,6 +200,35 @@ class AsyncBus(_BusBase):
         super().__init__(bus_in, bus_out, origin, zmq.Context.instance())
         self._pending: list = []
         self._readable: asyncio.Event | None = None
+        # Barriers: subscribed from the start, so wait_ready proves them live too.
+        self._barrier_prefix = topics.PROBE + f"{origin}.b.".encode()
+        self._barriers: dict[bytes, asyncio.Future[None]] = {}
+        self._barrier_count = 0
+        self._sub_sync.setsockopt(zmq.SUBSCRIBE, self._barrier_prefix)
+
+    def _on_barrier(self, topic: bytes) -> None:
+        future = self._barriers.pop(topic, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def barrier(self, timeout_s: float) -> bool:
+        """Wait until everything this process published before the call has passed the
+        broker: a probe published now comes back after it (one publisher's frames keep
+        their order), so every subscriber's copy is on its way. Needs a running
+        dispatch loop (`dispatch_forever`) to read the probe. False on timeout."""
+        self._barrier_count += 1
+        topic = self._barrier_prefix + f"{self._barrier_count}|".encode()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers[topic] = future
+        self.publish_raw(topic, b"")
+        try:
+            async with asyncio.timeout(timeout_s):
+                await future
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._barriers.pop(topic, None)
 
     def _watch(self) -> asyncio.Event:
         if self._readable is None:

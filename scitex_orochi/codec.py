@@ -8,6 +8,9 @@ JSON text ready to send. Shapes follow PROTOCOL.md §2–§3.
 from __future__ import annotations
 
 import json
+import math
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,23 +22,33 @@ SERVER_NAME = "orochi-server"
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_BIG = 1009
 CLOSE_REPLACED = 4000
-CLOSE_AUTH_FAILED = 4001
+CLOSE_AUTH_FAILED = 4001  # also: the token was revoked while connected
 CLOSE_REAPED = 4002
+CLOSE_REGISTER_TIMEOUT = 4003
 CLOSE_SLOW_CONSUMER = 4008
+CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 CLOSE_REASONS = {
     CLOSE_GOING_AWAY: "Server shutting down",
     CLOSE_REPLACED: "Replaced by new connection",
     CLOSE_AUTH_FAILED: "Authentication failed",
     CLOSE_REAPED: "Idle timeout",
+    CLOSE_REGISTER_TIMEOUT: "No register in time",
     CLOSE_SLOW_CONSUMER: "Slow consumer: send queue overflowed",
+    CLOSE_TOO_MANY_CONNECTIONS: "Too many connections",
 }
 
 MAX_ID_CHARS = 128
+MAX_TS_CHARS = 64
 MAX_NAME_CHARS = 128
 MAX_CHANNEL_CHARS = 200
 MAX_TASK_CHARS = 200
 MAX_QUERY_LIMIT = 1000
+MAX_REGISTER_CHANNELS = 1000  # a frame's own bound; the gateway enforces its setting
+MAX_ATTACHMENTS = 32
+MAX_ATTACHMENT_KEYS = 32
+MAX_ATTACHMENT_STRING = 4096
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what msgpack and the databases carry
 DEFAULT_QUERY_LIMIT = 50
 DEFAULT_CHANNEL = "#general"
 
@@ -53,15 +66,34 @@ HEARTBEAT_KEYS = (
 )
 AGENT_FIELDS = ("agent_id", "machine", "role", "model", "project", "multiplexer")
 
+# Names nobody may take: the server's own.
+SERVER_NAMES = frozenset({SERVER_NAME, "orochi"})
+# Names agents may not register: people, bridges and the REST API post under them,
+# and mentions of them address groups.
+RESERVED_AGENT_NAMES = SERVER_NAMES | frozenset({
+    "api", "dashboard", "telegram", "gitea", "admin", "system", "human", "all", "everyone",
+    "here", "channel",
+})
+# Prefixes of DM participant keys (`dm:agent:a|human:b`).
+RESERVED_NAME_PREFIXES = ("agent:", "human:", "dm:")
+ATTACHMENT_STRING_KEYS = ("url", "filename", "mime_type", "file_id", "kind", "name")
+# Characters a name may not contain anywhere: control, format (bidi overrides,
+# zero-width), surrogates, unassigned, private use, line and paragraph separators.
+_BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Co", "Zl", "Zp"})
+# A frame needs the slow value check only if its text could hold a lone surrogate
+# escape, NaN/Infinity, an integer past 64 bits or a float exponent that overflows.
+_SUSPECT = re.compile(r"\\u[dD][89a-fA-F]|NaN|Infinity|\d{19}|[eE][+-]?\d{3}")
+
 
 class ProtocolError(Exception):
     """A frame the server refuses; `code` and `detail` go to the client in an error frame."""
 
-    def __init__(self, code: str, detail: str, ref: str | None = None) -> None:
+    def __init__(self, code: str, detail: str, ref: str | None = None, **extra: Any) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
         self.ref = ref
+        self.extra = extra  # more payload fields of the error frame (e.g. retry_after_s)
 
 
 @dataclass
@@ -93,6 +125,109 @@ def _invalid(detail: str, ref: str | None) -> ProtocolError:
     return ProtocolError("INVALID_FIELD", detail, ref)
 
 
+def find_bad_value(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(path, problem) of the first value the hub cannot carry, or None.
+
+    JSON lets a client send what msgpack, the databases or a browser cannot take:
+    lone surrogates (`"\\ud800"`), NaN and Infinity, integers past 64 bits. One such
+    value once stopped a gateway's presence snapshots for every workspace, so every
+    frame and body is checked here, at the edge. Iterative: no recursion limit.
+    """
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return where or "value", "contains a lone surrogate (not valid Unicode)"
+        elif kind is float:
+            if not math.isfinite(item):
+                return where or "value", "must be a finite number (not NaN or Infinity)"
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return where or "value", "is an integer outside 64 bits"
+        elif kind is dict:
+            for key, sub in item.items():
+                if type(key) is str and not key.isascii():
+                    try:
+                        key.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return where or "value", "has a key with a lone surrogate"
+                stack.append((f"{where}.{key}" if where else str(key), sub))
+        elif kind is list:
+            stack.extend((f"{where}[{i}]", sub) for i, sub in enumerate(item))
+    return None
+
+
+def check_value(value: Any, path: str, ref: str | None = None) -> None:
+    """Raise INVALID_FIELD naming the first value the hub cannot carry."""
+    bad = find_bad_value(value, path)
+    if bad is not None:
+        raise _invalid(f"{bad[0]} {bad[1]}", ref)
+
+
+def needs_value_check(text: str) -> bool:
+    """Cheap pre-check on a frame's JSON text (one regex scan in C)."""
+    return _SUSPECT.search(text) is not None
+
+
+def normalize_name(value: str) -> str:
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
+def check_name(value: object, field: str = "sender", ref: str | None = None, *,
+               agent: bool = True) -> str:
+    """A valid name in NFC: 1..MAX_NAME_CHARS characters, no control, format, bidi or
+    zero-width characters, no leading or trailing spaces, no `|`. `agent` names may
+    not be reserved ones (server, people, bridges, groups); every name may not be the
+    server's. Raises INVALID_FIELD naming `field`."""
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{field} (the name) must be a non-empty string", ref)
+    name = normalize_name(value)
+    if len(name) > MAX_NAME_CHARS:
+        raise _invalid(f"{field} must be at most {MAX_NAME_CHARS} characters", ref)
+    if name != name.strip():
+        raise _invalid(f"{field} cannot start or end with spaces", ref)
+    if "|" in name or (not name.isascii() and any(
+            unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name)) or any(
+            ord(c) < 32 or ord(c) == 127 for c in name):
+        raise _invalid(f"{field} cannot contain control, format, bidi or zero-width "
+                       "characters, or '|'", ref)
+    lowered = name.lower()
+    if lowered in SERVER_NAMES or (agent and (lowered in RESERVED_AGENT_NAMES
+                                              or lowered.startswith(RESERVED_NAME_PREFIXES))):
+        raise _invalid(f"{field} {name!r} is reserved", ref)
+    return name
+
+
+def check_attachments(value: object, ref: str | None, field: str = "payload.attachments"
+                      ) -> list[dict[str, Any]]:
+    """Attachments are a list of at most MAX_ATTACHMENTS objects of strings (and numbers,
+    e.g. `size`); `url`, `filename`, `mime_type`, ... must be strings when present."""
+    if not isinstance(value, list):
+        raise _invalid(f"{field} must be a list", ref)
+    if len(value) > MAX_ATTACHMENTS:
+        raise _invalid(f"{field} holds at most {MAX_ATTACHMENTS} attachments", ref)
+    for i, att in enumerate(value):
+        where = f"{field}[{i}]"
+        if not isinstance(att, dict):
+            raise _invalid(f"{where} must be an object", ref)
+        if len(att) > MAX_ATTACHMENT_KEYS:
+            raise _invalid(f"{where} has more than {MAX_ATTACHMENT_KEYS} keys", ref)
+        for key, item in att.items():
+            if isinstance(item, str):
+                if len(item) > MAX_ATTACHMENT_STRING:
+                    raise _invalid(f"{where}.{key} is longer than {MAX_ATTACHMENT_STRING}", ref)
+            elif key in ATTACHMENT_STRING_KEYS:
+                raise _invalid(f"{where}.{key} must be a string", ref)
+            elif item is not None and not isinstance(item, int | float):
+                raise _invalid(f"{where}.{key} must be a string or a number", ref)
+    return value
+
+
 def _opt_str(payload: dict, key: str, ref: str | None, limit: int | None = None) -> str | None:
     value = payload.get(key)
     if value is None:
@@ -116,8 +251,11 @@ def _channel(payload: dict, ref: str | None, *, default: str | None = None) -> s
 def check_channel_name(value: str, ref: str | None = None) -> str:
     if not value or len(value) > MAX_CHANNEL_CHARS:
         raise _invalid(f"channel names are 1..{MAX_CHANNEL_CHARS} characters", ref)
-    if any(c.isspace() or ord(c) < 32 or c == "|" for c in value):
-        raise _invalid("channel names cannot contain spaces, control characters or '|'", ref)
+    if any(c.isspace() or ord(c) < 32 or c == "|" for c in value) or (
+            not value.isascii()
+            and any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value)):
+        raise _invalid("channel names cannot contain spaces, control, format or bidi "
+                       "characters, or '|'", ref)
     return value
 
 
@@ -133,23 +271,17 @@ def _opt_int(payload: dict, key: str, ref: str | None, lo: int, hi: int | None) 
     return value
 
 
-def _check_name(value: object, ref: str | None) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid("sender (the agent name) must be a non-empty string", ref)
-    if len(value) > MAX_NAME_CHARS or any(ord(c) < 32 for c in value):
-        raise _invalid(f"sender must be at most {MAX_NAME_CHARS} printable characters", ref)
-    return value
-
-
 def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -> None:
     """Checks types and fills defaults in place; raises ProtocolError."""
     if ftype == "register":
-        _check_name(sender, ref)
+        check_name(sender, "sender", ref)
         channels = payload.get("channels", [DEFAULT_CHANNEL])
         if isinstance(channels, str):
             channels = [channels]
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
             raise _invalid("payload.channels must be a list of strings", ref)
+        if len(channels) > MAX_REGISTER_CHANNELS:
+            raise _invalid(f"payload.channels holds at most {MAX_REGISTER_CHANNELS}", ref)
         payload["channels"] = list(dict.fromkeys(check_channel_name(c, ref) for c in channels))
         for key in AGENT_FIELDS + ("orochi_current_task",):
             _opt_str(payload, key, ref, 1000)
@@ -160,15 +292,17 @@ def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -
             raise _invalid("payload.content must be a string", ref)
         if not isinstance(payload.setdefault("metadata", {}), dict):
             raise _invalid("payload.metadata must be an object", ref)
-        if not isinstance(payload.setdefault("attachments", []), list):
-            raise _invalid("payload.attachments must be a list", ref)
+        check_attachments(payload.setdefault("attachments", []), ref)
     elif ftype in ("subscribe", "unsubscribe"):
         _channel(payload, ref)
     elif ftype == "query":
         payload["channel"] = _channel(payload, ref, default=DEFAULT_CHANNEL)
         _opt_str(payload, "since", ref, 64)
         _opt_int(payload, "limit", ref, 1, MAX_QUERY_LIMIT)
-        _opt_int(payload, "after_seq", ref, 0, None)
+        _opt_int(payload, "after_seq", ref, 0, INT_MAX)
+        _opt_int(payload, "before_seq", ref, 1, INT_MAX)
+        if payload.get("after_seq") is not None and payload.get("before_seq") is not None:
+            raise _invalid("payload.after_seq and payload.before_seq exclude each other", ref)
     elif ftype == "heartbeat":
         task = payload.get("orochi_current_task")
         if task is not None and not isinstance(task, str):
@@ -205,12 +339,16 @@ def parse_frame(text: str | bytes) -> Frame:
         fid = new_id()
     elif not isinstance(fid, str) or len(fid) > MAX_ID_CHARS:
         raise ProtocolError("PARSE_ERROR", f"'id' must be a string of at most {MAX_ID_CHARS}")
+    if needs_value_check(text):
+        check_value(data, "", fid)
     ts = data.get("ts")
-    if not isinstance(ts, str) or not ts:
+    if not isinstance(ts, str) or not ts or len(ts) > MAX_TS_CHARS:
         ts = now_iso()
     sender = data.get("sender")
-    if sender is not None and not isinstance(sender, str):
-        raise _invalid("sender must be a string", fid)
+    if sender is not None:
+        if not isinstance(sender, str):
+            raise _invalid("sender must be a string", fid)
+        sender = normalize_name(sender)
     payload = data.get("payload")
     if payload is None:
         payload = {}
@@ -248,9 +386,61 @@ def presence_reply(agents: dict[str, list[str]]) -> str:
     return server_frame("presence", {"agents": agents})
 
 
-def history_reply(channel: str, rows: list[dict[str, Any]], ref: str) -> str:
-    return server_frame("message", {"channel": channel, "content": "", "history": rows,
-                                    "ref": ref})
+def history_reply(channel: str, rows: list[dict[str, Any]], ref: str,
+                  more: bool | None = None) -> str:
+    payload: dict[str, Any] = {"channel": channel, "content": "", "history": rows, "ref": ref}
+    if more is not None:
+        payload["more"] = more
+    return server_frame("message", payload)
+
+
+def history_reply_encoded(channel: str, encoded_rows: list[str], ref: str, more: bool) -> str:
+    """The history reply built around rows already encoded by `page_rows`."""
+    head = server_frame("message", {"channel": channel, "content": "", "ref": ref,
+                                    "more": more, "history": None})
+    return head.replace('"history":null', '"history":[' + ",".join(encoded_rows) + "]", 1)
+
+
+REPLY_OVERHEAD_BYTES = 512  # the envelope around a reply's rows, generously
+
+
+def utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _shrunk(row: dict[str, Any], budget: int) -> str:
+    """A row too large to fit alone: its content cut to the budget, marked truncated;
+    metadata and attachments dropped too if that is not enough."""
+    small = dict(row, truncated=True)
+    content = str(row.get("content") or "")
+    room = max(0, budget - utf8_len(dumps(dict(small, content=""))) - 16)
+    small["content"] = content.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    encoded = dumps(small)
+    if utf8_len(encoded) > budget:
+        small.update(metadata={}, attachments=[], content=small["content"][: room // 2])
+        encoded = dumps(small)
+    return encoded
+
+
+def page_rows(rows: Any, max_bytes: int) -> tuple[list[str], bool]:
+    """Encode rows until `max_bytes` (the whole reply frame) would be exceeded:
+    (encoded rows, whether more rows were left out). Reads `rows` lazily, so a
+    query's cursor is never drained past what fits. A first row that alone does not
+    fit is sent shrunk (`truncated: true`) rather than not at all."""
+    budget = max_bytes - REPLY_OVERHEAD_BYTES
+    out: list[str] = []
+    used = 0
+    for row in rows:
+        encoded = dumps(row)
+        size = utf8_len(encoded) + 1
+        if used + size > budget:
+            if out:
+                return out, True
+            encoded = _shrunk(row, budget)
+            size = utf8_len(encoded) + 1
+        out.append(encoded)
+        used += size
+    return out, False
 
 
 def frame_from_row(row: dict[str, Any]) -> str:
@@ -260,7 +450,8 @@ def frame_from_row(row: dict[str, Any]) -> str:
         "payload": {"channel": row["channel"], "content": row["content"],
                     "metadata": row.get("metadata") or {},
                     "attachments": row.get("attachments") or [],
-                    "mentions": row.get("mentions") or [], "seq": row["seq"]},
+                    "mentions": row.get("mentions") or [], "seq": row["seq"],
+                    "sender_type": row.get("sender_type") or "agent"},
     })
 
 
