@@ -4,6 +4,7 @@ stats, resources and the dashboard config."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +27,10 @@ def agent_view(record: dict[str, Any], now: float, cfg: Any, online: bool = True
     out = {key: record.get(key) for key in PUBLIC_FIELDS}
     out["channels"] = list(out["channels"] or [])
     out["resources"] = dict(out["resources"] or {})
-    out["workspace"] = record.get("ws")
+    out["workspace"] = out["workspace_id"] = record.get("ws")
+    # The published server's names for the same times, as ISO-8601 strings.
+    out["last_heartbeat"] = _iso(record.get("last_seen"))
+    out["registered_at"] = _iso(record.get("since"))
     out["online"] = online
     out["orochi_current_task"] = out["current_task"] or ""
     entry = health_entry(record, now, online=online, stale_after_s=cfg.online_within_s,
@@ -34,6 +38,12 @@ def agent_view(record: dict[str, Any], now: float, cfg: Any, online: bool = True
     out["health"] = entry["health"]
     out["last_seen_s_ago"] = entry["last_seen_s_ago"]
     return out
+
+
+def _iso(epoch: Any) -> str | None:
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]:
@@ -132,6 +142,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/agents", agents)
     app.router.add_get("/api/agents/registry", registry)
     app.router.add_get("/api/agents/health", agents_health)
+    app.router.add_get("/api/agents/health/", agents_health)
     app.router.add_get("/api/channels", channels)
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/api/resources", resources)

@@ -22,6 +22,7 @@ from .posting import normalize_channel
 
 ADMIN_BODY_MAX_BYTES = 64 * 1024
 MAX_WORKSPACE_CHANNELS = 100
+MAX_GITEA_GRANTS = 100
 
 
 async def _body(request: web.Request, optional: bool = False) -> dict[str, Any]:
@@ -98,6 +99,7 @@ async def delete_workspace(request: web.Request) -> web.Response:
     if not deleted:
         raise not_found(f"workspace {workspace_id!r} not found")
     forget_tokens(request.app)
+    hub.publish_revocation(set(), {workspace_id})
     return web.json_response({"status": "ok", "deleted": workspace_id})
 
 
@@ -112,16 +114,75 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 
 async def create_token(request: web.Request) -> web.Response:
+    """A new workspace token; `agent_name` pins it to that agent name (only it may
+    register with the token, and no other token may take the name)."""
     await require_admin(request)
     hub = request.app[HUB]
     workspace_id = request.match_info["id"]
     data = await _body(request, optional=True)
     label = opt_str(data, "label", limit=200) or ""
+    agent_name = data.get("agent_name")
+    if agent_name is not None:
+        try:
+            agent_name = codec.check_name(agent_name, "agent_name")
+        except codec.ProtocolError as exc:
+            raise bad_request(exc.detail, "agent_name") from None
     try:
-        row = await hub.run_blocking(hub.admin_store.create_token, workspace_id, label)
+        row = await hub.run_blocking(hub.admin_store.create_token, workspace_id, label,
+                                     agent_name)
     except NotFound as exc:
         raise not_found(str(exc)) from None
     return web.json_response(row, status=201)
+
+
+def _gitea_grant(data: dict[str, Any]) -> dict[str, list[str]]:
+    grant: dict[str, list[str]] = {}
+    for key, shape in (("owners", "an owner or organisation name"),
+                       ("repos", "'owner/repo'")):
+        value = data.get(key, [])
+        if (not isinstance(value, list) or len(value) > MAX_GITEA_GRANTS
+                or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value)):
+            raise bad_request(f"{key} must be a list of at most {MAX_GITEA_GRANTS} strings "
+                              f"({shape} each)", key)
+        if key == "repos" and any(v.count("/") != 1 for v in value):
+            raise bad_request("repos entries are 'owner/repo'", key)
+        grant[key] = sorted(set(value))
+    if not grant["owners"] and not grant["repos"]:
+        raise bad_request("give owners or repos (DELETE revokes the grant)", "owners")
+    return grant
+
+
+async def update_workspace(request: web.Request) -> web.Response:
+    """`PATCH /api/workspaces/{id}` `{"require_pinned": bool}`: a workspace that requires
+    pinned tokens lets only tokens pinned to an agent name register."""
+    await require_admin(request)
+    hub = request.app[HUB]
+    data = await _body(request)
+    value = data.get("require_pinned")
+    if not isinstance(value, bool):
+        raise bad_request("require_pinned must be true or false", "require_pinned")
+    try:
+        ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
+            request.match_info["id"], require_pinned=value))
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    hub.publish_policy_change(ws["id"])
+    return web.json_response(ws)
+
+
+async def set_gitea_access(request: web.Request) -> web.Response:
+    """`PUT /api/workspaces/{id}/gitea` `{"owners": [...], "repos": ["o/r"]}`: the
+    workspace's agents may then use Gitea on those owners and repos; DELETE revokes."""
+    await require_admin(request)
+    hub = request.app[HUB]
+    grant = None if request.method == "DELETE" else _gitea_grant(await _body(request))
+    try:
+        ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
+            request.match_info["id"], gitea_access=grant))
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    hub.publish_policy_change(ws["id"])
+    return web.json_response(ws)
 
 
 async def delete_token(request: web.Request) -> web.Response:
@@ -131,6 +192,7 @@ async def delete_token(request: web.Request) -> web.Response:
     if not await hub.run_blocking(hub.admin_store.delete_token, workspace_id, token):
         raise not_found("no such token in this workspace")
     forget_tokens(request.app)
+    hub.publish_revocation({token}, set())
     return web.json_response({"status": "ok", "deleted": token})
 
 
@@ -195,6 +257,9 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/workspaces", create_workspace)
     r.add_get("/api/workspaces/{id}", get_workspace)
     r.add_delete("/api/workspaces/{id}", delete_workspace)
+    r.add_patch("/api/workspaces/{id}", update_workspace)
+    r.add_put("/api/workspaces/{id}/gitea", set_gitea_access)
+    r.add_delete("/api/workspaces/{id}/gitea", set_gitea_access)
     r.add_get("/api/workspaces/{id}/tokens", list_tokens)
     r.add_post("/api/workspaces/{id}/tokens", create_token)
     r.add_delete("/api/workspaces/{id}/tokens/{token}", delete_token)

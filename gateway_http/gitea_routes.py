@@ -2,7 +2,9 @@
 
 `GET /api/gitea/issues/{owner}/{repo}` (`?state=`), `GET /api/gitea/repos`
 (`?org=`, `?q=`) and `POST /api/gitea/issues/{owner}/{repo}` (`{title, body,
-labels}` → 201). Reads take any valid token, the write takes the admin token.
+labels}` → 201). Authority is the same as over the agent socket
+(`bridges.gitea.authority`): the admin token, or a workspace token whose
+workspace was granted those owners/repos (403 otherwise, before any Gitea call).
 The Gitea token lives only in the worker. Errors are the gateway's JSON errors
 plus `code` (GITEA_...) and, when Gitea answered, `gitea_status`: 400 for bad
 parameters, Gitea's own status for its 4xx answers, 502 for its 5xx or when it
@@ -15,11 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from bridges.gitea import authority
 from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
 
-from .auth import authenticate, require_admin
+from .auth import Scope, authenticate
 from .errors import ApiError, read_json_object
-from .keys import CONFIG
+from .keys import CONFIG, HUB
 
 GITEA_RPC_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 1024 * 1024
@@ -35,9 +38,19 @@ def http_status(error: dict[str, Any]) -> int:
     return 502
 
 
-async def call_worker(request: web.Request, workspace: str, action: str,
+async def call_worker(request: web.Request, scope: Scope, action: str,
                       params: dict[str, Any]) -> Any:
-    """The worker's `result`, or an ApiError carrying its error."""
+    """The worker's `result` (cut to what the scope may see), or an ApiError."""
+    grant = None
+    if not scope.is_admin:
+        hub = request.app[HUB]
+        auth = await hub.run_blocking(hub.store.authenticate, scope.token, "")
+        grant = auth.gitea_access if auth is not None else None
+    try:
+        authority.check(action, params, is_admin=scope.is_admin, grant=grant)
+    except authority.GiteaForbidden as exc:
+        raise ApiError(403, exc.detail, code=exc.code) from None
+    workspace = scope.one_workspace
     try:
         reply = await request.app[RPC_CLIENT].request(
             "gitea", {"ws": workspace, "sender": "http", "action": action, "params": params},
@@ -50,7 +63,8 @@ async def call_worker(request: web.Request, workspace: str, action: str,
         extra = {"gitea_status": error["status"]} if "status" in error else {}
         raise ApiError(http_status(error), str(error.get("detail", "")),
                        code=error.get("code", "GITEA_API_ERROR"), **extra)
-    return reply.get("result")
+    return authority.filter_result(action, params, reply.get("result"),
+                                   is_admin=scope.is_admin, grant=grant)
 
 
 async def list_issues(request: web.Request) -> web.Response:
@@ -58,21 +72,21 @@ async def list_issues(request: web.Request) -> web.Response:
     params = {"owner": request.match_info["owner"], "repo": request.match_info["repo"],
               "state": request.query.get("state", "open")}
     return web.json_response(
-        await call_worker(request, scope.one_workspace, "list_issues", params))
+        await call_worker(request, scope, "list_issues", params))
 
 
 async def list_repos(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     params = {key: request.query[key] for key in ("org", "q") if request.query.get(key)}
     return web.json_response(
-        await call_worker(request, scope.one_workspace, "list_repos", params))
+        await call_worker(request, scope, "list_repos", params))
 
 
 async def create_issue(request: web.Request) -> web.Response:
-    scope = await require_admin(request)
+    scope = await authenticate(request)
     data = await read_json_object(request, MAX_BODY_BYTES)
     params = {**data, "owner": request.match_info["owner"], "repo": request.match_info["repo"]}
-    result = await call_worker(request, scope.one_workspace, "create_issue", params)
+    result = await call_worker(request, scope, "create_issue", params)
     return web.json_response(result, status=201)
 
 

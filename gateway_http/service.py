@@ -19,6 +19,7 @@ from scitex_orochi import codec, topics
 from scitex_orochi.bus import AsyncBus, new_origin
 from scitex_orochi.config import Config
 from scitex_orochi.ingest import Ingest
+from scitex_orochi.loops import every
 from scitex_orochi.presence import Change, PresenceReplica
 from scitex_orochi.store import Store
 
@@ -33,7 +34,7 @@ BUS_BURST = 2000
 BUS_READY_TIMEOUT_S = 30.0
 GONE_KEEP_S = 600.0  # disconnected agents stay listed (as dead) this long
 GONE_MAX = 500
-STOP_TOPIC = b"ctl.stop|"
+STOP_TOPIC = topics.STOP
 
 
 class Counters:
@@ -58,7 +59,9 @@ class HttpHub:
         self.cfg = cfg
         self.origin = new_origin("http")
         self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, self.origin)
-        self.ingest = Ingest(self.bus, cfg.republish_after_s)
+        self.ingest = Ingest(self.bus, cfg.republish_after_s,
+                             republish_max_s=cfg.republish_max_s,
+                             max_pending_bytes=cfg.ingest_pending_max_bytes)
         self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
         self.store = store or Store(cfg.db_url, readonly=True)
         self.admin_store = admin_store or Store(cfg.db_url)
@@ -80,7 +83,9 @@ class HttpHub:
         await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
         self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
         for coro in (self.bus.dispatch_forever(self._on_bus, BUS_BURST),
-                     self.ingest.republish_loop(), self._expire_loop()):
+                     self.ingest.republish_loop(), self._expire_loop(),
+                     every(self.cfg.revocation_sweep_s, self._revocation_sweep, log,
+                           "revocation sweep")):
             self._tasks.append(asyncio.create_task(coro))
         log.info("http gateway %s joined the bus", self.origin)
 
@@ -155,8 +160,8 @@ class HttpHub:
         if fam == topics.DELIVER:
             for item in body["items"]:
                 self.on_deliver(item)
-        elif fam == topics.ACK:
-            self.ingest.on_ack_frame(body)
+        elif self.ingest.on_bus(topic, body):
+            pass
         elif fam == topics.PRESENCE:
             changes = self.replica.apply_delta(body, now)
             self.on_changes(changes, body.get("event"))
@@ -165,6 +170,42 @@ class HttpHub:
                                                         now), None)
         elif topic == STOP_TOPIC:
             self.on_changes(self.replica.drop_gateway(body.get("gw", "")), None)
+        elif topic == topics.REVOKE:
+            self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))
+
+    # ---- revocation ------------------------------------------------------
+    def publish_revocation(self, tokens: set[str], workspaces: set[str]) -> None:
+        """Tell every process that these tokens (or every token of these workspaces) are
+        gone, and act on it here at once; the periodic sweeps are the backstop."""
+        self.bus.publish(topics.REVOKE, {"tokens": sorted(tokens),
+                                         "workspaces": sorted(workspaces)})
+        self.revoke(tokens, workspaces)
+
+    def publish_policy_change(self, workspace: str) -> None:
+        """A workspace's policies changed: every gateway forgets its cached token lookups."""
+        self.auth_cache.clear()
+        self.bus.publish(topics.AUTH_CHANGED, {"workspaces": [workspace]})
+
+    def revoke(self, tokens: set[str], workspaces: set[str]) -> int:
+        self.auth_cache.clear()
+        closed = 0
+        for observer in list(self.observers):
+            scope = observer.scope
+            if scope.is_admin or observer.closing:
+                continue
+            if scope.token in tokens or scope.workspace in workspaces:
+                log.info("closing an observer of %s: its token was revoked", scope.workspace)
+                observer.close_soon(codec.CLOSE_AUTH_FAILED)
+                closed += 1
+        return closed
+
+    async def _revocation_sweep(self) -> None:
+        held = {o.scope.token for o in self.observers if not o.scope.is_admin}
+        if not held:
+            return
+        live = await self.run_blocking(self.store.live_tokens, list(held))
+        if held - live:
+            self.revoke(held - live, set())
 
     def on_deliver(self, body: dict[str, Any]) -> None:
         key = (body["ws"], body["channel"])

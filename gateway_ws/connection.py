@@ -54,10 +54,11 @@ class AgentConnection:
     # Thousands are held at once: no per-instance __dict__, and the send queue only
     # exists once a connection has backed up (an empty deque is a 64-slot block).
     __slots__ = ("ws", "conn_id", "session", "closing", "sent", "_queue", "_queue_max",
-                 "_writer")
+                 "_queue_max_bytes", "_queued_bytes", "_writer", "auth", "token", "addr",
+                 "opened", "limits")
 
     def __init__(self, ws: ServerConnection, workspace: str, is_admin: bool, gw: str,
-                 queue_max: int) -> None:
+                 queue_max: int, queue_max_bytes: int = 1 << 62) -> None:
         self.ws = ws
         self.conn_id = f"{gw}:{next(_conn_ids)}"
         self.session = Session(workspace, is_admin, self.conn_id, gw, time.time())
@@ -65,7 +66,14 @@ class AgentConnection:
         self.sent = 0
         self._queue: collections.deque[bytes] | None = None
         self._queue_max = queue_max
+        self._queue_max_bytes = queue_max_bytes
+        self._queued_bytes = 0
         self._writer: asyncio.Task | None = None
+        self.auth: Any = None  # what the token granted (store.Auth)
+        self.token = ""  # kept so that revoking the token closes this session
+        self.addr = ""
+        self.opened = time.monotonic()
+        self.limits: Any = None  # the connection's rate limit buckets
 
     # The session holds identity and channels; these read through to it.
     @property
@@ -92,6 +100,10 @@ class AgentConnection:
     def last_seen(self) -> float:
         return self.session.last_seen
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
     def __repr__(self) -> str:
         return f"<AgentConnection {self.conn_id} {self.workspace}/{self.name}>"
 
@@ -111,12 +123,16 @@ class AgentConnection:
         queue = self._queue
         if queue is None:
             queue = self._queue = collections.deque()
-        if len(queue) >= self._queue_max:
-            log.warning("slow consumer %s: %d frames queued, closing", self, len(queue))
+        if (len(queue) >= self._queue_max
+                or self._queued_bytes + len(data) > self._queue_max_bytes):
+            log.warning("slow consumer %s: %d frames (%d bytes) queued, closing", self,
+                        len(queue), self._queued_bytes)
             queue.clear()
+            self._queued_bytes = 0
             self.close_soon(codec.CLOSE_SLOW_CONSUMER)
             return False
         queue.append(data)
+        self._queued_bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.conn_id}")
         return True
@@ -141,7 +157,9 @@ class AgentConnection:
         queue, ws = self._queue, self.ws
         try:
             while queue:
-                await ws.send(queue.popleft(), text=True)  # waits for the transport to drain
+                data = queue.popleft()
+                self._queued_bytes -= len(data)
+                await ws.send(data, text=True)  # waits for the transport to drain
                 self.sent += 1
         except (ConnectionClosed, asyncio.CancelledError):
             pass

@@ -40,7 +40,7 @@ async def gitea(agent: RawAgent, action: str, params: dict | None = None) -> dic
 
 async def test_every_action_round_trips(gitea_hub):
     hub, fake = gitea_hub
-    agent = await RawAgent.connect(hub.agent_url(), "gitea-user")
+    agent = await RawAgent.connect(hub.agent_url(hub.admin_token), "gitea-user")
     repo = {"owner": "lab", "repo": "orochi"}
 
     version = await gitea(agent, "get_version")
@@ -85,7 +85,7 @@ async def test_every_action_round_trips(gitea_hub):
 
 async def test_errors(gitea_hub):
     hub, fake = gitea_hub
-    agent = await RawAgent.connect(hub.agent_url(), "gitea-errors")
+    agent = await RawAgent.connect(hub.agent_url(hub.admin_token), "gitea-errors")
 
     unknown = await gitea(agent, "delete_the_world")
     assert unknown["type"] == "error"
@@ -132,6 +132,13 @@ async def test_http_routes(gitea_hub):
     admin = {"Authorization": f"Bearer {hub.admin_token}"}
     member = {"Authorization": f"Bearer {hub.default_token}"}
     async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/issues/lab/orochi", headers=member) as resp:
+            assert resp.status == 403  # no grant yet: refused before any Gitea call
+            assert (await resp.json())["code"] == "FORBIDDEN"
+        async with http.put(f"{hub.http_url}/api/workspaces/default/gitea", headers=admin,
+                            json={"owners": ["lab"]}) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["gitea_access"] == {"owners": ["lab"], "repos": []}
         async with http.post(f"{base}/issues/lab/orochi", headers=admin,
                              json={"title": "From REST", "body": "x"}) as resp:
             assert resp.status == 201
@@ -150,9 +157,9 @@ async def test_http_routes(gitea_hub):
 
         async with http.get(f"{base}/repos") as resp:
             assert resp.status == 401
-        async with http.post(f"{base}/issues/lab/orochi", headers=member,
+        async with http.post(f"{base}/issues/other/repo", headers=member,
                              json={"title": "t"}) as resp:
-            assert resp.status == 401
+            assert resp.status == 403
         async with http.post(f"{base}/issues/lab/orochi", headers=admin, json={}) as resp:
             assert resp.status == 400
             assert (await resp.json())["code"] == "GITEA_MISSING_PARAM"
@@ -169,6 +176,40 @@ async def test_http_routes(gitea_hub):
     assert fake.token not in hub.log()
 
 
+async def test_gitea_needs_the_admin_or_a_grant_before_any_gitea_call(gitea_hub):
+    """Every action runs with the hub's Gitea token: a workspace token gets only what
+    its workspace was granted, and the refusal comes before Gitea sees anything."""
+    hub, fake = gitea_hub
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {hub.admin_token}"}
+        async with http.post(f"{hub.http_url}/api/workspaces", headers=headers,
+                             json={"name": "gitea-less"}) as resp:
+            created = await resp.json()
+        ws_id, token = created["id"], created["token"]
+        agent = await RawAgent.connect(hub.agent_url(token), "outsider")
+        before = len(fake.requests)
+        for action, params in [("get_version", {}), ("list_repos", {}),
+                               ("create_org", {"name": "x"}),
+                               ("create_repo", {"name": "r", "org": "lab"}),
+                               ("close_issue", {"owner": "lab", "repo": "orochi",
+                                                "issue_number": 1})]:
+            reply = await gitea(agent, action, params)
+            assert reply["payload"]["code"] == "FORBIDDEN", (action, reply)
+        assert len(fake.requests) == before
+        async with http.put(f"{hub.http_url}/api/workspaces/{ws_id}/gitea", headers=headers,
+                            json={"repos": ["lab/orochi"]}) as resp:
+            assert resp.status == 200
+        listed = await gitea(agent, "list_issues", {"owner": "lab", "repo": "orochi"})
+        assert listed["type"] == "gitea_result"
+        for action, params in [("create_org", {"name": "y"}), ("create_repo", {"name": "r"}),
+                               ("create_repo", {"name": "r", "org": "lab"}),
+                               ("list_issues", {"owner": "lab", "repo": "secret"})]:
+            assert (await gitea(agent, action, params))["payload"]["code"] == "FORBIDDEN"
+        repos = (await gitea(agent, "list_repos"))["payload"]["result"]
+        assert [r["full_name"] for r in repos] == ["lab/orochi"]  # the search, filtered
+        await agent.ws.close()
+
+
 async def test_worker_restart_keeps_answering(gitea_hub):
     hub, _fake = gitea_hub
     ready_before = hub.log_path.read_text().count("gitea worker gitea-")
@@ -177,7 +218,7 @@ async def test_worker_restart_keeps_answering(gitea_hub):
     # Ready (logged after its bus round trip) means its subscription is live.
     wait_for(lambda: hub.log_path.read_text().count("gitea worker gitea-") > ready_before,
              60, "the new worker ready")
-    agent = await RawAgent.connect(hub.agent_url(), "gitea-after")
+    agent = await RawAgent.connect(hub.agent_url(hub.admin_token), "gitea-after")
     reply = await gitea(agent, "get_version")
     assert reply["type"] == "gitea_result"
     await agent.ws.close()

@@ -82,7 +82,7 @@ async def resume_all(hub, name: str, channel: str) -> list[int]:
             "channel": channel, "after_seq": after, "limit": 100}}))[0]
         page = reply["payload"]["history"]
         rows += page
-        if len(page) < 100:
+        if not reply["payload"]["more"]:  # pages are bounded in bytes too, not just rows
             break
         after = page[-1]["seq"]
     await back.close()

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from .state import OutboundState
 log = logging.getLogger("orochi.telegram")
 
 STATE_FILE = "telegram-bridge.json"
+BRIDGE_KEY_FILE = "bridge.key"
 BUS_BURST = 1000
 INGEST_WAIT_S = 10.0
 CATCH_UP_BATCH = 200
@@ -79,8 +81,10 @@ class TelegramBridge:
         self.chat_id = str(cfg.telegram_chat_id)
         self.webhook_mode = bool(cfg.telegram_webhook_secret)
         self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, new_origin("telegram"))
-        self.ingest = Ingest(self.bus, cfg.republish_after_s)
+        self.ingest = Ingest(self.bus, cfg.republish_after_s,
+                             republish_max_s=cfg.republish_max_s)
         self.state = OutboundState(cfg.data_dir / STATE_FILE, f"{self.workspace}/{self.channel}")
+        self.id_key = bridge_key(cfg.data_dir / BRIDGE_KEY_FILE)
         self.deliveries: asyncio.Queue = asyncio.Queue()
         self.api: BotApi | None = None
         self.offset: int | None = None
@@ -160,8 +164,8 @@ class TelegramBridge:
                         if item.get("ws") == self.workspace and \
                                 item.get("channel") == self.channel:
                             self.deliveries.put_nowait(item)
-                elif family == topics.ACK:
-                    self.ingest.on_ack_frame(body)
+                elif self.ingest.on_bus(topic, body):
+                    pass
                 elif family == topics.RPC:
                     asyncio.create_task(self._on_webhook_update(body))
 
@@ -198,7 +202,7 @@ class TelegramBridge:
 
     async def accept_update(self, update: Any) -> None:
         """Post one update's message to the hub and return once it is durable (or ignored)."""
-        inbound = mapping.parse_update(update, self.chat_id, self.channel)
+        inbound = mapping.parse_update(update, self.chat_id, self.channel, self.id_key)
         if inbound is None:
             log.info("ignored update %s: not a message of chat %s",
                      update.get("update_id") if isinstance(update, dict) else "?", self.chat_id)
@@ -342,12 +346,22 @@ class TelegramBridge:
         if hub_id in self.state.sent:
             return self.state.sent[hub_id]
         found = await asyncio.get_running_loop().run_in_executor(
-            None, self.store.find_messages, [hub_id])
-        row = found.get(hub_id)
+            None, self.store.find_messages, [(self.workspace, hub_id)])
+        row = found.get((self.workspace, hub_id))
         if row and mapping.is_from_telegram(row.get("metadata")):
             value = row["metadata"].get("telegram_message_id")
             return value if isinstance(value, int) else None
         return None
+
+
+def bridge_key(path: Path) -> bytes:
+    """The hub's secret for deriving bridge message ids: created once (0600), then kept."""
+    from scitex_orochi.store import read_admin_token, write_new_secret
+
+    existing = read_admin_token(path)
+    if existing is None:
+        existing = write_new_secret(path, secrets.token_hex(32))
+    return existing.encode()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
