@@ -53,6 +53,15 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("returned", "rows returned", True),
         ("fill_s", "bulk fill (s)", False),
     ],
+    "noisy": [
+        ("quiet_p99_ms", "quiet workspace p99, alone (ms)", False),
+        ("loaded_p99_ms", "quiet workspace p99, neighbour flooding (ms)", False),
+        ("p99_ratio", "p99 ratio (flooded / alone)", False),
+        ("quiet_p50_ms", "p50 alone (ms)", False),
+        ("loaded_p50_ms", "p50 flooded (ms)", False),
+        ("flood_frames_per_s", "flood frames answered/s", True),
+        ("completeness_pct", "completeness (%)", True),
+    ],
 }
 
 TITLES = {
@@ -66,6 +75,8 @@ TITLES = {
               "(≤ {ingest_window} unacked), persister commit rate",
     "history": "History: last 50 of a channel with {history_rows:,} stored messages "
                "({history_queries} queries)",
+    "noisy": "Noisy neighbour: the latency workload in one workspace, alone, then while 2 "
+             "agents of another workspace flood (≤ 500 unacked each, after 1 s of flood)",
 }
 
 # (workload, cell, metric, op, bound, description)
@@ -78,6 +89,8 @@ GOALS = [
     ("ingest", "ours/sqlite", "messages_per_s", ">=", 20_000.0,
      "persister ≥ 20,000 messages/s into SQLite"),
     ("history", "ours", "ws_p99_ms", "<=", 10.0, "history p99 ≤ 10 ms at 1M rows"),
+    ("noisy", "ours", "p99_ratio", "<=", 2.0,
+     "a flooding workspace raises another's p99 by at most 2×"),
 ]
 
 RATIO_METRICS = {

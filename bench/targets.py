@@ -217,6 +217,19 @@ class OursTarget(Target):
     def db_url(self) -> str:
         return self.cfg.db_url
 
+    def workspace_url(self, name: str) -> str:
+        """The agent URL of another workspace (created on first use)."""
+        from scitex_orochi.store import Store
+
+        tokens = self.__dict__.setdefault("_workspace_tokens", {})
+        if name not in tokens:
+            store = Store(self.db_url)
+            try:
+                tokens[name] = store.create_workspace(name)[1]
+            finally:
+                store.close()
+        return f"ws://{HOST}:{self.port}/?token={tokens[name]}"
+
     def start(self) -> OursTarget:
         from scitex_orochi.supervise import HubSupervisor
 

@@ -187,10 +187,14 @@ async def fleet_round(target: Target, p: Params, channel: str = "#fleet",
 # ---- latency ------------------------------------------------------------------
 async def latency(target: Target, p: Params) -> dict[str, Any]:
     """One sender, one message in flight: wait for its ack and every delivery, then the next."""
-    channel = "#latency"
-    deadline = time.monotonic() + p.deadline_s
-    names = [f"lat{i:02d}" for i in range(p.latency_agents)]
-    agents = await connect_many(target.url, names, [channel], concurrency=10, deadline=deadline)
+    return await _latency_run(target.url, p, "#latency", "lat",
+                              time.monotonic() + p.deadline_s)
+
+
+async def _latency_run(url: str, p: Params, channel: str, prefix: str,
+                       deadline: float) -> dict[str, Any]:
+    names = [f"{prefix}{i:02d}" for i in range(p.latency_agents)]
+    agents = await connect_many(url, names, [channel], concurrency=10, deadline=deadline)
     sender, receivers = agents[0], agents[1:]
     e2e: list[int] = []
     acks: list[int] = []
@@ -228,7 +232,7 @@ async def latency(target: Target, p: Params) -> dict[str, Any]:
             break
         t0 = time.perf_counter_ns()
         state.update(n=n, got=0, acked=False, t0=t0, event=asyncio.Event(),
-                     id=f"lat-{n}-{uuid.uuid4().hex[:8]}", record=n >= p.latency_warmup)
+                     id=f"{prefix}-{n}-{uuid.uuid4().hex[:8]}", record=n >= p.latency_warmup)
         await sender.send("message", {"channel": channel,
                                       "content": content_of(t0, sender.name, n, p.msg_bytes)},
                           state["id"])
@@ -242,6 +246,74 @@ async def latency(target: Target, p: Params) -> dict[str, Any]:
                            "completeness_pct": 100.0 * complete / p.latency_messages}
     out.update(ms_summary("e2e", e2e))
     out.update(ms_summary("ack", acks))
+    return out
+
+
+# ---- noisy neighbour --------------------------------------------------------------
+FLOOD_WINDOW = 500  # unacked frames each flooder keeps in flight
+FLOOD_WARMUP_S = 1.0
+
+
+async def _flood(url: str, names: list[str], channel: str, p: Params, stop: asyncio.Event,
+                 counts: dict[str, int]) -> None:
+    """Each agent sends as fast as the hub lets it, FLOOD_WINDOW frames in flight."""
+    agents = await connect_many(url, names, [channel], concurrency=10)
+    windows = {a.name: asyncio.Semaphore(FLOOD_WINDOW) for a in agents}
+
+    def on_ack(agent: Agent, ref: str, t: int) -> None:
+        counts["answered"] += 1
+        windows[agent.name].release()
+
+    for agent in agents:
+        agent.on_ack = on_ack
+
+    async def pump(agent: Agent) -> None:
+        n = 0
+        while not stop.is_set() and not agent.closed:
+            await windows[agent.name].acquire()
+            n += 1
+            counts["sent"] += 1
+            await agent.send("message", {"channel": channel, "content": content_of(
+                time.perf_counter_ns(), agent.name, n, p.msg_bytes)}, f"{agent.name}-{n}")
+
+    tasks = [asyncio.create_task(pump(a)) for a in agents]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await close_all(agents)
+
+
+async def noisy(target: Target, p: Params) -> dict[str, Any]:
+    """A quiet workspace's latency (the latency workload) alone, then while two agents of
+    another workspace flood as fast as the hub lets them: the ratio of the p99s."""
+    flood_url = target.workspace_url("noisy") if hasattr(target, "workspace_url") else None
+    if flood_url is None:
+        raise WorkloadSkipped("needs a second workspace")
+    deadline = time.monotonic() + p.deadline_s
+    quiet = await _latency_run(target.url, p, "#quiet", "qa", deadline)
+    stop = asyncio.Event()
+    counts = {"sent": 0, "answered": 0}
+    flood = asyncio.create_task(_flood(flood_url, ["flood-a", "flood-b"], "#flood", p, stop,
+                                       counts))
+    try:
+        await asyncio.sleep(FLOOD_WARMUP_S)  # past the flooders' burst: the steady state
+        before = dict(counts)
+        t0 = time.monotonic()
+        loaded = await _latency_run(target.url, p, "#quiet2", "qb", deadline)
+        flood_s = time.monotonic() - t0
+        during = {k: counts[k] - before[k] for k in counts}
+    finally:
+        stop.set()
+        await flood
+    out: dict[str, Any] = {
+        "quiet_p99_ms": quiet["e2e_p99_ms"], "loaded_p99_ms": loaded["e2e_p99_ms"],
+        "quiet_p50_ms": quiet["e2e_p50_ms"], "loaded_p50_ms": loaded["e2e_p50_ms"],
+        "flood_frames_per_s": during["answered"] / max(1e-9, flood_s),
+        "completeness_pct": loaded["completeness_pct"],
+    }
+    if quiet["e2e_p99_ms"] and loaded["e2e_p99_ms"]:
+        out["p99_ratio"] = loaded["e2e_p99_ms"] / quiet["e2e_p99_ms"]
     return out
 
 
@@ -480,4 +552,4 @@ def _raw_history(target: OursTarget, p: Params) -> list[int]:
 
 
 WORKLOAD_FUNCS = {"fleet": fleet, "latency": latency, "connections": connections,
-                  "ingest": ingest, "history": history}
+                  "ingest": ingest, "history": history, "noisy": noisy}
