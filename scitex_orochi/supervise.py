@@ -59,6 +59,12 @@ def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
     })
     if cfg.admin_token:
         env["SCITEX_OROCHI_ADMIN_TOKEN"] = cfg.admin_token
+    # Values read from 0.1.0 names reach the processes under the new names: the
+    # deprecation is reported once, by `serve`, not again by every process.
+    if cfg.gitea_url:
+        env["SCITEX_OROCHI_GITEA_URL"] = cfg.gitea_url
+    if cfg.gitea_token:
+        env["SCITEX_OROCHI_GITEA_TOKEN"] = cfg.gitea_token
     return env
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from ..client_errors import OrochiError
-from .group import Globals, main
+from .group import Globals, main, warn_legacy
 from .output import EXIT_CODES_HELP, colour_enabled, emit_json, paint
 
 CHECK_TIMEOUT_S = 5.0
@@ -49,6 +49,7 @@ def check_config(g: Globals) -> tuple[Check, Any]:
         cfg = Config.from_env()
     except ConfigError as exc:
         return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named"), None
+    warn_legacy(cfg.legacy_env)
     cfg = replace(cfg, host=g.host, port=g.port, dashboard_port=g.dashboard_port)
     return Check("config", True, f"data dir {cfg.data_dir}"), cfg
 

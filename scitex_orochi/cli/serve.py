@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from ..config import Config, ConfigError, db_url_from
-from .group import Globals, main
+from ..config import Config, ConfigError, db_url_from, legacy_value
+from .group import Globals, main, warn_legacy
 
 
 @main.command(
@@ -42,6 +42,7 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
         cfg = Config.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    warn_legacy(cfg.legacy_env)
     changes: dict = {"host": g.host, "port": g.port, "dashboard_port": g.dashboard_port}
     if data_dir is not None:
         data_dir = data_dir.expanduser().resolve()
@@ -49,7 +50,8 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
                        bus_in=f"ipc://{data_dir / 'run' / 'bus-in.sock'}",
                        bus_out=f"ipc://{data_dir / 'run' / 'bus-out.sock'}",
                        media_root=data_dir / "media")
-        if not os.environ.get("SCITEX_OROCHI_DB") and db is None:
+        if not (os.environ.get("SCITEX_OROCHI_DB") or legacy_value(os.environ, "DB")[0]) \
+                and db is None:
             changes["db_url"] = db_url_from(None, data_dir)
     if db is not None:
         changes["db_url"] = db_url_from(db, data_dir or cfg.data_dir)
