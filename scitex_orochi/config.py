@@ -28,6 +28,8 @@ PING_TIMEOUT_S = 10.0
 PERSIST_BATCH_MAX = 2000
 SHUTDOWN_DEADLINE_S = 5.0
 HTTP_POST_TIMEOUT_S = 10.0  # REST/observer posts answer 503 if not durable by then
+LOG_MAX_BYTES = 10 * 1024 * 1024  # each program's log file rotates at this size
+LOG_BACKUPS = 5  # rotated log files kept per program
 
 ENV_PREFIX = "SCITEX_OROCHI_"
 
@@ -188,6 +190,10 @@ class Config:
     gitea_timeout_s: float = 20.0
     log_level: str = "INFO"
     legacy_env: tuple[str, ...] = ()  # 0.1.0 variables this config was read from
+    log_dir: Path = Path()  # supervised programs' rotated log files
+    log_stdout: bool = False  # programs log to supervisord's stdout instead (containers)
+    log_max_bytes: int = LOG_MAX_BYTES
+    log_backups: int = LOG_BACKUPS
 
     @property
     def presence_expiry_s(self) -> float:
@@ -259,6 +265,10 @@ class Config:
             gitea_token=_env("GITEA_TOKEN"),
             gitea_timeout_s=_float("GITEA_TIMEOUT_S", 20.0, 0.1),
             log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
+            log_dir=Path(_env("LOG_DIR") or data_dir / "logs").expanduser(),
+            log_stdout=_bool("LOG_STDOUT", False),
+            log_max_bytes=_int("LOG_MAX_BYTES", LOG_MAX_BYTES, 1024),
+            log_backups=_int("LOG_BACKUPS", LOG_BACKUPS, 0),
         )
         cfg.validate()
         return cfg
