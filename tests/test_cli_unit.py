@@ -34,7 +34,7 @@ from fakehub import FakeHub
 
 COMMANDS = ["send", "login", "join", "list-agents", "list-channels", "list-members",
             "show-status", "show-history", "doctor", "create-workspace", "list-workspaces",
-            "delete-workspace", "create-invite", "list-invites"]
+            "delete-workspace", "list-tokens", "create-invite", "list-invites"]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
 

@@ -80,13 +80,19 @@ def check_processes(cfg: Any) -> list[Check]:
             continue
         running = parts[1] == "RUNNING"
         checks.append(Check(f"process {parts[0]}", running, detail,
-                            "" if running else f"see {cfg.run_dir}/supervisord.log; "
+                            "" if running else f"see {_log_hint(cfg, parts[0])}; "
                             f"supervisorctl -c {conf} restart {parts[0]}"))
     if not checks:
         detail = (out.stdout or out.stderr).strip().splitlines()
         return [Check("processes", False, detail[0] if detail else "no status",
                       "supervisord is not running: start the hub with `scitex-orochi serve`")]
     return checks
+
+
+def _log_hint(cfg: Any, program: str) -> str:
+    if cfg.log_stdout:
+        return "the output of `scitex-orochi serve`"
+    return f"{cfg.log_dir}/{program.split(':')[-1]}.log"
 
 
 def check_ports(cfg: Any) -> list[Check]:
