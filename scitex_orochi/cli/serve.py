@@ -88,6 +88,12 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
     sys.exit(0 if code in (0, -signal.SIGTERM) else code)
 
 
+def server_main() -> None:
+    """`scitex-orochi-server` (0.6.0) and `python -m orochi.server` (0.1.0): the hub, as
+    `scitex-orochi serve` runs it, with the same options (settings from the environment)."""
+    main(args=["serve", *sys.argv[1:]], prog_name="scitex-orochi-server")
+
+
 def banner(prepared: Any) -> list[str]:
     """What an agent and a person need. Tokens are shown once, when they are made, and
     never inside a URL (URLs end up in shell history, proxies and screenshots)."""
