@@ -155,22 +155,30 @@ def check_bus(cfg: Any) -> Check:
 
 
 def check_message(g: Globals) -> Check:
+    """A message through the whole path, into the internal channel `#.doctor`: stored
+    and acked with its seq like any message, but never listed (no channel left behind),
+    from a transient agent (not kept as a dead agent afterwards)."""
+    from ..channels import DOCTOR_CHANNEL
     from ..client import OrochiClient
 
     async def round_trip() -> Any:
         name = f"doctor-{os.getpid()}"
         async with OrochiClient(name, host=g.host, port=g.port, token=g.token,
-                                channels=["#doctor"], reconnect=False, resume=False,
-                                timeout=CHECK_TIMEOUT_S * 2,
-                                connect_timeout=CHECK_TIMEOUT_S) as client:
-            return await client.send("#doctor", f"doctor check from {socket.gethostname()}")
+                                channels=[DOCTOR_CHANNEL], reconnect=False, resume=False,
+                                timeout=CHECK_TIMEOUT_S * 2, connect_timeout=CHECK_TIMEOUT_S,
+                                extra_register={"transient": True}) as client:
+            return await client.send(DOCTOR_CHANNEL, f"doctor check from {socket.gethostname()}")
 
     try:
         sent = asyncio.run(round_trip())
     except OrochiError as exc:
         return Check("message round trip", False, str(exc).split(";")[0],
                      "check the token, gateway_ws and persister processes")
-    return Check("message round trip", True, f"#doctor message stored as seq {sent.seq}")
+    if sent.seq is None:
+        return Check("message round trip", False, "acked without a seq: not stored",
+                     "check the persister process")
+    return Check("message round trip", True,
+                 f"stored as seq {sent.seq} in {DOCTOR_CHANNEL} (internal, never listed)")
 
 
 def _mask(url: str) -> str:
