@@ -50,6 +50,9 @@ def locations(output: str) -> dict[str, Path]:
     return {m.group(1): Path(m.group(2)) for m in re.finditer(r"^(\S+) (\S+)$", output, re.M)}
 
 
+pytestmark = pytest.mark.timeout(600)  # builds and installs with pip
+
+
 @pytest.fixture(scope="module")
 def wheel_target():
     work = Path(tempfile.mkdtemp(prefix="orowheel"))
