@@ -76,3 +76,23 @@ def test_the_readme_hub_line_runs_the_hub_from_a_fresh_venv():
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_docs_say_reads_need_a_token_and_the_hub_agrees(shared_hub):
+    import urllib.error
+    import urllib.request
+
+    from http_util import wait_http_ready
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## REST API: every route needs a token"):]
+    section = section[:section.index("\n## ", 1)]
+    routes = re.findall(r"`(?:GET )?(/api/[a-z/]+)(?:/\{channel\})?`", section)
+    assert {"/api/agents", "/api/channels", "/api/history", "/api/stats"} <= set(routes)
+    assert "Reads need a token too" in (REPO / "docs" / "http-gateway.md").read_text()
+    wait_http_ready(shared_hub)
+    for route in routes:
+        path = route + ("/general" if route == "/api/history" else "")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(shared_hub.http_url + path, timeout=10)
+        assert refused.value.code == 401, path
