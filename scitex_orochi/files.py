@@ -44,7 +44,10 @@ def tighten(path: Path) -> bool:
         return False
     mode = stat.S_IMODE(st.st_mode)
     want = 0o700 if stat.S_ISDIR(st.st_mode) else (mode & ~OTHERS_BITS) | 0o600
-    os.chmod(path, want & ~OTHERS_BITS)
+    try:
+        os.chmod(path, want & ~OTHERS_BITS)
+    except PermissionError:  # not ours (a shared /data owned by another user): leave it
+        return False
     return True
 
 
