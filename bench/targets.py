@@ -200,6 +200,7 @@ class OursTarget(Target):
             "SCITEX_OROCHI_DATA_DIR": str(self.root),
             "SCITEX_OROCHI_WS_PROCS": str(ws_procs),
             "SCITEX_OROCHI_LOG_LEVEL": "WARNING",
+            "SCITEX_OROCHI_LOG_STDOUT": "true",  # program output in server.log (log_tail)
         })
         if db_url:
             env["SCITEX_OROCHI_DB"] = db_url

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
+from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 
 from .app import create_app
@@ -15,6 +16,7 @@ log = logging.getLogger("orochi.gateway_http")
 
 
 def main() -> None:
+    restrict_umask()  # before any file is created: data files are 0600
     cfg = Config.from_env()
     setup_logging(cfg.log_level, "gateway_http")
     log.info("http gateway on http://%s:%d", cfg.host, cfg.dashboard_port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scitex_orochi.channels import is_internal
 from scitex_orochi.store import HISTORY_MAX_LIMIT
 
 from .auth import authenticate, require_admin
@@ -59,7 +60,7 @@ async def recent_messages(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT,
                       clamp=True)
     rows = await hub.run_blocking(hub.store.recent, scope.workspace, limit)
-    return web.json_response(rows)
+    return web.json_response([r for r in rows if not is_internal(r.get("channel"))])
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -80,7 +81,8 @@ async def channel_summary(request: web.Request) -> web.Response:
     last = await hub.run_blocking(hub.store.channels, workspace)
     ws_row = await hub.run_blocking(hub.store.get_workspace, workspace)
     members = channel_members(hub.replica.records(workspace))
-    names = set(last) | set(members) | set((ws_row or {}).get("channels") or [])
+    names = {name for name in set(last) | set(members) | set((ws_row or {}).get("channels") or [])
+             if not is_internal(name)}
     return web.json_response({"workspace": workspace, "channels": [
         {"name": name, "members": sorted(members.get(name, [])), "last_seq": last.get(name, 0)}
         for name in sorted(names)]})
@@ -90,7 +92,8 @@ def channel_members(records: list[dict]) -> dict[str, list[str]]:
     out: dict[str, set[str]] = {}
     for record in records:
         for channel in record.get("channels") or []:
-            out.setdefault(channel, set()).add(record["name"])
+            if not is_internal(channel):
+                out.setdefault(channel, set()).add(record["name"])
     return {channel: sorted(names) for channel, names in sorted(out.items())}
 
 

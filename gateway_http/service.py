@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scitex_orochi import codec, topics
 from scitex_orochi.bus import AsyncBus, new_origin
+from scitex_orochi.channels import is_internal
 from scitex_orochi.config import Config
 from scitex_orochi.ingest import Ingest
 from scitex_orochi.loops import every
@@ -208,6 +209,8 @@ class HttpHub:
             self.revoke(held - live, set())
 
     def on_deliver(self, body: dict[str, Any]) -> None:
+        if is_internal(body["channel"]):
+            return  # internal channels (#.doctor) are never shown to observers
         key = (body["ws"], body["channel"])
         seq = int(body["seq"])
         last = self.last_seq.get(key)
@@ -235,6 +238,8 @@ class HttpHub:
                 self.broadcast(key[0], status_frame(record))
 
     def _remember_gone(self, key: tuple[str, str], record: dict[str, Any], now: float) -> None:
+        if record.get("transient"):
+            return  # a one-shot CLI command is not a dead agent: nothing to list
         self.gone[key] = {**record, "disconnected_at": now}
         self.gone.move_to_end(key)
         while len(self.gone) > GONE_MAX:

@@ -71,6 +71,8 @@ class Session:
             "subagent_count": _int_or(p.get("orochi_subagent_count"), 0), "resources": {},
             "last_seen": now,
         })
+        if p.get("transient") is True:  # a one-shot client (CLI): not kept as dead when gone
+            self.record["transient"] = True
         return left, previous
 
     def subscribe(self, channel: str) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scitex_orochi import topics
 from scitex_orochi.bus import BusError, SyncBus, new_origin
 from scitex_orochi.config import Config, ConfigError
+from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 from scitex_orochi.store import Bootstrap, Store
 
@@ -49,6 +50,7 @@ def _prepare_store(cfg: Config) -> tuple[Store, Bootstrap]:
 
 
 def main() -> int:
+    restrict_umask()  # before any file is created: data files are 0600
     try:
         cfg = Config.from_env()
     except ConfigError as exc:

@@ -14,7 +14,6 @@ resumes each channel after the last `seq` it saw. The rules live in
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +28,7 @@ from .client_conn import (
     HubConnection,
     _env_token,
     default_agent_name,
+    env_setting,
     ws_url,
 )
 from .client_core import EXPECTS_HISTORY, EXPECTS_PRESENCE, Backoff, Message, Sent
@@ -63,8 +63,8 @@ class OrochiClient(HubConnection):
         extra_register: dict[str, Any] | None = None,
     ) -> None:
         self.name = name or default_agent_name()
-        self.host = host or os.environ.get("SCITEX_OROCHI_HOST") or DEFAULT_HOST
-        self.port = int(port or os.environ.get("SCITEX_OROCHI_PORT") or DEFAULT_PORT)
+        self.host = host or env_setting("HOST") or DEFAULT_HOST
+        self.port = int(port or env_setting("PORT") or DEFAULT_PORT)
         self.token = token if token is not None else _env_token()
         self.machine = machine or socket.gethostname()
         self.role = role

@@ -39,6 +39,7 @@ from .client_errors import (
     Replaced,
     RequestTimeout,
 )
+from .config import deprecation_notice, legacy_value
 
 log = logging.getLogger("scitex_orochi.client")
 
@@ -75,8 +76,24 @@ def ws_url(host: str, port: int, token: str | None = None) -> str:
     return f"{url}?token={quote(token, safe='')}" if token else url
 
 
+_LEGACY_WARNED: set[str] = set()
+
+
+def env_setting(name: str) -> str | None:
+    """SCITEX_OROCHI_<name>, else its 0.1.0 name (OROCHI_HOST, ...) with one warning."""
+    value = os.environ.get(f"SCITEX_OROCHI_{name}")
+    if value:
+        return value
+    value, old = legacy_value(os.environ, name)
+    if old is not None and old not in _LEGACY_WARNED:
+        _LEGACY_WARNED.add(old)
+        log.warning("%s", deprecation_notice(old))
+    return value
+
+
 def _env_token() -> str | None:
-    return os.environ.get("SCITEX_OROCHI_TOKEN") or os.environ.get("SCITEX_OROCHI_ADMIN_TOKEN")
+    return (os.environ.get("SCITEX_OROCHI_TOKEN") or os.environ.get("SCITEX_OROCHI_ADMIN_TOKEN")
+            or env_setting("TOKEN"))
 
 class HubConnection:
     """State and I/O of one agent connection. `OrochiClient` sets the settings, calls

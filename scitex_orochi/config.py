@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
@@ -48,8 +48,22 @@ PING_TIMEOUT_S = 10.0
 PERSIST_BATCH_MAX = 2000
 SHUTDOWN_DEADLINE_S = 5.0
 HTTP_POST_TIMEOUT_S = 10.0  # REST/observer posts answer 503 if not durable by then
+LOG_MAX_BYTES = 10 * 1024 * 1024  # each program's log file rotates at this size
+LOG_BACKUPS = 5  # rotated log files kept per program
 
 ENV_PREFIX = "SCITEX_OROCHI_"
+
+# The published 0.1.0 names (its README), honoured while the SCITEX_OROCHI_* name is
+# unset; the new name wins when both are set. Key: the name after ENV_PREFIX.
+LEGACY_ENV = {
+    "HOST": "OROCHI_HOST",
+    "PORT": "OROCHI_PORT",
+    "DASHBOARD_PORT": "OROCHI_DASHBOARD_PORT",
+    "TOKEN": "OROCHI_TOKEN",
+    "DB": "OROCHI_DB",
+    "GITEA_URL": "GITEA_URL",
+    "GITEA_TOKEN": "GITEA_TOKEN",
+}
 
 
 class ConfigError(ValueError):
@@ -62,11 +76,51 @@ def default_data_dir() -> Path:
 
 
 _SOURCE: list[Mapping[str, str]] = [os.environ]
+_LEGACY_USED: list[set[str]] = [set()]  # legacy names read while building one Config
+_PENDING_NOTICES: list[str] = []  # deprecation notices not yet logged (see take_notices)
+_NOTICED: set[str] = set()  # legacy names already noticed in this process
+
+
+def legacy_value(environ: Mapping[str, str], name: str) -> tuple[str | None, str | None]:
+    """(value, legacy variable) of SCITEX_OROCHI_<name> when only its 0.1.0 name is set."""
+    old = LEGACY_ENV.get(name)
+    if old is None or environ.get(ENV_PREFIX + name) not in (None, ""):
+        return None, None
+    value = environ.get(old)
+    return (value, old) if value not in (None, "") else (None, None)
+
+
+def legacy_names_in_use(environ: Mapping[str, str],
+                        names: tuple[str, ...] = tuple(LEGACY_ENV)) -> list[str]:
+    """The 0.1.0 variables of `names` that are set while their new name is not."""
+    return [old for name in names if (old := legacy_value(environ, name)[1])]
+
+
+def deprecation_notice(old: str) -> str:
+    new = next(ENV_PREFIX + k for k, v in LEGACY_ENV.items() if v == old)
+    return f"{old} is deprecated: rename it to {new} ({old} is read only while {new} is unset)"
+
+
+def take_notices() -> list[str]:
+    """Deprecation notices collected by `Config.from_env` since the last call (once per
+    name per process); `logs.setup_logging` logs them."""
+    out = list(_PENDING_NOTICES)
+    _PENDING_NOTICES.clear()
+    return out
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = _SOURCE[-1].get(ENV_PREFIX + name)
+    if value in (None, ""):
+        value, old = legacy_value(_SOURCE[-1], name)
+        if old is not None:
+            _LEGACY_USED[-1].add(old)
     return default if value in (None, "") else value
+
+
+def _var(name: str) -> str:
+    """The variable a value of `name` was read from, for error messages."""
+    return legacy_value(_SOURCE[-1], name)[1] or ENV_PREFIX + name
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -76,9 +130,9 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not an integer") from None
+        raise ConfigError(f"{_var(name)}={raw!r} is not an integer") from None
     if value < minimum:
-        raise ConfigError(f"{ENV_PREFIX}{name}={value} must be >= {minimum}")
+        raise ConfigError(f"{_var(name)}={value} must be >= {minimum}")
     return value
 
 
@@ -89,9 +143,9 @@ def _float(name: str, default: float, minimum: float = 0.0) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
+        raise ConfigError(f"{_var(name)}={raw!r} is not a number") from None
     if value < minimum:
-        raise ConfigError(f"{ENV_PREFIX}{name}={value} must be >= {minimum}")
+        raise ConfigError(f"{_var(name)}={value} must be >= {minimum}")
     return value
 
 
@@ -175,6 +229,11 @@ class Config:
     gitea_token: str | None = None
     gitea_timeout_s: float = 20.0
     log_level: str = "INFO"
+    legacy_env: tuple[str, ...] = ()  # 0.1.0 variables this config was read from
+    log_dir: Path = Path()  # supervised programs' rotated log files
+    log_stdout: bool = False  # programs log to supervisord's stdout instead (containers)
+    log_max_bytes: int = LOG_MAX_BYTES
+    log_backups: int = LOG_BACKUPS
 
     @property
     def presence_expiry_s(self) -> float:
@@ -188,10 +247,19 @@ class Config:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Build from `environ` (default: os.environ) and validate."""
         _SOURCE.append(os.environ if environ is None else environ)
+        _LEGACY_USED.append(set())
         try:
-            return cls._from_source()
+            cfg = cls._from_source()
+            used = _LEGACY_USED[-1]
         finally:
             _SOURCE.pop()
+            _LEGACY_USED.pop()
+        legacy = tuple(old for old in LEGACY_ENV.values() if old in used)
+        for old in legacy:
+            if old not in _NOTICED:
+                _NOTICED.add(old)
+                _PENDING_NOTICES.append(deprecation_notice(old))
+        return replace(cfg, legacy_env=legacy) if legacy else cfg
 
     @classmethod
     def _from_source(cls) -> Config:
@@ -262,6 +330,10 @@ class Config:
             gitea_token=_env("GITEA_TOKEN"),
             gitea_timeout_s=_float("GITEA_TIMEOUT_S", 20.0, 0.1),
             log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
+            log_dir=Path(_env("LOG_DIR") or data_dir / "logs").expanduser(),
+            log_stdout=_bool("LOG_STDOUT", False),
+            log_max_bytes=_int("LOG_MAX_BYTES", LOG_MAX_BYTES, 1024),
+            log_backups=_int("LOG_BACKUPS", LOG_BACKUPS, 0),
         )
         cfg.validate()
         return cfg

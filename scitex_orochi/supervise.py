@@ -7,6 +7,8 @@ so what the tests start is what a user starts.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import os
 import re
 import signal
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from .config import Config
+from .files import PRIVATE_UMASK, private_umask, sqlite_files, tighten_hub_files
 
 CONF_NAME = "supervisord.conf"
 _ENV_REF = re.compile(r"%\(ENV_([A-Z0-9_]+)\)s")
@@ -59,19 +62,71 @@ def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
     })
     if cfg.admin_token:
         env["SCITEX_OROCHI_ADMIN_TOKEN"] = cfg.admin_token
+    # Values read from 0.1.0 names reach the processes under the new names: the
+    # deprecation is reported once, by `serve`, not again by every process.
+    if cfg.gitea_url:
+        env["SCITEX_OROCHI_GITEA_URL"] = cfg.gitea_url
+    if cfg.gitea_token:
+        env["SCITEX_OROCHI_GITEA_TOKEN"] = cfg.gitea_token
     return env
 
 
-def render(template: str, env: dict[str, str]) -> str:
-    """Substitute %(ENV_X)s references, so supervisorctl works without the environment."""
+def render(template: str, env: dict[str, str],
+           values: dict[str, str | None] | None = None) -> str:
+    """Substitute %(ENV_X)s references, so supervisorctl works without the environment.
+
+    `values` (see `conf_values`) are substituted as they are, before `env`; a line whose
+    value there is None is left out.
+    """
+    values = values or {}
 
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name in values:
+            return values[name] or ""
         if name not in env:
             raise SuperviseError(f"{CONF_NAME} needs ${name}, which is not set")
         return env[name].replace("%", "%%")
 
-    return _ENV_REF.sub(sub, template)
+    dropped = {name for name, value in values.items() if value is None}
+    lines = [line for line in template.splitlines(keepends=True)
+             if not any(name in dropped for name in _ENV_REF.findall(line))]
+    return _ENV_REF.sub(sub, "".join(lines))
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def supervisor_password(admin_token: str) -> str:
+    """The control socket's password: derived from the admin token, so it stays the same
+    across restarts (a running hub's supervisorctl keeps working) and no file holds it."""
+    return hmac.new(admin_token.encode(), b"orochi supervisord socket", hashlib.sha256).hexdigest()
+
+
+def conf_values(cfg: Config, admin_token: str) -> dict[str, str | None]:
+    """What only the rendered supervisord.conf needs (never the processes' environment):
+    the control socket's credentials, `user=root` when root (supervisord warns otherwise),
+    and where supervisord and its programs log."""
+    if cfg.log_stdout:
+        program_log = numbered_log = "/dev/fd/1"
+        max_bytes, backups = "0", "0"
+    else:  # supervisord expands %(program_name)s and %(process_num)s in these
+        program_log = _escape(str(cfg.log_dir)) + "/%(program_name)s.log"
+        numbered_log = _escape(str(cfg.log_dir)) + "/%(program_name)s_%(process_num)02d.log"
+        max_bytes, backups = str(cfg.log_max_bytes), str(cfg.log_backups)
+    return {
+        "SCITEX_OROCHI_SUPERVISOR_USERNAME": "orochi",
+        "SCITEX_OROCHI_SUPERVISOR_PASSWORD": supervisor_password(admin_token),
+        "SCITEX_OROCHI_SUPERVISORD_USER": "root" if os.geteuid() == 0 else None,
+        "SCITEX_OROCHI_SUPERVISORD_LOG": _escape(str(cfg.log_dir / "supervisord.log")),
+        "SCITEX_OROCHI_LOG_MAX_BYTES": str(cfg.log_max_bytes),
+        "SCITEX_OROCHI_LOG_BACKUPS": str(cfg.log_backups),
+        "SCITEX_OROCHI_PROGRAM_LOG": program_log,
+        "SCITEX_OROCHI_NUMBERED_PROGRAM_LOG": numbered_log,  # programs with numprocs
+        "SCITEX_OROCHI_PROGRAM_LOG_MAX_BYTES": max_bytes,
+        "SCITEX_OROCHI_PROGRAM_LOG_BACKUPS": backups,
+    }
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -101,25 +156,41 @@ class Prepared:
 
 
 def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
-    """Create directories, migrate the database, make tokens, render the supervisord config."""
+    """Create directories, migrate the database, make tokens, render the supervisord config.
+
+    Everything is created under the private umask and what already existed is tightened:
+    directories 0700, files 0600 (`files.py`).
+    """
     from .store import Store  # imported here: the CLI stays fast for other commands
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(cfg.db_url)
-    try:
-        store.migrate()
-        boot = store.bootstrap(cfg.admin_token_file, cfg.admin_token)
-    finally:
-        dispose = getattr(store, "close", None) or getattr(store, "dispose", None)
-        if dispose is not None:
-            dispose()
-    env = hub_env(cfg, base_env)
-    env["SCITEX_OROCHI_ADMIN_TOKEN"] = boot.admin_token
-    conf_path = cfg.run_dir / CONF_NAME
-    conf_path.write_text(render(template_path().read_text(), env))
+    with private_umask():
+        for directory in (cfg.data_dir, cfg.run_dir, cfg.media_root, cfg.log_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        _tighten(cfg)
+        store = Store(cfg.db_url)
+        try:
+            store.migrate()
+            boot = store.bootstrap(cfg.admin_token_file, cfg.admin_token)
+        finally:
+            dispose = getattr(store, "close", None) or getattr(store, "dispose", None)
+            if dispose is not None:
+                dispose()
+        env = hub_env(cfg, base_env)
+        env["SCITEX_OROCHI_ADMIN_TOKEN"] = boot.admin_token
+        conf_path = cfg.run_dir / CONF_NAME
+        conf_path.write_text(render(template_path().read_text(), env,
+                                    conf_values(cfg, boot.admin_token)))
+        _tighten(cfg)
     return Prepared(cfg, env, conf_path, boot.admin_token, boot.default_token,
                     boot.admin_generated, boot.default_token_generated)
+
+
+def _tighten(cfg: Config) -> None:
+    """The hub's own directories wholly; in the data dir, which may be shared, only itself
+    and the files the hub keeps there."""
+    tighten_hub_files(
+        [cfg.run_dir, cfg.media_root, cfg.log_dir],
+        [cfg.data_dir, cfg.admin_token_file, *sqlite_files(cfg.db_url)])
 
 
 def _append_mode(stdout: IO | int | None) -> None:
@@ -157,11 +228,14 @@ class HubSupervisor:
                     f"port {port} on {cfg.host} is already in use: stop what holds it "
                     f"or choose another with SCITEX_OROCHI_PORT / SCITEX_OROCHI_DASHBOARD_PORT")
         _append_mode(self.stdout)
+        # supervisord in the foreground keeps the umask it starts with (its `umask=`
+        # applies only when it daemonizes): its log, pid and socket files, and every
+        # program, start under the private one.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-n", "-c",
              str(self.prepared.conf_path)],
             env=self.prepared.env, stdout=self.stdout, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, umask=PRIVATE_UMASK,
         )
         return self.proc
 

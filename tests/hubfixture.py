@@ -47,6 +47,7 @@ class Hub:
             "SCITEX_OROCHI_PRESENCE_SNAPSHOT_S": "0.5",
             "SCITEX_OROCHI_REPUBLISH_AFTER_S": "0.3",
             "SCITEX_OROCHI_LOG_LEVEL": "INFO",
+            "SCITEX_OROCHI_LOG_STDOUT": "true",  # program output in hub.log, read by tests
         })
         if db_url:
             env["SCITEX_OROCHI_DB"] = db_url
@@ -59,7 +60,9 @@ class Hub:
         self.default_token = self.prepared.default_token
         self.ws_url = f"ws://{self.host}:{self.port}"
         self.http_url = f"http://{self.host}:{self.dashboard_port}"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # closed in stop(); private like every file in the data dir
+        self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                      0o600), "ab")
         self.sup = HubSupervisor(self.prepared, stdout=self._log)
 
     def agent_url(self, token: str | None = None) -> str:

@@ -134,3 +134,108 @@ def test_doctor_names_the_dead_part(hub):
     result = cli(hub, "doctor", timeout=WAIT_S * 2)
     assert result.returncode == 1
     assert "✗ process persister" in result.stdout and "→" in result.stdout
+
+
+# ---- what a newcomer tripped on -----------------------------------------------------------
+def registry(hub) -> list[dict]:
+    import urllib.request
+
+    req = urllib.request.Request(f"{hub.http_url}/api/agents/registry",
+                                 headers={"Authorization": f"Bearer {hub.admin_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def get_json(hub, path: str):
+    import urllib.request
+
+    req = urllib.request.Request(f"{hub.http_url}{path}",
+                                 headers={"Authorization": f"Bearer {hub.admin_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def wait_witness_gone(hub, name: str = "witness") -> list[dict]:
+    """A normal agent connects and leaves; once it is listed as gone, every disconnect
+    before it (same gateway, same bus) has reached the HTTP gateway too."""
+    from agent import RawAgent
+    from util import wait_for
+
+    async def visit() -> None:
+        witness = await RawAgent.connect(hub.agent_url(), name, ["#general"])
+        await witness.close()
+
+    asyncio.run(visit())
+    return wait_for(lambda: (rows := registry(hub)) and any(
+        r["name"] == name and r["online"] is False for r in rows) and rows,
+        WAIT_S, "the witness listed as disconnected")
+
+
+def test_one_shot_commands_leave_no_dead_agent(hub):
+    assert cli(hub, "send", "#cli", "once", "--name", "one-shot").returncode == 0
+    assert cli(hub, "join", "#cli", "--name", "joiner").returncode == 0
+    rows = wait_witness_gone(hub)
+    names = {r["name"] for r in rows}
+    assert "one-shot" not in names and "joiner" not in names, rows
+    health = get_json(hub, "/api/agents/health")
+    assert {a["name"] for a in health["agents"]} == {"witness"}
+
+
+def test_list_members_of_a_channel_with_history_and_nobody_online(hub):
+    assert cli(hub, "send", "#quiet", "anyone?", "--name", "poster").returncode == 0
+    result = cli(hub, "list-members", "--channel", "quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "#quiet: no members online"
+    assert json.loads(cli(hub, "list-members", "--channel", "#quiet", "--json").stdout) == {
+        "channel": "#quiet", "members": []}
+    assert cli(hub, "list-members", "--channel", "#never").returncode == 5
+
+
+def test_doctor_leaves_no_channel_behind(hub):
+    from agent import RawAgent
+
+    async def watch() -> RawAgent:
+        return await RawAgent.connect(
+            f"ws://{hub.host}:{hub.dashboard_port}/ws?token={hub.admin_token}", register=False)
+
+    loop = asyncio.new_event_loop()
+    try:
+        observer = loop.run_until_complete(watch())
+        result = cli(hub, "doctor", "--json", timeout=WAIT_S * 2)
+        report = json.loads(result.stdout)
+        trip = next(c for c in report["checks"] if c["name"] == "message round trip")
+        assert result.returncode == 0 and trip["ok"], report
+        # the whole path: stored with a seq, readable where one looks for it on purpose
+        stored = get_json(hub, "/api/history/%23.doctor")
+        assert len(stored) == 1 and stored[0]["seq"] == 1
+        assert f"seq {stored[0]['seq']}" in trip["detail"]
+        # and listed nowhere
+        summary = [c["name"] for c in get_json(hub, "/api/channels/summary")["channels"]]
+        assert not any("doctor" in name for name in summary), summary
+        assert not any("doctor" in name for name in get_json(hub, "/api/channels"))
+        assert not any("doctor" in r["channel"] for r in get_json(hub, "/api/messages"))
+        listed = cli(hub, "list-channels", "--json")
+        assert "doctor" not in listed.stdout
+        rows = wait_witness_gone(hub)
+        assert not any(r["name"].startswith("doctor-") for r in rows), rows
+        # the dashboard's observers never saw it; a later message is the barrier
+        assert cli(hub, "send", "#after", "barrier", "--name", "barrier").returncode == 0
+        loop.run_until_complete(observer.wait(
+            lambda f: f["type"] == "message" and f["payload"].get("channel") == "#after"))
+        channels = {f["payload"].get("channel") for f in observer.frames
+                    if f["type"] == "message"}
+        assert channels == {"#after"}, channels
+        loop.run_until_complete(observer.close())
+    finally:
+        loop.close()
+
+
+def test_show_status_aligns_its_columns(hub):
+    result = cli(hub, "show-status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ITEM", "VALUE"]
+    starts = {len(line) - len(line[len(label):].lstrip()) for line, label in zip(
+        lines[1:], ["hub", "agents online", "channels active", "observers connected"],
+        strict=False)}
+    assert len(starts) == 1, lines

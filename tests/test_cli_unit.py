@@ -34,7 +34,7 @@ from fakehub import FakeHub
 
 COMMANDS = ["send", "login", "join", "list-agents", "list-channels", "list-members",
             "show-status", "show-history", "doctor", "create-workspace", "list-workspaces",
-            "delete-workspace", "create-invite", "list-invites"]
+            "delete-workspace", "list-tokens", "create-invite", "list-invites"]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
 
@@ -198,6 +198,9 @@ def api():
             {"name": "alpha", "status": "busy", "machine": "m1", "channels": ["#general"],
              "current_task": "tests", "last_seen": (now - timedelta(seconds=30)).timestamp()}]),
         ("GET", "/api/channels"): (200, {"#general": ["alpha", "beta"], "#empty": []}),
+        ("GET", "/api/channels/summary"): (200, {"workspace": "default", "channels": [
+            {"name": "#general", "members": ["alpha", "beta"], "last_seq": 3},
+            {"name": "#quiet", "members": [], "last_seq": 5}]}),
         ("GET", "/api/stats"): (200, {"agents_online": 2, "channels_active": 1,
                                       "observers_connected": 0, "agents": ["alpha", "beta"],
                                       "channels": ["#general"]}),
@@ -242,7 +245,14 @@ def test_channels_members_status_history(api):
     assert json.loads(members.output) == {"channel": "#general", "members": ["alpha", "beta"]}
     missing = run(*api, "--token", "admin", "list-members", "--channel", "#nope")
     assert missing.exit_code == 5 and "no channel #nope" in missing.output
-    assert "agents online  2" in run(*api, "--token", "admin", "show-status").output
+    quiet = run(*api, "--token", "admin", "list-members", "--channel", "quiet")
+    assert quiet.exit_code == 0 and quiet.output.strip() == "#quiet: no members online"
+    status = run(*api, "--token", "admin", "show-status").output.splitlines()
+    assert status[0].split() == ["ITEM", "VALUE"]
+    # aligned: every value starts in the same column, however long the label
+    starts = {line.index(value) for line, value in zip(
+        status[1:], ["http://", "2", "1", "0", "alpha, beta", "#general"], strict=True)}
+    assert len(starts) == 1, status
     history = run(*api, "--token", "admin", "show-history", "#general", "--json")
     assert [r["content"] for r in json.loads(history.output)] == ["first", "second"]
     lines = run(*api, "--token", "admin", "show-history", "general").output.splitlines()

@@ -15,7 +15,7 @@ import pytest
 
 from agent import RawAgent
 from http_util import Api, wait_http_ready
-from util import TIME_SCALE
+from util import TIME_SCALE, eventually
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -190,6 +190,51 @@ async def test_sign_in_form_refuses_a_wrong_token(http_hub, page):
     await page.locator('.channel[data-channel="#general"]').click()
     await page.locator(f'.msg[data-id="{posted["id"]}"]').wait_for()
     assert page.errors == []
+
+
+async def test_offline_agents_are_collapsed_and_never_labelled_online(http_hub, page):
+    api = Api(http_hub.http_url, http_hub.admin_token)
+    alive = await RawAgent.connect(http_hub.agent_url(), "still-here", ["#general"])
+    try:
+        # "online" is its last status: once disconnected it must still not read as online
+        once = await RawAgent.connect(http_hub.agent_url(), "one-shot-cli", ["#general"],
+                                      transient=True)
+        await once.close()
+        gone = await RawAgent.connect(http_hub.agent_url(), "went-away", ["#general"])
+        await gone.close()
+
+        async def listed_gone():
+            status, rows = await api.get("/api/agents/registry")
+            return status == 200 and any(r["name"] == "went-away" and not r["online"]
+                                         for r in rows) and rows
+
+        rows = await eventually(listed_gone, 10, "went-away listed as disconnected")
+        assert "one-shot-cli" not in {r["name"] for r in rows}  # transient: not kept
+        offline = sum(1 for r in rows if not r["online"])
+
+        await page.goto(f"{http_hub.http_url}/?token={http_hub.admin_token}")
+        await page.locator('.agent[data-name="still-here"]').wait_for()
+        toggle = page.locator(".offline-toggle button")
+        await toggle.wait_for()
+        assert (await toggle.inner_text()).endswith(f"{offline} offline")
+        assert await page.locator('.agent[data-name="went-away"]').count() == 0  # collapsed
+        await page.locator('.agent[data-name="still-here"] .status',
+                           has_text="online").wait_for()
+        await toggle.click()
+        card = page.locator('.agent[data-name="went-away"]')
+        await card.wait_for()
+        assert await card.locator(".pill.dead").count() == 1
+        assert await card.locator(".status").inner_text() == "offline"
+        assert "online" not in (await card.inner_text()).lower()
+        assert await page.locator('.agent[data-name="one-shot-cli"]').count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-offline-expanded.png"))
+        await toggle.click()
+        await card.wait_for(state="detached")
+        assert page.errors == []
+    finally:
+        await alive.close()
+        await api.close()
 
 
 def _form(data: bytes):

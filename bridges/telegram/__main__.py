@@ -7,6 +7,7 @@ import logging
 import sys
 
 from scitex_orochi.config import Config
+from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 from scitex_orochi.store import Store
 
@@ -16,6 +17,7 @@ log = logging.getLogger("orochi.telegram")
 
 
 def main() -> int:
+    restrict_umask()  # before any file is created: data files are 0600
     cfg = Config.from_env()
     setup_logging(cfg.log_level, "telegram")
     if not cfg.telegram_enabled:

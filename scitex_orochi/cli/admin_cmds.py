@@ -1,5 +1,6 @@
 """Workspace administration over the REST API of the dashboard port, with the admin token:
-create-workspace, list-workspaces, delete-workspace, create-invite, list-invites."""
+create-workspace, list-workspaces, delete-workspace, list-tokens, create-invite,
+list-invites."""
 
 from __future__ import annotations
 
@@ -23,15 +24,31 @@ from .output import (
 )
 
 ADMIN_NOTE = ("\b\nThese commands need the admin token: --token, or SCITEX_OROCHI_ADMIN_TOKEN "
-              "(preferred over SCITEX_OROCHI_TOKEN here).\n")
+              "(preferred over SCITEX_OROCHI_TOKEN here); for a hub on this machine,\n"
+              "without either, the admin token file in its data directory.\n")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
 
 
 def admin_token(g: Globals) -> str | None:
-    """--token when given on the command line, else the admin token from the environment."""
+    """--token when given on the command line, else the admin token from the environment,
+    else (a hub on this machine) the one `serve` keeps in the data directory."""
     ctx = click.get_current_context().find_root()
     if ctx.get_parameter_source("token") == ParameterSource.COMMANDLINE:
         return g.token
-    return os.environ.get("SCITEX_OROCHI_ADMIN_TOKEN") or g.token
+    token = os.environ.get("SCITEX_OROCHI_ADMIN_TOKEN") or g.token
+    if token or g.host not in LOCAL_HOSTS:
+        return token
+    return local_admin_token()
+
+
+def local_admin_token() -> str | None:
+    from ..config import Config, ConfigError
+
+    try:
+        path = Config.from_env().admin_token_file
+        return path.read_text().strip() or None
+    except (ConfigError, OSError):
+        return None
 
 
 def _rest(g: Globals) -> RestClient:
@@ -132,6 +149,29 @@ def delete_workspace(g: Globals, workspace_id: str, yes: bool, as_json: bool,
         emit_json({"deleted": workspace_id})
     else:
         click.echo(f"deleted workspace {workspace_id}")
+
+
+@main.command("list-tokens", epilog=_epilog("""\b
+Examples:
+  scitex-orochi list-tokens default                  # the default workspace's agent tokens
+  scitex-orochi list-tokens ws_0123456789abcdef --json
+"""))
+@click.argument("workspace_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@handle_errors
+def list_tokens(g: Globals, workspace_id: str, as_json: bool) -> None:
+    """Tokens of a workspace (give one to each of the workspace's agents)."""
+    rows = _items(_rest(g).get(_path(workspace_id, "tokens")), "tokens")
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(f"no tokens for {workspace_id}")
+        return
+    for row in rows:
+        row["created"] = relative_time(row.get("created_at"))
+    click.echo(table(rows, [("token", "token"), ("label", "label"), ("created", "created")]))
 
 
 @main.command("create-invite", epilog=_epilog("""\b

@@ -29,6 +29,11 @@ NAME_HELP = ("Agent name to register as (env SCITEX_OROCHI_AGENT, else user@host
              "An agent already online under this name is replaced.")
 
 
+# One-shot commands (send, join) say so when they register: the hub does not keep them
+# in its list of recently disconnected agents, so they do not show up as dead.
+ONE_SHOT = {"transient": True}
+
+
 def _client(g: Globals, name: str | None, channels: list[str], **kw: Any) -> Any:
     from ..client import OrochiClient
 
@@ -94,7 +99,8 @@ def send(g: Globals, channel: str, content: str, name: str | None, metadata: str
         return
 
     async def run() -> Any:
-        async with _client(g, name, [], resume=False, reconnect=True, timeout=timeout) as c:
+        async with _client(g, name, [], resume=False, reconnect=True, timeout=timeout,
+                           extra_register=ONE_SHOT) as c:
             return await c.send(channel, content, meta)
 
     sent = asyncio.run(run())
@@ -173,7 +179,7 @@ def join(g: Globals, channel: str, name: str | None, as_json: bool, dry_run_: bo
         return
 
     async def run() -> tuple[str, list[str]]:
-        async with _client(g, name, [], resume=False) as client:
+        async with _client(g, name, [], resume=False, extra_register=ONE_SHOT) as client:
             await client.subscribe(channel)
             return client.name, (await client.who()).get(client.name, [channel])
 
@@ -249,6 +255,18 @@ def list_channels(g: Globals, as_json: bool) -> None:
                      [("channel", "channel"), ("members", "members"), ("names", "names")]))
 
 
+def _channel_summary(g: Globals) -> dict[str, list[str]]:
+    """Every channel of the workspace (with history, configured, or with members online)
+    → members online; a hub without /api/channels/summary: the channels with members."""
+    try:
+        data = _rest(g).get("/api/channels/summary")
+    except NotFound:
+        return _channel_members(g)
+    rows = data.get("channels") if isinstance(data, dict) else None
+    return {str(r["name"]): list(r.get("members") or []) for r in rows or []
+            if isinstance(r, dict) and r.get("name")}
+
+
 @main.command("list-members", epilog="""\b
 Examples:
   scitex-orochi list-members --channel '#general'
@@ -259,9 +277,9 @@ Examples:
 @click.pass_obj
 @handle_errors
 def list_members(g: Globals, channel: str, as_json: bool) -> None:
-    """Agents subscribed to a channel."""
+    """Agents online in a channel (the channel may have history and nobody online)."""
     channel = normalize_channel(channel)
-    channels = _channel_members(g)
+    channels = _channel_summary(g)
     if channel not in channels:
         known = ", ".join(sorted(channels)) or "none"
         raise NotFound("UNKNOWN_CHANNEL", f"no channel {channel} (channels: {known})")
@@ -269,7 +287,7 @@ def list_members(g: Globals, channel: str, as_json: bool) -> None:
     if as_json:
         emit_json({"channel": channel, "members": members})
     else:
-        click.echo("\n".join(members) if members else f"{channel} has no members online")
+        click.echo("\n".join(members) if members else f"{channel}: no members online")
 
 
 @main.command("show-status", epilog="""\b
@@ -287,16 +305,17 @@ def show_status(g: Globals, as_json: bool) -> None:
         emit_json(stats)
         return
     stats = stats if isinstance(stats, dict) else {}
-    click.echo(f"hub            {http_url(g.host, g.dashboard_port)}  "
-               f"(agents: ws://{g.host}:{g.port}/)")
+    rows = [{"item": "hub", "value": f"{http_url(g.host, g.dashboard_port)}  "
+                                     f"(agents: ws://{g.host}:{g.port}/)"}]
     for key in ("agents_online", "channels_active", "observers_connected"):
         if key in stats:
-            click.echo(f"{key.replace('_', ' '):<15}{stats[key]}")
+            rows.append({"item": key.replace("_", " "), "value": stats[key]})
     for key in ("agents", "channels"):
         value = stats.get(key)
         if isinstance(value, list | dict) and value:
             names = sorted(value) if isinstance(value, dict) else value
-            click.echo(f"{key:<15}{', '.join(str(v) for v in names)}")
+            rows.append({"item": key, "value": ", ".join(str(v) for v in names)})
+    click.echo(table(rows, [("item", "item"), ("value", "value")]))
 
 
 @main.command("show-history", epilog="""\b

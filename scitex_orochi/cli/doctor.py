@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from ..client_errors import OrochiError
-from .group import Globals, main
+from .group import Globals, main, warn_legacy
 from .output import EXIT_CODES_HELP, colour_enabled, emit_json, paint
 
 CHECK_TIMEOUT_S = 5.0
@@ -49,6 +49,7 @@ def check_config(g: Globals) -> tuple[Check, Any]:
         cfg = Config.from_env()
     except ConfigError as exc:
         return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named"), None
+    warn_legacy(cfg.legacy_env)
     cfg = replace(cfg, host=g.host, port=g.port, dashboard_port=g.dashboard_port)
     return Check("config", True, f"data dir {cfg.data_dir}"), cfg
 
@@ -79,13 +80,19 @@ def check_processes(cfg: Any) -> list[Check]:
             continue
         running = parts[1] == "RUNNING"
         checks.append(Check(f"process {parts[0]}", running, detail,
-                            "" if running else f"see {cfg.run_dir}/supervisord.log; "
+                            "" if running else f"see {_log_hint(cfg, parts[0])}; "
                             f"supervisorctl -c {conf} restart {parts[0]}"))
     if not checks:
         detail = (out.stdout or out.stderr).strip().splitlines()
         return [Check("processes", False, detail[0] if detail else "no status",
                       "supervisord is not running: start the hub with `scitex-orochi serve`")]
     return checks
+
+
+def _log_hint(cfg: Any, program: str) -> str:
+    if cfg.log_stdout:
+        return "the output of `scitex-orochi serve`"
+    return f"{cfg.log_dir}/{program.split(':')[-1]}.log"
 
 
 def check_ports(cfg: Any) -> list[Check]:
@@ -148,22 +155,30 @@ def check_bus(cfg: Any) -> Check:
 
 
 def check_message(g: Globals) -> Check:
+    """A message through the whole path, into the internal channel `#.doctor`: stored
+    and acked with its seq like any message, but never listed (no channel left behind),
+    from a transient agent (not kept as a dead agent afterwards)."""
+    from ..channels import DOCTOR_CHANNEL
     from ..client import OrochiClient
 
     async def round_trip() -> Any:
         name = f"doctor-{os.getpid()}"
         async with OrochiClient(name, host=g.host, port=g.port, token=g.token,
-                                channels=["#doctor"], reconnect=False, resume=False,
-                                timeout=CHECK_TIMEOUT_S * 2,
-                                connect_timeout=CHECK_TIMEOUT_S) as client:
-            return await client.send("#doctor", f"doctor check from {socket.gethostname()}")
+                                channels=[DOCTOR_CHANNEL], reconnect=False, resume=False,
+                                timeout=CHECK_TIMEOUT_S * 2, connect_timeout=CHECK_TIMEOUT_S,
+                                extra_register={"transient": True}) as client:
+            return await client.send(DOCTOR_CHANNEL, f"doctor check from {socket.gethostname()}")
 
     try:
         sent = asyncio.run(round_trip())
     except OrochiError as exc:
         return Check("message round trip", False, str(exc).split(";")[0],
                      "check the token, gateway_ws and persister processes")
-    return Check("message round trip", True, f"#doctor message stored as seq {sent.seq}")
+    if sent.seq is None:
+        return Check("message round trip", False, "acked without a seq: not stored",
+                     "check the persister process")
+    return Check("message round trip", True,
+                 f"stored as seq {sent.seq} in {DOCTOR_CHANNEL} (internal, never listed)")
 
 
 def _mask(url: str) -> str:

@@ -7,11 +7,12 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..config import Config, ConfigError, db_url_from
-from .group import Globals, main
+from ..config import Config, ConfigError, db_url_from, legacy_value
+from .group import Globals, main, warn_legacy
 
 
 @main.command(
@@ -42,14 +43,16 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
         cfg = Config.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    warn_legacy(cfg.legacy_env)
     changes: dict = {"host": g.host, "port": g.port, "dashboard_port": g.dashboard_port}
     if data_dir is not None:
         data_dir = data_dir.expanduser().resolve()
         changes.update(data_dir=data_dir, run_dir=data_dir / "run",
                        bus_in=f"ipc://{data_dir / 'run' / 'bus-in.sock'}",
                        bus_out=f"ipc://{data_dir / 'run' / 'bus-out.sock'}",
-                       media_root=data_dir / "media")
-        if not os.environ.get("SCITEX_OROCHI_DB") and db is None:
+                       media_root=data_dir / "media", log_dir=data_dir / "logs")
+        if not (os.environ.get("SCITEX_OROCHI_DB") or legacy_value(os.environ, "DB")[0]) \
+                and db is None:
             changes["db_url"] = db_url_from(None, data_dir)
     if db is not None:
         changes["db_url"] = db_url_from(db, data_dir or cfg.data_dir)
@@ -77,25 +80,59 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     ready = hub.wait_ready(60.0)
-    host = cfg.host if ":" not in cfg.host else f"[{cfg.host}]"
-    lines = [
-        "",
-        "Orochi hub " + ("ready" if ready else "starting (not answering yet)"),
-        f"  agents:     ws://{host}:{cfg.port}/?token={prepared.default_token}",
-        f"  dashboard:  http://{host}:{cfg.dashboard_port}/?token={prepared.admin_token}",
-        f"  admin token:             {prepared.admin_token}"
-        + ("  (generated)" if prepared.admin_generated else ""),
-        f"  default workspace token: {prepared.default_token}"
-        + ("  (generated)" if prepared.default_token_generated else ""),
-        f"  database:   {_mask(cfg.db_url)}",
-        f"  data dir:   {cfg.data_dir}   gateways: {cfg.ws_procs}",
-        "  stop with Ctrl-C",
-        "",
-    ]
+    lines = ["", "Orochi hub " + ("ready" if ready else "starting (not answering yet)"),
+             *banner(prepared), "  stop with Ctrl-C", ""]
     click.echo("\n".join(lines), err=True)
     code = proc.wait()
     click.echo(f"Orochi hub stopped (supervisord exit {code})", err=True)
     sys.exit(0 if code in (0, -signal.SIGTERM) else code)
+
+
+def server_main() -> None:
+    """`scitex-orochi-server` (0.6.0) and `python -m orochi.server` (0.1.0): the hub, as
+    `scitex-orochi serve` runs it, with the same options (settings from the environment)."""
+    main(args=["serve", *sys.argv[1:]], prog_name="scitex-orochi-server")
+
+
+def banner(prepared: Any) -> list[str]:
+    """What an agent and a person need. Tokens are shown once, when they are made, and
+    never inside a URL (URLs end up in shell history, proxies and screenshots)."""
+    cfg = prepared.cfg
+    host = cfg.host if ":" not in cfg.host else f"[{cfg.host}]"
+    lines = [
+        f"  agents:     ws://{host}:{cfg.port}/?token=<workspace token>",
+        f"  dashboard:  http://{host}:{cfg.dashboard_port}/  (sign in with the admin token)",
+    ]
+    if prepared.admin_generated:
+        lines.append(f"  admin token:             {prepared.admin_token}  (generated, "
+                     f"kept in {cfg.admin_token_file})")
+    if prepared.default_token_generated:
+        lines.append(f"  default workspace token: {prepared.default_token}  (generated, "
+                     "kept in the database)")
+    if prepared.admin_generated or prepared.default_token_generated:
+        lines.append("  (tokens are shown only at the first start: keep them)")
+    if not prepared.admin_generated:
+        where = ("the environment (SCITEX_OROCHI_ADMIN_TOKEN)" if cfg.admin_token
+                 else str(cfg.admin_token_file))
+        lines.append(f"  admin token:             in {where}")
+    if not prepared.default_token_generated:
+        lines.append("  workspace tokens:        scitex-orochi list-tokens default "
+                     "(list-workspaces for the others)")
+    lines += [
+        f"  database:   {_mask(cfg.db_url)}",
+        f"  data dir:   {cfg.data_dir}   gateways: {cfg.ws_procs}",
+        "  logs:       " + ("this output (SCITEX_OROCHI_LOG_STDOUT)" if cfg.log_stdout else
+                            f"{cfg.log_dir}/<process>.log (rotated at "
+                            f"{_size(cfg.log_max_bytes)}, {cfg.log_backups} kept)"),
+    ]
+    return lines
+
+
+def _size(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def _mask(url: str) -> str:
