@@ -27,7 +27,6 @@ from .service import HttpHub
 log = logging.getLogger("orochi.gateway_http")
 
 OPTIONAL_ROUTE_MODULES = ("gateway_http.gitea_routes", "gateway_http.telegram_webhook")
-REQUEST_OVERHEAD_BYTES = 1024 * 1024
 
 __all__ = ["CONFIG", "HUB", "STARTED", "create_app"]
 
@@ -56,12 +55,12 @@ def _optional_routes(app: web.Application) -> None:
 
 def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     """The gateway application; `hub` may be given (tests), else it is built at startup."""
-    # Base64 uploads carry 4/3 of the file in the JSON body.
-    max_body = cfg.media_max_size * 4 // 3 + REQUEST_OVERHEAD_BYTES
     middlewares = [error_middleware]
     if cfg.cors_origins:
         middlewares.insert(0, cors_middleware(cfg.cors_origins))
-    app = web.Application(client_max_size=max_body, middlewares=middlewares)
+    # Every route reads its body through bodies.py with its own limit; this only
+    # bounds what a stray request.read() could buffer.
+    app = web.Application(client_max_size=cfg.max_frame_bytes, middlewares=middlewares)
     app[CONFIG] = cfg
     app[STARTED] = time.time()
     app.cleanup_ctx.append(_hub_context(hub))

@@ -18,7 +18,8 @@ from aiohttp import web
 from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
 
 from .auth import authenticate, require_admin
-from .errors import ApiError, read_json_object
+from .bodies import read_json_object
+from .errors import ApiError
 from .keys import CONFIG
 
 GITEA_RPC_TIMEOUT_S = 30.0

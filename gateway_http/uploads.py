@@ -23,7 +23,8 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from .auth import require_admin
-from .errors import ApiError, bad_request, not_found, opt_str, read_json_object
+from .bodies import read_json_object
+from .errors import ApiError, bad_request, not_found, opt_str
 from .keys import HUB
 
 CHUNK_BYTES = 256 * 1024
@@ -84,7 +85,8 @@ class MediaStore:
 
 
 def too_large(max_size: int) -> ApiError:
-    return ApiError(413, f"file over the upload limit of {max_size} bytes", limit=max_size)
+    return ApiError(413, f"file over the upload limit of {max_size} bytes", limit=max_size,
+                    close_connection=True)
 
 
 def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: str,
