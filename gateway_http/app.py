@@ -1,8 +1,9 @@
 """aiohttp application factory for the HTTP gateway: REST API, dashboard, observers, media.
 
 `create_app(cfg)` wires the route modules (one per area), the JSON error and
-CORS middlewares, and the bus client (`HttpHub`) started and stopped in
-`cleanup_ctx`. The port opens only after the bus round trip works, so a
+CORS middlewares, the connection guard that
+`edge.EdgeRunner` serves with, and the bus client (`HttpHub`) started and
+stopped in `cleanup_ctx`. The port opens only after the bus round trip works, so a
 listening gateway is a working one. Bridges add their routes through
 `gateway_http.gitea_routes.setup(app)` / `gateway_http.telegram_webhook.setup(app)`
 when those modules exist.
@@ -19,9 +20,18 @@ from aiohttp import web
 
 from scitex_orochi.config import Config
 
-from . import api_agents, api_messages, api_workspaces, dashboard, metrics, observers, uploads
+from . import (
+    api_agents,
+    api_messages,
+    api_workspaces,
+    dashboard,
+    metrics,
+    observers,
+    uploads,
+)
+from .edge import ConnectionGuard
 from .errors import cors_middleware, error_middleware
-from .keys import CONFIG, HUB, STARTED
+from .keys import CONFIG, EDGE, HUB, STARTED
 from .service import HttpHub
 
 log = logging.getLogger("orochi.gateway_http")
@@ -63,6 +73,7 @@ def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     app = web.Application(client_max_size=cfg.max_frame_bytes, middlewares=middlewares)
     app[CONFIG] = cfg
     app[STARTED] = time.time()
+    app[EDGE] = ConnectionGuard(cfg.http_max_conn_per_addr, cfg.http_max_connections)
     app.cleanup_ctx.append(_hub_context(hub))
     for module in (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
                    dashboard):

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .accesslog import redact_target
+
 log = logging.getLogger("orochi.gateway_http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,7 +97,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response.headers.update(headers)
         return response
     except Exception:  # noqa: BLE001 - the edge turns every failure into a JSON 500
-        log.exception("%s %s failed", request.method, request.path)
+        log.exception("%s %s failed", request.method, redact_target(request.raw_path))
         return error_response(500, "internal server error")
 
 

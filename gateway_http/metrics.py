@@ -1,8 +1,8 @@
 """`GET /metrics` in the Prometheus text format (version 0.0.4), and `GET /healthz`.
 
 The counters are this process's own (messages in and out, bus frames, ingest
-state, observers); agent counts come from the presence replica, so any HTTP
-gateway reports the whole hub's agents.
+state, observers, connections at the edge); agent counts come from the
+presence replica, so any HTTP gateway reports the whole hub's agents.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp import web
 from scitex_orochi import __version__
 
 from .health import classify
-from .keys import HUB, STARTED
+from .keys import EDGE, HUB, STARTED
 
 PREFIX = "orochi_http_"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,6 +37,7 @@ def metric(name: str, kind: str, help_text: str,
 
 def render(request: web.Request) -> str:
     hub = request.app[HUB]
+    edge = request.app[EDGE]
     c = hub.counters
     now = time.time()
     records = hub.replica.records()
@@ -94,6 +95,14 @@ def render(request: web.Request) -> str:
                "Total seconds from post to durable ack.", [({}, c.ack_seconds_sum)]))
     add(metric("persist_ack_seconds_count", "counter", "Durable acks timed.",
                [({}, c.ack_count)]))
+    add(metric("connections_open", "gauge", "Open connections on the dashboard port.",
+               [({}, edge.open)]))
+    add(metric("connections_refused_total", "counter",
+               "Connections answered 503 at once: over the per-address or the total limit.",
+               [({"reason": k}, v) for k, v in sorted(edge.refused.items())]))
+    add(metric("header_timeouts_total", "counter",
+               "Connections closed for not sending a request head in time.",
+               [({}, edge.header_timeouts)]))
     return "\n".join(lines) + "\n"
 
 

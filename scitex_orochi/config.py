@@ -28,6 +28,9 @@ PING_TIMEOUT_S = 10.0
 PERSIST_BATCH_MAX = 2000
 SHUTDOWN_DEADLINE_S = 5.0
 HTTP_POST_TIMEOUT_S = 10.0  # REST/observer posts answer 503 if not durable by then
+HTTP_HEADER_TIMEOUT_S = 10.0  # a dashboard-port connection must send its request head by then
+HTTP_MAX_CONN_PER_ADDR = 256  # concurrent dashboard-port connections from one client address
+HTTP_MAX_CONNECTIONS = 4096  # concurrent dashboard-port connections of one HTTP gateway
 
 ENV_PREFIX = "SCITEX_OROCHI_"
 
@@ -87,6 +90,11 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a boolean (true/false)")
 
 
+def _list(name: str) -> tuple[str, ...]:
+    """A comma-separated setting, trimmed, lower-cased, empty items dropped."""
+    return tuple(item.strip().lower() for item in (_env(name) or "").split(",") if item.strip())
+
+
 def db_url_from(value: str | None, data_dir: Path) -> str:
     """SCITEX_OROCHI_DB may be a plain SQLite path or any SQLAlchemy URL."""
     if not value:
@@ -135,6 +143,10 @@ class Config:
     gitea_token: str | None = None
     gitea_timeout_s: float = 20.0
     log_level: str = "INFO"
+    http_header_timeout_s: float = HTTP_HEADER_TIMEOUT_S
+    http_max_conn_per_addr: int = HTTP_MAX_CONN_PER_ADDR
+    http_max_connections: int = HTTP_MAX_CONNECTIONS
+    allowed_hosts: tuple[str, ...] = ()  # Host names the dashboard port answers besides IPs
 
     @property
     def presence_expiry_s(self) -> float:
@@ -197,6 +209,10 @@ class Config:
             gitea_token=_env("GITEA_TOKEN"),
             gitea_timeout_s=_float("GITEA_TIMEOUT_S", 20.0, 0.1),
             log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
+            http_header_timeout_s=_float("HTTP_HEADER_TIMEOUT_S", HTTP_HEADER_TIMEOUT_S, 0.1),
+            http_max_conn_per_addr=_int("HTTP_MAX_CONN_PER_ADDR", HTTP_MAX_CONN_PER_ADDR, 1),
+            http_max_connections=_int("HTTP_MAX_CONNECTIONS", HTTP_MAX_CONNECTIONS, 1),
+            allowed_hosts=_list("ALLOWED_HOSTS"),
         )
         cfg.validate()
         return cfg
