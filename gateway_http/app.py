@@ -1,7 +1,7 @@
 """aiohttp application factory for the HTTP gateway: REST API, dashboard, observers, media.
 
-`create_app(cfg)` wires the route modules (one per area), the JSON error and
-CORS middlewares, the connection guard that
+`create_app(cfg)` wires the route modules (one per area), the Host check
+(hosts.py), the JSON error and CORS middlewares, the connection guard that
 `edge.EdgeRunner` serves with, and the bus client (`HttpHub`) started and
 stopped in `cleanup_ctx`. The port opens only after the bus round trip works, so a
 listening gateway is a working one. Bridges add their routes through
@@ -27,10 +27,12 @@ from . import (
     dashboard,
     metrics,
     observers,
+    tickets,
     uploads,
 )
 from .edge import ConnectionGuard
 from .errors import cors_middleware, error_middleware
+from .hosts import HostPolicy, host_middleware
 from .keys import CONFIG, EDGE, HUB, STARTED
 from .service import HttpHub
 
@@ -68,6 +70,7 @@ def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     middlewares = [error_middleware]
     if cfg.cors_origins:
         middlewares.insert(0, cors_middleware(cfg.cors_origins))
+    middlewares.insert(0, host_middleware(HostPolicy.from_config(cfg)))
     # Every route reads its body through bodies.py with its own limit; this only
     # bounds what a stray request.read() could buffer.
     app = web.Application(client_max_size=cfg.max_frame_bytes, middlewares=middlewares)
@@ -76,7 +79,7 @@ def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     app[EDGE] = ConnectionGuard(cfg.http_max_conn_per_addr, cfg.http_max_connections)
     app.cleanup_ctx.append(_hub_context(hub))
     for module in (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
-                   dashboard):
+                   tickets, dashboard):
         module.setup(app)
     _optional_routes(app)
     return app

@@ -3,6 +3,9 @@
 The counters are this process's own (messages in and out, bus frames, ingest
 state, observers, connections at the edge); agent counts come from the
 presence replica, so any HTTP gateway reports the whole hub's agents.
+`/metrics` needs no token, but only the admin token (`?token=` or
+`Authorization: Bearer`) sees series labelled by workspace: workspace names
+are the tenants' business. Without it the same metrics are the totals.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from aiohttp import web
 
 from scitex_orochi import __version__
 
+from .auth import request_token, scope_of_token
 from .health import classify
 from .keys import EDGE, HUB, STARTED
 
@@ -35,7 +39,8 @@ def metric(name: str, kind: str, help_text: str,
     return lines
 
 
-def render(request: web.Request) -> str:
+def render(request: web.Request, by_workspace: bool = False) -> str:
+    """The metrics text; `by_workspace` adds the per-workspace series (admin only)."""
     hub = request.app[HUB]
     edge = request.app[EDGE]
     c = hub.counters
@@ -56,8 +61,13 @@ def render(request: web.Request) -> str:
                [({}, now - request.app[STARTED])]))
     add(metric("observers_connected", "gauge", "Observer WebSocket connections.",
                [({}, len(hub.observers))]))
-    add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
-               [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())] or [({}, 0)]))
+    if by_workspace:
+        add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
+                   [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())]
+                   or [({}, 0)]))
+    else:
+        add(metric("agents_online", "gauge", "Agents online (presence replica).",
+                   [({}, len(records))]))
     add(metric("agents_health", "gauge", "Agents online by health class.",
                [({"health": k}, v) for k, v in health.items()]))
     add(metric("messages_in_total", "counter",
@@ -107,7 +117,8 @@ def render(request: web.Request) -> str:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(text=render(request))
+    scope = await scope_of_token(request.app, request_token(request), None)
+    response = web.Response(text=render(request, by_workspace=bool(scope and scope.is_admin)))
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
 
