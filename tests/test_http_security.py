@@ -1,17 +1,21 @@
 """Who may see what on the dashboard port, against a real supervised hub: the Host check
-(DNS rebinding), tokens kept out of the log, observer tickets and /metrics labels."""
+(DNS rebinding), tokens kept out of the log, observer tickets, /metrics labels, and media
+served only to its own workspace."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from gateway_http.accesslog import redact_target
 from gateway_http.hosts import HostPolicy, host_name
 from gateway_http.tickets import TicketStore
+from scitex_orochi.media_meta import read_sidecar, sidecar_path
 
 import rawhttp
 from agent import RawAgent
@@ -207,3 +211,52 @@ async def test_metrics_show_workspaces_to_the_admin_only(sec_hub):
             assert "\norochi_http_agents_online 1\n" in body, token
     finally:
         await agent.close()
+
+
+async def _upload(admin: Api, workspace: str | None) -> str:
+    params = {"workspace": workspace} if workspace else None
+    status, body = await admin.post("/api/upload-base64", {
+        "data": base64.b64encode(PNG).decode(), "filename": "dot.png"}, params=params)
+    assert status == 201, body
+    return body["url"]
+
+
+async def test_media_is_served_only_to_its_workspace(sec_hub, admin):
+    other_ws, other_token = await new_workspace(admin)
+    mine = await _upload(admin, None)  # the admin's upload goes to the default workspace
+    theirs = await _upload(admin, other_ws)
+    root = Path(sec_hub.cfg.media_root)
+    meta = read_sidecar(root / mine[len("/media/"):])
+    assert meta is not None and meta["workspace"] == "default"
+    assert meta["mime_type"] == "image/png" and meta["size"] == len(PNG)
+    assert meta["filename"] == "dot.png" and len(meta["sha256"]) == 64
+    assert read_sidecar(root / theirs[len("/media/"):])["workspace"] == other_ws
+
+    async def fetch(url: str, token: str | None, *, query: bool = False) -> int:
+        if query and token:
+            return (await admin.get(url, token=None, params={"token": token}))[0]
+        return (await admin.get(url, token=token))[0]
+
+    assert await fetch(mine, None) == 401
+    assert await fetch(mine, "wks_" + "0" * 32) == 401
+    assert await fetch(mine, sec_hub.default_token) == 200
+    assert await fetch(mine, sec_hub.default_token, query=True) == 200  # the fleet's client
+    assert await fetch(mine, other_token) == 404  # another workspace: as if it did not exist
+    assert await fetch(mine, sec_hub.admin_token) == 200
+    assert await fetch(theirs, other_token) == 200
+    assert await fetch(theirs, sec_hub.default_token) == 404
+    # A missing file answers the same 404; without a token, 401 before anything is looked up.
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert await fetch(f"/media/{month}/{'0' * 32}.png", sec_hub.default_token) == 404
+    assert await fetch(f"/media/{month}/{'0' * 32}.png", None) == 401
+    # Sidecars are never served, not even to the admin.
+    assert await fetch(mine + ".meta.json", sec_hub.admin_token) == 404
+    # Files stored before sidecars existed: the admin's only.
+    old = root / month / f"{uuid.uuid4().hex}.png"
+    old.write_bytes(PNG)
+    assert not sidecar_path(old).exists()
+    old_url = f"/media/{month}/{old.name}"
+    assert await fetch(old_url, sec_hub.default_token) == 404
+    assert await fetch(old_url, sec_hub.admin_token) == 200
+    status, body = await admin.get(mine, token=sec_hub.default_token)
+    assert body == PNG
