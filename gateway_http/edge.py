@@ -10,7 +10,9 @@ a request can exhaust the process. Here:
   without ever reaching aiohttp.
 - `EdgeProtocol`, aiohttp's `RequestHandler` plus the guard, closes a
   connection that has not sent a complete request head within the header
-  timeout of connecting or of sending the first byte of its next request.
+  timeout of connecting or of sending the first byte of its next request, and
+  answers a request aiohttp cannot parse with the gateway's JSON error and a
+  log line that never quotes the request (its tokens).
 - `EdgeRunner` is an `AppRunner` whose server builds `EdgeProtocol`s; the
   gateway's `__main__` serves through it instead of `web.run_app`.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +36,7 @@ RETRY_AFTER_S = 5
 REFUSED_LINGER_S = 2.0  # a refused client may read its 503 before the socket goes
 KEEPALIVE_S = 75.0  # idle time allowed between requests (aiohttp's run_app default)
 PER_ADDRESS, TOTAL = "per_address", "total"
+MALFORMED = "malformed HTTP request (request line or headers)"
 REFUSAL_MESSAGES = {
     PER_ADDRESS: "too many connections from your address; retry later",
     TOTAL: "the server has too many connections; retry later",
@@ -84,6 +88,13 @@ def refusal(reason: str) -> bytes:
 
 
 _REFUSALS = {reason: refusal(reason) for reason in REFUSAL_MESSAGES}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "error"
 
 
 def peer_host(transport: asyncio.BaseTransport) -> str:
@@ -148,6 +159,25 @@ class EdgeProtocol(RequestHandler):
             return await super().finish_response(request, resp, start_time)
         finally:
             self._answered += 1
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """A request aiohttp could not parse or serve: the gateway's JSON error, closed.
+
+        aiohttp's own version logs the exception, whose text quotes the raw request
+        line or header (tokens included), and answers text/plain.
+        """
+        if status >= 500:
+            log.error("request from %s failed: %s", request.remote, type(exc).__name__,
+                      exc_info=exc if exc is not None and status == 500 else None)
+        else:
+            log.info("malformed request from %s: %s", request.remote, type(exc).__name__)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response has started; no error answer is possible")
+        reason = MALFORMED if status == 400 else _phrase(status)
+        resp = web.json_response({"error": reason, "status": status}, status=status)
+        resp.force_close()
+        return resp
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self._loop.call_later(self._head_timeout_s, self._on_head_timeout)
