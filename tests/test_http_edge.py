@@ -8,6 +8,7 @@ on Linux); the server listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -16,6 +17,7 @@ import pytest
 from gateway_http.edge import ConnectionGuard
 
 import rawhttp
+from agent import RawAgent
 from http_util import wait_http_ready
 from rawhttp import chunk, head
 from util import TIME_SCALE, eventually
@@ -178,6 +180,32 @@ async def test_a_kept_alive_connection_gets_the_timeout_for_each_head(edge_hub):
         assert await rawhttp.closed_by_server(reader, HEAD_TIMEOUT_S + 4) == b""
     finally:
         writer.close()
+
+
+async def test_the_head_timeout_never_cuts_a_body_or_an_observer_socket(edge_hub):
+    port = edge_hub.dashboard_port
+    obs = await RawAgent.connect(f"ws://127.0.0.1:{port}/ws?token={edge_hub.admin_token}",
+                                 register=False)
+    reader, writer = await rawhttp.connect(port)
+    try:
+        body = json.dumps({"sender": "slow", "payload": {"channel": "#edge",
+                                                         "content": "sent slowly"}}).encode()
+        writer.write(head("POST", "/api/messages", Content_Type="application/json",
+                          Content_Length=str(len(body)),
+                          Authorization=f"Bearer {edge_hub.admin_token}") + body[:10])
+        await writer.drain()
+        # Longer than the head timeout between two halves of the body: still open.
+        assert await rawhttp.closed_by_server(reader, HEAD_TIMEOUT_S * 2) is None
+        writer.write(body[10:])
+        await writer.drain()
+        resp = await rawhttp.read_response(reader, 10)
+        assert resp.status == 201, resp.body
+        got = await obs.wait(lambda f: f.get("id") == resp.json()["id"], timeout=10)
+        assert got["payload"]["content"] == "sent slowly"
+        assert not obs.closed.done()
+    finally:
+        writer.close()
+        await obs.close()
 
 
 async def _hold(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
