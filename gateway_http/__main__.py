@@ -1,8 +1,17 @@
-"""Entry point: `python -m gateway_http`."""
+"""Entry point: `python -m gateway_http`.
+
+Served through `edge.EdgeRunner` (connection limits, request-head timeout,
+redacting access log) rather than `web.run_app`, in the same order: the app's
+start-up (the bus round trip) finishes before the port opens, and SIGTERM or
+SIGINT closes the port, lets requests in flight finish within half the
+shutdown deadline, then stops the bus client.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 from aiohttp import web
 
@@ -10,18 +19,39 @@ from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
 from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 
+from .accesslog import AccessLogger
 from .app import create_app
+from .edge import KEEPALIVE_S, EdgeRunner
 
 log = logging.getLogger("orochi.gateway_http")
+
+LISTEN_BACKLOG = 1024  # aiohttp's 128 drops SYNs under a burst of connections
+
+
+async def serve(cfg: Config) -> None:
+    runner = EdgeRunner(create_app(cfg), access_log_class=AccessLogger,
+                        keepalive_timeout=KEEPALIVE_S, shutdown_timeout=SHUTDOWN_DEADLINE_S / 2)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, cfg.host, cfg.dashboard_port, backlog=LISTEN_BACKLOG,
+                           reuse_port=True)
+        await site.start()
+        log.info("http gateway on http://%s:%d", cfg.host, cfg.dashboard_port)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
 
 
 def main() -> None:
     restrict_umask()  # before any file is created: data files are 0600
     cfg = Config.from_env()
     setup_logging(cfg.log_level, "gateway_http")
-    log.info("http gateway on http://%s:%d", cfg.host, cfg.dashboard_port)
-    web.run_app(create_app(cfg), host=cfg.host, port=cfg.dashboard_port, print=None,
-                shutdown_timeout=SHUTDOWN_DEADLINE_S / 2, reuse_port=True)
+    asyncio.run(serve(cfg))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from scitex_orochi.channels import is_internal
 from scitex_orochi.store import HISTORY_MAX_LIMIT
 
 from .auth import authenticate, require_admin
-from .errors import bad_request, query_int, read_json_object
+from .bodies import read_json_object
+from .errors import bad_request, query_int
 from .keys import HUB
 from .posting import build_envelope, normalize_channel, post_envelope
 

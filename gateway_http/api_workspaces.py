@@ -16,11 +16,11 @@ from scitex_orochi import codec
 from scitex_orochi.store import Conflict, InviteError, NotFound
 
 from .auth import authenticate, forget_tokens, require_admin, require_workspace_access
-from .errors import ApiError, bad_request, not_found, opt_int, opt_str, read_json_object
+from .bodies import ADMIN_BODY_MAX_BYTES, read_json_object
+from .errors import ApiError, bad_request, not_found, opt_int, opt_str
 from .keys import HUB
 from .posting import normalize_channel
 
-ADMIN_BODY_MAX_BYTES = 64 * 1024
 MAX_WORKSPACE_CHANNELS = 100
 MAX_GITEA_GRANTS = 100
 

@@ -1,8 +1,9 @@
 """aiohttp application factory for the HTTP gateway: REST API, dashboard, observers, media.
 
-`create_app(cfg)` wires the route modules (one per area), the JSON error and
-CORS middlewares, and the bus client (`HttpHub`) started and stopped in
-`cleanup_ctx`. The port opens only after the bus round trip works, so a
+`create_app(cfg)` wires the route modules (one per area), the Host check
+(hosts.py), the JSON error and CORS middlewares, the connection guard that
+`edge.EdgeRunner` serves with, and the bus client (`HttpHub`) started and
+stopped in `cleanup_ctx`. The port opens only after the bus round trip works, so a
 listening gateway is a working one. Bridges add their routes through
 `gateway_http.gitea_routes.setup(app)` / `gateway_http.telegram_webhook.setup(app)`
 when those modules exist.
@@ -19,15 +20,25 @@ from aiohttp import web
 
 from scitex_orochi.config import Config
 
-from . import api_agents, api_messages, api_workspaces, dashboard, metrics, observers, uploads
+from . import (
+    api_agents,
+    api_messages,
+    api_workspaces,
+    dashboard,
+    metrics,
+    observers,
+    tickets,
+    uploads,
+)
+from .edge import ConnectionGuard
 from .errors import cors_middleware, error_middleware
-from .keys import CONFIG, HUB, STARTED
+from .hosts import HostPolicy, host_middleware
+from .keys import CONFIG, EDGE, HUB, STARTED
 from .service import HttpHub
 
 log = logging.getLogger("orochi.gateway_http")
 
 OPTIONAL_ROUTE_MODULES = ("gateway_http.gitea_routes", "gateway_http.telegram_webhook")
-REQUEST_OVERHEAD_BYTES = 1024 * 1024
 
 __all__ = ["CONFIG", "HUB", "STARTED", "create_app"]
 
@@ -56,17 +67,19 @@ def _optional_routes(app: web.Application) -> None:
 
 def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     """The gateway application; `hub` may be given (tests), else it is built at startup."""
-    # Base64 uploads carry 4/3 of the file in the JSON body.
-    max_body = cfg.media_max_size * 4 // 3 + REQUEST_OVERHEAD_BYTES
     middlewares = [error_middleware]
     if cfg.cors_origins:
         middlewares.insert(0, cors_middleware(cfg.cors_origins))
-    app = web.Application(client_max_size=max_body, middlewares=middlewares)
+    middlewares.insert(0, host_middleware(HostPolicy.from_config(cfg)))
+    # Every route reads its body through bodies.py with its own limit; this only
+    # bounds what a stray request.read() could buffer.
+    app = web.Application(client_max_size=cfg.max_frame_bytes, middlewares=middlewares)
     app[CONFIG] = cfg
     app[STARTED] = time.time()
+    app[EDGE] = ConnectionGuard(cfg.http_max_conn_per_addr, cfg.http_max_connections)
     app.cleanup_ctx.append(_hub_context(hub))
     for module in (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
-                   dashboard):
+                   tickets, dashboard):
         module.setup(app)
     _optional_routes(app)
     return app

@@ -8,12 +8,13 @@ methods (405), oversized bodies (413) and handler exceptions all go through
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from .accesslog import redact_target
 
 log = logging.getLogger("orochi.gateway_http")
 
@@ -28,9 +29,11 @@ class ApiError(Exception):
     """An error answer with the gateway's JSON body; raise it from handlers."""
 
     def __init__(self, status: int, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+                 headers: dict[str, str] | None = None, close_connection: bool = False,
+                 **extra: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.close_connection = close_connection  # e.g. a 413 before the body was read
         self.message = message
         self.body: dict[str, Any] = {"error": message, "status": status}
         if field is not None:
@@ -41,6 +44,8 @@ class ApiError(Exception):
     def response(self) -> web.Response:
         response = web.json_response(self.body, status=self.status)
         response.headers.update(self.headers)
+        if self.close_connection:
+            response.force_close()
         return response
 
 
@@ -92,7 +97,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response.headers.update(headers)
         return response
     except Exception:  # noqa: BLE001 - the edge turns every failure into a JSON 500
-        log.exception("%s %s failed", request.method, request.path)
+        log.exception("%s %s failed", request.method, redact_target(request.raw_path))
         return error_response(500, "internal server error")
 
 
@@ -129,28 +134,7 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable:
     return middleware
 
 
-# ---- request bodies --------------------------------------------------------------
-async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
-    """The request body as a JSON object: 413 over `max_bytes`, 400 if malformed."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise ApiError(413, f"request body over {max_bytes} bytes")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, f"request body over {max_bytes} bytes") from None
-    if len(raw) > max_bytes:
-        raise ApiError(413, f"request body over {max_bytes} bytes")
-    if not raw.strip():
-        raise bad_request("the request body must be a JSON object")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise bad_request(f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise bad_request("the request body must be a JSON object")
-    return data
-
-
+# ---- request fields (bodies are read in bodies.py) -------------------------------
 def opt_str(data: dict[str, Any], key: str, *, limit: int = 1000,
             prefix: str = "") -> str | None:
     value = data.get(key)

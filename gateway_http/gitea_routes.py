@@ -21,7 +21,8 @@ from bridges.gitea import authority
 from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
 
 from .auth import Scope, authenticate
-from .errors import ApiError, read_json_object
+from .bodies import read_json_object
+from .errors import ApiError
 from .keys import CONFIG, HUB
 
 GITEA_RPC_TIMEOUT_S = 30.0

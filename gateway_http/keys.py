@@ -9,8 +9,12 @@ from aiohttp import web
 from scitex_orochi.config import Config
 
 if TYPE_CHECKING:
+    from .edge import ConnectionGuard
     from .service import HttpHub
+    from .tickets import TicketStore
 
 CONFIG = web.AppKey("config", Config)
 STARTED = web.AppKey("started", float)
 HUB: web.AppKey[HttpHub] = web.AppKey("hub")
+EDGE: web.AppKey[ConnectionGuard] = web.AppKey("edge")
+TICKETS: web.AppKey[TicketStore] = web.AppKey("tickets")

@@ -1,8 +1,11 @@
 """`GET /metrics` in the Prometheus text format (version 0.0.4), and `GET /healthz`.
 
 The counters are this process's own (messages in and out, bus frames, ingest
-state, observers); agent counts come from the presence replica, so any HTTP
-gateway reports the whole hub's agents.
+state, observers, connections at the edge); agent counts come from the
+presence replica, so any HTTP gateway reports the whole hub's agents.
+`/metrics` needs no token, but only the admin token (`?token=` or
+`Authorization: Bearer`) sees series labelled by workspace: workspace names
+are the tenants' business. Without it the same metrics are the totals.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from aiohttp import web
 
 from scitex_orochi import __version__
 
+from .auth import request_token, scope_of_token
 from .health import classify
-from .keys import HUB, STARTED
+from .keys import EDGE, HUB, STARTED
 
 PREFIX = "orochi_http_"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -35,8 +39,10 @@ def metric(name: str, kind: str, help_text: str,
     return lines
 
 
-def render(request: web.Request) -> str:
+def render(request: web.Request, by_workspace: bool = False) -> str:
+    """The metrics text; `by_workspace` adds the per-workspace series (admin only)."""
     hub = request.app[HUB]
+    edge = request.app[EDGE]
     c = hub.counters
     now = time.time()
     records = hub.replica.records()
@@ -55,8 +61,13 @@ def render(request: web.Request) -> str:
                [({}, now - request.app[STARTED])]))
     add(metric("observers_connected", "gauge", "Observer WebSocket connections.",
                [({}, len(hub.observers))]))
-    add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
-               [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())] or [({}, 0)]))
+    if by_workspace:
+        add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
+                   [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())]
+                   or [({}, 0)]))
+    else:
+        add(metric("agents_online", "gauge", "Agents online (presence replica).",
+                   [({}, len(records))]))
     add(metric("agents_health", "gauge", "Agents online by health class.",
                [({"health": k}, v) for k, v in health.items()]))
     add(metric("messages_in_total", "counter",
@@ -94,11 +105,20 @@ def render(request: web.Request) -> str:
                "Total seconds from post to durable ack.", [({}, c.ack_seconds_sum)]))
     add(metric("persist_ack_seconds_count", "counter", "Durable acks timed.",
                [({}, c.ack_count)]))
+    add(metric("connections_open", "gauge", "Open connections on the dashboard port.",
+               [({}, edge.open)]))
+    add(metric("connections_refused_total", "counter",
+               "Connections answered 503 at once: over the per-address or the total limit.",
+               [({"reason": k}, v) for k, v in sorted(edge.refused.items())]))
+    add(metric("header_timeouts_total", "counter",
+               "Connections closed for not sending a request head in time.",
+               [({}, edge.header_timeouts)]))
     return "\n".join(lines) + "\n"
 
 
 async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(text=render(request))
+    scope = await scope_of_token(request.app, request_token(request), None)
+    response = web.Response(text=render(request, by_workspace=bool(scope and scope.is_admin)))
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
 

@@ -1,5 +1,9 @@
 """The observer WebSocket `/ws?token=...` (PROTOCOL.md §5): the dashboard's live feed.
 
+The dashboard authenticates with `/ws?ticket=...` instead (a single-use ticket
+from `POST /api/ws-ticket`, gateway_http/tickets.py), so its token never goes
+into a URL.
+
 Observers receive every delivered message, `presence_change` and
 `status_update` of their token's scope (an admin token sees every workspace,
 or the one named with `?workspace=`). They are never listed in presence. An
@@ -24,7 +28,7 @@ from scitex_orochi import codec
 
 from .auth import Scope, request_token, scope_of_token
 from .errors import ApiError
-from .keys import HUB
+from .keys import HUB, TICKETS
 from .posting import build_envelope, post_envelope
 from .service import HttpHub
 
@@ -140,13 +144,21 @@ class Observer:
             self.enqueue(codec.error_ack(ref, code))
 
 
+def observer_token(request: web.Request) -> str:
+    """The token of `?ticket=` (the dashboard, gateway_http/tickets.py), else `?token=`."""
+    ticket = request.query.get("ticket")
+    if ticket:
+        return request.app[TICKETS].redeem(ticket) or ""
+    return request_token(request)
+
+
 async def observer_ws(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
     ws = web.WebSocketResponse(heartbeat=hub.cfg.ping_interval_s,
                                max_msg_size=hub.cfg.max_frame_bytes)
     await ws.prepare(request)
     try:
-        scope = await scope_of_token(request.app, request_token(request),
+        scope = await scope_of_token(request.app, observer_token(request),
                                      request.query.get("workspace"))
     except Exception:  # noqa: BLE001 - a broken store must not crash the gateway
         log.exception("observer authentication failed with an error")

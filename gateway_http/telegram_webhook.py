@@ -17,10 +17,12 @@ from aiohttp import web
 
 from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
 
+from .bodies import read_json_object
 from .keys import CONFIG
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_RPC_TIMEOUT_S = 30.0
+WEBHOOK_BODY_MAX_BYTES = 1024 * 1024  # an Update is a few KiB; files come by getFile
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -30,11 +32,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
         raise web.HTTPUnauthorized(text="bad or missing secret token")
-    try:
-        update = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be a JSON Update") from None
-    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+    update = await read_json_object(request, WEBHOOK_BODY_MAX_BYTES)
+    if not isinstance(update.get("update_id"), int):
         raise web.HTTPBadRequest(text="the body must be a JSON Update with an update_id")
     try:
         reply = await request.app[RPC_CLIENT].request("telegram", {"update": update},

@@ -4,13 +4,19 @@ Stored names are generated here (`<uuid hex><ext>` in `YYYY-MM/`), so a client's
 file name can never reach the file system; /media accepts only that shape and
 checks the resolved path stays inside the media root. Media is served with
 `nosniff` and a sandbox CSP so an uploaded HTML or SVG file cannot script the
-dashboard's origin. Uploading needs the admin token; /media needs none.
+dashboard's origin. Uploading needs the admin token (into `?workspace=` or the
+default workspace); each stored file gets a sidecar (`scitex_orochi.media_meta`)
+naming its workspace. /media serves a file to a token of that workspace or to
+the admin token (`?token=` or `Authorization: Bearer`), 401 without a valid
+token, and 404 otherwise, whether or not the file exists. Files without a
+sidecar (stored before sidecars existed) are served to the admin token only.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import mimetypes
 import os
 import re
@@ -22,11 +28,17 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .auth import require_admin
-from .errors import ApiError, bad_request, not_found, opt_str, read_json_object
+from scitex_orochi import media_meta
+
+from .auth import Scope, request_token, require_admin, scope_of_token
+from .bodies import read_json_object
+from .errors import ApiError, bad_request, not_found, opt_str, unauthorized
 from .keys import HUB
 
 CHUNK_BYTES = 256 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # part headers and boundaries around the file
+BASE64_OVERHEAD_BYTES = 64 * 1024  # the JSON around the base64 text
+UPLOAD_SOURCE = "upload"
 MAX_FILENAME_CHARS = 255
 DEFAULT_MIME = "application/octet-stream"
 _EXT_RE = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
@@ -84,7 +96,8 @@ class MediaStore:
 
 
 def too_large(max_size: int) -> ApiError:
-    return ApiError(413, f"file over the upload limit of {max_size} bytes", limit=max_size)
+    return ApiError(413, f"file over the upload limit of {max_size} bytes", limit=max_size,
+                    close_connection=True)
 
 
 def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: str,
@@ -94,11 +107,12 @@ def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: st
 
 
 async def upload_multipart(request: web.Request) -> web.Response:
-    await require_admin(request)
+    scope = await require_admin(request)
     media = request.app[HUB].media
     if not request.content_type.startswith("multipart/"):
         raise bad_request("send multipart/form-data with a 'file' field", "file")
-    if request.content_length is not None and request.content_length > media.max_size + 64 * 1024:
+    if (request.content_length is not None
+            and request.content_length > media.max_size + MULTIPART_OVERHEAD_BYTES):
         raise too_large(media.max_size)
     try:
         reader = await request.multipart()
@@ -109,31 +123,41 @@ async def upload_multipart(request: web.Request) -> web.Response:
             continue
         filename = safe_filename(part.filename)
         mime = mime_for(filename, part.headers.get("Content-Type"))
-        return await _store_stream(media, part, filename, mime)
+        return await _store_stream(request, scope, part, filename, mime)
     raise bad_request("multipart field 'file' is required", "file")
 
 
-async def _store_stream(media: MediaStore, part: Any, filename: str, mime: str
-                        ) -> web.Response:
+async def _store_stream(request: web.Request, scope: Scope, part: Any, filename: str,
+                        mime: str) -> web.Response:
+    hub = request.app[HUB]
+    media = hub.media
     file_id, path = media.new_path(extension_for(filename, mime))
+    partial = path.with_name(f".{path.name}.part")  # never a /media name while incomplete
     size = 0
+    digest = hashlib.sha256()
     try:
-        with open(path, "wb") as out:
+        with open(partial, "wb") as out:
             while chunk := await part.read_chunk(CHUNK_BYTES):
                 size += len(chunk)
                 if size > media.max_size:
                     raise too_large(media.max_size)
+                digest.update(chunk)
                 out.write(chunk)
+        os.replace(partial, path)
     except BaseException:
-        path.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
+    await hub.run_blocking(lambda: media_meta.write_sidecar(
+        path, workspace=scope.one_workspace, mime_type=mime, filename=filename, size=size,
+        sha256=digest.hexdigest(), source=UPLOAD_SOURCE))
     return _answer(media, file_id, path, mime, filename, size)
 
 
 async def upload_base64(request: web.Request) -> web.Response:
-    await require_admin(request)
-    media = request.app[HUB].media
-    data = await read_json_object(request, media.max_size * 4 // 3 + 64 * 1024)
+    scope = await require_admin(request)
+    hub = request.app[HUB]
+    media = hub.media
+    data = await read_json_object(request, media.max_size * 4 // 3 + BASE64_OVERHEAD_BYTES)
     encoded = data.get("data")
     if not isinstance(encoded, str) or not encoded:
         raise bad_request("data must be a non-empty base64 string", "data")
@@ -150,18 +174,45 @@ async def upload_base64(request: web.Request) -> web.Response:
     filename = safe_filename(opt_str(data, "filename", limit=1000))
     mime = mime_for(filename, opt_str(data, "mime_type", limit=200))
     file_id, path = media.new_path(extension_for(filename, mime))
-    path.write_bytes(raw)
+
+    def store() -> None:
+        media_meta.write_atomic(path, raw)
+        media_meta.write_sidecar(path, workspace=scope.one_workspace, mime_type=mime,
+                                 filename=filename, size=len(raw),
+                                 sha256=hashlib.sha256(raw).hexdigest(), source=UPLOAD_SOURCE)
+
+    await hub.run_blocking(store)
     return _answer(media, file_id, path, mime, filename, len(raw))
 
 
+async def _media_scope(request: web.Request) -> Scope:
+    token = request_token(request)
+    if not token:
+        raise unauthorized("media needs a token: ?token= or Authorization: Bearer <token>")
+    scope = await scope_of_token(request.app, token, None)
+    if scope is None:
+        raise unauthorized("invalid token")
+    return scope
+
+
+def may_read(scope: Scope, meta: dict[str, Any] | None) -> bool:
+    """A file is its workspace's; one without a sidecar is the admin's only."""
+    if scope.is_admin:
+        return True
+    return meta is not None and meta.get("workspace") == scope.workspace
+
+
 async def serve_media(request: web.Request) -> web.StreamResponse:
-    media = request.app[HUB].media
-    path = media.resolve(request.match_info["month"], request.match_info["name"])
-    if path is None:
+    scope = await _media_scope(request)  # before looking: no token learns what exists
+    hub = request.app[HUB]
+    path = hub.media.resolve(request.match_info["month"], request.match_info["name"])
+    meta = None if path is None else await hub.run_blocking(media_meta.read_sidecar, path)
+    if path is None or not may_read(scope, meta):
         raise not_found("no such file")
     mime = mimetypes.guess_type(path.name)[0] or DEFAULT_MIME
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
-               "Cache-Control": "private, max-age=86400", "Content-Type": mime}
+               "Cache-Control": "private, max-age=86400", "Vary": "Authorization",
+               "Content-Type": mime}
     if mime in _ACTIVE_TYPES:
         headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
     return web.FileResponse(path, headers=headers)

@@ -50,6 +50,9 @@ SHUTDOWN_DEADLINE_S = 5.0
 HTTP_POST_TIMEOUT_S = 10.0  # REST/observer posts answer 503 if not durable by then
 LOG_MAX_BYTES = 10 * 1024 * 1024  # each program's log file rotates at this size
 LOG_BACKUPS = 5  # rotated log files kept per program
+HTTP_HEADER_TIMEOUT_S = 10.0  # a dashboard-port connection must send its request head by then
+HTTP_MAX_CONN_PER_ADDR = 256  # concurrent dashboard-port connections from one client address
+HTTP_MAX_CONNECTIONS = 4096  # concurrent dashboard-port connections of one HTTP gateway
 
 ENV_PREFIX = "SCITEX_OROCHI_"
 
@@ -161,6 +164,11 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a boolean (true/false)")
 
 
+def _list(name: str) -> tuple[str, ...]:
+    """A comma-separated setting, trimmed, lower-cased, empty items dropped."""
+    return tuple(item.strip().lower() for item in (_env(name) or "").split(",") if item.strip())
+
+
 def db_url_from(value: str | None, data_dir: Path) -> str:
     """SCITEX_OROCHI_DB may be a plain SQLite path or any SQLAlchemy URL."""
     if not value:
@@ -234,6 +242,10 @@ class Config:
     log_stdout: bool = False  # programs log to supervisord's stdout instead (containers)
     log_max_bytes: int = LOG_MAX_BYTES
     log_backups: int = LOG_BACKUPS
+    http_header_timeout_s: float = HTTP_HEADER_TIMEOUT_S
+    http_max_conn_per_addr: int = HTTP_MAX_CONN_PER_ADDR
+    http_max_connections: int = HTTP_MAX_CONNECTIONS
+    allowed_hosts: tuple[str, ...] = ()  # Host names the dashboard port answers besides IPs
 
     @property
     def presence_expiry_s(self) -> float:
@@ -334,6 +346,10 @@ class Config:
             log_stdout=_bool("LOG_STDOUT", False),
             log_max_bytes=_int("LOG_MAX_BYTES", LOG_MAX_BYTES, 1024),
             log_backups=_int("LOG_BACKUPS", LOG_BACKUPS, 0),
+            http_header_timeout_s=_float("HTTP_HEADER_TIMEOUT_S", HTTP_HEADER_TIMEOUT_S, 0.1),
+            http_max_conn_per_addr=_int("HTTP_MAX_CONN_PER_ADDR", HTTP_MAX_CONN_PER_ADDR, 1),
+            http_max_connections=_int("HTTP_MAX_CONNECTIONS", HTTP_MAX_CONNECTIONS, 1),
+            allowed_hosts=_list("ALLOWED_HOSTS"),
         )
         cfg.validate()
         return cfg

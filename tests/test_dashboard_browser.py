@@ -243,3 +243,64 @@ def _form(data: bytes):
     form = aiohttp.FormData()
     form.add_field("file", data, filename="coverage.png", content_type="image/png")
     return form
+
+
+async def test_the_page_never_puts_the_token_in_a_url(http_hub, page):
+    """Sign-in by /?token= is the only URL with the token: REST and media go with the
+    Authorization header (media shown through blob: URLs), the live feed opens with a ticket."""
+    token = http_hub.default_token
+    requests: list = []
+    sockets: list[str] = []
+    page.on("request", lambda request: requests.append(request))
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    api = Api(http_hub.http_url, http_hub.admin_token)
+    try:
+        status, image = await api.request("POST", "/api/upload", data=_form(gradient_png()))
+        assert status == 201
+        status, notes = await api.request("POST", "/api/upload", data=_named_form(
+            b"release notes\n", "notes.txt", "text/plain"))
+        assert status == 201
+        signin_url = f"{http_hub.http_url}/?token={token}"
+        await page.goto(signin_url)
+        await page.wait_for_selector("#app:not([hidden])")
+        assert token not in page.url  # stripped from the address bar at once
+        await page.locator('.channel[data-channel="#general"]').click()
+        await page.locator(".conn-live").wait_for()
+
+        # The live feed works: a message posted now shows up, with its image and file.
+        status, posted = await api.post("/api/messages", {"sender": "ops", "payload": {
+            "channel": "#general", "content": "the build artefacts",
+            "attachments": [{**image, "filename": "chart.png"}, notes]}})
+        assert status == 201
+        row = page.locator(f'.msg[data-id="{posted["id"]}"]')
+        await row.wait_for()
+        thumb = row.locator('img.thumb[src^="blob:"]')
+        await thumb.wait_for()
+        assert await thumb.evaluate("img => img.complete && img.naturalWidth === 160")
+        async with page.expect_download() as download_info:
+            await row.locator(".file-chip", has_text="notes.txt").click()
+        download = await download_info.value
+        assert download.suggested_filename == "notes.txt"
+        assert Path(await download.path()).read_bytes() == b"release notes\n"
+        assert page.errors == []
+    finally:
+        await api.close()
+
+    urls = [r.url for r in requests]
+    assert urls[0] == signin_url and requests[0].is_navigation_request()
+    leaked = [u for u in urls[1:] + sockets if token in u]
+    assert leaked == [], leaked
+    assert sockets and all("/ws?ticket=wst_" in u for u in sockets), sockets
+    media = [r for r in requests if "/media/" in r.url]
+    assert len(media) >= 2
+    for request in media + [r for r in requests if "/api/" in r.url]:
+        headers = await request.all_headers()
+        assert headers.get("authorization") == f"Bearer {token}", request.url
+
+
+def _named_form(data: bytes, filename: str, content_type: str):
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type=content_type)
+    return form

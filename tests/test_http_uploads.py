@@ -38,6 +38,11 @@ def test_client_file_names_never_reach_the_file_system():
     assert safe_filename('a"<b>.png') == "ab.png"
 
 
+def _as_admin(hub) -> dict[str, str]:
+    """/media needs a token of the file's workspace; the admin's reads every one."""
+    return {"Authorization": f"Bearer {hub.admin_token}"}
+
+
 async def _multipart(api: Api, content: bytes, filename: str, content_type: str,
                      token: str | None = "default"):
     form = aiohttp.FormData()
@@ -54,7 +59,8 @@ async def test_multipart_upload_is_stored_by_month_and_served(api, media_hub):
     assert body["filename"] == "dot.png" and body["file_id"] in body["url"]
     stored = Path(media_hub.cfg.media_root) / month / body["url"].rsplit("/", 1)[1]
     assert stored.read_bytes() == PNG
-    async with api.session.get(media_hub.http_url + body["url"]) as resp:
+    async with api.session.get(media_hub.http_url + body["url"],
+                               headers=_as_admin(media_hub)) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert await resp.read() == PNG
@@ -65,7 +71,8 @@ async def test_base64_upload_and_content_types(api, media_hub):
     status, body = await api.post("/api/upload-base64", {"data": data, "filename": "note.txt",
                                                          "mime_type": "text/plain"})
     assert status == 201 and body["size"] == 12 and body["url"].endswith(".txt")
-    async with api.session.get(media_hub.http_url + body["url"]) as resp:
+    async with api.session.get(media_hub.http_url + body["url"],
+                               headers=_as_admin(media_hub)) as resp:
         assert resp.headers["Content-Type"].startswith("text/plain")
         assert await resp.read() == b"hello orochi"
     # No extension in the name: the mime type picks one, so it is served right.
@@ -75,7 +82,8 @@ async def test_base64_upload_and_content_types(api, media_hub):
     assert status == 201 and body["url"].endswith(".png")
     # Active content is never rendered on the dashboard's origin.
     status, body = await _multipart(api, b"<script>alert(1)</script>", "x.html", "text/html")
-    async with api.session.get(media_hub.http_url + body["url"]) as resp:
+    async with api.session.get(media_hub.http_url + body["url"],
+                               headers=_as_admin(media_hub)) as resp:
         assert resp.headers["Content-Disposition"].startswith("attachment")
         assert resp.headers["Content-Security-Policy"] == "sandbox"
 
@@ -101,14 +109,18 @@ async def test_names_cannot_escape_the_media_root(api, media_hub):
     for path in ("/media/../outside.txt", "/media/2024-01/..%2F..%2Foutside.txt",
                  "/media/..%2F/outside.txt", "/media/2024-01/" + "a" * 32 + ".txt",
                  "/media/%2E%2E/outside.txt"):
-        async with api.session.get(media_hub.http_url + path) as resp:
+        async with api.session.get(media_hub.http_url + path,
+                                   headers=_as_admin(media_hub)) as resp:
             assert resp.status == 404, path
             assert b"not media" not in await resp.read()
 
 
 def _stored_files(media_hub) -> set[Path]:
+    """Stored media, without their sidecars."""
     root = Path(media_hub.cfg.media_root)
-    return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+    if not root.exists():
+        return set()
+    return {p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}
 
 
 async def test_uploads_need_the_admin_token(api, media_hub):

@@ -3,6 +3,7 @@ ways, rate limits and faults, restarts mid-stream without loss or duplicates, we
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import uuid
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
+from scitex_orochi.media_meta import read_sidecar
 
 from agent import RawAgent
 from fake_telegram import FakeTelegram
@@ -102,7 +105,13 @@ async def test_inbound_every_kind(tg_hub):
         [att] = payload["attachments"]
         assert att["mime_type"] == mime and att["size"] == len(data)
         assert att["url"].startswith("/media/")
-        assert (media_root / att["url"][len("/media/"):]).read_bytes() == data
+        stored = media_root / att["url"][len("/media/"):]
+        assert stored.read_bytes() == data
+        # The sidecar says whose it is: /media serves it to the bridge's workspace only.
+        meta = read_sidecar(stored)
+        assert meta is not None and meta["workspace"] == "default", meta
+        assert meta["source"] == "telegram" and meta["size"] == len(data)
+        assert meta["sha256"] == hashlib.sha256(data).hexdigest()
     assert by_tg_id[doc["message_id"]]["payload"]["attachments"][0]["filename"] == "report.pdf"
     assert not [f for f in agent.frames if f.get("payload", {}).get("content") == "not for us"]
 
@@ -280,6 +289,10 @@ async def test_webhook_mode_through_gateway_http(hub_factory):
         att = got[1]["payload"]["attachments"][0]
         assert (Path(hub.cfg.media_root) / att["url"][len("/media/"):]).read_bytes() == \
             b"hello notes"
+        async with aiohttp.ClientSession() as http:  # the bridge's workspace token reads it
+            async with http.get(hub.http_url + att["url"], headers={
+                    "Authorization": f"Bearer {hub.default_token}"}) as resp:
+                assert resp.status == 200 and await resp.read() == b"hello notes"
         wait_for(lambda: not fake.updates, 10, "updates delivered")
         assert fake.webhook_posts and set(fake.webhook_posts) == {200}
         assert not fake.method_calls("getUpdates")

@@ -15,9 +15,9 @@ nor repeats a message.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
-import os
 import secrets
 import signal
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from bridges.rpc import reply
-from scitex_orochi import topics
+from scitex_orochi import media_meta, topics
 from scitex_orochi.bus import AsyncBus, new_origin
 from scitex_orochi.config import Config
 from scitex_orochi.ingest import Ingest, IngestTimeout
@@ -46,6 +46,7 @@ CATCH_UP_BATCH = 200
 POLL_HTTP_MARGIN_S = 15.0
 WEBHOOK_PATH = "/webhook/telegram"
 SERVICE = "telegram"
+MEDIA_SOURCE = "telegram"
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,10 @@ class TelegramBridge:
     async def _fetch(self, ref: mapping.FileRef, date: int) -> dict[str, Any] | None:
         rel = mapping.media_relpath(ref, date)
         path = self.cfg.media_root / rel
-        if path.is_file():
+        loop = asyncio.get_running_loop()
+        if path.is_file():  # fetched before (a redelivered update)
+            if media_meta.read_sidecar(path) is None:
+                await loop.run_in_executor(None, _record_owner, path, ref, self.workspace, None)
             return mapping.attachment(ref, rel, path.stat().st_size)
         if ref.size is not None and ref.size > self.cfg.media_max_size:
             log.warning("telegram file %s is %d bytes, over the media limit; not fetched",
@@ -245,7 +249,7 @@ class TelegramBridge:
         except (TelegramError, KeyError, TypeError) as exc:
             log.warning("could not fetch telegram file %s: %s", ref.filename, exc)
             return None
-        await asyncio.get_running_loop().run_in_executor(None, _write_atomic, path, data)
+        await loop.run_in_executor(None, _store_media, path, ref, self.workspace, data)
         return mapping.attachment(ref, rel, len(data))
 
     # ---- outbound ----------------------------------------------------------
@@ -364,8 +368,15 @@ def bridge_key(path: Path) -> bytes:
     return existing.encode()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _store_media(path: Path, ref: mapping.FileRef, workspace: str, data: bytes) -> None:
+    media_meta.write_atomic(path, data)
+    _record_owner(path, ref, workspace, data)
+
+
+def _record_owner(path: Path, ref: mapping.FileRef, workspace: str, data: bytes | None) -> None:
+    """The sidecar that lets /media serve the file to the bridge's workspace."""
+    digest = hashlib.sha256(data).hexdigest() if data is not None else media_meta.sha256_of(path)
+    size = len(data) if data is not None else path.stat().st_size
+    media_meta.write_sidecar(path, workspace=workspace, mime_type=ref.mime_type,
+                             filename=ref.filename, size=size, sha256=digest,
+                             source=MEDIA_SOURCE)

@@ -1,7 +1,12 @@
 /* Orochi dashboard: live view of a workspace over the observer WebSocket, REST for the rest.
  *
  * - Sign-in: /?token=<token> (kept in localStorage, removed from the URL) or the form.
- * - Live: /ws?token=...; messages, presence_change and status_update.
+ *   The token never goes into a URL the page requests: REST and media are fetched with
+ *   an Authorization header, and the live socket opens with a single-use ticket.
+ * - Live: POST /api/ws-ticket, then /ws?ticket=...; messages, presence_change and
+ *   status_update.
+ * - Media (/media/...) is fetched with the header and shown through blob: URLs; images
+ *   load when they scroll into view, other files on click.
  * - Resume without gaps: after a reconnect, and whenever a channel's seq jumps, fetch
  *   /api/history/{ch}?after_seq=<last seq seen>; messages are deduplicated by id.
  * - Scroll-back: /api/history/{ch}?before_seq=<oldest seq shown>.
@@ -21,6 +26,7 @@
   const IMAGE_RE = /\.(png|jpe?g|gif|webp|bmp|avif)$/i;
   const READ_ONLY_HINT = "Read-only: sign in with the admin token to post";
   const COMPOSER_CONTROLS = ["sender-name", "message-input", "attach", "send", "file-input"];
+  const MEDIA_CACHE_MAX = 200;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -117,6 +123,63 @@
     return data;
   }
 
+  // ---- media: fetched with the token in a header, shown through blob: URLs -------------
+  const mediaCache = new Map();  // /media/... -> Promise of an object URL, oldest first
+
+  function mediaUrl(url) {
+    let pending = mediaCache.get(url);
+    if (!pending) {
+      pending = fetch(url, { headers: { Authorization: `Bearer ${state.token}` } })
+        .then(async (resp) => {
+          if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+          return URL.createObjectURL(await resp.blob());
+        });
+      pending.catch(() => mediaCache.delete(url));
+      mediaCache.set(url, pending);
+      while (mediaCache.size > MEDIA_CACHE_MAX) {
+        const [oldest, old] = mediaCache.entries().next().value;
+        mediaCache.delete(oldest);
+        old.then((blobUrl) => URL.revokeObjectURL(blobUrl), () => {});
+      }
+    }
+    return pending;
+  }
+
+  function forgetMedia() {
+    for (const pending of mediaCache.values()) pending.then((u) => URL.revokeObjectURL(u), () => {});
+    mediaCache.clear();
+  }
+
+  function loadThumb(img) {
+    const link = img.parentElement;
+    mediaUrl(img.dataset.media).then((blobUrl) => {
+      img.src = blobUrl;
+      if (link) link.href = blobUrl;
+    }, () => { img.alt = `${img.alt} (not available)`; img.classList.add("missing"); });
+  }
+
+  const thumbObserver = "IntersectionObserver" in window
+    ? new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (entry.isIntersecting) { thumbObserver.unobserve(entry.target); loadThumb(entry.target); }
+      }
+    }, { rootMargin: "300px" })
+    : null;
+
+  async function download(url, name) {
+    try {
+      const blobUrl = await mediaUrl(url);
+      const a = el("a");
+      a.href = blobUrl;
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    } catch (err) {
+      showComposerError(`Could not fetch ${name}: ${err.message}`);
+    }
+  }
+
   // ---- sign in -------------------------------------------------------------------
   function showSignin(message) {
     $("app").hidden = true;
@@ -126,6 +189,7 @@
   }
 
   async function signIn(token) {
+    forgetMedia();
     state.token = token;
     try {
       state.config = await api("/api/config", { noWorkspace: true });
@@ -385,7 +449,8 @@
     const url = att.url || att.href || "";
     const name = att.filename || att.name || url.split("/").pop() || "file";
     const mime = att.mime_type || att.type || "";
-    const safeUrl = /^(\/media\/|https?:\/\/)/.test(url) ? url : "#";
+    if (url.startsWith("/media/")) return renderMedia(url, name, mime, att.size);
+    const safeUrl = /^https?:\/\//.test(url) ? url : "#";
     if (mime.startsWith("image/") || IMAGE_RE.test(url)) {
       const a = el("a");
       a.href = safeUrl;
@@ -403,6 +468,27 @@
     chip.target = "_blank";
     chip.rel = "noopener noreferrer";
     chip.append(clip(), el("span", null, name), el("small", null, fmtSize(att.size)));
+    return chip;
+  }
+
+  /** Our own media needs the token: fetched with the header, never linked directly. */
+  function renderMedia(url, name, mime, size) {
+    if (mime.startsWith("image/") || IMAGE_RE.test(url)) {
+      const a = el("a");
+      a.href = "#";
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      const img = el("img", "thumb");
+      img.alt = name;
+      img.dataset.media = url;
+      a.appendChild(img);
+      if (thumbObserver) thumbObserver.observe(img); else loadThumb(img);
+      return a;
+    }
+    const chip = el("a", "file-chip");
+    chip.href = "#";
+    chip.append(clip(), el("span", null, name), el("small", null, fmtSize(size)));
+    chip.addEventListener("click", (e) => { e.preventDefault(); download(url, name); });
     return chip;
   }
 
@@ -530,15 +616,35 @@
     state.attempt = 0;
   }
 
-  function connect() {
+  function scheduleReconnect() {
+    const delay = BACKOFF_MS[Math.min(state.attempt, BACKOFF_MS.length - 1)];
+    state.attempt += 1;
+    setConn("offline", `offline — retrying in ${Math.round(delay / 1000)}s`);
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  /** The live socket, opened with a single-use ticket so the token stays out of its URL. */
+  async function connect() {
+    const gen = state.generation;
+    const token = state.token;
+    setConn("connecting", state.wsOpenedOnce ? "reconnecting…" : "connecting…");
+    let ticket;
+    try {
+      ticket = (await api("/api/ws-ticket", { method: "POST", noWorkspace: true })).ticket;
+    } catch (err) {
+      if (gen !== state.generation || token !== state.token) return;
+      if (err.status === 401) { showSignin("The token was refused by the live feed."); return; }
+      scheduleReconnect();
+      return;
+    }
+    if (gen !== state.generation || token !== state.token || state.ws) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const url = new URL(`${proto}//${location.host}/ws`);
-    url.searchParams.set("token", state.token);
+    url.searchParams.set("ticket", ticket);
     if (state.config.is_admin && state.workspace) url.searchParams.set("workspace", state.workspace);
-    const gen = state.generation;
     const ws = new WebSocket(url);
     state.ws = ws;
-    setConn("connecting", state.wsOpenedOnce ? "reconnecting…" : "connecting…");
     ws.onopen = () => {
       const resumed = state.wsOpenedOnce;
       state.wsOpenedOnce = true;
@@ -556,14 +662,12 @@
       try { frame = JSON.parse(event.data); } catch (_) { return; }
       onFrame(frame);
     };
-    ws.onclose = (event) => {
+    ws.onclose = () => {
       if (state.ws !== ws) return;
       state.ws = null;
-      if (event.code === 4001) { showSignin("The token was refused by the live feed."); return; }
-      const delay = BACKOFF_MS[Math.min(state.attempt, BACKOFF_MS.length - 1)];
-      state.attempt += 1;
-      setConn("offline", `offline — retrying in ${Math.round(delay / 1000)}s`);
-      state.reconnectTimer = setTimeout(connect, delay);
+      // Also on 4001: the ticket was refused; a new one is asked for, and a token that is
+      // no longer valid then shows the sign-in form.
+      scheduleReconnect();
     };
   }
 
@@ -802,6 +906,7 @@
       closeSocket();
       clearInterval(state.pollTimer);
       state.token = null;
+      forgetMedia();
       showSignin("Signed out.");
     });
     $("workspace").addEventListener("change", (e) => openWorkspace(e.target.value));
