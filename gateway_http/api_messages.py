@@ -37,21 +37,22 @@ async def history(request: web.Request) -> web.Response:
     if after_seq is not None and before_seq is not None:
         raise bad_request("give after_seq or before_seq, not both", "before_seq")
     workspace = scope.one_workspace
-    if before_seq is not None:
-        # Seqs of a channel run 1, 2, 3...: the page before `before_seq` is a range.
-        start = max(0, before_seq - 1 - limit)
-        count = before_seq - 1 - start
-        rows = [] if count <= 0 else await hub.run_blocking(
-            lambda: hub.store.history(workspace, channel, after_seq=start, limit=count))
-        rows = [r for r in rows if r["seq"] < before_seq]
-        rows.reverse()
-    else:
-        try:
-            rows = await hub.run_blocking(lambda: hub.store.history(
-                workspace, channel, since=since, limit=limit, after_seq=after_seq))
-        except ValueError:
-            raise bad_request("since must be an ISO-8601 timestamp", "since") from None
-    return web.json_response(rows)
+    try:
+        rows, more = await hub.run_blocking(lambda: hub.store.history_page(
+            workspace, channel, max_bytes=hub.cfg.max_reply_bytes, since=since, limit=limit,
+            after_seq=after_seq, before_seq=before_seq))
+    except ValueError:
+        raise bad_request("since must be an ISO-8601 timestamp", "since") from None
+    return json_rows(rows, more)
+
+
+def json_rows(encoded: list[str], more: bool) -> web.Response:
+    """A JSON array of rows already encoded by the store's pager; `X-Orochi-More: true`
+    when rows were left out to keep the answer within SCITEX_OROCHI_MAX_REPLY_BYTES."""
+    response = web.Response(text="[" + ",".join(encoded) + "]",
+                            content_type="application/json")
+    response.headers["X-Orochi-More"] = "true" if more else "false"
+    return response
 
 
 async def recent_messages(request: web.Request) -> web.Response:
@@ -60,8 +61,9 @@ async def recent_messages(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT,
                       clamp=True)
-    rows = await hub.run_blocking(hub.store.recent, scope.workspace, limit)
-    return web.json_response([r for r in rows if not is_internal(r.get("channel"))])
+    rows, more = await hub.run_blocking(lambda: hub.store.recent_page(
+        scope.workspace, limit, hub.cfg.max_reply_bytes, skip=is_internal))
+    return json_rows(rows, more)
 
 
 async def post_message(request: web.Request) -> web.Response:

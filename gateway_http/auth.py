@@ -5,7 +5,8 @@ workspace, or the one named with `?workspace=`; routes that act on one
 workspace use the default workspace when the admin names none. Every write
 (message posts, uploads, observer posts, workspaces, tokens, invites) needs
 the admin token; a workspace token only reads. Tokens are checked
-against the database at most every AUTH_CACHE_S; the gateway's own admin
+against the database at most every SCITEX_OROCHI_TOKEN_CACHE_S (a bounded cache of
+successful lookups, `scitex_orochi.tokens`); the gateway's own admin
 writes clear the cache so a deleted token stops working at once here.
 """
 
@@ -20,9 +21,6 @@ from scitex_orochi.store import DEFAULT_WORKSPACE_ID, read_admin_token
 
 from .errors import ApiError, unauthorized
 from .keys import HUB
-
-AUTH_CACHE_S = 2.0
-AUTH_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,14 +62,10 @@ async def scope_of_token(app: web.Application, token: str, wanted: str | None) -
         return None
     hub = app[HUB]
     now = time.monotonic()
-    cached = hub.auth_cache.get(token)
-    if cached is not None and cached[1] > now:
-        auth = cached[0]
-    else:
+    auth = hub.auth_cache.get(token, now)
+    if auth is None:
         auth = await hub.run_blocking(hub.store.authenticate, token, admin_token(app))
-        if len(hub.auth_cache) >= AUTH_CACHE_MAX:
-            hub.auth_cache.clear()
-        hub.auth_cache[token] = (auth, now + AUTH_CACHE_S)
+        hub.auth_cache.put(token, auth, now)  # failures are never kept
     if auth is None:
         return None
     if auth.is_admin:

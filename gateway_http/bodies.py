@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from scitex_orochi import codec
+
 from .errors import ApiError, bad_request
 
 ADMIN_BODY_MAX_BYTES = 64 * 1024  # workspaces, tokens, invites, redeeming an invite
@@ -47,4 +49,7 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         raise bad_request(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad_request("the request body must be a JSON object")
+    bad = codec.find_bad_value(data)
+    if bad is not None:  # what msgpack, the databases or a browser cannot carry
+        raise bad_request(f"{bad[0]} {bad[1]}", bad[0])
     return data

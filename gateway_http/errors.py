@@ -21,7 +21,7 @@ log = logging.getLogger("orochi.gateway_http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type"
-CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 CORS_MAX_AGE_S = 600
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from scitex_orochi import codec
+from scitex_orochi.outbox import Outbox
 
 from .auth import Scope, request_token, scope_of_token
 from .errors import ApiError
@@ -46,7 +47,8 @@ class Observer:
         self.hub = hub
         self.closing = False
         self.sent = 0
-        self._queue: asyncio.Queue[str] = asyncio.Queue(hub.cfg.send_queue_max)
+        self._queue: Outbox[str] = Outbox(hub.cfg.send_queue_max, hub.cfg.send_queue_max_bytes)
+        self._ready = asyncio.Event()
         self._writer: asyncio.Task | None = None
         self._posts: set[asyncio.Task] = set()
 
@@ -56,21 +58,25 @@ class Observer:
     def enqueue(self, text: str) -> bool:
         if self.closing:
             return False
-        try:
-            self._queue.put_nowait(text)
+        if self._queue.push(text):
+            self._ready.set()
             return True
-        except asyncio.QueueFull:
-            log.warning("slow observer: %d frames queued, closing", self._queue.qsize())
-            self.hub.counters.observer_slow_closes += 1
-            self.close_soon(codec.CLOSE_SLOW_CONSUMER)
-            return False
+        log.warning("slow observer: %d frames (%d bytes) queued, closing", len(self._queue),
+                    self._queue.bytes)
+        self._queue.clear()
+        self.hub.counters.observer_slow_closes += 1
+        self.close_soon(codec.CLOSE_SLOW_CONSUMER)
+        return False
 
     async def _write_loop(self) -> None:
-        queue, ws, counters = self._queue, self.ws, self.hub.counters
+        queue, ws, counters, ready = self._queue, self.ws, self.hub.counters, self._ready
         try:
             while True:
-                text = await queue.get()
-                await ws.send_str(text)
+                if not queue:
+                    ready.clear()
+                    await ready.wait()
+                    continue
+                await ws.send_str(queue.pop())
                 self.sent += 1
                 counters.observer_frames_out += 1
         except (ConnectionError, RuntimeError, asyncio.CancelledError):

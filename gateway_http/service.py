@@ -23,6 +23,7 @@ from scitex_orochi.ingest import Ingest
 from scitex_orochi.loops import every
 from scitex_orochi.presence import Change, PresenceReplica
 from scitex_orochi.store import Store
+from scitex_orochi.tokens import TokenCache
 
 from .uploads import MediaStore
 
@@ -71,7 +72,7 @@ class HttpHub:
         self.counters = Counters()
         self.gone: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self.last_seq: dict[tuple[str, str], int] = {}
-        self.auth_cache: dict[str, tuple[Any, float]] = {}
+        self.auth_cache: TokenCache[Any] = TokenCache(cfg.token_cache_max, cfg.token_cache_s)
         self._tasks: list[asyncio.Task] = []
         self._deliveries: asyncio.Event | None = None  # set once the dlv. subscription is live
 
@@ -84,7 +85,9 @@ class HttpHub:
         await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
         self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
         for coro in (self.bus.dispatch_forever(self._on_bus, BUS_BURST),
-                     self.ingest.republish_loop(), self._expire_loop(),
+                     self.ingest.republish_loop(),
+                     every(self.cfg.presence_snapshot_s, self._expire_step, log,
+                           "presence expiry"),
                      every(self.cfg.revocation_sweep_s, self._revocation_sweep, log,
                            "revocation sweep")):
             self._tasks.append(asyncio.create_task(coro))
@@ -257,10 +260,8 @@ class HttpHub:
             if observer.workspace is None or observer.workspace == workspace:
                 observer.enqueue(text)
 
-    async def _expire_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.presence_snapshot_s)
-            self.on_changes(self.replica.expire(time.time()), None)
+    def _expire_step(self) -> None:
+        self.on_changes(self.replica.expire(time.time()), None)
 
 
 def presence_frame(record: dict[str, Any], event: str) -> str:

@@ -10,7 +10,6 @@ resume.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import struct
@@ -22,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from scitex_orochi import codec
+from scitex_orochi.outbox import Outbox
 
 from .session import Session
 
@@ -54,8 +54,7 @@ class AgentConnection:
     # Thousands are held at once: no per-instance __dict__, and the send queue only
     # exists once a connection has backed up (an empty deque is a 64-slot block).
     __slots__ = ("ws", "conn_id", "session", "closing", "sent", "_queue", "_queue_max",
-                 "_queue_max_bytes", "_queued_bytes", "_writer", "auth", "token", "addr",
-                 "opened", "limits")
+                 "_queue_max_bytes", "_writer", "auth", "token", "addr", "opened", "limits")
 
     def __init__(self, ws: ServerConnection, workspace: str, is_admin: bool, gw: str,
                  queue_max: int, queue_max_bytes: int = 1 << 62) -> None:
@@ -64,10 +63,9 @@ class AgentConnection:
         self.session = Session(workspace, is_admin, self.conn_id, gw, time.time())
         self.closing = False
         self.sent = 0
-        self._queue: collections.deque[bytes] | None = None
+        self._queue: Outbox[bytes] | None = None
         self._queue_max = queue_max
         self._queue_max_bytes = queue_max_bytes
-        self._queued_bytes = 0
         self._writer: asyncio.Task | None = None
         self.auth: Any = None  # what the token granted (store.Auth)
         self.token = ""  # kept so that revoking the token closes this session
@@ -102,7 +100,7 @@ class AgentConnection:
 
     @property
     def queued_bytes(self) -> int:
-        return self._queued_bytes
+        return self._queue.bytes if self._queue is not None else 0
 
     def __repr__(self) -> str:
         return f"<AgentConnection {self.conn_id} {self.workspace}/{self.name}>"
@@ -122,17 +120,13 @@ class AgentConnection:
             return True
         queue = self._queue
         if queue is None:
-            queue = self._queue = collections.deque()
-        if (len(queue) >= self._queue_max
-                or self._queued_bytes + len(data) > self._queue_max_bytes):
+            queue = self._queue = Outbox(self._queue_max, self._queue_max_bytes)
+        if not queue.push(data):
             log.warning("slow consumer %s: %d frames (%d bytes) queued, closing", self,
-                        len(queue), self._queued_bytes)
+                        len(queue), queue.bytes)
             queue.clear()
-            self._queued_bytes = 0
             self.close_soon(codec.CLOSE_SLOW_CONSUMER)
             return False
-        queue.append(data)
-        self._queued_bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.conn_id}")
         return True
@@ -157,9 +151,7 @@ class AgentConnection:
         queue, ws = self._queue, self.ws
         try:
             while queue:
-                data = queue.popleft()
-                self._queued_bytes -= len(data)
-                await ws.send(data, text=True)  # waits for the transport to drain
+                await ws.send(queue.pop(), text=True)  # waits for the transport to drain
                 self.sent += 1
         except (ConnectionClosed, asyncio.CancelledError):
             pass

@@ -40,12 +40,12 @@ def _prepare_store(cfg: Config) -> tuple[Store, Bootstrap]:
             time.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
     log.info("database %s at schema version %d", store.engine.url.render_as_string(), version)
+    # Tokens never go to a log: say where they are (`serve` prints them once).
     if boot.admin_generated:
-        log.warning("generated admin token %s (saved in %s)", boot.admin_token,
-                    cfg.admin_token_file)
+        log.warning("generated the admin token (saved in %s)", cfg.admin_token_file)
     if boot.default_token_generated:
-        log.warning("created workspace %r with token %s", boot.default_workspace_id,
-                    boot.default_token)
+        log.warning("created workspace %r and its first token (scitex-orochi list-tokens "
+                    "shows it)", boot.default_workspace_id)
     return store, boot
 
 

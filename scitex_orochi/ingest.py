@@ -159,9 +159,9 @@ class Ingest:
         self.republished += count
         return count
 
-    def on_persister_ready(self) -> int:
+    def on_persister_ready(self, now: float | None = None) -> int:
         """A persister announced itself: republish every pending message now."""
-        count = self.republish_due(everything=True)
+        count = self.republish_due(now, everything=True)
         if count:
             log.info("persister is back: republished %d unacked messages", count)
         return count

@@ -318,6 +318,33 @@ class Store(WorkspaceAdmin):
             out.append(item)
         return out
 
+    def recent_page(self, workspace_id: str | None, limit: int, max_bytes: int,
+                    skip: Any = None) -> tuple[list[str], bool]:
+        """`recent` as encoded rows within `max_bytes` (the newest that fit), oldest first;
+        `skip(channel)` leaves channels out (the internal ones)."""
+        m = messages
+        query = sa.select(*_ROW_COLUMNS, m.c.workspace_id)
+        if workspace_id is not None:
+            query = query.where(m.c.workspace_id == workspace_id)
+        query = query.order_by(m.c.pk.desc()).limit(_clamp(limit))
+
+        def rows(result: Any) -> Any:
+            for row in result:
+                if skip is not None and skip(row.channel):
+                    continue
+                item = _row_dict(row)
+                item["workspace_id"] = row.workspace_id
+                yield item
+
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=50).execute(query)
+            try:
+                encoded, more = page_rows(rows(result), max_bytes)
+            finally:
+                result.close()
+        encoded.reverse()
+        return encoded, more
+
     def channels(self, workspace_id: str) -> dict[str, int]:
         """Channels with messages → last seq (= message count: seqs run 1, 2, 3…).
 

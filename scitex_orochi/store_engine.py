@@ -103,6 +103,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, json_serializer=json_dumps,
+                                hide_parameters=True,  # tokens never reach an error's text
                                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -110,7 +111,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     sync = sqlite_sync_mode()
     # No pool_pre_ping: a local file cannot drop the connection, and the ping cost
     # a round trip on every checkout of the write path.
-    engine = sa.create_engine(url, json_serializer=json_dumps)
+    engine = sa.create_engine(url, json_serializer=json_dumps, hide_parameters=True)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

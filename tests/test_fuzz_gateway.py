@@ -137,3 +137,133 @@ def test_random_frames_never_break_the_gateway(fuzz_hub):
             assert isinstance(row["attachments"], list) and row["sender"]
     for ws in (control, flood, fuzzer.ws):
         ws.close()
+
+
+# ---- values the hub cannot carry, in every frame type and every REST body --------------
+BAD_VALUES = [float("nan"), float("inf"), float("-inf"), 2**70, -(2**70), "x\ud800",
+              "\udfff", {"k\ud800": 1}, [1, 2**64]]
+FRAME_FIELDS = {
+    "register": ["machine", "role", "model", "project", "agent_id", "orochi_current_task",
+                 "extra"],
+    "message": ["content", "metadata", "extra", "attachments"],
+    "subscribe": ["channel", "extra"], "unsubscribe": ["channel", "extra"],
+    "query": ["since", "limit", "extra"], "presence": ["extra"],
+    "heartbeat": ["cpu_model", "load_avg_1m", "mem_used_percent", "orochi_current_task"],
+    "status_update": ["status", "current_task", "machine"], "gitea": ["action", "params"],
+}
+REST_BODIES = [  # (method, path, a valid body to spoil)
+    ("POST", "/api/messages", {"sender": "ops", "payload": {"channel": "#fzr", "content": "x"}}),
+    ("POST", "/api/workspaces", {"name": "fz-ws", "channels": ["#a"]}),
+    ("POST", "/api/workspaces/default/tokens", {"label": "fz"}),
+    ("POST", "/api/workspaces/default/invites", {"max_uses": 1}),
+    ("POST", "/api/invites/redeem", {"invite": "inv_x"}),
+    ("PATCH", "/api/workspaces/default", {"require_pinned": False}),
+    ("PUT", "/api/workspaces/default/gitea", {"owners": ["lab"]}),
+    ("POST", "/api/upload-base64", {"data": "aGk=", "filename": "a.txt"}),
+    ("POST", "/api/ws-ticket", {}),
+]
+
+
+def _strict(text: str):
+    """JSON as a browser reads it: NaN and Infinity are errors."""
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def _spoil(body: dict, path: list[str], value) -> dict:
+    spoiled = json.loads(json.dumps(body))
+    target = spoiled
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    return spoiled
+
+
+def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
+    """Every frame type and every REST body with a lone surrogate, NaN/Infinity or an
+    integer past 64 bits is refused naming the field; afterwards presence, history and the
+    dashboard's reads work and serve strict JSON."""
+    import urllib.error
+    import urllib.request
+
+    from util import wait_for
+
+    witness_name, agent_name = f"wit-{uuid.uuid4().hex[:6]}", f"val-{uuid.uuid4().hex[:6]}"
+    witness = open_agent(fuzz_hub, witness_name, "#fzw")
+    agent = open_agent(fuzz_hub, agent_name, "#fzv")
+    refused_frames = 0
+
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.sampled_from(sorted(FRAME_FIELDS)), st.data(), st.sampled_from(BAD_VALUES))
+    def frames_with_bad_values(ftype, data, bad):
+        nonlocal refused_frames
+        field = data.draw(st.sampled_from(FRAME_FIELDS[ftype]))
+        payload = {"channel": "#fzv"} if ftype in ("message", "subscribe", "query") else {}
+        payload[field] = bad
+        ref = str(uuid.uuid4())
+        frame = {"type": ftype, "id": ref, "payload": payload}
+        if ftype == "register":
+            frame["sender"] = agent_name
+        agent.send(json.dumps(frame))  # json.dumps writes NaN, Infinity and \ud800 escapes
+        while True:
+            f = json.loads(agent.recv(timeout=10))
+            if f["type"] == "error" and f["payload"].get("ref") == ref:
+                assert f["payload"]["code"] == "INVALID_FIELD", f
+                assert f["payload"]["detail"].startswith("payload"), f
+            if f["type"] == "ack" and f["payload"].get("ref") == ref:
+                assert f["payload"]["status"] == "error", (ftype, field, bad)
+                refused_frames += 1
+                return
+
+    frames_with_bad_values()
+    assert refused_frames >= 100
+
+    base = fuzz_hub.http_url
+    headers = {"Authorization": f"Bearer {fuzz_hub.admin_token}",
+               "Content-Type": "application/json"}
+
+    def call(method: str, path: str, body=None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    @settings(max_examples=120, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.sampled_from(REST_BODIES), st.sampled_from(BAD_VALUES), st.data())
+    def rest_bodies_with_bad_values(route, bad, data):
+        method, path, body = route
+        keys = [[k] for k in body] + [[k, sub] for k, v in body.items() if isinstance(v, dict)
+                                       for sub in v] + [["extra"]]
+        status, text = call(method, path, _spoil(body, data.draw(st.sampled_from(keys)), bad))
+        assert status == 400, (path, status, text)
+        assert "field" in _strict(text)
+
+    rest_bodies_with_bad_values()
+
+    # Presence (several snapshot expiries later), history and the dashboard's reads.
+    wait_for(lambda: call("GET", "/api/agents")[0] == 200, 10, "agents route")
+    names = {a["name"] for a in _strict(call("GET", "/api/agents")[1])}
+    assert {witness_name, agent_name} <= names
+    ref = str(uuid.uuid4())
+    witness.send(json.dumps({"type": "message", "id": ref,
+                             "payload": {"channel": "#fzw", "content": "after the storm"}}))
+    while True:
+        f = json.loads(witness.recv(timeout=10))
+        if f["type"] == "ack" and f["payload"]["ref"] == ref:
+            assert f["payload"]["status"] == "ok"
+            break
+    for path in ("/api/channels/summary", "/api/history/fzw", "/api/history/fzv",
+                 "/api/history/fzr", "/api/messages?limit=500", "/api/stats", "/"):
+        status, text = call("GET", path)
+        assert status == 200, (path, status)
+        if path != "/":
+            _strict(text)
+    assert "after the storm" in call("GET", "/api/history/fzw")[1]
+    for ws in (witness, agent):
+        ws.close()

@@ -345,8 +345,9 @@ def test_first_start_bootstraps_tokens(ph):
     assert admin_file.exists()
     assert (admin_file.stat().st_mode & 0o777) == 0o600
     log = ph.log_text(ph.persister)
-    assert "generated admin token" in log and "created workspace 'default'" in log
+    assert "generated the admin token" in log and "created workspace 'default'" in log
     token = ph.reader.list_tokens("default")[0]["token"]
+    assert token not in log and admin_file.read_text().strip() not in log  # never logged
     auth = ph.reader.authenticate(token, admin_file.read_text().strip())
     assert auth is not None and auth.workspace_id == "default"
 

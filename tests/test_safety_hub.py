@@ -313,6 +313,19 @@ async def test_history_replies_are_paged_within_the_frame_limit(safe_hub):
         if not page["more"]:
             break
     assert seen == list(range(1, 13))
+    # REST pages the same way, saying so in a header (its answer is the published array).
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{safe_hub.http_url}/api/history/pages?limit=100", headers={
+                "Authorization": f"Bearer {safe_hub.admin_token}"}) as resp:
+            body = await resp.read()
+            assert resp.headers["X-Orochi-More"] == "true"
+        assert len(body) <= REPLY_LIMIT and json.loads(body)[0]["seq"] == 12
+        async with http.get(f"{safe_hub.http_url}/api/messages?limit=500", headers={
+                "Authorization": f"Bearer {safe_hub.admin_token}"}) as resp:
+            body = await resp.read()
+            assert resp.headers["X-Orochi-More"] == "true" and len(body) <= REPLY_LIMIT
     await agent.close()
 
 
@@ -363,6 +376,31 @@ async def test_a_non_reading_agent_is_closed_at_the_byte_bound(safe_hub):
         try:
             while True:
                 await stalled.recv()
+        except websockets.ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else None
+
+    assert await asyncio.wait_for(drained(), 40 * TIME_SCALE) == 4008
+    await sender.close()
+
+
+async def test_a_non_reading_observer_is_closed_at_the_byte_bound(safe_hub):
+    import socket
+
+    import websockets
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((safe_hub.host, safe_hub.dashboard_port))
+    watcher = await websockets.connect(observer_url(safe_hub, safe_hub.default_token),
+                                       sock=sock, max_size=None, max_queue=1)
+    sender = await RawAgent.connect(safe_hub.agent_url(), "obs-flooder", ["#obs-bytes"])
+    for _ in range(80):
+        await sender.post("#obs-bytes", "o" * 200_000)
+
+    async def drained() -> int | None:
+        try:
+            while True:
+                await watcher.recv()
         except websockets.ConnectionClosed as exc:
             return exc.rcvd.code if exc.rcvd else None
 

@@ -138,7 +138,7 @@ def test_republish_backs_off_with_jitter_up_to_the_cap():
     assert all(5.9 <= g <= 10.1 for g in gaps[3:]) and len(gaps) < 12
     # A persister announcing itself gets everything at once, and the backoff restarts.
     bus.sent.clear()
-    assert ingest.on_persister_ready() == 1 and len(bus.sent) == 1
+    assert ingest.on_persister_ready(now) == 1 and len(bus.sent) == 1
 
 
 def test_ingest_refuses_past_its_byte_bound():
