@@ -57,7 +57,7 @@ class HttpHub:
                  admin_store: Store | None = None) -> None:
         self.cfg = cfg
         self.origin = new_origin("http")
-        self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, self.origin)
+        self.bus = AsyncBus.from_config(cfg, self.origin)
         self.ingest = Ingest(self.bus, cfg.republish_after_s)
         self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
         self.store = store or Store(cfg.db_url, readonly=True)
