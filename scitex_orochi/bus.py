@@ -58,7 +58,7 @@ _HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILE
 
 
 class BusError(RuntimeError):
-    """The bus could not be reached in time."""
+    """The bus could not be reached in time, or a tcp endpoint was given no CURVE keys."""
 
 
 def pack(body: Any) -> bytes:
@@ -102,10 +102,13 @@ def _handshake_failures(monitor: zmq.Socket | None) -> set[str]:
 
 
 def _close(sock: zmq.Socket, monitor: zmq.Socket | None) -> None:
-    try:
-        if monitor is not None:
+    if monitor is not None:
+        try:
             sock.disable_monitor()  # unbinds its inproc endpoint, which a later fd would reuse
-            monitor.close(linger=0)
+        except zmq.ZMQError:
+            pass
+        monitor.close(linger=0)
+    try:
         sock.close(linger=0)
     except zmq.ZMQError:
         pass
@@ -129,7 +132,11 @@ class Publisher:
         self.sock = ctx.socket(zmq.PUB)
         _tune(self.sock)
         self.sock.setsockopt(zmq.SNDHWM, PUB_HWM)
-        self.monitor = _secure(self.sock, bus_in, curve)
+        try:
+            self.monitor = _secure(self.sock, bus_in, curve)
+        except BusError:
+            self.sock.close(linger=0)
+            raise
         self.sock.connect(bus_in)
 
     def publish(self, topic: bytes, body: Any) -> None:
