@@ -414,7 +414,7 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
 
     cfg = target.cfg
     origin = new_origin("bench")
-    bus = SyncBus(cfg.bus_in, cfg.bus_out, origin)
+    bus = SyncBus.from_config(cfg, origin)
     try:
         bus.subscribe(topics.ack(origin))
         bus.wait_ready(30.0)

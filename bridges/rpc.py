@@ -18,6 +18,7 @@ from aiohttp import web
 
 from scitex_orochi import topics
 from scitex_orochi.bus import AsyncBus, new_origin
+from scitex_orochi.bus_keys import CurveClient, client_keys
 from scitex_orochi.config import Config
 
 log = logging.getLogger("orochi.rpc")
@@ -47,16 +48,18 @@ def reply(bus: AsyncBus, request: dict[str, Any], *, result: Any = None,
 class RpcClient:
     """One bus connection that sends requests and matches replies by `rid`."""
 
-    def __init__(self, bus_in: str, bus_out: str, kind: str = "rpc") -> None:
+    def __init__(self, bus_in: str, bus_out: str, kind: str = "rpc",
+                 curve: CurveClient | None = None) -> None:
         self.bus_in = bus_in
         self.bus_out = bus_out
+        self.curve = curve
         self.kind = kind
         self.bus: AsyncBus | None = None
         self.waiters: dict[str, asyncio.Future] = {}
         self._reader: asyncio.Task | None = None
 
     async def start(self, ready_timeout_s: float = 30.0) -> None:
-        self.bus = AsyncBus(self.bus_in, self.bus_out, new_origin(self.kind))
+        self.bus = AsyncBus(self.bus_in, self.bus_out, new_origin(self.kind), self.curve)
         self.bus.subscribe(topics.reply(self.bus.origin))
         await self.bus.wait_ready(ready_timeout_s)
         self._reader = asyncio.create_task(self._read())
@@ -110,6 +113,7 @@ def app_rpc_client(app: web.Application, config_key: web.AppKey[Config]) -> RpcC
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         cfg = app[config_key]
         client.bus_in, client.bus_out = cfg.bus_in, cfg.bus_out
+        client.curve = client_keys(cfg)
         await client.start()
         yield
         await client.close()

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from scitex_orochi.config import Config
+import logging
+import sys
+
+from scitex_orochi.bus_keys import load_server
+from scitex_orochi.config import Config, ConfigError
 from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 
 from .service import serve
 
+log = logging.getLogger("orochi.broker")
 
-def main() -> None:
+
+def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
-    cfg = Config.from_env()
-    setup_logging(cfg.log_level, "broker")
-    serve(cfg.bus_in, cfg.bus_out)
+    try:
+        cfg = Config.from_env()
+        setup_logging(cfg.log_level, "broker")
+        curve = load_server(cfg) if cfg.bus_curve else None
+    except ConfigError as exc:
+        logging.basicConfig()
+        log.error("bad configuration: %s", exc)
+        return 2
+    serve(cfg.bus_in, cfg.bus_out, curve)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

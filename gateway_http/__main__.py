@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from aiohttp import web
 
-from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
+from scitex_orochi.bus_keys import client_keys
+from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config, ConfigError
 from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 
@@ -47,12 +49,19 @@ async def serve(cfg: Config) -> None:
         await runner.cleanup()
 
 
-def main() -> None:
+def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
-    cfg = Config.from_env()
-    setup_logging(cfg.log_level, "gateway_http")
+    try:
+        cfg = Config.from_env()
+        setup_logging(cfg.log_level, "gateway_http")
+        client_keys(cfg)  # a missing bus key fails here, by name, before anything starts
+    except ConfigError as exc:
+        logging.basicConfig()
+        log.error("bad configuration: %s", exc)
+        return 2
     asyncio.run(serve(cfg))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -60,7 +60,7 @@ class HttpHub:
                  admin_store: Store | None = None) -> None:
         self.cfg = cfg
         self.origin = new_origin("http")
-        self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, self.origin)
+        self.bus = AsyncBus.from_config(cfg, self.origin)
         self.ingest = Ingest(self.bus, cfg.republish_after_s,
                              republish_max_s=cfg.republish_max_s,
                              max_pending_bytes=cfg.ingest_pending_max_bytes)

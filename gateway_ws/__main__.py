@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
-from scitex_orochi.config import Config
+from scitex_orochi.bus_keys import client_keys
+from scitex_orochi.config import Config, ConfigError
 from scitex_orochi.files import restrict_umask
 from scitex_orochi.logs import setup_logging
 from scitex_orochi.store import Store
 
 from .service import Gateway
 
+log = logging.getLogger("orochi.gateway_ws")
 
-def main() -> None:
+
+def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
-    cfg = Config.from_env()
-    setup_logging(cfg.log_level, "gateway_ws")
+    try:
+        cfg = Config.from_env()
+        setup_logging(cfg.log_level, "gateway_ws")
+        client_keys(cfg)  # a missing bus key fails here, by name, before anything starts
+    except ConfigError as exc:
+        logging.basicConfig()
+        log.error("bad configuration: %s", exc)
+        return 2
     store = Store(cfg.db_url, readonly=True)
     asyncio.run(Gateway(cfg, store).run())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -62,7 +62,7 @@ class Gateway:
         self.cfg = cfg
         self.store = store
         self.origin = new_origin("gw")
-        self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, self.origin)
+        self.bus = AsyncBus.from_config(cfg, self.origin)
         self.roster: Roster[AgentConnection] = Roster()
         self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
         self.conns: set[AgentConnection] = set()

@@ -58,8 +58,12 @@ def main() -> int:
         log.error("bad configuration: %s", exc)
         return 2
     setup_logging(cfg.log_level, "persister")
+    try:
+        bus = SyncBus.from_config(cfg, new_origin("persister"))
+    except ConfigError as exc:
+        log.error("bad configuration: %s", exc)
+        return 2
     store, _boot = _prepare_store(cfg)
-    bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("persister"))
     persister = Persister(store, bus, cfg.persist_batch_max, cfg.dedupe_ids_max)
     install_signal_handlers(persister)
     try:

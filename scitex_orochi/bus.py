@@ -4,6 +4,11 @@ Frames are `[topic, msgpack(body)]`. Sockets are owned by one object, closed wit
 linger=0. Readiness is proved, not slept for: `wait_ready` publishes a probe on a
 topic only this client subscribes to and waits until it comes back through the
 broker, which shows both directions and the subscription are live.
+
+A socket to a tcp endpoint is a CURVE client (keys from `scitex_orochi.bus_keys`,
+loaded by `from_config`); one to an ipc endpoint is left as it is, so the local
+message path pays nothing. CURVE sockets also watch their handshakes, so a failed
+`wait_ready` can say that the keys were refused rather than only that it timed out.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import msgpack
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from . import topics
+from .bus_keys import HOWTO, CurveClient, client_keys
+from .config import Config, is_tcp
 
 log = logging.getLogger("orochi.bus")
 
@@ -36,10 +44,21 @@ READY_PROBE_EVERY_S = 0.05
 # (topic, body), which is what lets one recv per part replace recv_multipart.
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+_HANDSHAKE_FAILURES = {
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        "the broker refused this client's CURVE key (its public key is not in the "
+        "broker's authorized dir)",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        "the CURVE handshake failed (is the server key the broker's?)",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        "the CURVE handshake failed with a protocol error (is the broker using CURVE?)",
+}
+_HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 
 
 class BusError(RuntimeError):
-    """The bus could not be reached in time."""
+    """The bus could not be reached in time, or a tcp endpoint was given no CURVE keys."""
 
 
 def pack(body: Any) -> bytes:
@@ -55,6 +74,46 @@ def new_origin(kind: str) -> str:
     return f"{kind}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def _secure(sock: zmq.Socket, endpoint: str, curve: CurveClient | None) -> zmq.Socket | None:
+    """Make a socket to a tcp endpoint a CURVE client; return its handshake monitor.
+
+    Called before connect. A tcp endpoint without keys is refused here, so no bus
+    client can ever talk to the broker in the clear over the network.
+    """
+    if not is_tcp(endpoint):
+        return None
+    if curve is None:
+        raise BusError(f"bus endpoint {endpoint} is tcp, which needs CURVE keys: build the "
+                       "client with from_config(cfg), or pass curve=bus_keys.load_client(cfg)")
+    curve.apply(sock)
+    return sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+
+
+def _handshake_failures(monitor: zmq.Socket | None) -> set[str]:
+    """Failures reported since the last call, without waiting."""
+    seen: set[str] = set()
+    while monitor is not None:
+        try:
+            event = recv_monitor_message(monitor, flags=_NOBLOCK)["event"]
+        except zmq.Again:
+            break
+        seen.add(_HANDSHAKE_FAILURES.get(event, f"handshake event {event}"))
+    return seen
+
+
+def _close(sock: zmq.Socket, monitor: zmq.Socket | None) -> None:
+    if monitor is not None:
+        try:
+            sock.disable_monitor()  # unbinds its inproc endpoint, which a later fd would reuse
+        except zmq.ZMQError:
+            pass
+        monitor.close(linger=0)
+    try:
+        sock.close(linger=0)
+    except zmq.ZMQError:
+        pass
+
+
 def _tune(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
@@ -68,11 +127,16 @@ class Publisher:
     its own (the persister's writer) gets another, since a ZeroMQ socket belongs to
     one thread at a time: prove it with `wait_ready(via=...)`, then hand it over."""
 
-    def __init__(self, bus_in: str, ctx: zmq.Context) -> None:
+    def __init__(self, bus_in: str, ctx: zmq.Context, curve: CurveClient | None = None) -> None:
         self.published = 0
         self.sock = ctx.socket(zmq.PUB)
         _tune(self.sock)
         self.sock.setsockopt(zmq.SNDHWM, PUB_HWM)
+        try:
+            self.monitor = _secure(self.sock, bus_in, curve)
+        except BusError:
+            self.sock.close(linger=0)
+            raise
         self.sock.connect(bus_in)
 
     def publish(self, topic: bytes, body: Any) -> None:
@@ -86,28 +150,41 @@ class Publisher:
         self.published += 1
 
     def close(self) -> None:
-        try:
-            self.sock.close(linger=0)
-        except zmq.ZMQError:
-            pass
+        _close(self.sock, self.monitor)
 
 
 class _BusBase:
-    def __init__(self, bus_in: str, bus_out: str, origin: str, ctx: zmq.Context) -> None:
+    def __init__(self, bus_in: str, bus_out: str, origin: str, ctx: zmq.Context,
+                 curve: CurveClient | None = None) -> None:
         self.origin = origin
         self.bus_in = bus_in
         self.bus_out = bus_out
         self.received = 0
         self._ctx = ctx
-        self._out = Publisher(bus_in, ctx)
+        self._curve = curve
+        self._out = Publisher(bus_in, ctx, curve)
         self.publish = self._out.publish
         self.publish_raw = self._out.publish_raw
         self._sub = ctx.socket(zmq.SUB)
         _tune(self._sub)
         self._sub.setsockopt(zmq.RCVHWM, SUB_HWM)
+        try:
+            self._sub_monitor = _secure(self._sub, bus_out, curve)
+        except BusError:
+            self._out.close()
+            self._sub.close(linger=0)
+            raise
         self._sub.connect(bus_out)
         self._sub_sync = self._sub  # name kept from when this was a zmq.asyncio shadow
         self._probe_topic = b""
+
+    @classmethod
+    def from_config(cls, cfg: Config, origin: str) -> Self:
+        """A client of `cfg`'s bus, with CURVE keys when an endpoint is tcp.
+
+        Raises ConfigError naming a missing key file and how to get it.
+        """
+        return cls(cfg.bus_in, cfg.bus_out, origin, curve=client_keys(cfg))
 
     @property
     def published(self) -> int:
@@ -115,7 +192,7 @@ class _BusBase:
 
     def publisher(self) -> Publisher:
         """Another PUB socket to the same broker, for another thread."""
-        return Publisher(self.bus_in, self._ctx)
+        return Publisher(self.bus_in, self._ctx, self._curve)
 
     def subscribe(self, *prefixes: bytes) -> None:
         for prefix in prefixes:
@@ -169,6 +246,7 @@ class _BusBase:
         """
         if self._probe_topic:
             self._sub_sync.setsockopt(zmq.UNSUBSCRIBE, self._probe_topic)
+        self._handshake_failures()  # report only what happens during this wait
         self._probe_seen = False
         self._probe_nonce = uuid.uuid4().bytes
         self._probe_topic = topics.probe(f"{self.origin}.{self._probe_nonce.hex()}")
@@ -179,12 +257,30 @@ class _BusBase:
         sock.send(self._probe_topic, _NOBLOCK_MORE)
         sock.send(self._probe_nonce, _NOBLOCK)
 
+    def _handshake_failures(self, via: Publisher | None = None) -> set[str]:
+        seen = _handshake_failures(self._out.monitor) | _handshake_failures(self._sub_monitor)
+        if via is not None:
+            seen |= _handshake_failures(via.monitor)
+        return seen
+
+    def _not_ready(self, timeout_s: float, via: Publisher | None = None) -> BusError:
+        """The error for a wait_ready that timed out: with CURVE on, say what the keys did."""
+        text = (f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
+                f"within {timeout_s:.1f}s")
+        curve = self._curve
+        if curve is None:
+            return BusError(f"{text}: is the broker running?")
+        keys = f"server key {curve.server_key_file}, client key {curve.client_key_file}"
+        failures = self._handshake_failures(via)
+        if failures:
+            return BusError(f"{text}: {'; '.join(sorted(failures))} ({keys}; see {HOWTO})")
+        return BusError(f"{text}: is the broker running? CURVE is on, so the keys may also be "
+                        f"wrong ({keys}): the server key must be the broker's and the client's "
+                        f"public key must be in the broker's authorized dir (see {HOWTO})")
+
     def close(self) -> None:
         self._out.close()
-        try:
-            self._sub.close(linger=0)
-        except zmq.ZMQError:
-            pass
+        _close(self._sub, self._sub_monitor)
 
 
 class AsyncBus(_BusBase):
@@ -196,8 +292,9 @@ class AsyncBus(_BusBase):
     ZeroMQ's sense, so readiness is always confirmed with `EVENTS` before waiting.
     """
 
-    def __init__(self, bus_in: str, bus_out: str, origin: str) -> None:
-        super().__init__(bus_in, bus_out, origin, zmq.Context.instance())
+    def __init__(self, bus_in: str, bus_out: str, origin: str,
+                 curve: CurveClient | None = None) -> None:
+        super().__init__(bus_in, bus_out, origin, zmq.Context.instance(), curve)
         self._pending: list = []
         self._readable: asyncio.Event | None = None
         # Barriers: subscribed from the start, so wait_ready proves them live too.
@@ -295,8 +392,7 @@ class AsyncBus(_BusBase):
                 self._readable.set()  # a concurrent recv_burst returns what we drained
             if self._probe_seen:
                 return
-        raise BusError(f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
-                       f"within {timeout_s:.1f}s: is the broker running?")
+        raise self._not_ready(timeout_s)
 
     def close(self) -> None:
         if self._readable is not None:
@@ -311,8 +407,9 @@ class AsyncBus(_BusBase):
 class SyncBus(_BusBase):
     """Bus client for blocking processes (persister, tail)."""
 
-    def __init__(self, bus_in: str, bus_out: str, origin: str) -> None:
-        super().__init__(bus_in, bus_out, origin, zmq.Context.instance())
+    def __init__(self, bus_in: str, bus_out: str, origin: str,
+                 curve: CurveClient | None = None) -> None:
+        super().__init__(bus_in, bus_out, origin, zmq.Context.instance(), curve)
         self._pending: list = []
 
     def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
@@ -337,5 +434,4 @@ class SyncBus(_BusBase):
                 self._pending.extend(self.drain(10_000))
                 if self._probe_seen:
                     return
-        raise BusError(f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
-                       f"within {timeout_s:.1f}s: is the broker running?")
+        raise self._not_ready(timeout_s, via)

@@ -53,6 +53,13 @@ LOG_BACKUPS = 5  # rotated log files kept per program
 HTTP_HEADER_TIMEOUT_S = 10.0  # a dashboard-port connection must send its request head by then
 HTTP_MAX_CONN_PER_ADDR = 256  # concurrent dashboard-port connections from one client address
 HTTP_MAX_CONNECTIONS = 4096  # concurrent dashboard-port connections of one HTTP gateway
+# Bus CURVE keys (used whenever a bus endpoint is tcp://); layout in scitex_orochi.bus_keys.
+BUS_KEYS_DIR_NAME = "bus-keys"  # under the data dir
+BUS_SERVER_KEY_NAME = "server.key"  # the broker's public key: every client needs it
+BUS_SERVER_SECRET_NAME = "server.key_secret"  # the broker's keypair: never leaves the hub host
+BUS_CLIENT_KEY_NAME = "client.key_secret"  # this host's client keypair
+BUS_AUTHORIZED_DIR_NAME = "authorized"  # public keys of the clients the broker admits
+BUS_TRANSPORTS = ("ipc://", "tcp://")
 
 ENV_PREFIX = "SCITEX_OROCHI_"
 
@@ -167,6 +174,8 @@ def _bool(name: str, default: bool) -> bool:
 def _list(name: str) -> tuple[str, ...]:
     """A comma-separated setting, trimmed, lower-cased, empty items dropped."""
     return tuple(item.strip().lower() for item in (_env(name) or "").split(",") if item.strip())
+def is_tcp(endpoint: str) -> bool:
+    return endpoint.startswith("tcp://")
 
 
 def db_url_from(value: str | None, data_dir: Path) -> str:
@@ -188,6 +197,9 @@ class Config:
     run_dir: Path = Path()
     bus_in: str = ""  # XSUB side: publishers connect here
     bus_out: str = ""  # XPUB side: subscribers connect here
+    bus_keys_dir: Path = Path()  # the hub's CURVE keys (created by `serve`)
+    bus_server_key: Path = Path()  # the broker's public key, for clients
+    bus_client_key: Path = Path()  # this host's client keypair
     admin_token: str | None = None
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     ws_procs: int = DEFAULT_WS_PROCS
@@ -255,6 +267,19 @@ class Config:
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin_token"
 
+    @property
+    def bus_curve(self) -> bool:
+        """CURVE is on whenever a bus endpoint is tcp (ipc is guarded by the run dir's modes)."""
+        return is_tcp(self.bus_in) or is_tcp(self.bus_out)
+
+    @property
+    def bus_server_secret(self) -> Path:
+        return self.bus_keys_dir / BUS_SERVER_SECRET_NAME
+
+    @property
+    def bus_authorized_dir(self) -> Path:
+        return self.bus_keys_dir / BUS_AUTHORIZED_DIR_NAME
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Build from `environ` (default: os.environ) and validate."""
@@ -278,6 +303,7 @@ class Config:
         data_dir = Path(_env("DATA_DIR") or default_data_dir()).expanduser()
         run_dir = Path(_env("RUN_DIR") or data_dir / "run").expanduser()
         admin = _env("ADMIN_TOKEN") or _env("TOKEN")
+        keys_dir = Path(_env("BUS_KEYS_DIR") or data_dir / BUS_KEYS_DIR_NAME).expanduser()
         cors = tuple(o.strip() for o in (_env("CORS_ORIGINS") or "").split(",") if o.strip())
         cfg = cls(
             host=_env("HOST", DEFAULT_HOST) or DEFAULT_HOST,
@@ -288,6 +314,11 @@ class Config:
             run_dir=run_dir,
             bus_in=_env("BUS_IN") or f"ipc://{run_dir / 'bus-in.sock'}",
             bus_out=_env("BUS_OUT") or f"ipc://{run_dir / 'bus-out.sock'}",
+            bus_keys_dir=keys_dir,
+            bus_server_key=Path(_env("BUS_SERVER_KEY") or keys_dir / BUS_SERVER_KEY_NAME)
+            .expanduser(),
+            bus_client_key=Path(_env("BUS_CLIENT_KEY") or keys_dir / BUS_CLIENT_KEY_NAME)
+            .expanduser(),
             admin_token=admin,
             max_frame_bytes=_int("MAX_FRAME_BYTES", DEFAULT_MAX_FRAME_BYTES, 1024),
             ws_procs=_int("WS_PROCS", DEFAULT_WS_PROCS, 1),
@@ -356,6 +387,9 @@ class Config:
 
     def validate(self) -> None:
         for endpoint in (self.bus_in, self.bus_out):
+            if not endpoint.startswith(BUS_TRANSPORTS):
+                # Another transport would bypass both guards: CURVE (tcp) and file modes (ipc).
+                raise ConfigError(f"bus endpoint {endpoint!r} must be ipc:// or tcp://")
             if endpoint.startswith("ipc://") and len(endpoint) - 6 > 100:
                 raise ConfigError(
                     f"bus endpoint {endpoint!r} is too long for a unix socket; "

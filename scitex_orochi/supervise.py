@@ -54,6 +54,9 @@ def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
         "SCITEX_OROCHI_DB": cfg.db_url,
         "SCITEX_OROCHI_BUS_IN": cfg.bus_in,
         "SCITEX_OROCHI_BUS_OUT": cfg.bus_out,
+        "SCITEX_OROCHI_BUS_KEYS_DIR": str(cfg.bus_keys_dir),
+        "SCITEX_OROCHI_BUS_SERVER_KEY": str(cfg.bus_server_key),
+        "SCITEX_OROCHI_BUS_CLIENT_KEY": str(cfg.bus_client_key),
         "SCITEX_OROCHI_WS_PROCS": str(cfg.ws_procs),
         "SCITEX_OROCHI_PYTHON": sys.executable,
         "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram_enabled else "false",
@@ -156,17 +159,25 @@ class Prepared:
 
 
 def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
-    """Create directories, migrate the database, make tokens, render the supervisord config.
+    """Create directories and bus keys, migrate the database, make tokens, render the
+    supervisord config.
 
     Everything is created under the private umask and what already existed is tightened:
     directories 0700, files 0600 (`files.py`).
     """
+    from .bus_keys import client_keys, ensure_keys, load_server
     from .store import Store  # imported here: the CLI stays fast for other commands
 
     with private_umask():
         for directory in (cfg.data_dir, cfg.run_dir, cfg.media_root, cfg.log_dir):
             directory.mkdir(parents=True, exist_ok=True)
         _tighten(cfg)
+        # Always made, so switching an endpoint to tcp (or minting a remote client) needs
+        # no extra step; used only while an endpoint is tcp.
+        ensure_keys(cfg.bus_keys_dir)
+        if cfg.bus_curve:  # fail here, by file name, rather than in a supervised child
+            load_server(cfg)
+            client_keys(cfg)
         store = Store(cfg.db_url)
         try:
             store.migrate()

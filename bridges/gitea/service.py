@@ -32,7 +32,7 @@ SERVICE = "gitea"
 class GiteaWorker:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, new_origin("gitea"))
+        self.bus = AsyncBus.from_config(cfg, new_origin("gitea"))
         self.api: GiteaApi | None = None
         self.inflight: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()

@@ -81,7 +81,7 @@ class TelegramBridge:
         self.channel = cfg.telegram_channel
         self.chat_id = str(cfg.telegram_chat_id)
         self.webhook_mode = bool(cfg.telegram_webhook_secret)
-        self.bus = AsyncBus(cfg.bus_in, cfg.bus_out, new_origin("telegram"))
+        self.bus = AsyncBus.from_config(cfg, new_origin("telegram"))
         self.ingest = Ingest(self.bus, cfg.republish_after_s,
                              republish_max_s=cfg.republish_max_s)
         self.state = OutboundState(cfg.data_dir / STATE_FILE, f"{self.workspace}/{self.channel}")

@@ -144,14 +144,20 @@ def check_bus(cfg: Any) -> Check:
         from ..bus import BusError, SyncBus, new_origin
     except ImportError as exc:
         return Check("bus", False, f"cannot import the bus client: {exc}", "reinstall pyzmq")
-    bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("doctor"))
+    from ..config import ConfigError
+
+    try:
+        bus = SyncBus.from_config(cfg, new_origin("doctor"))
+    except ConfigError as exc:
+        return Check("bus", False, str(exc), "see `scitex-orochi bus-keys -h`")
     try:
         bus.wait_ready(3)
     except BusError as exc:
         return Check("bus", False, str(exc), "check the broker process and SCITEX_OROCHI_BUS_*")
     finally:
         bus.close()
-    return Check("bus", True, f"round trip {cfg.bus_in} -> {cfg.bus_out}")
+    return Check("bus", True, f"round trip {cfg.bus_in} -> {cfg.bus_out}"
+                 + (" (curve)" if cfg.bus_curve else ""))
 
 
 def check_message(g: Globals) -> Check:

@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from ..config import Config, ConfigError, db_url_from, legacy_value
+from ..config import (
+    BUS_CLIENT_KEY_NAME,
+    BUS_KEYS_DIR_NAME,
+    BUS_SERVER_KEY_NAME,
+    Config,
+    ConfigError,
+    db_url_from,
+    legacy_value,
+)
 from .group import Globals, main, warn_legacy
 
 
@@ -51,6 +59,13 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
                        bus_in=f"ipc://{data_dir / 'run' / 'bus-in.sock'}",
                        bus_out=f"ipc://{data_dir / 'run' / 'bus-out.sock'}",
                        media_root=data_dir / "media", log_dir=data_dir / "logs")
+        if not os.environ.get("SCITEX_OROCHI_BUS_KEYS_DIR"):
+            keys_dir = data_dir / BUS_KEYS_DIR_NAME
+            changes["bus_keys_dir"] = keys_dir
+            if not os.environ.get("SCITEX_OROCHI_BUS_SERVER_KEY"):
+                changes["bus_server_key"] = keys_dir / BUS_SERVER_KEY_NAME
+            if not os.environ.get("SCITEX_OROCHI_BUS_CLIENT_KEY"):
+                changes["bus_client_key"] = keys_dir / BUS_CLIENT_KEY_NAME
         if not (os.environ.get("SCITEX_OROCHI_DB") or legacy_value(os.environ, "DB")[0]) \
                 and db is None:
             changes["db_url"] = db_url_from(None, data_dir)
@@ -121,6 +136,9 @@ def banner(prepared: Any) -> list[str]:
     lines += [
         f"  database:   {_mask(cfg.db_url)}",
         f"  data dir:   {cfg.data_dir}   gateways: {cfg.ws_procs}",
+        f"  bus:        {cfg.bus_in} , {cfg.bus_out}"
+        + (f"  (CURVE; keys in {cfg.bus_keys_dir}, see `scitex-orochi bus-keys`)"
+           if cfg.bus_curve else ""),
         "  logs:       " + ("this output (SCITEX_OROCHI_LOG_STDOUT)" if cfg.log_stdout else
                             f"{cfg.log_dir}/<process>.log (rotated at "
                             f"{_size(cfg.log_max_bytes)}, {cfg.log_backups} kept)"),

@@ -91,7 +91,10 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
         cfg = Config.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("tail"))
+    try:
+        bus = SyncBus.from_config(cfg, new_origin("tail"))
+    except (ConfigError, BusError) as exc:
+        raise click.ClickException(str(exc)) from None
     bus.subscribe(prefix.encode())
     try:
         bus.wait_ready(5.0)
