@@ -40,7 +40,7 @@ log = logging.getLogger("orochi.bus_keys")
 
 DIR_MODE = 0o700
 SECRET_MODE = 0o600
-PUBLIC_MODE = 0o644
+PUBLIC_MODE = 0o600  # public, but like every file of the data dir, the hub's user only
 CLIENTS_DIR_NAME = "clients"
 LOCAL_CLIENT_NAME = "client"  # authorized/client.key: the hub host's own processes
 PUBLIC_SUFFIX = ".key"

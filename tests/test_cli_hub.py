@@ -119,6 +119,27 @@ def test_workspace_admin_round_trip(hub):
     assert missing.returncode == 5
 
 
+def test_pinned_tokens_policies_and_gitea_grants_from_the_cli(hub):
+    env = {**hub.env, "NO_COLOR": "1"}
+    ws = json.loads(cli(hub, "create-workspace", "cli-pins", "--json", env=env).stdout)
+    ws_id = ws.get("workspace", ws)["id"]
+    dry = cli(hub, "create-token", ws_id, "--agent-name", "lead", "--dry-run", "--json", env=env)
+    assert json.loads(dry.stdout)["request"].startswith("POST ")
+    pinned = json.loads(cli(hub, "create-token", ws_id, "--agent-name", "lead", "--json",
+                            env=env).stdout)
+    assert pinned["agent_name"] == "lead" and pinned["token"].startswith("wks_")
+    bad = cli(hub, "create-token", ws_id, "--agent-name", "orochi-server", env=env)
+    assert bad.returncode != 0 and "reserved" in bad.stderr
+    policy = cli(hub, "set-workspace-policy", ws_id, "--require-pinned", "--json", env=env)
+    assert json.loads(policy.stdout)["require_pinned"] is True
+    granted = cli(hub, "grant-gitea", ws_id, "--owners", "lab", "--repos", "x/y", "--json",
+                  env=env)
+    assert json.loads(granted.stdout)["gitea_access"] == {"owners": ["lab"], "repos": ["x/y"]}
+    revoked = cli(hub, "grant-gitea", ws_id, "--revoke", "--json", env=env)
+    assert json.loads(revoked.stdout)["gitea_access"] is None
+    assert cli(hub, "grant-gitea", ws_id, env=env).returncode == 2  # nothing to grant
+
+
 def test_doctor_passes_on_a_healthy_hub(hub):
     result = cli(hub, "doctor", "--json", timeout=WAIT_S * 2)
     report = json.loads(result.stdout)

@@ -160,7 +160,6 @@ REST_BODIES = [  # (method, path, a valid body to spoil)
     ("PATCH", "/api/workspaces/default", {"require_pinned": False}),
     ("PUT", "/api/workspaces/default/gitea", {"owners": ["lab"]}),
     ("POST", "/api/upload-base64", {"data": "aGk=", "filename": "a.txt"}),
-    ("POST", "/api/ws-ticket", {}),
 ]
 
 

@@ -187,7 +187,8 @@ class _StuckSocket:
 
 
 async def test_a_slow_observer_is_closed_with_4008():
-    hub = SimpleNamespace(cfg=SimpleNamespace(send_queue_max=3), counters=Counters())
+    hub = SimpleNamespace(cfg=SimpleNamespace(send_queue_max=3, send_queue_max_bytes=1 << 20),
+                          counters=Counters())
     stuck = _StuckSocket()
     slow = Observer(stuck, Scope("t", False, "default"), hub)
     slow.start()

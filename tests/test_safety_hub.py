@@ -391,8 +391,10 @@ async def test_a_non_reading_observer_is_closed_at_the_byte_bound(safe_hub):
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((safe_hub.host, safe_hub.dashboard_port))
+    # compression=None: deflate would shrink the filler to nothing on the wire.
     watcher = await websockets.connect(observer_url(safe_hub, safe_hub.default_token),
-                                       sock=sock, max_size=None, max_queue=1)
+                                       sock=sock, max_size=None, max_queue=1,
+                                       compression=None)
     sender = await RawAgent.connect(safe_hub.agent_url(), "obs-flooder", ["#obs-bytes"])
     for _ in range(80):
         await sender.post("#obs-bytes", "o" * 200_000)
