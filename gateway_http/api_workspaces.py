@@ -132,6 +132,8 @@ async def create_token(request: web.Request) -> web.Response:
                                      agent_name)
     except NotFound as exc:
         raise not_found(str(exc)) from None
+    if agent_name is not None:  # the name is taken now: gateways must look again
+        hub.publish_policy_change(workspace_id)
     return web.json_response(row, status=201)
 
 

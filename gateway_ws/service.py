@@ -293,6 +293,8 @@ class Gateway:
             raise codec.ProtocolError(
                 "FORBIDDEN", "this workspace requires a token pinned to the agent's name "
                 "(ask an admin for one)", ref)
+        if not auth.has_pins:  # (a pin created since is announced: caches are dropped)
+            return
         pinned = await asyncio.get_running_loop().run_in_executor(
             None, self.store.pinned_names, conn.workspace, [name])
         if name in pinned:

@@ -77,6 +77,7 @@ class Auth:
     agent_name: str | None = None
     require_pinned: bool = False
     gitea_access: dict[str, Any] | None = None
+    has_pins: bool = False  # some token of the workspace is pinned to a name
 
 
 @dataclass(frozen=True)
@@ -225,16 +226,20 @@ class Store(WorkspaceAdmin):
         if not token.startswith(WORKSPACE_TOKEN_PREFIX):
             return None
         t, w = workspace_tokens, workspaces
+        pins = workspace_tokens.alias("pins")
+        has_pins = sa.exists().where(pins.c.workspace_id == t.c.workspace_id,
+                                     pins.c.agent_name.is_not(None))
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(t.c.workspace_id, t.c.agent_name, w.c.require_pinned,
-                          w.c.gitea_access)
+                          w.c.gitea_access, has_pins.label("has_pins"))
                 .select_from(t.join(w, w.c.id == t.c.workspace_id))
                 .where(t.c.token == token)).first()
         if row is None:
             return None
         return Auth(row.workspace_id, False, row.agent_name or None, bool(row.require_pinned),
-                    row.gitea_access if isinstance(row.gitea_access, dict) else None)
+                    row.gitea_access if isinstance(row.gitea_access, dict) else None,
+                    bool(row.has_pins))
 
     def live_tokens(self, tokens: list[str]) -> set[str]:
         """Which of `tokens` (workspace tokens) still exist: the revocation sweep."""
