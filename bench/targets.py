@@ -189,8 +189,8 @@ class OursTarget(Target):
     def __init__(self, db_url: str | None = None, ws_procs: int = 1,
                  extra_env: dict[str, str] | None = None) -> None:
         super().__init__()
-        from scitex_orochi.config import Config
-        from scitex_orochi.supervise import prepare
+        from scitex_orochi.hub.config import Config
+        from scitex_orochi.hub.supervise import prepare
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCITEX_OROCHI_")}
         env.update({
@@ -220,7 +220,7 @@ class OursTarget(Target):
 
     def workspace_url(self, name: str) -> str:
         """The agent URL of another workspace (created on first use)."""
-        from scitex_orochi.store import Store
+        from scitex_orochi.hub.store import Store
 
         tokens = self.__dict__.setdefault("_workspace_tokens", {})
         if name not in tokens:
@@ -232,7 +232,7 @@ class OursTarget(Target):
         return f"ws://{HOST}:{self.port}/?token={tokens[name]}"
 
     def start(self) -> OursTarget:
-        from scitex_orochi.supervise import HubSupervisor
+        from scitex_orochi.hub.supervise import HubSupervisor
 
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.sup = HubSupervisor(self.prepared, stdout=self._log)

@@ -409,8 +409,8 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
     """Inbound bodies published straight on the bus; messages/s the persister acks (committed)."""
     if not isinstance(target, OursTarget):
         raise WorkloadSkipped("no bus: the persister path exists only in our hub")
-    from scitex_orochi import topics
-    from scitex_orochi.bus import SyncBus, new_origin, pack
+    from scitex_orochi.hub.bus import SyncBus, new_origin, pack
+    from scitex_orochi.protocol import topics
 
     cfg = target.cfg
     origin = new_origin("bench")
@@ -475,7 +475,7 @@ def _history_rows(start: int, count: int, base: datetime) -> list[dict[str, Any]
 
 def fill_ours(target: OursTarget, rows: int) -> float:
     """Bulk-insert `rows` messages into our store; seconds taken."""
-    from scitex_orochi.store import Store
+    from scitex_orochi.hub.store import Store
 
     store = Store(target.db_url)
     base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -536,7 +536,7 @@ async def history(target: Target, p: Params) -> dict[str, Any]:
 
 
 def _raw_history(target: OursTarget, p: Params) -> list[int]:
-    from scitex_orochi.store import Store
+    from scitex_orochi.hub.store import Store
 
     store = Store(target.db_url, readonly=True)
     out = []

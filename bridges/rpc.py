@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from scitex_orochi import topics
-from scitex_orochi.bus import AsyncBus, new_origin
-from scitex_orochi.bus_keys import CurveClient, client_keys
-from scitex_orochi.config import Config
+from scitex_orochi.hub.bus import AsyncBus, new_origin
+from scitex_orochi.hub.bus_keys import CurveClient, client_keys
+from scitex_orochi.hub.config import Config
+from scitex_orochi.protocol import topics
 
 log = logging.getLogger("orochi.rpc")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from scitex_orochi.bus_keys import load_server
-from scitex_orochi.config import Config, ConfigError
-from scitex_orochi.files import restrict_umask
-from scitex_orochi.logs import setup_logging
+from scitex_orochi.hub.bus_keys import load_server
+from scitex_orochi.hub.config import Config, ConfigError
+from scitex_orochi.hub.files import restrict_umask
+from scitex_orochi.hub.logs import setup_logging
 
 from .service import serve
 

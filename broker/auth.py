@@ -17,7 +17,7 @@ from pathlib import Path
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from scitex_orochi.bus_keys import authorized_keys
+from scitex_orochi.hub.bus_keys import authorized_keys
 
 log = logging.getLogger("orochi.broker")
 

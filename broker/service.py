@@ -17,8 +17,8 @@ from pathlib import Path
 
 import zmq
 
-from scitex_orochi.bus_keys import CurveServer
-from scitex_orochi.config import is_tcp
+from scitex_orochi.hub.bus_keys import CurveServer
+from scitex_orochi.hub.config import is_tcp
 
 from .auth import start_authenticator
 

@@ -16,10 +16,10 @@ import sys
 
 from aiohttp import web
 
-from scitex_orochi.bus_keys import client_keys
-from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config, ConfigError
-from scitex_orochi.files import restrict_umask
-from scitex_orochi.logs import setup_logging
+from scitex_orochi.hub.bus_keys import client_keys
+from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config, ConfigError
+from scitex_orochi.hub.files import restrict_umask
+from scitex_orochi.hub.logs import setup_logging
 
 from .accesslog import AccessLogger
 from .app import create_app

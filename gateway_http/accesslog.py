@@ -6,7 +6,7 @@ routes (`/api/workspaces/{id}/tokens/{token}`, `.../invites/{code}`). `redact_ta
 replaces each of them with `***`; the access line carries no request header but
 the User-Agent (never Authorization, Cookie or Referer). Lines for error answers
 (status >= 400) are rate-limited per status by the repeat filter of
-`scitex_orochi.logs`, so a flood of refused requests costs a bounded number of lines.
+`scitex_orochi.hub.logs`, so a flood of refused requests costs a bounded number of lines.
 """
 
 from __future__ import annotations

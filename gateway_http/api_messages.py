@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scitex_orochi.channels import is_internal
-from scitex_orochi.store import HISTORY_MAX_LIMIT
+from scitex_orochi.hub.store import HISTORY_MAX_LIMIT
+from scitex_orochi.protocol.channels import is_internal
 
 from .auth import authenticate, require_admin
 from .bodies import read_json_object

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from scitex_orochi import codec
-from scitex_orochi.store import Conflict, InviteError, NotFound
+from scitex_orochi.hub.store import Conflict, InviteError, NotFound
+from scitex_orochi.protocol import codec
 
 from .auth import authenticate, forget_tokens, require_admin, require_workspace_access
 from .bodies import ADMIN_BODY_MAX_BYTES, read_json_object

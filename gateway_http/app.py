@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from scitex_orochi.config import Config
+from scitex_orochi.hub.config import Config
 
 from . import (
     api_agents,

@@ -6,7 +6,7 @@ workspace use the default workspace when the admin names none. Every write
 (message posts, uploads, observer posts, workspaces, tokens, invites) needs
 the admin token; a workspace token only reads. Tokens are checked
 against the database at most every SCITEX_OROCHI_TOKEN_CACHE_S (a bounded cache of
-successful lookups, `scitex_orochi.tokens`); the gateway's own admin
+successful lookups, `scitex_orochi.hub.tokens`); the gateway's own admin
 writes clear the cache so a deleted token stops working at once here.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from scitex_orochi.store import DEFAULT_WORKSPACE_ID, read_admin_token
+from scitex_orochi.hub.store import DEFAULT_WORKSPACE_ID, read_admin_token
 
 from .errors import ApiError, unauthorized
 from .keys import HUB

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scitex_orochi import codec
+from scitex_orochi.protocol import codec
 
 from .errors import ApiError, bad_request
 

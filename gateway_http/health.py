@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scitex_orochi.config import ONLINE_WITHIN_S, REAP_AFTER_S
+from scitex_orochi.hub.config import ONLINE_WITHIN_S, REAP_AFTER_S
 
 STALE_AFTER_S = ONLINE_WITHIN_S  # 60 s: "online" means seen within this
 DEAD_AFTER_S = REAP_AFTER_S  # 300 s: the WebSocket gateway reaps silent agents

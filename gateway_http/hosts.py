@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from scitex_orochi.config import ENV_PREFIX, Config
+from scitex_orochi.hub.config import ENV_PREFIX, Config
 
 from .errors import Handler, error_response
 

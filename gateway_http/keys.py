@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from scitex_orochi.config import Config
+from scitex_orochi.hub.config import Config
 
 if TYPE_CHECKING:
     from .edge import ConnectionGuard

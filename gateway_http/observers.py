@@ -24,8 +24,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from scitex_orochi import codec
-from scitex_orochi.outbox import Outbox
+from scitex_orochi.hub.outbox import Outbox
+from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.constants import CLOSE_REASONS
 
 from .auth import Scope, request_token, scope_of_token
 from .errors import ApiError
@@ -97,7 +98,7 @@ class Observer:
             self._writer.cancel()
         try:
             await asyncio.wait_for(
-                self.ws.close(code=code, message=codec.CLOSE_REASONS.get(code, "").encode()),
+                self.ws.close(code=code, message=CLOSE_REASONS.get(code, "").encode()),
                 CLOSE_TIMEOUT_S)
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
@@ -173,7 +174,7 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
         await ws.send_str(codec.server_frame(
             "error", {"code": "AUTH_FAILED", "detail": "Invalid or missing token"}))
         await ws.close(code=codec.CLOSE_AUTH_FAILED,
-                       message=codec.CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode())
+                       message=CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode())
         return ws
     observer = Observer(ws, scope, hub)
     await hub.add_observer(observer)

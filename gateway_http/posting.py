@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scitex_orochi import codec
-from scitex_orochi.ingest import IngestTimeout
+from scitex_orochi.hub.ingest import IngestTimeout
+from scitex_orochi.protocol import codec
 
 from .errors import ApiError, bad_request
 from .service import HttpHub

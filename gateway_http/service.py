@@ -15,15 +15,15 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from scitex_orochi import codec, topics
-from scitex_orochi.bus import AsyncBus, new_origin
-from scitex_orochi.channels import is_internal
-from scitex_orochi.config import Config
-from scitex_orochi.ingest import Ingest
-from scitex_orochi.loops import every
-from scitex_orochi.presence import Change, PresenceReplica
-from scitex_orochi.store import Store
-from scitex_orochi.tokens import TokenCache
+from scitex_orochi.hub.bus import AsyncBus, new_origin
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.ingest import Ingest
+from scitex_orochi.hub.loops import every
+from scitex_orochi.hub.presence import Change, PresenceReplica
+from scitex_orochi.hub.store import Store
+from scitex_orochi.hub.tokens import TokenCache
+from scitex_orochi.protocol import codec, topics
+from scitex_orochi.protocol.channels import is_internal
 
 from .uploads import MediaStore
 

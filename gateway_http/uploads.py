@@ -5,7 +5,7 @@ file name can never reach the file system; /media accepts only that shape and
 checks the resolved path stays inside the media root. Media is served with
 `nosniff` and a sandbox CSP so an uploaded HTML or SVG file cannot script the
 dashboard's origin. Uploading needs the admin token (into `?workspace=` or the
-default workspace); each stored file gets a sidecar (`scitex_orochi.media_meta`)
+default workspace); each stored file gets a sidecar (`scitex_orochi.hub.media_meta`)
 naming its workspace. /media serves a file to a token of that workspace or to
 the admin token (`?token=` or `Authorization: Bearer`), 401 without a valid
 token, and 404 otherwise, whether or not the file exists. Files without a
@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from scitex_orochi import media_meta
+from scitex_orochi.hub import media_meta
 
 from .auth import Scope, request_token, require_admin, scope_of_token
 from .bodies import read_json_object

@@ -6,11 +6,11 @@ import asyncio
 import logging
 import sys
 
-from scitex_orochi.bus_keys import client_keys
-from scitex_orochi.config import Config, ConfigError
-from scitex_orochi.files import restrict_umask
-from scitex_orochi.logs import setup_logging
-from scitex_orochi.store import Store
+from scitex_orochi.hub.bus_keys import client_keys
+from scitex_orochi.hub.config import Config, ConfigError
+from scitex_orochi.hub.files import restrict_umask
+from scitex_orochi.hub.logs import setup_logging
+from scitex_orochi.hub.store import Store
 
 from .service import Gateway
 

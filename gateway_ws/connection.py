@@ -20,8 +20,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from scitex_orochi import codec
-from scitex_orochi.outbox import Outbox
+from scitex_orochi.hub.outbox import Outbox
+from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.constants import CLOSE_REASONS
 
 from .session import Session
 
@@ -182,7 +183,7 @@ class AgentConnection:
         grace = SLOW_CLOSE_GRACE_S if code == codec.CLOSE_SLOW_CONSUMER else CLOSE_TIMEOUT_S
         try:
             await asyncio.wait_for(
-                self.ws.close(code, reason or codec.CLOSE_REASONS.get(code, "")), grace
+                self.ws.close(code, reason or CLOSE_REASONS.get(code, "")), grace
             )
         except (TimeoutError, ConnectionClosed):
             pass

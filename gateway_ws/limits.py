@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scitex_orochi.config import Config
-from scitex_orochi.ratelimit import BucketMap, TokenBucket
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.ratelimit import BucketMap, TokenBucket
 
 # A rate-limited connection is not read again for a while: a flood is slowed by TCP
 # back-pressure instead of answered frame by frame (at most 1 / MIN_READ_PAUSE_S

@@ -29,13 +29,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bridges.gitea import authority
-from scitex_orochi import codec, topics
-from scitex_orochi.bus import AsyncBus, new_origin, pack
-from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
-from scitex_orochi.ingest import Ingest, IngestFull
-from scitex_orochi.loops import ErrorOnce, every
-from scitex_orochi.presence import PresenceReplica
-from scitex_orochi.tokens import TokenCache
+from scitex_orochi.hub.bus import AsyncBus, new_origin, pack
+from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config
+from scitex_orochi.hub.ingest import Ingest, IngestFull
+from scitex_orochi.hub.loops import ErrorOnce, every
+from scitex_orochi.hub.presence import PresenceReplica
+from scitex_orochi.hub.tokens import TokenCache
+from scitex_orochi.protocol import codec, topics
+from scitex_orochi.protocol.constants import CLOSE_REASONS
 
 from .connection import AgentConnection, Framed, text_frame
 from .limits import Limits, read_pause
@@ -172,7 +173,7 @@ class Gateway:
     async def _refuse(self, ws: ServerConnection, code: str, detail: str, close: int) -> None:
         try:
             await ws.send(codec.server_frame("error", {"code": code, "detail": detail}))
-            await ws.close(close, codec.CLOSE_REASONS[close])
+            await ws.close(close, CLOSE_REASONS[close])
         except ConnectionClosed:
             pass
 

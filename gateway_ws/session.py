@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scitex_orochi import codec
-from scitex_orochi.presence import compact
+from scitex_orochi.hub.presence import compact
+from scitex_orochi.protocol import codec
 
 
 class Session:

@@ -8,12 +8,12 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scitex_orochi import topics
-from scitex_orochi.bus import BusError, SyncBus, new_origin
-from scitex_orochi.config import Config, ConfigError
-from scitex_orochi.files import restrict_umask
-from scitex_orochi.logs import setup_logging
-from scitex_orochi.store import Bootstrap, Store
+from scitex_orochi.hub.bus import BusError, SyncBus, new_origin
+from scitex_orochi.hub.config import Config, ConfigError
+from scitex_orochi.hub.files import restrict_umask
+from scitex_orochi.hub.logs import setup_logging
+from scitex_orochi.hub.store import Bootstrap, Store
+from scitex_orochi.protocol import topics
 
 from .service import BACKOFF_MAX_S, Persister, install_signal_handlers, is_transient
 

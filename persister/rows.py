@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from scitex_orochi.mentions import extract_mentions
-from scitex_orochi.store_engine import json_dumps
+from scitex_orochi.hub.store_engine import json_dumps
+from scitex_orochi.protocol.mentions import extract_mentions
 
 SENDER_TYPES = ("agent", "human")
 INVALID_MESSAGE = "INVALID_MESSAGE"

@@ -29,9 +29,9 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from scitex_orochi import topics
-from scitex_orochi.bus import SyncBus
-from scitex_orochi.store import Store
+from scitex_orochi.hub.bus import SyncBus
+from scitex_orochi.hub.store import Store
+from scitex_orochi.protocol import topics
 
 from .rows import (
     DUPLICATE_ID,

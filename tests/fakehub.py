@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlparse
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from scitex_orochi.client_core import build_frame, now_iso
-from scitex_orochi.mentions import extract_mentions
+from scitex_orochi.client.core import build_frame, now_iso
+from scitex_orochi.protocol.mentions import extract_mentions
 
 SERVER = "orochi-server"
 

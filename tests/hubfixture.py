@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scitex_orochi.config import Config
-from scitex_orochi.supervise import HubSupervisor, prepare
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.supervise import HubSupervisor, prepare
 
 from util import wait_for
 
@@ -125,12 +125,12 @@ class Hub:
         return self.pid(program)
 
     def wait_port(self, timeout_s: float = 30.0) -> None:
-        from scitex_orochi.supervise import wait_port
+        from scitex_orochi.hub.supervise import wait_port
 
         assert wait_port(self.host, self.port, timeout_s)
 
     def store(self):
-        from scitex_orochi.store import Store
+        from scitex_orochi.hub.store import Store
 
         return Store(self.cfg.db_url, readonly=True)
 

@@ -22,7 +22,7 @@ from scitex_orochi.cli.output import (
     relative_time,
     table,
 )
-from scitex_orochi.client_errors import (
+from scitex_orochi.client.errors import (
     AuthError,
     ConnectionFailed,
     NotFound,

@@ -8,9 +8,9 @@ import os
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client_core import Backoff
-from scitex_orochi.client_errors import AuthError, Replaced
-from scitex_orochi.client_rest import RestClient
+from scitex_orochi.client.core import Backoff
+from scitex_orochi.client.errors import AuthError, Replaced
+from scitex_orochi.client.rest import RestClient
 
 TIME_SCALE = float(os.environ.get("OROCHI_TEST_TIME_SCALE", "1"))
 WAIT_S = 30.0 * TIME_SCALE

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from scitex_orochi import Message, OrochiClient
-from scitex_orochi.client_core import (
+from scitex_orochi.client.core import (
     Backoff,
     Cursors,
     Reply,
@@ -17,7 +17,7 @@ from scitex_orochi.client_core import (
     build_frame,
     classify,
 )
-from scitex_orochi.client_errors import (
+from scitex_orochi.client.errors import (
     AuthError,
     ConnectionFailed,
     NotFound,
@@ -25,8 +25,8 @@ from scitex_orochi.client_errors import (
     RequestTimeout,
     ServerError,
 )
-from scitex_orochi.client_metrics import collect
-from scitex_orochi.client_sync import SyncOrochiClient
+from scitex_orochi.client.metrics import collect
+from scitex_orochi.client.sync import SyncOrochiClient
 
 from fakehub import FakeHub
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scitex_orochi import codec
+from scitex_orochi.protocol import codec
 
 
 def parse(obj) -> codec.Frame:

@@ -15,7 +15,7 @@ import pytest
 from gateway_http.accesslog import redact_target
 from gateway_http.hosts import HostPolicy, host_name
 from gateway_http.tickets import TicketStore
-from scitex_orochi.media_meta import read_sidecar, sidecar_path
+from scitex_orochi.hub.media_meta import read_sidecar, sidecar_path
 
 import rawhttp
 from agent import RawAgent

@@ -227,7 +227,7 @@ def test_tail_human_output(hub):
 
 
 async def test_status_and_heartbeats_travel_over_the_bus(hub):
-    from scitex_orochi.bus import SyncBus, new_origin
+    from scitex_orochi.hub.bus import SyncBus, new_origin
 
     bus = SyncBus(hub.cfg.bus_in, hub.cfg.bus_out, new_origin("test"))
     bus.subscribe(b"pres.default|")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_cli_hub import CLI, WAIT_S
 
-from scitex_orochi import config
-from scitex_orochi.config import Config, ConfigError
+from scitex_orochi.hub import config
+from scitex_orochi.hub.config import Config, ConfigError
 
 from util import wait_for
 

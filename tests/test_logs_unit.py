@@ -1,11 +1,11 @@
-"""The repeat filter of scitex_orochi.logs, as a pure unit with an injected clock."""
+"""The repeat filter of scitex_orochi.hub.logs, as a pure unit with an injected clock."""
 
 from __future__ import annotations
 
 import io
 import logging
 
-from scitex_orochi.logs import RepeatFilter, setup_logging
+from scitex_orochi.hub.logs import RepeatFilter, setup_logging
 
 
 class Clock:

@@ -9,8 +9,8 @@ import os
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client_core import Backoff
-from scitex_orochi.mcp_server import create_server
+from scitex_orochi.client.core import Backoff
+from scitex_orochi.client.mcp_server import create_server
 
 from fakehub import FakeHub
 

@@ -62,7 +62,7 @@ async def test_persister_remembers_ids_not_messages(mem_hub):
 async def test_history_replies_hold_one_page(mem_hub):
     """Three queries of a channel of 1 MB messages held 3 GB in the gateway (381 MB each)."""
     hub = mem_hub()
-    from scitex_orochi.store import Store
+    from scitex_orochi.hub.store import Store
 
     store = Store(hub.cfg.db_url)
     now = datetime.now(UTC)

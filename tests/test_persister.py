@@ -29,10 +29,10 @@ from persister.rows import (
     ts_and_epoch,
 )
 from persister.service import Persister
-from scitex_orochi import topics
-from scitex_orochi.bus import SyncBus, new_origin
-from scitex_orochi.store import INSERT_COLUMNS, Store
-from scitex_orochi.store_engine import write_tx
+from scitex_orochi.hub.bus import SyncBus, new_origin
+from scitex_orochi.hub.store import INSERT_COLUMNS, Store
+from scitex_orochi.hub.store_engine import write_tx
+from scitex_orochi.protocol import topics
 
 from util import TIME_SCALE, wait_for
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway_ws.routing import ChannelSequencer, Roster
-from scitex_orochi.bus import pack, unpack
-from scitex_orochi.presence import PresenceReplica
+from scitex_orochi.hub.bus import pack, unpack
+from scitex_orochi.hub.presence import PresenceReplica
 
 
 def rec(name, gw="g1", conn="c1", since=1.0, ws="w", channels=("#a",)):

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from scitex_orochi.config import Config
-from scitex_orochi.files import tighten_hub_files
-from scitex_orochi.supervise import prepare
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.files import tighten_hub_files
+from scitex_orochi.hub.supervise import prepare
 
 from agent import RawAgent
 from http_util import Api, wait_http_ready

@@ -277,7 +277,7 @@ async def test_a_token_deleted_behind_the_hubs_back_closes_its_sessions(safe_hub
     """The sweep, not only the REST route: a token removed by any means stops working."""
     ws_id, token = await new_workspace(api, "sweep")
     agent = await RawAgent.connect(safe_hub.agent_url(token), "swept", ["#s"])
-    from scitex_orochi.store import Store
+    from scitex_orochi.hub.store import Store
 
     store = Store(safe_hub.cfg.db_url)
     try:

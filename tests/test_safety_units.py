@@ -11,12 +11,12 @@ import msgpack
 import pytest
 
 from gateway_ws.limits import Limits
-from scitex_orochi import codec
-from scitex_orochi.config import Config
-from scitex_orochi.ingest import Ingest, IngestFull
-from scitex_orochi.loops import ErrorOnce
-from scitex_orochi.ratelimit import BucketMap, TokenBucket
-from scitex_orochi.tokens import TokenCache
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.ingest import Ingest, IngestFull
+from scitex_orochi.hub.loops import ErrorOnce
+from scitex_orochi.hub.ratelimit import BucketMap, TokenBucket
+from scitex_orochi.hub.tokens import TokenCache
+from scitex_orochi.protocol import codec
 
 
 # ---- token cache -----------------------------------------------------------------------

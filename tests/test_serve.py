@@ -188,7 +188,7 @@ def test_a_regular_file_stdout_is_made_append_only(tmp_path):
     """supervisord's own lines must not overwrite program output in `serve > hub.log`."""
     import fcntl
 
-    from scitex_orochi.supervise import _append_mode
+    from scitex_orochi.hub.supervise import _append_mode
 
     with open(tmp_path / "hub.log", "wb") as log:
         assert not fcntl.fcntl(log.fileno(), fcntl.F_GETFL) & os.O_APPEND

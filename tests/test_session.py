@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway_ws.session import Session
-from scitex_orochi import codec
+from scitex_orochi.protocol import codec
 
 
 def frame(obj) -> codec.Frame:

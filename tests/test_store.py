@@ -1,4 +1,4 @@
-"""scitex_orochi.store against a real SQLite file and a throwaway PostgreSQL cluster."""
+"""scitex_orochi.hub.store against a real SQLite file and a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from scitex_orochi import migrations
-from scitex_orochi.store import (
+from scitex_orochi.hub import migrations, tables
+from scitex_orochi.hub.store import (
     Conflict,
     InviteError,
     NotFound,
@@ -20,7 +20,7 @@ from scitex_orochi.store import (
     Store,
     parse_iso_epoch,
 )
-from scitex_orochi.store_engine import normalize_url
+from scitex_orochi.hub.store_engine import normalize_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,7 +60,7 @@ def test_migrate_empty_then_noop(db_url):
     assert s.migrate() == len(migrations.MIGRATIONS)
     assert s.migrate() == len(migrations.MIGRATIONS)
     with s.engine.connect() as conn:
-        versions = conn.execute(sa.select(migrations.schema_migrations.c.version)).scalars().all()
+        versions = conn.execute(sa.select(tables.schema_migrations.c.version)).scalars().all()
     assert sorted(versions) == [m[0] for m in migrations.MIGRATIONS]
     assert {"workspaces", "workspace_tokens", "invites", "messages"} <= set(
         sa.inspect(s.engine).get_table_names())
@@ -90,16 +90,16 @@ def _v2_schema(engine: sa.Engine) -> None:
              sa.Column("label", sa.String(200), nullable=False),
              sa.Column("created_at", sa.String(40), nullable=False))
     sa.Table("messages", old,
-             sa.Column("pk", migrations.BigIntPk, primary_key=True, autoincrement=True),
+             sa.Column("pk", tables.BigIntPk, primary_key=True, autoincrement=True),
              sa.Column("msg_id", sa.String(255), nullable=False, unique=True),
-             *[sa.Column(c.name, c.type, nullable=False) for c in migrations.messages.columns
+             *[sa.Column(c.name, c.type, nullable=False) for c in tables.messages.columns
                if c.name not in ("pk", "msg_id")],
              sa.UniqueConstraint("workspace_id", "channel", "seq"))
     with engine.begin() as conn:
         old.create_all(conn)
-        migrations.schema_migrations.create(conn)
+        tables.schema_migrations.create(conn)
         for version in (1, 2):
-            conn.execute(migrations.schema_migrations.insert().values(
+            conn.execute(tables.schema_migrations.insert().values(
                 version=version, name="old", applied_at="2025-01-01T00:00:00+00:00"))
         migrations._v2_history_indexes(conn)
         conn.execute(sa.text("INSERT INTO workspaces VALUES ('default', 'default', '', '[]')"))
@@ -349,8 +349,8 @@ def test_invites(store, tmp_path):
     timed = store.create_invite(ws["id"], max_uses=5, expires_in_s=3600)
     assert timed["expires_at"] > time.time()
     with store.engine.begin() as conn:  # move the expiry into the past
-        conn.execute(migrations.invites.update().where(
-            migrations.invites.c.token == timed["token"]).values(expires_at=time.time() - 1))
+        conn.execute(tables.invites.update().where(
+            tables.invites.c.token == timed["token"]).values(expires_at=time.time() - 1))
     with pytest.raises(InviteError, match="expired"):
         store.redeem_invite(timed["token"])
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from scitex_orochi.media_meta import read_sidecar
+from scitex_orochi.hub.media_meta import read_sidecar
 
 from agent import RawAgent
 from fake_telegram import FakeTelegram

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scitex_orochi import topics
-from scitex_orochi.mentions import extract_mentions
+from scitex_orochi.protocol import topics
+from scitex_orochi.protocol.mentions import extract_mentions
 
 
 def test_topics_are_terminated_so_prefixes_do_not_collide():

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import sys
 
-from scitex_orochi.config import Config
-from scitex_orochi.files import restrict_umask
-from scitex_orochi.logs import setup_logging
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.files import restrict_umask
+from scitex_orochi.hub.logs import setup_logging
 
 from .service import GiteaWorker
 

@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 
 from bridges.rpc import reply
-from scitex_orochi import topics
-from scitex_orochi.bus import AsyncBus, new_origin
-from scitex_orochi.config import SHUTDOWN_DEADLINE_S, Config
+from scitex_orochi.hub.bus import AsyncBus, new_origin
+from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config
+from scitex_orochi.protocol import topics
 
 from .actions import ActionError, api_error, build_request
 from .api import GiteaApi, GiteaApiError

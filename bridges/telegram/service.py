@@ -27,10 +27,11 @@ from typing import Any
 import aiohttp
 
 from bridges.rpc import reply
-from scitex_orochi import media_meta, topics
-from scitex_orochi.bus import AsyncBus, new_origin
-from scitex_orochi.config import Config
-from scitex_orochi.ingest import Ingest, IngestTimeout
+from scitex_orochi.hub import media_meta
+from scitex_orochi.hub.bus import AsyncBus, new_origin
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.ingest import Ingest, IngestTimeout
+from scitex_orochi.protocol import topics
 
 from . import mapping
 from .api import BACKOFF_MAX_S, BotApi, TelegramError
@@ -360,7 +361,7 @@ class TelegramBridge:
 
 def bridge_key(path: Path) -> bytes:
     """The hub's secret for deriving bridge message ids: created once (0600), then kept."""
-    from scitex_orochi.store import read_admin_token, write_new_secret
+    from scitex_orochi.hub.store import read_admin_token, write_new_secret
 
     existing = read_admin_token(path)
     if existing is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .group import main
+from scitex_orochi.cli.group import main
 
 # Modules that add commands to `main`; a missing optional one is skipped.
 _COMMAND_MODULES = ("serve", "tail", "agent_cmds", "admin_cmds", "doctor", "bench",

@@ -1,5 +1,5 @@
 """`python -m scitex_orochi.cli` runs the command line."""
 
-from . import main
+from scitex_orochi.cli import main
 
 main()

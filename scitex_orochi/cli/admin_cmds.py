@@ -11,9 +11,8 @@ from urllib.parse import quote
 import click
 from click.core import ParameterSource
 
-from ..client_rest import RestClient, http_url
-from .group import Globals, main
-from .output import (
+from scitex_orochi.cli.group import Globals, main
+from scitex_orochi.cli.output import (
     EXIT_CODES_HELP,
     dry_run,
     emit_json,
@@ -22,6 +21,7 @@ from .output import (
     relative_time,
     table,
 )
+from scitex_orochi.client.rest import RestClient, http_url
 
 ADMIN_NOTE = ("\b\nThese commands need the admin token: --token, or SCITEX_OROCHI_ADMIN_TOKEN "
               "(preferred over SCITEX_OROCHI_TOKEN here); for a hub on this machine,\n"
@@ -42,7 +42,7 @@ def admin_token(g: Globals) -> str | None:
 
 
 def local_admin_token() -> str | None:
-    from ..config import Config, ConfigError
+    from scitex_orochi.hub.config import Config, ConfigError
 
     try:
         path = Config.from_env().admin_token_file

@@ -10,10 +10,8 @@ from typing import Any
 
 import click
 
-from ..client_errors import NotFound
-from ..client_rest import RestClient, channel_path, http_url
-from .group import Globals, main
-from .output import (
+from scitex_orochi.cli.group import Globals, main
+from scitex_orochi.cli.output import (
     EXIT_CODES_HELP,
     colour_enabled,
     dry_run,
@@ -24,6 +22,8 @@ from .output import (
     relative_time,
     table,
 )
+from scitex_orochi.client.errors import NotFound
+from scitex_orochi.client.rest import RestClient, channel_path, http_url
 
 NAME_HELP = ("Agent name to register as (env SCITEX_OROCHI_AGENT, else user@host). "
              "An agent already online under this name is replaced.")
@@ -35,7 +35,7 @@ ONE_SHOT = {"transient": True}
 
 
 def _client(g: Globals, name: str | None, channels: list[str], **kw: Any) -> Any:
-    from ..client import OrochiClient
+    from scitex_orochi.client.agent import OrochiClient
 
     return OrochiClient(name, host=g.host, port=g.port, token=g.token, channels=channels, **kw)
 
@@ -331,7 +331,7 @@ Examples:
 @handle_errors
 def show_history(g: Globals, channel: str, limit: int, since: str | None, as_json: bool) -> None:
     """Stored messages of CHANNEL, oldest first."""
-    from ..client_core import Message
+    from scitex_orochi.client.core import Message
 
     channel = normalize_channel(channel)
     data = _rest(g).get(f"/api/history/{channel_path(channel)}", limit=limit, since=since)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .group import main
+from scitex_orochi.cli.group import main
 
 WORKLOADS = ("fleet", "latency", "connections", "ingest", "history")
 TARGETS = ("ours", "published", "ceiling")

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from ..config import Config, ConfigError
-from .group import main
-from .output import EXIT_NOT_FOUND, dry_run, emit_json, table
+from scitex_orochi.cli.group import main
+from scitex_orochi.cli.output import EXIT_NOT_FOUND, dry_run, emit_json, table
+from scitex_orochi.hub.config import Config, ConfigError
 
 HANDOVER = """\b
 A remote host needs two files from here and two settings pointing at them:
@@ -39,7 +39,7 @@ def _require_keys(cfg: Config) -> None:
 
 def describe(cfg: Config) -> dict[str, Any]:
     """What `bus-keys` shows: settings, files and the authorized clients."""
-    from ..bus_keys import authorized_keys
+    from scitex_orochi.hub.bus_keys import authorized_keys
 
     authorized = cfg.bus_authorized_dir
     clients = authorized_keys(authorized) if authorized.is_dir() else {}
@@ -102,7 +102,7 @@ def add_client(name: str, as_json: bool, dry_run_: bool) -> None:
 
     The broker admits it at the next connection; no restart is needed.
     """
-    from ..bus_keys import CLIENTS_DIR_NAME, add_client, check_client_name
+    from scitex_orochi.hub.bus_keys import CLIENTS_DIR_NAME, add_client, check_client_name
 
     cfg = _config()
     _require_keys(cfg)
@@ -153,7 +153,12 @@ until it drops: restart the broker to end it now
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would be removed.")
 def remove_client(name: str, as_json: bool, dry_run_: bool) -> None:
     """Withdraw a client's authorization (its public key, and its minted keypair if here)."""
-    from ..bus_keys import CLIENTS_DIR_NAME, LOCAL_CLIENT_NAME, check_client_name, remove_client
+    from scitex_orochi.hub.bus_keys import (
+        CLIENTS_DIR_NAME,
+        LOCAL_CLIENT_NAME,
+        check_client_name,
+        remove_client,
+    )
 
     cfg = _config()
     _require_keys(cfg)

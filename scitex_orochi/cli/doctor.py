@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from ..client_errors import OrochiError
-from .group import Globals, main, warn_legacy
-from .output import EXIT_CODES_HELP, colour_enabled, emit_json, paint
+from scitex_orochi.cli.group import Globals, main, warn_legacy
+from scitex_orochi.cli.output import EXIT_CODES_HELP, colour_enabled, emit_json, paint
+from scitex_orochi.client.errors import OrochiError
 
 CHECK_TIMEOUT_S = 5.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
@@ -43,7 +43,7 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def check_config(g: Globals) -> tuple[Check, Any]:
-    from ..config import Config, ConfigError
+    from scitex_orochi.hub.config import Config, ConfigError
 
     try:
         cfg = Config.from_env()
@@ -107,7 +107,7 @@ def check_ports(cfg: Any) -> list[Check]:
 
 
 def check_http(g: Globals) -> Check:
-    from ..client_rest import RestClient, http_url
+    from scitex_orochi.client.rest import RestClient, http_url
 
     try:
         stats = RestClient(http_url(g.host, g.dashboard_port), g.token,
@@ -120,7 +120,7 @@ def check_http(g: Globals) -> Check:
 
 def check_database(cfg: Any) -> Check:
     try:
-        from ..store import Store
+        from scitex_orochi.hub.store import Store
     except ImportError as exc:
         return Check("database", False, f"cannot import the store: {exc}",
                      "reinstall scitex-orochi")
@@ -141,10 +141,10 @@ def check_database(cfg: Any) -> Check:
 
 def check_bus(cfg: Any) -> Check:
     try:
-        from ..bus import BusError, SyncBus, new_origin
+        from scitex_orochi.hub.bus import BusError, SyncBus, new_origin
     except ImportError as exc:
         return Check("bus", False, f"cannot import the bus client: {exc}", "reinstall pyzmq")
-    from ..config import ConfigError
+    from scitex_orochi.hub.config import ConfigError
 
     try:
         bus = SyncBus.from_config(cfg, new_origin("doctor"))
@@ -164,8 +164,8 @@ def check_message(g: Globals) -> Check:
     """A message through the whole path, into the internal channel `#.doctor`: stored
     and acked with its seq like any message, but never listed (no channel left behind),
     from a transient agent (not kept as a dead agent afterwards)."""
-    from ..channels import DOCTOR_CHANNEL
-    from ..client import OrochiClient
+    from scitex_orochi.client.agent import OrochiClient
+    from scitex_orochi.protocol.channels import DOCTOR_CHANNEL
 
     async def round_trip() -> Any:
         name = f"doctor-{os.getpid()}"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import click
 from click.core import ParameterSource
 
-from .. import __version__
-from ..config import deprecation_notice, legacy_names_in_use
+from scitex_orochi import __version__
+from scitex_orochi.protocol.env import deprecation_notice, legacy_names_in_use
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

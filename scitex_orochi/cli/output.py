@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..client_core import parse_ts
-from ..client_errors import (
+from scitex_orochi.client.core import parse_ts
+from scitex_orochi.client.errors import (
     AuthError,
     ConnectionFailed,
     NotFound,

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from .admin_cmds import _epilog, _path, _rest
-from .group import Globals, main
-from .output import dry_run, emit_json, handle_errors
+from scitex_orochi.cli.admin_cmds import _epilog, _path, _rest
+from scitex_orochi.cli.group import Globals, main
+from scitex_orochi.cli.output import dry_run, emit_json, handle_errors
 
 
 def _names(text: str | None) -> list[str]:

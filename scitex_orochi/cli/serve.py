@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from ..config import (
+from scitex_orochi.cli.group import Globals, main, warn_legacy
+from scitex_orochi.hub.config import (
     BUS_CLIENT_KEY_NAME,
     BUS_KEYS_DIR_NAME,
     BUS_SERVER_KEY_NAME,
@@ -20,7 +21,6 @@ from ..config import (
     db_url_from,
     legacy_value,
 )
-from .group import Globals, main, warn_legacy
 
 
 @main.command(
@@ -45,7 +45,7 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
     Prints the agent URL, the dashboard URL and the tokens. Nothing to configure:
     the database, tokens and sockets live in the data directory.
     """
-    from ..supervise import HubSupervisor, SuperviseError, prepare
+    from scitex_orochi.hub.supervise import HubSupervisor, SuperviseError, prepare
 
     try:
         cfg = Config.from_env()

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .group import main
+from scitex_orochi.cli.group import main
 
 SUMMARY_CHARS = 120
 
@@ -84,8 +84,8 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
 
     PREFIX filters topics by byte prefix; the default shows everything.
     """
-    from ..bus import BusError, SyncBus, new_origin
-    from ..config import Config, ConfigError
+    from scitex_orochi.hub.bus import BusError, SyncBus, new_origin
+    from scitex_orochi.hub.config import Config, ConfigError
 
     try:
         cfg = Config.from_env()

@@ -9,28 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .client_errors import ServerError
-from .mentions import extract_mentions
+from scitex_orochi.client.errors import ServerError
+from scitex_orochi.protocol.constants import SERVER_NAME, new_id, now_iso
+from scitex_orochi.protocol.mentions import extract_mentions
 
-SERVER_SENDER = "orochi-server"
+SERVER_SENDER = SERVER_NAME
 
 # What a request waits for besides its ack: the reply the hub sends before the ack.
 EXPECTS_HISTORY = "history"
 EXPECTS_PRESENCE = "presence"
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def build_frame(type_: str, sender: str, payload: dict[str, Any],
@@ -254,7 +246,7 @@ class Requests:
 
 
 def error_from_payload(payload: dict[str, Any]) -> ServerError:
-    from .client_errors import NotFound
+    from scitex_orochi.client.errors import NotFound
 
     code = str(payload.get("code") or "ERROR")
     detail = str(payload.get("detail") or payload.get("message") or "")

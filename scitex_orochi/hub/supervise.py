@@ -22,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from .config import Config
-from .files import PRIVATE_UMASK, private_umask, sqlite_files, tighten_hub_files
+from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.files import PRIVATE_UMASK, private_umask, sqlite_files, tighten_hub_files
 
 CONF_NAME = "supervisord.conf"
 _ENV_REF = re.compile(r"%\(ENV_([A-Z0-9_]+)\)s")
@@ -35,7 +35,7 @@ class SuperviseError(RuntimeError):
 
 def template_path() -> Path:
     """The repo's supervisord.conf in a checkout, else the copy packaged in the wheel."""
-    checkout = Path(__file__).resolve().parent.parent / CONF_NAME
+    checkout = Path(__file__).resolve().parents[2] / CONF_NAME
     if checkout.is_file():
         return checkout
     packaged = resources.files("scitex_orochi") / "_data" / CONF_NAME
@@ -165,8 +165,10 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
     Everything is created under the private umask and what already existed is tightened:
     directories 0700, files 0600 (`files.py`).
     """
-    from .bus_keys import client_keys, ensure_keys, load_server
-    from .store import Store  # imported here: the CLI stays fast for other commands
+    from scitex_orochi.hub.bus_keys import client_keys, ensure_keys, load_server
+    from scitex_orochi.hub.store import (
+        Store,  # imported here: the CLI stays fast for other commands
+    )
 
     with private_umask():
         for directory in (cfg.data_dir, cfg.run_dir, cfg.media_root, cfg.log_dir):

@@ -18,10 +18,8 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .client_conn import (
+from scitex_orochi.client.conn import (
     CONNECT_TIMEOUT_S,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
     HEARTBEAT_INTERVAL_S,
     INBOX_END,
     REQUEST_TIMEOUT_S,
@@ -31,9 +29,10 @@ from .client_conn import (
     env_setting,
     ws_url,
 )
-from .client_core import EXPECTS_HISTORY, EXPECTS_PRESENCE, Backoff, Message, Sent
-from .client_errors import RequestTimeout
-from .client_metrics import collect as collect_metrics
+from scitex_orochi.client.core import EXPECTS_HISTORY, EXPECTS_PRESENCE, Backoff, Message, Sent
+from scitex_orochi.client.errors import RequestTimeout
+from scitex_orochi.client.metrics import collect as collect_metrics
+from scitex_orochi.protocol.constants import DEFAULT_HOST, DEFAULT_PORT
 
 __all__ = ["OrochiClient", "Message", "Sent", "default_agent_name", "ws_url"]
 

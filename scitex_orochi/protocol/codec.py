@@ -10,32 +10,20 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-SERVER_NAME = "orochi-server"
+from .constants import SERVER_NAME, Close, new_id, now_iso
 
-# Close codes (documented in docs/internals.md and the README).
-CLOSE_GOING_AWAY = 1001
-CLOSE_TOO_BIG = 1009
-CLOSE_REPLACED = 4000
-CLOSE_AUTH_FAILED = 4001  # also: the token was revoked while connected
-CLOSE_REAPED = 4002
-CLOSE_REGISTER_TIMEOUT = 4003
-CLOSE_SLOW_CONSUMER = 4008
-CLOSE_TOO_MANY_CONNECTIONS = 4029
-
-CLOSE_REASONS = {
-    CLOSE_GOING_AWAY: "Server shutting down",
-    CLOSE_REPLACED: "Replaced by new connection",
-    CLOSE_AUTH_FAILED: "Authentication failed",
-    CLOSE_REAPED: "Idle timeout",
-    CLOSE_REGISTER_TIMEOUT: "No register in time",
-    CLOSE_SLOW_CONSUMER: "Slow consumer: send queue overflowed",
-    CLOSE_TOO_MANY_CONNECTIONS: "Too many connections",
-}
+# Close codes by name, for the gateways (the enum is `constants.Close`).
+CLOSE_GOING_AWAY = Close.GOING_AWAY
+CLOSE_TOO_BIG = Close.TOO_BIG
+CLOSE_REPLACED = Close.REPLACED
+CLOSE_AUTH_FAILED = Close.AUTH_FAILED
+CLOSE_REAPED = Close.REAPED
+CLOSE_REGISTER_TIMEOUT = Close.REGISTER_TIMEOUT
+CLOSE_SLOW_CONSUMER = Close.SLOW_CONSUMER
+CLOSE_TOO_MANY_CONNECTIONS = Close.TOO_MANY_CONNECTIONS
 
 MAX_ID_CHARS = 128
 MAX_TS_CHARS = 64
@@ -103,14 +91,6 @@ class Frame:
     def envelope(self) -> dict[str, Any]:
         return {"type": self.type, "sender": self.sender, "id": self.id, "ts": self.ts,
                 "payload": self.payload}
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def dumps(obj: Any) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import zmq
 from zmq.auth import load_certificate
 
-from .config import (
+from scitex_orochi.hub.config import (
     BUS_AUTHORIZED_DIR_NAME,
     BUS_CLIENT_KEY_NAME,
     BUS_SERVER_KEY_NAME,

@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .client import OrochiClient
-from .client_core import Message
+from scitex_orochi.client.agent import OrochiClient
+from scitex_orochi.client.core import Message
 
 INBOX_MAX = 10_000
 WAIT_DEFAULT_S = 60.0

@@ -1,6 +1,6 @@
 """Workspaces, workspace tokens and invites: the admin side of the store.
 
-Mixed into `scitex_orochi.store.Store`; every method is one short transaction.
+Mixed into `scitex_orochi.hub.store.Store`; every method is one short transaction.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from .migrations import invites, workspace_tokens, workspaces
-from .store_engine import write_tx
+from scitex_orochi.hub.store_engine import write_tx
+from scitex_orochi.hub.tables import invites, workspace_tokens, workspaces
 
 DEFAULT_WORKSPACE_ID = "default"
 DEFAULT_CHANNELS = ["#general"]

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import topics
-from .bus import AsyncBus, pack
-from .mentions import extract_mentions
+from scitex_orochi.hub.bus import AsyncBus, pack
+from scitex_orochi.protocol import topics
+from scitex_orochi.protocol.mentions import extract_mentions
 
 log = logging.getLogger("orochi.ingest")
 

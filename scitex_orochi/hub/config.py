@@ -11,10 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9559
-DEFAULT_DASHBOARD_PORT = 8559
-DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+from scitex_orochi.protocol.constants import (
+    DEFAULT_DASHBOARD_PORT,
+    DEFAULT_HOST,
+    DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_PORT,
+)
+from scitex_orochi.protocol.env import (
+    ENV_PREFIX,
+    LEGACY_ENV,
+    deprecation_notice,
+    legacy_value,
+)
+
 DEFAULT_MEDIA_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_WS_PROCS = 1
 PRESENCE_SNAPSHOT_S = 2.0
@@ -53,28 +62,13 @@ LOG_BACKUPS = 5  # rotated log files kept per program
 HTTP_HEADER_TIMEOUT_S = 10.0  # a dashboard-port connection must send its request head by then
 HTTP_MAX_CONN_PER_ADDR = 256  # concurrent dashboard-port connections from one client address
 HTTP_MAX_CONNECTIONS = 4096  # concurrent dashboard-port connections of one HTTP gateway
-# Bus CURVE keys (used whenever a bus endpoint is tcp://); layout in scitex_orochi.bus_keys.
+# Bus CURVE keys (used whenever a bus endpoint is tcp://); layout in scitex_orochi.hub.bus_keys.
 BUS_KEYS_DIR_NAME = "bus-keys"  # under the data dir
 BUS_SERVER_KEY_NAME = "server.key"  # the broker's public key: every client needs it
 BUS_SERVER_SECRET_NAME = "server.key_secret"  # the broker's keypair: never leaves the hub host
 BUS_CLIENT_KEY_NAME = "client.key_secret"  # this host's client keypair
 BUS_AUTHORIZED_DIR_NAME = "authorized"  # public keys of the clients the broker admits
 BUS_TRANSPORTS = ("ipc://", "tcp://")
-
-ENV_PREFIX = "SCITEX_OROCHI_"
-
-# The published 0.1.0 names (its README), honoured while the SCITEX_OROCHI_* name is
-# unset; the new name wins when both are set. Key: the name after ENV_PREFIX.
-LEGACY_ENV = {
-    "HOST": "OROCHI_HOST",
-    "PORT": "OROCHI_PORT",
-    "DASHBOARD_PORT": "OROCHI_DASHBOARD_PORT",
-    "TOKEN": "OROCHI_TOKEN",
-    "DB": "OROCHI_DB",
-    "GITEA_URL": "GITEA_URL",
-    "GITEA_TOKEN": "GITEA_TOKEN",
-}
-
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed."""
@@ -89,26 +83,6 @@ _SOURCE: list[Mapping[str, str]] = [os.environ]
 _LEGACY_USED: list[set[str]] = [set()]  # legacy names read while building one Config
 _PENDING_NOTICES: list[str] = []  # deprecation notices not yet logged (see take_notices)
 _NOTICED: set[str] = set()  # legacy names already noticed in this process
-
-
-def legacy_value(environ: Mapping[str, str], name: str) -> tuple[str | None, str | None]:
-    """(value, legacy variable) of SCITEX_OROCHI_<name> when only its 0.1.0 name is set."""
-    old = LEGACY_ENV.get(name)
-    if old is None or environ.get(ENV_PREFIX + name) not in (None, ""):
-        return None, None
-    value = environ.get(old)
-    return (value, old) if value not in (None, "") else (None, None)
-
-
-def legacy_names_in_use(environ: Mapping[str, str],
-                        names: tuple[str, ...] = tuple(LEGACY_ENV)) -> list[str]:
-    """The 0.1.0 variables of `names` that are set while their new name is not."""
-    return [old for name in names if (old := legacy_value(environ, name)[1])]
-
-
-def deprecation_notice(old: str) -> str:
-    new = next(ENV_PREFIX + k for k, v in LEGACY_ENV.items() if v == old)
-    return f"{old} is deprecated: rename it to {new} ({old} is read only while {new} is unset)"
 
 
 def take_notices() -> list[str]:

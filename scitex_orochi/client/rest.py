@@ -12,7 +12,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .client_errors import AuthError, ConnectionFailed, NotFound, ServerError
+from scitex_orochi.client.errors import AuthError, ConnectionFailed, NotFound, ServerError
 
 REST_TIMEOUT_S = 10.0
 

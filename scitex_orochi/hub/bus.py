@@ -5,7 +5,7 @@ linger=0. Readiness is proved, not slept for: `wait_ready` publishes a probe on 
 topic only this client subscribes to and waits until it comes back through the
 broker, which shows both directions and the subscription are live.
 
-A socket to a tcp endpoint is a CURVE client (keys from `scitex_orochi.bus_keys`,
+A socket to a tcp endpoint is a CURVE client (keys from `scitex_orochi.hub.bus_keys`,
 loaded by `from_config`); one to an ipc endpoint is left as it is, so the local
 message path pays nothing. CURVE sockets also watch their handshakes, so a failed
 `wait_ready` can say that the keys were refused rather than only that it timed out.
@@ -25,9 +25,9 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from . import topics
-from .bus_keys import HOWTO, CurveClient, client_keys
-from .config import Config, is_tcp
+from scitex_orochi.hub.bus_keys import HOWTO, CurveClient, client_keys
+from scitex_orochi.hub.config import Config, is_tcp
+from scitex_orochi.protocol import topics
 
 log = logging.getLogger("orochi.bus")
 

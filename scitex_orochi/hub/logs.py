@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .config import take_notices
+from scitex_orochi.hub.config import take_notices
 
 LOG_REPEAT_BURST = 20  # records of one kind let through per window
 LOG_REPEAT_WINDOW_S = 60.0

@@ -18,7 +18,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from .client_core import (
+from scitex_orochi.client.core import (
     EXPECTS_HISTORY,
     EXPECTS_PRESENCE,
     Backoff,
@@ -30,7 +30,7 @@ from .client_core import (
     classify,
     encode,
 )
-from .client_errors import (
+from scitex_orochi.client.errors import (
     AuthError,
     ClientClosed,
     ConnectionFailed,
@@ -39,20 +39,22 @@ from .client_errors import (
     Replaced,
     RequestTimeout,
 )
-from .config import deprecation_notice, legacy_value
+from scitex_orochi.protocol.constants import (
+    DEFAULT_MAX_FRAME_BYTES,
+    Close,
+)
+from scitex_orochi.protocol.env import deprecation_notice, legacy_value
 
-log = logging.getLogger("scitex_orochi.client")
+log = logging.getLogger("scitex_orochi.client.agent")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9559
 REQUEST_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 30.0
 RESUME_PAGE_ROWS = 1000
-MAX_FRAME_BYTES = 1024 * 1024
+MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
 PING_INTERVAL_S = 20.0
-CLOSE_REPLACED = 4000
-CLOSE_AUTH_FAILED = 4001
+CLOSE_REPLACED = Close.REPLACED
+CLOSE_AUTH_FAILED = Close.AUTH_FAILED
 INBOX_END = object()  # inbox sentinel: the client stopped
 
 

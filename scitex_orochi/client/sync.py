@@ -15,8 +15,8 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from .client import OrochiClient
-from .client_core import Message, Sent
+from scitex_orochi.client.agent import OrochiClient
+from scitex_orochi.client.core import Message, Sent
 
 T = TypeVar("T")
 

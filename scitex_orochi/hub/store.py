@@ -3,7 +3,7 @@
 One code path for SQLite (WAL, default) and PostgreSQL (`postgresql+psycopg://`).
 The persister is the only writer of messages; gateways open the store
 read-only for authentication and history. Schema and migrations live in
-`scitex_orochi.migrations`, the admin API in `scitex_orochi.store_admin`.
+`scitex_orochi.hub.migrations`, the admin API in `scitex_orochi.hub.store_admin`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import migrations
-from .codec import page_rows
-from .migrations import messages, workspace_tokens, workspaces
-from .store_admin import (
+from scitex_orochi.hub import migrations
+from scitex_orochi.hub.store_admin import (
     DEFAULT_CHANNELS,
     DEFAULT_WORKSPACE_ID,
     WORKSPACE_TOKEN_PREFIX,
@@ -36,7 +34,9 @@ from .store_admin import (
     insert_token,
     now_iso,
 )
-from .store_engine import json_dumps, make_engine, normalize_url, write_tx
+from scitex_orochi.hub.store_engine import json_dumps, make_engine, normalize_url, write_tx
+from scitex_orochi.hub.tables import messages, workspace_tokens, workspaces
+from scitex_orochi.protocol.codec import page_rows
 
 __all__ = [
     "Auth", "Bootstrap", "Conflict", "InviteError", "NotFound", "ReadOnlyStore", "Store",
