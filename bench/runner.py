@@ -14,7 +14,6 @@ import platform
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -34,7 +33,6 @@ from .workloads import (
 )
 
 Log = Callable[[str], None]
-TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
 
 
 def machine_info() -> dict[str, Any]:
@@ -115,14 +113,10 @@ def _call(func: Callable, target: Target, params: Params) -> dict[str, Any]:
 
 
 def _pg_cluster(log: Log):
-    """A throwaway PostgreSQL cluster from tests/pg.py (Debian's binaries), or None."""
-    if str(TESTS_DIR) not in sys.path:
-        sys.path.insert(0, str(TESTS_DIR))
-    try:
-        from pg import PgCluster, PgUnavailable  # tests/pg.py
-    except ImportError as exc:
-        log(f"    postgresql skipped: {exc}")
-        return None
+    """A throwaway PostgreSQL cluster (`scitex_orochi.hub.testing.pg`, Debian's
+    binaries), or None."""
+    from scitex_orochi.hub.testing.pg import PgCluster, PgUnavailable
+
     try:
         cluster = PgCluster()
         cluster.init()

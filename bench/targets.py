@@ -181,6 +181,9 @@ class Target:
 
 
 class OursTarget(Target):
+    """Our hub, started by `scitex_orochi.hub.testing.Hub` (as the tests start it) with
+    the settings a user gets."""
+
     name = "ours"
     label = "ours (this repo)"
     acks_durable = True
@@ -189,30 +192,17 @@ class OursTarget(Target):
     def __init__(self, db_url: str | None = None, ws_procs: int = 1,
                  extra_env: dict[str, str] | None = None) -> None:
         super().__init__()
-        from scitex_orochi.hub.config import Config
-        from scitex_orochi.hub.supervise import prepare
+        from scitex_orochi.hub.testing import Hub
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCITEX_OROCHI_")}
-        env.update({
-            "SCITEX_OROCHI_HOST": HOST,
-            "SCITEX_OROCHI_PORT": str(self.port),
-            "SCITEX_OROCHI_DASHBOARD_PORT": str(free_port()),
-            "SCITEX_OROCHI_DATA_DIR": str(self.root),
-            "SCITEX_OROCHI_WS_PROCS": str(ws_procs),
-            "SCITEX_OROCHI_LOG_LEVEL": "WARNING",
-            "SCITEX_OROCHI_LOG_STDOUT": "true",  # program output in server.log (log_tail)
-        })
-        if db_url:
-            env["SCITEX_OROCHI_DB"] = db_url
-        env.update(extra_env or {})
-        self.cfg = Config.from_env(env)
-        self.prepared = prepare(self.cfg, env)
-        self._log = None
-        self.sup = None
+        self.hub = Hub(ws_procs=ws_procs, db_url=db_url, port=self.port,
+                       extra_env={"SCITEX_OROCHI_LOG_LEVEL": "WARNING", **(extra_env or {})},
+                       log_name="server.log", test_timings=False)
+        self.cfg = self.hub.cfg
+        self.log_path = self.hub.log_path
 
     @property
     def token(self) -> str:
-        return self.prepared.default_token
+        return self.hub.default_token
 
     @property
     def db_url(self) -> str:
@@ -232,54 +222,28 @@ class OursTarget(Target):
         return f"ws://{HOST}:{self.port}/?token={tokens[name]}"
 
     def start(self) -> OursTarget:
-        from scitex_orochi.hub.supervise import HubSupervisor
-
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.sup = HubSupervisor(self.prepared, stdout=self._log)
-        self.sup.start()
-        if not self.sup.wait_ready(START_TIMEOUT_S) or not self._wait_running():
+        try:
+            self.hub.start(START_TIMEOUT_S)
+        except (RuntimeError, TimeoutError):
             self.stop()
-            raise TargetError(f"our hub did not start; log:\n{self.log_tail()}")
+            raise TargetError(f"our hub did not start; log:\n{self.log_tail()}") from None
         return self
 
-    def _wait_running(self) -> bool:
-        """Every started program RUNNING: each gateway is past its bus handshake."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            lines = self.sup.ctl("status").stdout.splitlines()
-            states = [(p[1], line) for line in lines if len(p := line.split()) >= 2]
-            if states and all(s == "RUNNING" or (s == "STOPPED" and "Not started" in line)
-                              for s, line in states):
-                return True
-            time.sleep(0.1)
-        return False
-
     def root_pid(self) -> int:
-        return self.sup.proc.pid
+        return self.hub.sup.proc.pid
 
     def program_pids(self) -> dict[str, int]:
         """Supervised program name -> pid (for py-spy)."""
-        out = {}
-        for line in self.sup.ctl("status").stdout.splitlines():
-            parts = line.split()
-            if len(parts) >= 4 and parts[1] == "RUNNING" and "pid" in parts:
-                out[parts[0]] = int(parts[parts.index("pid") + 1].rstrip(","))
-        return out
+        return {name: pid for name, (state, pid) in self.hub.status().items()
+                if state == "RUNNING" and pid}
 
     def stop(self) -> None:
-        if self.sup is not None and self.sup.proc is not None:
-            pids = [p for p in self.pids() if p != self.sup.proc.pid]
-            if self.sup.proc.poll() is None:
-                self.sup.proc.send_signal(signal.SIGTERM)
-                for pid in pids:  # all at once, not one priority at a time
-                    try:
-                        os.kill(pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
-            self.sup.stop(STOP_TIMEOUT_S)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self.hub.sup.proc is not None:
+            self.hub.stop()
+
+    def cleanup(self) -> None:
+        self.hub.cleanup()
+        super().cleanup()
 
 
 def published_venv(version: str = PUBLISHED_VERSION, log=print) -> Path:

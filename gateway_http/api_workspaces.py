@@ -133,7 +133,7 @@ async def create_token(request: web.Request) -> web.Response:
     except NotFound as exc:
         raise not_found(str(exc)) from None
     if agent_name is not None:  # the name is taken now: gateways must look again
-        hub.publish_policy_change(workspace_id)
+        await hub.publish_policy_change(workspace_id)
     return web.json_response(row, status=201)
 
 
@@ -168,7 +168,7 @@ async def update_workspace(request: web.Request) -> web.Response:
             request.match_info["id"], require_pinned=value))
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    hub.publish_policy_change(ws["id"])
+    await hub.publish_policy_change(ws["id"])
     return web.json_response(ws)
 
 
@@ -183,7 +183,7 @@ async def set_gitea_access(request: web.Request) -> web.Response:
             request.match_info["id"], gitea_access=grant))
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    hub.publish_policy_change(ws["id"])
+    await hub.publish_policy_change(ws["id"])
     return web.json_response(ws)
 
 

@@ -37,6 +37,7 @@ BUS_READY_TIMEOUT_S = 30.0
 GONE_KEEP_S = 600.0  # disconnected agents stay listed (as dead) this long
 GONE_MAX = 500
 STOP_TOPIC = topics.STOP
+BARRIER_TIMEOUT_S = 1.0
 
 
 class Counters:
@@ -185,10 +186,13 @@ class HttpHub:
                                          "workspaces": sorted(workspaces)})
         self.revoke(tokens, workspaces)
 
-    def publish_policy_change(self, workspace: str) -> None:
-        """A workspace's policies changed: every gateway forgets its cached token lookups."""
+    async def publish_policy_change(self, workspace: str) -> None:
+        """A workspace's policies changed: every gateway forgets its cached token lookups
+        (at the latest when they expire, SCITEX_OROCHI_TOKEN_CACHE_S). Returns once the
+        notice has passed the broker, so it is on its way to every gateway."""
         self.auth_cache.clear()
         self.bus.publish(topics.AUTH_CHANGED, {"workspaces": [workspace]})
+        await self.bus.barrier(BARRIER_TIMEOUT_S)
 
     def revoke(self, tokens: set[str], workspaces: set[str]) -> int:
         self.auth_cache.clear()

@@ -12,7 +12,7 @@ _pg_db_counter = itertools.count(1)
 @pytest.fixture(scope="session")
 def pg_cluster():
     """One throwaway PostgreSQL cluster per session (tests/pg.py); skipped without binaries."""
-    from pg import PgCluster, PgUnavailable
+    from scitex_orochi.hub.testing.pg import PgCluster, PgUnavailable
 
     try:
         cluster = PgCluster()
@@ -36,12 +36,12 @@ def pg_url(pg_cluster):
         pass
 
 
-# ---- a real supervised hub (tests/hubfixture.py) --------------------------------------------
+# ---- a real supervised hub (scitex_orochi.hub.testing) ------------------------------
 
 @pytest.fixture
 def hub_factory():
     """Start hubs with options (ws_procs, db_url, extra_env); all stopped at teardown."""
-    from hubfixture import Hub
+    from scitex_orochi.hub.testing import Hub
 
     started = []
 
@@ -65,7 +65,7 @@ def hub(hub_factory):
 @pytest.fixture(scope="module")
 def shared_hub():
     """One hub for a whole module, for tests that do not kill or reconfigure it."""
-    from hubfixture import Hub
+    from scitex_orochi.hub.testing import Hub
 
     hub = Hub().start()
     yield hub

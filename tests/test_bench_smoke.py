@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report, runner  # noqa: E402
-from bench.workloads import QUICK  # noqa: E402
+from bench import report, runner
+from bench.workloads import QUICK
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_quick_bench_produces_sane_numbers(tmp_path: Path) -> None:
     lines: list[str] = []
-    results = runner.run(["fleet", "latency", "connections", "ingest", "history"],
+    results = runner.run(["fleet", "latency", "connections", "ingest", "history", "noisy"],
                          ["ours", "ceiling"], quick=True, log=lines.append)
     w = results["workloads"]
     for target in ("ours", "ceiling"):

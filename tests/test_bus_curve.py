@@ -30,10 +30,10 @@ from scitex_orochi.hub.bus import BusError, SyncBus, new_origin, pack, unpack
 from scitex_orochi.hub.bus_keys import CurveClient, ensure_keys, load_client, load_server
 from scitex_orochi.hub.config import Config, ConfigError
 from scitex_orochi.hub.supervise import prepare
+from scitex_orochi.hub.testing import Hub, free_port
 from scitex_orochi.protocol import topics
 
 from agent import RawAgent
-from hubfixture import Hub, free_port
 from util import TIME_SCALE, eventually, wait_for
 
 REFUSED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL

@@ -1,4 +1,4 @@
-"""The agent client against the real supervised hub (tests/hubfixture.py)."""
+"""The agent client against the real supervised hub (scitex_orochi.hub.testing)."""
 
 from __future__ import annotations
 

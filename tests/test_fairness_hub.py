@@ -11,9 +11,10 @@ import uuid
 import pytest
 import websockets
 
+from scitex_orochi.hub.testing import Hub
+
 from agent import RawAgent
 from http_util import Api, wait_http_ready
-from hubfixture import Hub
 
 
 @pytest.fixture(scope="module")

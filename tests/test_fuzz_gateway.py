@@ -49,7 +49,7 @@ raw_inputs = st.one_of(
 
 @pytest.fixture(scope="module")
 def fuzz_hub():
-    from hubfixture import Hub
+    from scitex_orochi.hub.testing import Hub
 
     hub = Hub().start()
     yield hub

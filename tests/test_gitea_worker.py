@@ -6,9 +6,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from scitex_orochi.hub.testing import Hub
+
 from agent import RawAgent
 from fake_gitea import VERSION, FakeGitea
-from hubfixture import Hub
 from util import wait_for
 
 

@@ -48,7 +48,7 @@ ALLOWED_ORIGIN = "http://allowed.example"
 @pytest.fixture(scope="module")
 def http_hub():
     """One hub for the module, with CORS on and a short persist deadline for the 503 test."""
-    from hubfixture import Hub
+    from scitex_orochi.hub.testing import Hub
 
     hub = Hub(extra_env={"SCITEX_OROCHI_CORS_ORIGINS": ALLOWED_ORIGIN,
                          "SCITEX_OROCHI_HTTP_POST_TIMEOUT_S": "2"}).start()

@@ -47,7 +47,7 @@ def test_guard_counts_per_address_and_in_total():
 # ---- against the hub -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def edge_hub():
-    from hubfixture import Hub
+    from scitex_orochi.hub.testing import Hub
 
     hub = Hub(extra_env={"SCITEX_OROCHI_HTTP_HEADER_TIMEOUT_S": str(HEAD_TIMEOUT_S),
                          "SCITEX_OROCHI_HTTP_MAX_CONN_PER_ADDR": str(PER_ADDR),

@@ -81,7 +81,7 @@ def test_tickets_are_single_use_expire_and_are_bounded():
 # ---- against the hub -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sec_hub():
-    from hubfixture import Hub
+    from scitex_orochi.hub.testing import Hub
 
     hub = Hub(extra_env={"SCITEX_OROCHI_ALLOWED_HOSTS": ALLOWED}).start()
     wait_http_ready(hub)

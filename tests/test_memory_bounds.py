@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 import pytest
 import websockets
 
+from scitex_orochi.hub.testing import Hub
+
 from agent import RawAgent
-from hubfixture import Hub
 from util import TIME_SCALE, eventually
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hubfixture import free_port
+from scitex_orochi.hub.testing import free_port
+
 from util import TIME_SCALE, wait_for
 
 REPO = Path(__file__).resolve().parent.parent

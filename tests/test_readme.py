@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hubfixture import free_port
+from scitex_orochi.hub.testing import free_port
+
 from util import wait_for
 
 REPO = Path(__file__).resolve().parent.parent

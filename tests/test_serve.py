@@ -12,8 +12,9 @@ import sys
 import tempfile
 import threading
 
+from scitex_orochi.hub.testing import free_port
+
 from agent import RawAgent
-from hubfixture import free_port
 from util import wait_for
 
 

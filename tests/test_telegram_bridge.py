@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from scitex_orochi.hub.media_meta import read_sidecar
+from scitex_orochi.hub.testing import Hub, free_port
 
 from agent import RawAgent
 from fake_telegram import FakeTelegram
-from hubfixture import Hub, free_port
 from util import wait_for
 
 CHANNEL = "#telegram"

@@ -5,7 +5,6 @@ A thin wrapper over the `bench` package of the repository checkout.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -28,16 +27,8 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
 
 
 def _import_bench():
-    try:
-        import bench.__main__ as entry
-    except ModuleNotFoundError:
-        repo = Path(__file__).resolve().parents[2]
-        if not (repo / "bench" / "__init__.py").exists():
-            raise click.ClickException(
-                "the bench package ships with the repository checkout, not the wheel: "
-                "run this from a checkout (pip install -e .)") from None
-        sys.path.insert(0, str(repo))
-        import bench.__main__ as entry
+    import bench.__main__ as entry  # shipped with the package (pyproject: packages)
+
     return entry
 
 

@@ -34,7 +34,6 @@ TEST_ENV = {
     "SCITEX_OROCHI_PRESENCE_SNAPSHOT_S": "0.5",
     "SCITEX_OROCHI_REPUBLISH_AFTER_S": "0.3",
     "SCITEX_OROCHI_LOG_LEVEL": "INFO",
-    "SCITEX_OROCHI_LOG_STDOUT": "true",  # every program's lines in the hub's one log
 }
 
 
@@ -61,7 +60,9 @@ class Hub:
     def __init__(self, ws_procs: int = 1, db_url: str | None = None,
                  extra_env: dict[str, str] | None = None, port: int | None = None,
                  dashboard_port: int | None = None, base_env: dict[str, str] | None = None,
-                 log_name: str = "hub.log") -> None:
+                 log_name: str = "hub.log", test_timings: bool = True) -> None:
+        """`test_timings`: fast presence snapshots and republishing (TEST_ENV), for
+        tests; the benchmark runs with the defaults a user gets."""
         self.root = Path(tempfile.mkdtemp(prefix="oro", dir="/tmp"))
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -74,7 +75,8 @@ class Hub:
             "SCITEX_OROCHI_DASHBOARD_PORT": str(self.dashboard_port),
             "SCITEX_OROCHI_DATA_DIR": str(self.root),
             "SCITEX_OROCHI_WS_PROCS": str(ws_procs),
-            **TEST_ENV,
+            "SCITEX_OROCHI_LOG_STDOUT": "true",  # every program's lines in the hub's one log
+            **(TEST_ENV if test_timings else {}),
         })
         if db_url:
             env["SCITEX_OROCHI_DB"] = db_url
