@@ -304,3 +304,44 @@ def _named_form(data: bytes, filename: str, content_type: str):
     form = aiohttp.FormData()
     form.add_field("file", data, filename=filename, content_type=content_type)
     return form
+
+
+JS_TYPES = ("text/javascript", "application/javascript")
+
+
+async def test_the_page_loads_its_modules_with_no_console_errors(http_hub, page):
+    """Every module is fetched as JavaScript (Chromium refuses a module of any other
+    type), revalidated on each load, and the page runs without one console error."""
+    console: list[str] = []
+    failed: list[str] = []
+    static: dict[str, dict] = {}
+
+    def on_response(response):
+        if "/static/" in response.url:
+            static[response.url.rsplit("/", 1)[1]] = {"status": response.status,
+                                                      **response.headers}
+
+    page.on("console", lambda msg: msg.type == "error" and console.append(msg.text))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+    page.on("response", on_response)
+    await page.goto(f"{http_hub.http_url}/?token={http_hub.default_token}")
+    # Module scripts run before "load": a refused or missing module has been reported.
+    assert (failed, console, page.errors) == ([], [], [])
+    await page.wait_for_selector("#app:not([hidden])")
+    # Each panel's module ran: the live feed, the channel list, the messages, the agents.
+    await page.locator(".conn-live").wait_for()
+    await page.locator('.channel[data-channel="#general"].active').wait_for()
+    await page.locator("#message-list > *").first.wait_for()  # history loaded, rendered
+    await page.locator("#hub-stats b").first.wait_for()
+
+    modules = {p.name for p in (Path(__file__).resolve().parent.parent
+                                / "gateway_http" / "static").glob("*.js")}
+    assert set(static) >= modules, sorted(modules - set(static))
+    for name in modules:
+        headers = static[name]
+        assert headers["status"] == 200, (name, headers)
+        assert headers["content-type"].split(";")[0].strip() in JS_TYPES, (name, headers)
+        assert headers.get("cache-control") == "no-cache", (name, headers)
+    assert failed == []
+    assert console == []
+    assert page.errors == []

@@ -1,0 +1,24 @@
+/* Orochi dashboard: live view of a workspace over the observer WebSocket, REST for the rest.
+ *
+ * The entry module. The token never goes into a URL the page requests: REST and media
+ * carry an Authorization header (api.js, media.js) and the live socket opens with a
+ * single-use ticket (feed.js). Writes need the admin token (composer.js); /api/whoami
+ * tells. The other modules import each other's functions and only define things when
+ * loaded; nothing runs until start() below.
+ *
+ *   state.js     state, localStorage keys        dom.js       DOM and formatting helpers
+ *   api.js       REST client                     media.js     /media/ through blob: URLs
+ *   signin.js    sign-in, workspaces             feed.js      live socket, resume by after_seq
+ *   channels.js  channel list, read state        messages.js  message list and rendering
+ *   composer.js  posting, uploads, read-only     agents.js    agents panel, offline toggle
+ */
+import { wireAgents } from "./agents.js";
+import { wireComposer } from "./composer.js";
+import { wireMessages } from "./messages.js";
+import { start, wireSignin } from "./signin.js";
+
+wireSignin();
+wireComposer();
+wireMessages();
+wireAgents();
+start();

@@ -1,0 +1,225 @@
+/* The message list of the open channel: rendering (mentions, code, links, attachments),
+ * live appends with the "new messages" jump, and scroll-back by before_seq. */
+import { api } from "./api.js";
+import { addMessages, channel, markRead, renderChannels, unread } from "./channels.js";
+import { myName, showComposerError } from "./composer.js";
+import { $, avatar, clip, el, fmtDay, fmtSize, fmtTime, hue } from "./dom.js";
+import { download, showThumb } from "./media.js";
+import { PAGE, state } from "./state.js";
+
+const GROUP_WITHIN_MS = 5 * 60 * 1000;
+const IMAGE_RE = /\.(png|jpe?g|gif|webp|bmp|avif)$/i;
+
+export function renderMessages(toBottom) {
+  const box = $("messages");
+  const list = $("message-list");
+  const ch = state.channels.get(state.current);
+  list.textContent = "";
+  renderOlder(ch);
+  if (!ch || !ch.list.length) {
+    const empty = el("div", "empty");
+    empty.append("No messages in ", el("b", null, state.current || ""), " yet. Say hello.");
+    list.appendChild(empty);
+    return;
+  }
+  let prev = null;
+  for (const m of ch.list) {
+    list.appendChild(renderMessage(m, prev, false));
+    prev = m;
+  }
+  if (toBottom) box.scrollTop = box.scrollHeight;
+}
+
+function renderOlder(ch) {
+  const older = $("older");
+  older.textContent = "";
+  if (!ch || !ch.loaded) { older.textContent = "Loading…"; return; }
+  if (ch.complete || (ch.oldestSeq !== null && ch.oldestSeq <= 1)) {
+    if (ch.list.length) older.textContent = `Beginning of ${ch.name}`;
+    return;
+  }
+  const btn = el("button", "link", "Load older messages");
+  btn.addEventListener("click", loadOlder);
+  older.appendChild(btn);
+}
+
+function isHuman(m) {
+  if (m.sender_type) return m.sender_type === "human";
+  return !state.agents.some((a) => a.name === m.sender);
+}
+
+function renderContent(text, mine) {
+  const frag = document.createDocumentFragment();
+  const re = /(`[^`\n]+`)|(https?:\/\/[^\s<>"]+)|(^|[^\w@.])@([\w-]+)/g;
+  let last = 0;
+  let match;
+  while ((match = re.exec(text)) !== null) {
+    let start = match.index;
+    if (match[4] !== undefined) start += match[3].length;
+    frag.append(text.slice(last, start));
+    if (match[1]) {
+      frag.appendChild(el("code", null, match[1].slice(1, -1)));
+    } else if (match[2]) {
+      const a = el("a", null, match[2]);
+      a.href = match[2];
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      frag.appendChild(a);
+    } else {
+      const name = match[4];
+      frag.appendChild(el("span", "mention" + (mine && name === mine ? " me" : ""), `@${name}`));
+    }
+    last = re.lastIndex;
+  }
+  frag.append(text.slice(last));
+  return frag;
+}
+
+function renderAttachment(att) {
+  const url = att.url || att.href || "";
+  const name = att.filename || att.name || url.split("/").pop() || "file";
+  const mime = att.mime_type || att.type || "";
+  if (url.startsWith("/media/")) return renderMedia(url, name, mime, att.size);
+  const safeUrl = /^https?:\/\//.test(url) ? url : "#";
+  if (mime.startsWith("image/") || IMAGE_RE.test(url)) {
+    const a = el("a");
+    a.href = safeUrl;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    const img = el("img", "thumb");
+    img.src = safeUrl;
+    img.alt = name;
+    img.loading = "lazy";
+    a.appendChild(img);
+    return a;
+  }
+  const chip = el("a", "file-chip");
+  chip.href = safeUrl;
+  chip.target = "_blank";
+  chip.rel = "noopener noreferrer";
+  chip.append(clip(), el("span", null, name), el("small", null, fmtSize(att.size)));
+  return chip;
+}
+
+/** Our own media needs the token: fetched with the header, never linked directly. */
+function renderMedia(url, name, mime, size) {
+  if (mime.startsWith("image/") || IMAGE_RE.test(url)) {
+    const a = el("a");
+    a.href = "#";
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    const img = el("img", "thumb");
+    img.alt = name;
+    img.dataset.media = url;
+    a.appendChild(img);
+    showThumb(img);
+    return a;
+  }
+  const chip = el("a", "file-chip");
+  chip.href = "#";
+  chip.append(clip(), el("span", null, name), el("small", null, fmtSize(size)));
+  chip.addEventListener("click", (e) => { e.preventDefault(); download(url, name); });
+  return chip;
+}
+
+function renderMessage(m, prev, fresh) {
+  const frag = document.createDocumentFragment();
+  if (!prev || fmtDay(prev.ts) !== fmtDay(m.ts)) frag.appendChild(el("div", "day-sep", fmtDay(m.ts)));
+  const cont = prev && prev.sender === m.sender && fmtDay(prev.ts) === fmtDay(m.ts)
+    && new Date(m.ts) - new Date(prev.ts) < GROUP_WITHIN_MS;
+  const me = myName();
+  const mentionsMe = me && (m.mentions || []).includes(me);
+  const row = el("div", "msg" + (cont ? " cont" : "") + (mentionsMe ? " mentions-me" : "") + (fresh ? " fresh" : ""));
+  row.dataset.id = m.id;
+  row.dataset.seq = m.seq;
+  const human = isHuman(m);
+  row.appendChild(avatar(m.sender, human));
+  const head = el("div", "msg-head");
+  head.appendChild(el("span", "sender", m.sender));
+  head.lastChild.style.color = `hsl(${hue(m.sender)} 75% 72%)`;
+  head.appendChild(el("span", "kind", human ? "human" : "agent"));
+  const time = el("span", "time", fmtTime(m.ts));
+  time.title = `${m.ts}  ·  seq ${m.seq}`;
+  head.appendChild(time);
+  row.appendChild(head);
+  const body = el("div", "msg-body");
+  body.appendChild(renderContent(m.content, me));
+  row.appendChild(body);
+  if (m.attachments && m.attachments.length) {
+    const box = el("div", "attachments");
+    for (const att of m.attachments) if (att && typeof att === "object") box.appendChild(renderAttachment(att));
+    row.appendChild(box);
+  }
+  frag.appendChild(row);
+  return frag;
+}
+
+function atBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+}
+
+export function onMessagesAdded(name, added, live) {
+  if (!added.length) return;
+  const ch = channel(name);
+  const me = myName();
+  if (name !== state.current) {
+    if (me) ch.mentionUnread += added.filter((m) => (m.mentions || []).includes(me)).length;
+    renderChannels();
+    return;
+  }
+  const stick = atBottom();
+  const list = ch.list;
+  const appendOnly = added.every((m) => list.indexOf(m) >= list.length - added.length);
+  if (appendOnly && $("message-list").querySelector(".msg")) {
+    for (const m of added) {
+      const i = list.indexOf(m);
+      $("message-list").appendChild(renderMessage(m, list[i - 1] || null, live));
+    }
+  } else {
+    renderMessages(false);
+  }
+  if (stick) {
+    $("messages").scrollTop = $("messages").scrollHeight;
+    markRead(ch, ch.lastSeq);
+  } else if (live) {
+    $("jump").hidden = false;
+  }
+  renderChannels();
+}
+
+async function loadOlder() {
+  const ch = state.channels.get(state.current);
+  if (!ch || state.loadingOlder || ch.complete || !ch.oldestSeq || ch.oldestSeq <= 1) return;
+  state.loadingOlder = true;
+  const box = $("messages");
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  try {
+    const rows = await api(`/api/history/${encodeURIComponent(ch.name)}?before_seq=${ch.oldestSeq}&limit=${PAGE}`);
+    addMessages(ch.name, rows);
+    if (rows.length < PAGE) ch.complete = true;
+    if (state.current === ch.name) {
+      renderMessages(false);
+      box.scrollTop = box.scrollHeight - fromBottom;
+    }
+  } catch (err) {
+    showComposerError(`Could not load older messages: ${err.message}`);
+  } finally {
+    state.loadingOlder = false;
+  }
+}
+
+export function wireMessages() {
+  $("messages").addEventListener("scroll", () => {
+    if ($("messages").scrollTop < 80) loadOlder();
+    if (atBottom()) {
+      $("jump").hidden = true;
+      const ch = state.channels.get(state.current);
+      if (ch && unread(ch)) { markRead(ch, ch.lastSeq); renderChannels(); }
+    }
+  });
+  $("jump").addEventListener("click", () => {
+    $("messages").scrollTop = $("messages").scrollHeight;
+    $("jump").hidden = true;
+  });
+}
