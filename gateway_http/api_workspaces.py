@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scitex_orochi.hub.store import Conflict, InviteError, NotFound
+from scitex_orochi.hub.store import Conflict, InviteError, WorkspaceNotFound
 from scitex_orochi.protocol import codec
 
 from .auth import authenticate, forget_tokens, require_admin, require_workspace_access
@@ -130,7 +130,7 @@ async def create_token(request: web.Request) -> web.Response:
     try:
         row = await hub.run_blocking(hub.admin_store.create_token, workspace_id, label,
                                      agent_name)
-    except NotFound as exc:
+    except WorkspaceNotFound as exc:
         raise not_found(str(exc)) from None
     if agent_name is not None:  # the name is taken now: gateways must look again
         await hub.publish_policy_change(workspace_id)
@@ -166,7 +166,7 @@ async def update_workspace(request: web.Request) -> web.Response:
     try:
         ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
             request.match_info["id"], require_pinned=value))
-    except NotFound as exc:
+    except WorkspaceNotFound as exc:
         raise not_found(str(exc)) from None
     await hub.publish_policy_change(ws["id"])
     return web.json_response(ws)
@@ -181,7 +181,7 @@ async def set_gitea_access(request: web.Request) -> web.Response:
     try:
         ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
             request.match_info["id"], gitea_access=grant))
-    except NotFound as exc:
+    except WorkspaceNotFound as exc:
         raise not_found(str(exc)) from None
     await hub.publish_policy_change(ws["id"])
     return web.json_response(ws)
@@ -221,7 +221,7 @@ async def create_invite(request: web.Request) -> web.Response:
     try:
         row = await hub.run_blocking(hub.admin_store.create_invite, workspace_id, max_uses,
                                      expires)
-    except NotFound as exc:
+    except WorkspaceNotFound as exc:
         raise not_found(str(exc)) from None
     return web.json_response(row, status=201)
 

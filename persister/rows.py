@@ -13,21 +13,24 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.store_engine import json_dumps
+from scitex_orochi.protocol.errors import ErrorCode
 from scitex_orochi.protocol.mentions import extract_mentions
 
 SENDER_TYPES = ("agent", "human")
-INVALID_MESSAGE = "INVALID_MESSAGE"
-DUPLICATE_ID = "DUPLICATE_ID"
+INVALID_MESSAGE = ErrorCode.INVALID_MESSAGE
+DUPLICATE_ID = ErrorCode.DUPLICATE_ID
 
 
-class InvalidInbound(ValueError):
+class InvalidInbound(HubError, ValueError):
     """An inbound body that cannot be stored; `origin`/`msg_id`/`tk` say whom to tell."""
+
+    code = ErrorCode.INVALID_MESSAGE
 
     def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None,
                  tk: Any = None, ws: str | None = None):
         super().__init__(detail)
-        self.detail = detail
         self.origin = origin
         self.msg_id = msg_id
         self.tk = tk

@@ -15,9 +15,9 @@ from scitex_orochi.hub import migrations, tables
 from scitex_orochi.hub.store import (
     Conflict,
     InviteError,
-    NotFound,
     ReadOnlyStore,
     Store,
+    WorkspaceNotFound,
     parse_iso_epoch,
 )
 from scitex_orochi.hub.store_engine import normalize_url
@@ -327,7 +327,7 @@ def test_tokens(store, tmp_path):
     assert store.delete_token("default", tok["token"]) is True
     assert store.delete_token("default", tok["token"]) is False
     assert store.authenticate(tok["token"], "a") is None
-    with pytest.raises(NotFound):
+    with pytest.raises(WorkspaceNotFound):
         store.create_token("missing")
 
 
@@ -354,7 +354,7 @@ def test_invites(store, tmp_path):
     with pytest.raises(InviteError, match="expired"):
         store.redeem_invite(timed["token"])
 
-    with pytest.raises(NotFound):
+    with pytest.raises(WorkspaceNotFound):
         store.create_invite("missing", 1)
     with pytest.raises(ValueError):
         store.create_invite(ws["id"], 0)

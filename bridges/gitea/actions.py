@@ -14,22 +14,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-UNKNOWN_ACTION = "GITEA_UNKNOWN_ACTION"
-MISSING_PARAM = "GITEA_MISSING_PARAM"
-API_ERROR = "GITEA_API_ERROR"
+from scitex_orochi.hub.errors import HubError
+from scitex_orochi.protocol.errors import ErrorCode
+
+UNKNOWN_ACTION = ErrorCode.GITEA_UNKNOWN_ACTION
+MISSING_PARAM = ErrorCode.GITEA_MISSING_PARAM
 
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class ActionError(ValueError):
-    """A request the worker refuses before calling Gitea."""
+class ActionError(HubError, ValueError):
+    """A request the worker refuses before calling Gitea (GITEA_UNKNOWN_ACTION or
+    GITEA_MISSING_PARAM)."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
+    code = MISSING_PARAM
+    code_in_body = True  # the same code an agent gets in its `gitea` error frame
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail, code=code)
 
     def as_error(self) -> dict[str, Any]:
+        """The error of the worker's reply (`rep.<origin>|`)."""
         return {"code": self.code, "detail": self.detail}
 
 
@@ -179,7 +184,7 @@ def build_request(action: Any, params: Any) -> GiteaRequest:
 
 def api_error(status: int | None, detail: str) -> dict[str, Any]:
     """The error body of a failed Gitea call (status omitted when there was no response)."""
-    error: dict[str, Any] = {"code": API_ERROR, "detail": detail}
+    error: dict[str, Any] = {"code": ErrorCode.GITEA_API_ERROR, "detail": detail}
     if status is not None:
         error["status"] = status
     return error

@@ -12,6 +12,9 @@ from typing import Any
 
 import aiohttp
 
+from scitex_orochi.hub.errors import HubError
+from scitex_orochi.protocol.errors import ErrorCode
+
 from .actions import GiteaRequest
 
 log = logging.getLogger("orochi.gitea.api")
@@ -19,13 +22,28 @@ log = logging.getLogger("orochi.gitea.api")
 MAX_DETAIL_CHARS = 2000
 
 
-class GiteaApiError(Exception):
-    """Gitea answered with HTTP >= 400 (`status` set) or could not be reached (`status` None)."""
+class GiteaApiError(HubError):
+    """Gitea answered with HTTP >= 400 (`status` set) or could not be reached (`status` None).
+
+    Over REST, Gitea's own 4xx status is relayed (its 404 is the caller's 404); a 5xx
+    or no answer at all is the table's 502. The body names Gitea's status.
+    """
+
+    code = ErrorCode.GITEA_API_ERROR
+    code_in_body = True  # the same code an agent gets in its `gitea` error frame
 
     def __init__(self, status: int | None, detail: str) -> None:
-        super().__init__(f"gitea error {status}: {detail[:200]}")
+        super().__init__(detail, **({} if status is None else {"gitea_status": status}))
         self.status = status
-        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"gitea error {self.status}: {self.detail[:200]}"
+
+    @property
+    def http_status(self) -> int:
+        if isinstance(self.status, int) and 400 <= self.status < 500:
+            return self.status
+        return super().http_status
 
 
 class GiteaApi:

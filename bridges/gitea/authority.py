@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-FORBIDDEN = "FORBIDDEN"
+from scitex_orochi.hub.errors import HubError
+from scitex_orochi.protocol.errors import ErrorCode
+
 # Actions that name one repository through `owner` and `repo`.
 REPO_ACTIONS = frozenset({"create_issue", "list_issues", "close_issue", "add_comment"})
 ADMIN_ONLY = "needs the admin token"
 
 
-class GiteaForbidden(PermissionError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.code = FORBIDDEN
-        self.detail = detail
+class GiteaForbidden(HubError, PermissionError):
+    """The caller may not run this action: checked before any Gitea call."""
+
+    code = ErrorCode.FORBIDDEN
+    code_in_body = True  # the same code an agent gets in its `gitea` error frame
 
     def as_error(self) -> dict[str, Any]:
         return {"code": self.code, "detail": self.detail}

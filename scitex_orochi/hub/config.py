@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from scitex_orochi.hub.errors import ConfigError
 from scitex_orochi.protocol.constants import (
     DEFAULT_DASHBOARD_PORT,
     DEFAULT_HOST,
@@ -69,10 +70,6 @@ BUS_SERVER_SECRET_NAME = "server.key_secret"  # the broker's keypair: never leav
 BUS_CLIENT_KEY_NAME = "client.key_secret"  # this host's client keypair
 BUS_AUTHORIZED_DIR_NAME = "authorized"  # public keys of the clients the broker admits
 BUS_TRANSPORTS = ("ipc://", "tcp://")
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed."""
-
 
 def default_data_dir() -> Path:
     base = _SOURCE[-1].get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")

@@ -21,15 +21,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from scitex_orochi.hub import migrations
+from scitex_orochi.hub.errors import (
+    Conflict,
+    InviteError,
+    ReadOnlyStore,
+    StoreError,
+    WorkspaceNotFound,
+)
 from scitex_orochi.hub.store_admin import (
     DEFAULT_CHANNELS,
     DEFAULT_WORKSPACE_ID,
     WORKSPACE_TOKEN_PREFIX,
-    Conflict,
-    InviteError,
-    NotFound,
-    ReadOnlyStore,
-    StoreError,
     WorkspaceAdmin,
     insert_token,
     now_iso,
@@ -39,8 +41,8 @@ from scitex_orochi.hub.tables import messages, workspace_tokens, workspaces
 from scitex_orochi.protocol.codec import page_rows
 
 __all__ = [
-    "Auth", "Bootstrap", "Conflict", "InviteError", "NotFound", "ReadOnlyStore", "Store",
-    "StoreError", "parse_iso_epoch", "read_admin_token", "DEFAULT_WORKSPACE_ID",
+    "Auth", "Bootstrap", "Conflict", "InviteError", "ReadOnlyStore", "Store", "StoreError",
+    "WorkspaceNotFound", "parse_iso_epoch", "read_admin_token", "DEFAULT_WORKSPACE_ID",
 ]
 
 log = logging.getLogger("orochi.store")

@@ -1,6 +1,8 @@
 """Workspaces, workspace tokens and invites: the admin side of the store.
 
 Mixed into `scitex_orochi.hub.store.Store`; every method is one short transaction.
+Refusals are `scitex_orochi.hub.errors.StoreError`s (WorkspaceNotFound, Conflict,
+UnknownInvite, InviteGone), each with its code.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from scitex_orochi.hub.errors import (
+    Conflict,
+    InviteGone,
+    UnknownInvite,
+    WorkspaceNotFound,
+)
 from scitex_orochi.hub.store_engine import write_tx
 from scitex_orochi.hub.tables import invites, workspace_tokens, workspaces
 
@@ -21,26 +29,6 @@ DEFAULT_WORKSPACE_ID = "default"
 DEFAULT_CHANNELS = ["#general"]
 WORKSPACE_TOKEN_PREFIX = "wks_"
 INVITE_TOKEN_PREFIX = "inv_"
-
-
-class StoreError(Exception):
-    """Base of the store's errors: NotFound, Conflict, InviteError, ReadOnlyStore."""
-
-
-class NotFound(StoreError):
-    """The workspace, token or invite does not exist."""
-
-
-class Conflict(StoreError):
-    """The change would break a rule (duplicate name, deleting the default workspace)."""
-
-
-class InviteError(StoreError):
-    """The invite is unknown, used up or expired."""
-
-
-class ReadOnlyStore(StoreError):
-    """A write was attempted on a store opened read-only."""
 
 
 def now_iso() -> str:
@@ -83,7 +71,7 @@ def insert_token(conn: Connection, workspace_id: str, label: str = "",
 def _require_workspace(conn: Connection, workspace_id: str) -> None:
     found = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.id == workspace_id))
     if found.first() is None:
-        raise NotFound(f"workspace {workspace_id!r} does not exist")
+        raise WorkspaceNotFound(f"workspace {workspace_id!r} does not exist")
 
 
 class WorkspaceAdmin:
@@ -217,9 +205,9 @@ class WorkspaceAdmin:
             row = conn.execute(sa.select(invites).where(invites.c.token == token)).first()
             if claimed.rowcount != 1 or row is None:
                 if row is None:
-                    raise InviteError("unknown invite")
+                    raise UnknownInvite("unknown invite")
                 if row.uses >= row.max_uses:
-                    raise InviteError("invite already used up")
-                raise InviteError("invite expired")
+                    raise InviteGone("invite already used up")
+                raise InviteGone("invite expired")
             issued = insert_token(conn, row.workspace_id, label)
         return row.workspace_id, issued["token"]

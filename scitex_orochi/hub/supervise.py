@@ -23,14 +23,11 @@ from pathlib import Path
 from typing import IO
 
 from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.errors import SuperviseError
 from scitex_orochi.hub.files import PRIVATE_UMASK, private_umask, sqlite_files, tighten_hub_files
 
 CONF_NAME = "supervisord.conf"
 _ENV_REF = re.compile(r"%\(ENV_([A-Z0-9_]+)\)s")
-
-
-class SuperviseError(RuntimeError):
-    """The hub could not be started."""
 
 
 def template_path() -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import SERVER_NAME, Close, new_id, now_iso
+from .errors import ErrorCode
 
 # Close codes by name, for the gateways (the enum is `constants.Close`).
 CLOSE_GOING_AWAY = Close.GOING_AWAY
@@ -70,13 +71,20 @@ _BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Co", "Zl", "Zp"})
 
 
 class ProtocolError(Exception):
-    """A frame the server refuses; `code` and `detail` go to the client in an error frame."""
+    """A frame the server refuses; `code` and `detail` go to the client in an error frame.
 
-    def __init__(self, code: str, detail: str, ref: str | None = None, **extra: Any) -> None:
+    `field` names the input to blame when one is (`payload.content`, `sender`), so a
+    REST answer can name it without reading the detail. Not a `HubError`: this pure
+    package imports nothing of the hub (`scitex_orochi.hub.errors`).
+    """
+
+    def __init__(self, code: ErrorCode, detail: str, ref: str | None = None, *,
+                 field: str | None = None, **extra: Any) -> None:
         super().__init__(f"{code}: {detail}")
-        self.code = code
+        self.code = ErrorCode(code)
         self.detail = detail
         self.ref = ref
+        self.field = field
         self.extra = extra  # more payload fields of the error frame (e.g. retry_after_s)
 
 
@@ -97,8 +105,8 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _invalid(detail: str, ref: str | None) -> ProtocolError:
-    return ProtocolError("INVALID_FIELD", detail, ref)
+def _invalid(detail: str, ref: str | None, field: str | None) -> ProtocolError:
+    return ProtocolError(ErrorCode.INVALID_FIELD, detail, ref, field=field)
 
 
 def find_bad_value(value: Any, path: str = "") -> tuple[str, str] | None:
@@ -142,7 +150,7 @@ def check_value(value: Any, path: str, ref: str | None = None) -> None:
     """Raise INVALID_FIELD naming the first value the hub cannot carry."""
     bad = find_bad_value(value, path)
     if bad is not None:
-        raise _invalid(f"{bad[0]} {bad[1]}", ref)
+        raise _invalid(f"{bad[0]} {bad[1]}", ref, bad[0])
 
 
 class _Unencodable(ValueError):
@@ -194,21 +202,21 @@ def check_name(value: object, field: str = "sender", ref: str | None = None, *,
     not be reserved ones (server, people, bridges, groups); every name may not be the
     server's. Raises INVALID_FIELD naming `field`."""
     if not isinstance(value, str) or not value:
-        raise _invalid(f"{field} (the name) must be a non-empty string", ref)
+        raise _invalid(f"{field} (the name) must be a non-empty string", ref, field)
     name = normalize_name(value)
     if len(name) > MAX_NAME_CHARS:
-        raise _invalid(f"{field} must be at most {MAX_NAME_CHARS} characters", ref)
+        raise _invalid(f"{field} must be at most {MAX_NAME_CHARS} characters", ref, field)
     if name != name.strip():
-        raise _invalid(f"{field} cannot start or end with spaces", ref)
+        raise _invalid(f"{field} cannot start or end with spaces", ref, field)
     if "|" in name or (not name.isascii() and any(
             unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name)) or any(
             ord(c) < 32 or ord(c) == 127 for c in name):
         raise _invalid(f"{field} cannot contain control, format, bidi or zero-width "
-                       "characters, or '|'", ref)
+                       "characters, or '|'", ref, field)
     lowered = name.lower()
     if lowered in SERVER_NAMES or (agent and (lowered in RESERVED_AGENT_NAMES
                                               or lowered.startswith(RESERVED_NAME_PREFIXES))):
-        raise _invalid(f"{field} {name!r} is reserved", ref)
+        raise _invalid(f"{field} {name!r} is reserved", ref, field)
     return name
 
 
@@ -217,23 +225,24 @@ def check_attachments(value: object, ref: str | None, field: str = "payload.atta
     """Attachments are a list of at most MAX_ATTACHMENTS objects of strings (and numbers,
     e.g. `size`); `url`, `filename`, `mime_type`, ... must be strings when present."""
     if not isinstance(value, list):
-        raise _invalid(f"{field} must be a list", ref)
+        raise _invalid(f"{field} must be a list", ref, field)
     if len(value) > MAX_ATTACHMENTS:
-        raise _invalid(f"{field} holds at most {MAX_ATTACHMENTS} attachments", ref)
+        raise _invalid(f"{field} holds at most {MAX_ATTACHMENTS} attachments", ref, field)
     for i, att in enumerate(value):
         where = f"{field}[{i}]"
         if not isinstance(att, dict):
-            raise _invalid(f"{where} must be an object", ref)
+            raise _invalid(f"{where} must be an object", ref, where)
         if len(att) > MAX_ATTACHMENT_KEYS:
-            raise _invalid(f"{where} has more than {MAX_ATTACHMENT_KEYS} keys", ref)
+            raise _invalid(f"{where} has more than {MAX_ATTACHMENT_KEYS} keys", ref, where)
         for key, item in att.items():
             if isinstance(item, str):
                 if len(item) > MAX_ATTACHMENT_STRING:
-                    raise _invalid(f"{where}.{key} is longer than {MAX_ATTACHMENT_STRING}", ref)
+                    raise _invalid(f"{where}.{key} is longer than {MAX_ATTACHMENT_STRING}", ref,
+                                   f"{where}.{key}")
             elif key in ATTACHMENT_STRING_KEYS:
-                raise _invalid(f"{where}.{key} must be a string", ref)
+                raise _invalid(f"{where}.{key} must be a string", ref, f"{where}.{key}")
             elif item is not None and not isinstance(item, int | float):
-                raise _invalid(f"{where}.{key} must be a string or a number", ref)
+                raise _invalid(f"{where}.{key} must be a string or a number", ref, f"{where}.{key}")
     return value
 
 
@@ -242,29 +251,29 @@ def _opt_str(payload: dict, key: str, ref: str | None, limit: int | None = None)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _invalid(f"payload.{key} must be a string", ref)
+        raise _invalid(f"payload.{key} must be a string", ref, f"payload.{key}")
     if limit is not None and len(value) > limit:
-        raise _invalid(f"payload.{key} is longer than {limit} characters", ref)
+        raise _invalid(f"payload.{key} is longer than {limit} characters", ref, f"payload.{key}")
     return value
 
 
 def _channel(payload: dict, ref: str | None, *, default: str | None = None) -> str:
     value = payload.get("channel", default)
     if value is None:
-        raise _invalid("payload.channel is required", ref)
+        raise _invalid("payload.channel is required", ref, "payload.channel")
     if not isinstance(value, str):
-        raise _invalid("payload.channel must be a string", ref)
+        raise _invalid("payload.channel must be a string", ref, "payload.channel")
     return check_channel_name(value, ref)
 
 
 def check_channel_name(value: str, ref: str | None = None) -> str:
     if not value or len(value) > MAX_CHANNEL_CHARS:
-        raise _invalid(f"channel names are 1..{MAX_CHANNEL_CHARS} characters", ref)
+        raise _invalid(f"channel names are 1..{MAX_CHANNEL_CHARS} characters", ref, None)
     if any(c.isspace() or ord(c) < 32 or c == "|" for c in value) or (
             not value.isascii()
             and any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value)):
         raise _invalid("channel names cannot contain spaces, control, format or bidi "
-                       "characters, or '|'", ref)
+                       "characters, or '|'", ref, None)
     return value
 
 
@@ -273,10 +282,10 @@ def _opt_int(payload: dict, key: str, ref: str | None, lo: int, hi: int | None) 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(f"payload.{key} must be an integer", ref)
+        raise _invalid(f"payload.{key} must be an integer", ref, f"payload.{key}")
     if value < lo or (hi is not None and value > hi):
         bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise _invalid(f"payload.{key} must be {bound}", ref)
+        raise _invalid(f"payload.{key} must be {bound}", ref, f"payload.{key}")
     return value
 
 
@@ -288,9 +297,10 @@ def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -
         if isinstance(channels, str):
             channels = [channels]
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-            raise _invalid("payload.channels must be a list of strings", ref)
+            raise _invalid("payload.channels must be a list of strings", ref, "payload.channels")
         if len(channels) > MAX_REGISTER_CHANNELS:
-            raise _invalid(f"payload.channels holds at most {MAX_REGISTER_CHANNELS}", ref)
+            raise _invalid(f"payload.channels holds at most {MAX_REGISTER_CHANNELS}", ref,
+                           "payload.channels")
         payload["channels"] = list(dict.fromkeys(check_channel_name(c, ref) for c in channels))
         for key in AGENT_FIELDS + ("orochi_current_task",):
             _opt_str(payload, key, ref, 1000)
@@ -298,9 +308,9 @@ def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -
         _channel(payload, ref)
         content = payload.setdefault("content", "")
         if not isinstance(content, str):
-            raise _invalid("payload.content must be a string", ref)
+            raise _invalid("payload.content must be a string", ref, "payload.content")
         if not isinstance(payload.setdefault("metadata", {}), dict):
-            raise _invalid("payload.metadata must be an object", ref)
+            raise _invalid("payload.metadata must be an object", ref, "payload.metadata")
         check_attachments(payload.setdefault("attachments", []), ref)
     elif ftype in ("subscribe", "unsubscribe"):
         _channel(payload, ref)
@@ -311,19 +321,22 @@ def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -
         _opt_int(payload, "after_seq", ref, 0, INT_MAX)
         _opt_int(payload, "before_seq", ref, 1, INT_MAX)
         if payload.get("after_seq") is not None and payload.get("before_seq") is not None:
-            raise _invalid("payload.after_seq and payload.before_seq exclude each other", ref)
+            raise _invalid("payload.after_seq and payload.before_seq exclude each other", ref,
+                           "payload.after_seq")
     elif ftype == "heartbeat":
         task = payload.get("orochi_current_task")
         if task is not None and not isinstance(task, str):
-            raise _invalid("payload.orochi_current_task must be a string", ref)
+            raise _invalid("payload.orochi_current_task must be a string", ref,
+                           "payload.orochi_current_task")
     elif ftype == "status_update":
         for key in ("status", "current_task", "orochi_current_task") + AGENT_FIELDS:
             _opt_str(payload, key, ref, 1000)
     elif ftype == "gitea":
         if not isinstance(payload.get("action"), str):
-            raise ProtocolError("GITEA_MISSING_PARAM", "payload.action is required", ref)
+            raise ProtocolError(ErrorCode.GITEA_MISSING_PARAM, "payload.action is required", ref,
+                                field="payload.action")
         if not isinstance(payload.setdefault("params", {}), dict):
-            raise _invalid("payload.params must be an object", ref)
+            raise _invalid("payload.params must be an object", ref, "payload.params")
 
 
 def parse_frame(text: str | bytes) -> Frame:
@@ -333,21 +346,23 @@ def parse_frame(text: str | bytes) -> Frame:
     whether the ack rule applies (it does whenever `ref` is set).
     """
     if isinstance(text, bytes):
-        raise ProtocolError("PARSE_ERROR", "binary frames are not supported; send JSON text")
+        raise ProtocolError(ErrorCode.PARSE_ERROR,
+                            "binary frames are not supported; send JSON text")
     try:
         data, suspect = loads_checked(text)
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError("PARSE_ERROR", f"Invalid JSON: {exc}") from None
+        raise ProtocolError(ErrorCode.PARSE_ERROR, f"Invalid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ProtocolError("PARSE_ERROR", "a frame must be a JSON object")
+        raise ProtocolError(ErrorCode.PARSE_ERROR, "a frame must be a JSON object")
     ftype = data.get("type")
     if not isinstance(ftype, str) or not ftype:
-        raise ProtocolError("PARSE_ERROR", "missing or invalid 'type'")
+        raise ProtocolError(ErrorCode.PARSE_ERROR, "missing or invalid 'type'")
     fid = data.get("id")
     if fid is None or fid == "":
         fid = new_id()
     elif not isinstance(fid, str) or len(fid) > MAX_ID_CHARS:
-        raise ProtocolError("PARSE_ERROR", f"'id' must be a string of at most {MAX_ID_CHARS}")
+        raise ProtocolError(ErrorCode.PARSE_ERROR,
+                            f"'id' must be a string of at most {MAX_ID_CHARS}")
     if suspect:
         check_value(data, "", fid)
     ts = data.get("ts")
@@ -356,15 +371,15 @@ def parse_frame(text: str | bytes) -> Frame:
     sender = data.get("sender")
     if sender is not None:
         if not isinstance(sender, str):
-            raise _invalid("sender must be a string", fid)
+            raise _invalid("sender must be a string", fid, "sender")
         sender = normalize_name(sender)
     payload = data.get("payload")
     if payload is None:
         payload = {}
     elif not isinstance(payload, dict):
-        raise _invalid("payload must be an object", fid)
+        raise _invalid("payload must be an object", fid, "payload")
     if ftype not in CLIENT_TYPES:
-        raise ProtocolError("UNKNOWN_TYPE", f"Unknown message type: {ftype}", fid)
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {ftype}", fid)
     _validate_payload(ftype, payload, fid, sender)
     return Frame(type=ftype, id=fid, ts=ts, sender=sender, payload=payload)
 
