@@ -3,7 +3,9 @@
 Management needs the admin token. A workspace token may read its own
 workspace (never its tokens or invites). Writes go through a writable Store
 held by this gateway: low-volume admin data, not messages (the persister stays
-the single writer of messages).
+the single writer of messages). The store's refusals (`WorkspaceNotFound`,
+`Conflict`, `UnknownInvite`, `InviteGone`) are answered as they are, each with
+the status of its code.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from scitex_orochi.hub.store import Conflict, InviteError, WorkspaceNotFound
 from scitex_orochi.protocol import codec
 
 from .auth import authenticate, forget_tokens, require_admin, require_workspace_access
 from .bodies import ADMIN_BODY_MAX_BYTES, read_json_object
-from .errors import ApiError, bad_request, not_found, opt_int, opt_str
+from .errors import bad_request, not_found, opt_int, opt_str
 from .keys import HUB
 from .posting import normalize_channel
 
@@ -74,10 +75,7 @@ async def create_workspace(request: web.Request) -> web.Response:
     if not name or not name.strip():
         raise bad_request("name is required", "name")
     channels = _channels(data)
-    try:
-        ws, token = await hub.run_blocking(hub.admin_store.create_workspace, name, channels)
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
+    ws, token = await hub.run_blocking(hub.admin_store.create_workspace, name, channels)
     return web.json_response({**ws, "workspace": ws, "token": token}, status=201)
 
 
@@ -92,10 +90,7 @@ async def delete_workspace(request: web.Request) -> web.Response:
     await require_admin(request)
     hub = request.app[HUB]
     workspace_id = request.match_info["id"]
-    try:
-        deleted = await hub.run_blocking(hub.admin_store.delete_workspace, workspace_id)
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
+    deleted = await hub.run_blocking(hub.admin_store.delete_workspace, workspace_id)
     if not deleted:
         raise not_found(f"workspace {workspace_id!r} not found")
     forget_tokens(request.app)
@@ -127,11 +122,7 @@ async def create_token(request: web.Request) -> web.Response:
             agent_name = codec.check_name(agent_name, "agent_name")
         except codec.ProtocolError as exc:
             raise bad_request(exc.detail, "agent_name") from None
-    try:
-        row = await hub.run_blocking(hub.admin_store.create_token, workspace_id, label,
-                                     agent_name)
-    except WorkspaceNotFound as exc:
-        raise not_found(str(exc)) from None
+    row = await hub.run_blocking(hub.admin_store.create_token, workspace_id, label, agent_name)
     if agent_name is not None:  # the name is taken now: gateways must look again
         await hub.publish_policy_change(workspace_id)
     return web.json_response(row, status=201)
@@ -163,11 +154,8 @@ async def update_workspace(request: web.Request) -> web.Response:
     value = data.get("require_pinned")
     if not isinstance(value, bool):
         raise bad_request("require_pinned must be true or false", "require_pinned")
-    try:
-        ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
-            request.match_info["id"], require_pinned=value))
-    except WorkspaceNotFound as exc:
-        raise not_found(str(exc)) from None
+    ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
+        request.match_info["id"], require_pinned=value))
     await hub.publish_policy_change(ws["id"])
     return web.json_response(ws)
 
@@ -178,11 +166,8 @@ async def set_gitea_access(request: web.Request) -> web.Response:
     await require_admin(request)
     hub = request.app[HUB]
     grant = None if request.method == "DELETE" else _gitea_grant(await _body(request))
-    try:
-        ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
-            request.match_info["id"], gitea_access=grant))
-    except WorkspaceNotFound as exc:
-        raise not_found(str(exc)) from None
+    ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
+        request.match_info["id"], gitea_access=grant))
     await hub.publish_policy_change(ws["id"])
     return web.json_response(ws)
 
@@ -218,11 +203,7 @@ async def create_invite(request: web.Request) -> web.Response:
     if expires is not None and (isinstance(expires, bool)
                                 or not isinstance(expires, int | float) or expires <= 0):
         raise bad_request("expires_in_s must be a number > 0", "expires_in_s")
-    try:
-        row = await hub.run_blocking(hub.admin_store.create_invite, workspace_id, max_uses,
-                                     expires)
-    except WorkspaceNotFound as exc:
-        raise not_found(str(exc)) from None
+    row = await hub.run_blocking(hub.admin_store.create_invite, workspace_id, max_uses, expires)
     return web.json_response(row, status=201)
 
 
@@ -243,11 +224,7 @@ async def redeem_invite(request: web.Request) -> web.Response:
     if not code:
         raise bad_request("invite is required (the inv_... code)", "invite")
     label = opt_str(data, "label", limit=200) or "invite"
-    try:
-        workspace_id, token = await hub.run_blocking(hub.admin_store.redeem_invite, code, label)
-    except InviteError as exc:
-        status = 404 if "unknown" in str(exc) else 410
-        raise ApiError(status, str(exc)) from None
+    workspace_id, token = await hub.run_blocking(hub.admin_store.redeem_invite, code, label)
     ws = await hub.run_blocking(hub.store.get_workspace, workspace_id)
     return web.json_response({"status": "ok", "workspace_id": workspace_id,
                               "workspace": ws, "token": token}, status=201)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from scitex_orochi.hub.store import DEFAULT_WORKSPACE_ID, read_admin_token
 
-from .errors import ApiError, unauthorized
+from .errors import not_found, unauthorized
 from .keys import HUB
 
 
@@ -101,4 +101,4 @@ def forget_tokens(app: web.Application) -> None:
 
 def require_workspace_access(scope: Scope, workspace_id: str) -> None:
     if not scope.may_see(workspace_id):
-        raise ApiError(404, f"workspace {workspace_id!r} not found")
+        raise not_found(f"workspace {workspace_id!r} not found")

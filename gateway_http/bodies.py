@@ -16,25 +16,24 @@ from aiohttp import web
 
 from scitex_orochi.protocol import codec
 
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, too_large
 
 ADMIN_BODY_MAX_BYTES = 64 * 1024  # workspaces, tokens, invites, redeeming an invite
 
 
-def too_large(max_bytes: int) -> ApiError:
-    return ApiError(413, f"request body over {max_bytes} bytes", limit=max_bytes,
-                    close_connection=True)
+def body_too_large(max_bytes: int) -> ApiError:
+    return too_large(f"request body over {max_bytes} bytes", max_bytes)
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The whole body, or 413 once it passes `max_bytes`."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise too_large(max_bytes)
+        raise body_too_large(max_bytes)
     buf = bytearray()
     async for chunk in request.content.iter_any():
         buf += chunk
         if len(buf) > max_bytes:
-            raise too_large(max_bytes)
+            raise body_too_large(max_bytes)
     return bytes(buf)
 
 

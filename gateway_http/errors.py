@@ -1,9 +1,12 @@
 """One JSON error shape for every failure of the HTTP gateway, and the CORS middleware.
 
 Every error answer is `{"error": "<what went wrong>", "status": <http status>}`,
-plus `"field"` when one input field is to blame. Unknown routes (404), wrong
-methods (405), oversized bodies (413) and handler exceptions all go through
-`error_middleware`, so a client never sees an HTML error page.
+plus `"field"` when one input field is to blame. Handlers raise any
+`scitex_orochi.hub.errors.HubError` (an `ApiError` for the gateway's own
+refusals, or a store, Gitea or ingest error as it is): `error_middleware` renders
+it with the status of its code. Unknown routes (404), wrong methods (405),
+oversized bodies (413) and any other exception go through it too, so a client
+never sees an HTML error page.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
+from scitex_orochi.hub.errors import HubError
+from scitex_orochi.protocol.errors import ErrorCode
+
 from .accesslog import redact_target
 
 log = logging.getLogger("orochi.gateway_http")
@@ -23,45 +29,56 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CORS_ALLOW_HEADERS = "Authorization, Content-Type"
 CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 CORS_MAX_AGE_S = 600
+AUTH_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="orochi"'}
+INTERNAL_ERROR = HubError("internal server error")
 
 
-class ApiError(Exception):
-    """An error answer with the gateway's JSON body; raise it from handlers."""
+class ApiError(HubError):
+    """A refusal of the gateway's own: a code (its status follows), a message, and what
+    the answer needs besides: response headers, or closing the connection (a 413
+    before the body was read)."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None,
+    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None,
                  headers: dict[str, str] | None = None, close_connection: bool = False,
                  **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.close_connection = close_connection  # e.g. a 413 before the body was read
-        self.message = message
-        self.body: dict[str, Any] = {"error": message, "status": status}
-        if field is not None:
-            self.body["field"] = field
-        self.body.update(extra)
-        self.headers = headers or {}
+        super().__init__(message, code=code, field=field, **extra)
+        self.headers = dict(headers or {})
+        self.close_connection = close_connection
 
-    def response(self) -> web.Response:
-        response = web.json_response(self.body, status=self.status)
-        response.headers.update(self.headers)
-        if self.close_connection:
+    @property
+    def message(self) -> str:
+        return self.detail
+
+
+def render(exc: HubError) -> web.Response:
+    """The JSON answer of an error: its body, and the status of its code."""
+    response = web.json_response(exc.body, status=exc.http_status)
+    if isinstance(exc, ApiError):
+        response.headers.update(exc.headers)
+        if exc.close_connection:
             response.force_close()
-        return response
+    return response
 
 
 def bad_request(message: str, field: str | None = None) -> ApiError:
-    return ApiError(400, message, field=field)
+    return ApiError(ErrorCode.INVALID_FIELD, message, field=field)
 
 
 def unauthorized(message: str = "invalid or missing token") -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": 'Bearer realm="orochi"'})
+    return ApiError(ErrorCode.AUTH_FAILED, message, headers=AUTH_CHALLENGE)
 
 
 def not_found(message: str) -> ApiError:
-    return ApiError(404, message)
+    return ApiError(ErrorCode.NOT_FOUND, message)
+
+
+def too_large(message: str, limit: int) -> ApiError:
+    """413 naming the limit; the connection closes, so an unread body is never parsed."""
+    return ApiError(ErrorCode.TOO_LARGE, message, limit=limit, close_connection=True)
 
 
 def error_response(status: int, message: str, **extra: Any) -> web.Response:
+    """An error answer whose status is not ours to choose (aiohttp's, the Host check's)."""
     body: dict[str, Any] = {"error": message, "status": status, **extra}
     return web.json_response(body, status=status)
 
@@ -81,8 +98,11 @@ def _reason(exc: web.HTTPException) -> str:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return exc.response()
+    except HubError as exc:
+        if exc.code is ErrorCode.SERVER_ERROR:  # a failure, not a refusal: its text is for
+            log.exception("%s %s failed", request.method, redact_target(request.raw_path))
+            return render(INTERNAL_ERROR)  # the log, not the client
+        return render(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -98,7 +118,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except Exception:  # noqa: BLE001 - the edge turns every failure into a JSON 500
         log.exception("%s %s failed", request.method, redact_target(request.raw_path))
-        return error_response(500, "internal server error")
+        return render(INTERNAL_ERROR)
 
 
 def cors_middleware(origins: tuple[str, ...]) -> Callable:
@@ -119,7 +139,7 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable:
                      and "Access-Control-Request-Method" in request.headers)
         if preflight:
             if origin is None:
-                return error_response(403, "origin not allowed")
+                return render(ApiError(ErrorCode.FORBIDDEN, "origin not allowed"))
             response: web.StreamResponse = web.Response(status=204)
             response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
             response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS

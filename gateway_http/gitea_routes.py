@@ -6,9 +6,10 @@ labels}` → 201). Authority is the same as over the agent socket
 (`bridges.gitea.authority`): the admin token, or a workspace token whose
 workspace was granted those owners/repos (403 otherwise, before any Gitea call).
 The Gitea token lives only in the worker. Errors are the gateway's JSON errors
-plus `code` (GITEA_...) and, when Gitea answered, `gitea_status`: 400 for bad
-parameters, Gitea's own status for its 4xx answers, 502 for its 5xx or when it
-cannot be reached, 504 when the worker does not answer.
+plus `code` (GITEA_..., FORBIDDEN) and, when Gitea answered, `gitea_status`: the
+worker's error is rebuilt as the worker's own exception (`ActionError`, 400 for
+bad parameters; `GiteaApiError`, Gitea's own status for its 4xx answers, 502 for
+its 5xx or when it cannot be reached) and 504 when the worker does not answer.
 """
 
 from __future__ import annotations
@@ -18,52 +19,62 @@ from typing import Any
 from aiohttp import web
 
 from bridges.gitea import authority
+from bridges.gitea.actions import ActionError
+from bridges.gitea.api import GiteaApiError
 from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
+from scitex_orochi.hub.errors import HubError, as_code
+from scitex_orochi.protocol.errors import ErrorCode
 
 from .auth import Scope, authenticate
 from .bodies import read_json_object
-from .errors import ApiError
 from .keys import CONFIG, HUB
 
 GITEA_RPC_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 1024 * 1024
+GATEWAY_TIMEOUT = 504
 
 
-def http_status(error: dict[str, Any]) -> int:
-    """The HTTP status that carries a worker error."""
-    status = error.get("status")
-    if error.get("code") != "GITEA_API_ERROR":
-        return 400
-    if isinstance(status, int) and 400 <= status < 500:
-        return status
-    return 502
+class WorkerTimeout(GiteaApiError):
+    """The Gitea worker did not answer: 504, a gateway timeout. The code stays
+    GITEA_API_ERROR, what an agent gets over its socket for the same wait."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "the Gitea worker did not answer in time (is "
+                               "SCITEX_OROCHI_GITEA_URL set?)")
+
+    @property
+    def http_status(self) -> int:
+        return GATEWAY_TIMEOUT
+
+
+def worker_error(error: dict[str, Any]) -> HubError:
+    """The worker's error reply as the exception the worker raised."""
+    code = as_code(error.get("code"), ErrorCode.GITEA_API_ERROR)
+    detail = str(error.get("detail", ""))
+    if code is ErrorCode.GITEA_API_ERROR:
+        return GiteaApiError(error.get("status"), detail)
+    return ActionError(code, detail)
 
 
 async def call_worker(request: web.Request, scope: Scope, action: str,
                       params: dict[str, Any]) -> Any:
-    """The worker's `result` (cut to what the scope may see), or an ApiError."""
+    """The worker's `result` (cut to what the scope may see); raises a HubError."""
     grant = None
     if not scope.is_admin:
         hub = request.app[HUB]
         auth = await hub.run_blocking(hub.store.authenticate, scope.token, "")
         grant = auth.gitea_access if auth is not None else None
-    try:
-        authority.check(action, params, is_admin=scope.is_admin, grant=grant)
-    except authority.GiteaForbidden as exc:
-        raise ApiError(403, exc.detail, code=exc.code) from None
+    authority.check(action, params, is_admin=scope.is_admin, grant=grant)  # GiteaForbidden
     workspace = scope.one_workspace
     try:
         reply = await request.app[RPC_CLIENT].request(
             "gitea", {"ws": workspace, "sender": "http", "action": action, "params": params},
             GITEA_RPC_TIMEOUT_S)
     except RpcTimeout:
-        raise ApiError(504, "the Gitea worker did not answer in time (is "
-                            "SCITEX_OROCHI_GITEA_URL set?)", code="GITEA_API_ERROR") from None
+        raise WorkerTimeout() from None
     error = reply.get("error")
     if error:
-        extra = {"gitea_status": error["status"]} if "status" in error else {}
-        raise ApiError(http_status(error), str(error.get("detail", "")),
-                       code=error.get("code", "GITEA_API_ERROR"), **extra)
+        raise worker_error(error)
     return authority.filter_result(action, params, reply.get("result"),
                                    is_admin=scope.is_admin, grant=grant)
 

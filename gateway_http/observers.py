@@ -24,12 +24,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.outbox import Outbox
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.constants import CLOSE_REASONS
+from scitex_orochi.protocol.errors import ErrorCode
 
 from .auth import Scope, request_token, scope_of_token
-from .errors import ApiError
 from .keys import HUB, TICKETS
 from .posting import build_envelope, post_envelope
 from .service import HttpHub
@@ -118,17 +119,17 @@ class Observer:
             self.refuse(exc.code, exc.detail, exc.ref)
             return
         if frame.type != "message":
-            self.refuse("UNSUPPORTED_TYPE", f"observers may send 'message' frames only, "
-                                             f"not {frame.type!r}", frame.id)
+            self.refuse(ErrorCode.UNSUPPORTED_TYPE, f"observers may send 'message' frames "
+                                                    f"only, not {frame.type!r}", frame.id)
             return
         if not self.scope.is_admin:
-            self.refuse("FORBIDDEN", POST_NEEDS_ADMIN, frame.id)
+            self.refuse(ErrorCode.FORBIDDEN, POST_NEEDS_ADMIN, frame.id)
             return
         try:
             envelope = build_envelope({"sender": frame.sender, "id": frame.id,
                                        "payload": frame.payload})
-        except ApiError as exc:
-            self.refuse("INVALID_FIELD", exc.message, frame.id)
+        except HubError as exc:
+            self.refuse(exc.code, exc.detail, frame.id)
             return
         task = asyncio.create_task(self._post(envelope))
         self._posts.add(task)
@@ -138,14 +139,12 @@ class Observer:
         ref = envelope["id"]
         try:
             result = await post_envelope(self.hub, self.scope.one_workspace, envelope)
-        except ApiError as exc:
-            code = str(exc.body.get("code") or ("PERSIST_TIMEOUT" if exc.status == 503
-                                                  else "INVALID_MESSAGE"))
-            self.refuse(code, exc.message, ref)
+        except HubError as exc:  # PERSIST_TIMEOUT, or the persister's refusal
+            self.refuse(exc.code, exc.detail, ref)
             return
         self.enqueue(codec.ack(ref, seq=result["seq"], channel=result["channel"]))
 
-    def refuse(self, code: str, detail: str, ref: str | None) -> None:
+    def refuse(self, code: ErrorCode, detail: str, ref: str | None) -> None:
         self.enqueue(codec.error(code, detail, ref))
         if ref is not None:
             self.enqueue(codec.error_ack(ref, code))
@@ -172,7 +171,7 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
         scope = None
     if scope is None:
         await ws.send_str(codec.server_frame(
-            "error", {"code": "AUTH_FAILED", "detail": "Invalid or missing token"}))
+            "error", {"code": ErrorCode.AUTH_FAILED, "detail": "Invalid or missing token"}))
         await ws.close(code=codec.CLOSE_AUTH_FAILED,
                        message=CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode())
         return ws
@@ -186,8 +185,8 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
             if msg.type == WSMsgType.TEXT:
                 observer.on_text(msg.data)
             elif msg.type == WSMsgType.BINARY:
-                observer.refuse("PARSE_ERROR", "binary frames are not supported; send JSON text",
-                                 None)
+                observer.refuse(ErrorCode.PARSE_ERROR,
+                                "binary frames are not supported; send JSON text", None)
     finally:
         hub.remove_observer(observer)
         await observer.stop()

@@ -2,20 +2,32 @@
 
 `build_envelope` is pure: it turns a REST body or an observer frame into the
 envelope an agent would have sent, validated by the same codec rules.
-`post_envelope` hands it to the persister and maps the outcome to HTTP terms.
+`post_envelope` hands it to the persister and raises what it refused as a
+`MessageRefused` with the persister's code (409 for DUPLICATE_ID, 400 otherwise).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from scitex_orochi.hub.errors import as_code
 from scitex_orochi.hub.ingest import IngestTimeout
 from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.errors import ErrorCode
 
 from .errors import ApiError, bad_request
 from .service import HttpHub
 
 DEFAULT_SENDER = "api"
+
+
+class MessageRefused(ApiError):
+    """The persister refused a posted message (INVALID_MESSAGE, DUPLICATE_ID, ...)."""
+
+    code_in_body = True  # the same code an agent gets in its error frame
+
+    def __init__(self, code: ErrorCode, detail: str, msg_id: str) -> None:
+        super().__init__(code, detail, id=msg_id)
 
 
 def normalize_channel(name: str) -> str:
@@ -38,7 +50,7 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     """A message envelope from `{sender, payload:{channel, content, metadata, attachments}}`.
 
     The top-level form `{sender, channel, content, ...}` is accepted too. Raises
-    ApiError(400) naming the offending field.
+    an INVALID_FIELD ApiError naming the offending field.
     """
     sender = check_sender(data.get("sender", DEFAULT_SENDER))
     payload = data.get("payload")
@@ -60,13 +72,8 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     try:
         parsed = codec.parse_frame(codec.dumps(frame))
     except codec.ProtocolError as exc:
-        raise bad_request(exc.detail, _field_of(exc.detail)) from None
+        raise bad_request(exc.detail, exc.field) from None
     return parsed.envelope()
-
-
-def _field_of(detail: str) -> str | None:
-    first = detail.split(" ", 1)[0]
-    return first if first.startswith(("payload", "sender", "id")) else None
 
 
 async def post_envelope(hub: HttpHub, workspace: str, envelope: dict[str, Any],
@@ -81,15 +88,15 @@ async def post_envelope(hub: HttpHub, workspace: str, envelope: dict[str, Any],
     try:
         ack = await hub.post(workspace, envelope, timeout_s)
     except IngestTimeout:
-        raise ApiError(503, f"the persister did not confirm message {envelope['id']} within "
-                            f"{timeout_s:.0f}s; it stays queued and will be stored when the "
-                            "persister is back (re-posting the same id is safe)",
+        raise ApiError(ErrorCode.PERSIST_TIMEOUT,
+                       f"the persister did not confirm message {envelope['id']} within "
+                       f"{timeout_s:.0f}s; it stays queued and will be stored when the "
+                       "persister is back (re-posting the same id is safe)",
                        id=envelope["id"]) from None
     if ack.get("error"):
         err = ack["error"]
-        status = 409 if err.get("code") == "DUPLICATE_ID" else 400
-        raise ApiError(status, str(err.get("detail") or "message refused"),
-                       code=err.get("code", "INVALID_MESSAGE"), id=envelope["id"])
+        raise MessageRefused(as_code(err.get("code"), ErrorCode.INVALID_MESSAGE),
+                             str(err.get("detail") or "message refused"), envelope["id"])
     return {"status": "ok", "id": envelope["id"], "seq": ack.get("seq"),
             "channel": ack.get("channel") or envelope["payload"]["channel"],
             "workspace": workspace, "duplicate": bool(ack.get("dup"))}

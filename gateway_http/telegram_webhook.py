@@ -16,8 +16,10 @@ import hmac
 from aiohttp import web
 
 from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
+from scitex_orochi.protocol.errors import ErrorCode
 
 from .bodies import read_json_object
+from .errors import ApiError
 from .keys import CONFIG
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -28,20 +30,20 @@ WEBHOOK_BODY_MAX_BYTES = 1024 * 1024  # an Update is a few KiB; files come by ge
 async def telegram_webhook(request: web.Request) -> web.Response:
     secret = request.app[CONFIG].telegram_webhook_secret
     if not secret:
-        raise web.HTTPNotFound(text="the Telegram webhook is not enabled")
+        raise web.HTTPNotFound()  # not enabled: answered as the unknown route it then is
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise web.HTTPUnauthorized(text="bad or missing secret token")
+        raise ApiError(ErrorCode.AUTH_FAILED, "bad or missing secret token")
     update = await read_json_object(request, WEBHOOK_BODY_MAX_BYTES)
     if not isinstance(update.get("update_id"), int):
-        raise web.HTTPBadRequest(text="the body must be a JSON Update with an update_id")
+        raise ApiError(ErrorCode.INVALID_FIELD, "the body must be a JSON Update with an update_id")
     try:
         reply = await request.app[RPC_CLIENT].request("telegram", {"update": update},
                                                       WEBHOOK_RPC_TIMEOUT_S)
-    except RpcTimeout:
-        raise web.HTTPServiceUnavailable(text="the Telegram bridge did not answer") from None
+    except RpcTimeout:  # not known to be stored in time: Telegram redelivers on a 503
+        raise ApiError(ErrorCode.PERSIST_TIMEOUT, "the Telegram bridge did not answer") from None
     if reply.get("error"):
-        raise web.HTTPInternalServerError(text="the update could not be stored")
+        raise ApiError(ErrorCode.TELEGRAM_BRIDGE_ERROR, "the update could not be stored")
     return web.json_response({"ok": True})
 
 

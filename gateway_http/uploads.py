@@ -32,7 +32,7 @@ from scitex_orochi.hub import media_meta
 
 from .auth import Scope, request_token, require_admin, scope_of_token
 from .bodies import read_json_object
-from .errors import ApiError, bad_request, not_found, opt_str, unauthorized
+from .errors import ApiError, bad_request, not_found, opt_str, too_large, unauthorized
 from .keys import HUB
 
 CHUNK_BYTES = 256 * 1024
@@ -95,9 +95,8 @@ class MediaStore:
         return path
 
 
-def too_large(max_size: int) -> ApiError:
-    return ApiError(413, f"file over the upload limit of {max_size} bytes", limit=max_size,
-                    close_connection=True)
+def file_too_large(max_size: int) -> ApiError:
+    return too_large(f"file over the upload limit of {max_size} bytes", max_size)
 
 
 def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: str,
@@ -113,7 +112,7 @@ async def upload_multipart(request: web.Request) -> web.Response:
         raise bad_request("send multipart/form-data with a 'file' field", "file")
     if (request.content_length is not None
             and request.content_length > media.max_size + MULTIPART_OVERHEAD_BYTES):
-        raise too_large(media.max_size)
+        raise file_too_large(media.max_size)
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
@@ -140,7 +139,7 @@ async def _store_stream(request: web.Request, scope: Scope, part: Any, filename:
             while chunk := await part.read_chunk(CHUNK_BYTES):
                 size += len(chunk)
                 if size > media.max_size:
-                    raise too_large(media.max_size)
+                    raise file_too_large(media.max_size)
                 digest.update(chunk)
                 out.write(chunk)
         os.replace(partial, path)
@@ -164,13 +163,13 @@ async def upload_base64(request: web.Request) -> web.Response:
     if encoded.startswith("data:") and "," in encoded:  # a data: URL from a browser
         encoded = encoded.split(",", 1)[1]
     if len(encoded) * 3 // 4 > media.max_size + 3:
-        raise too_large(media.max_size)
+        raise file_too_large(media.max_size)
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise bad_request("data is not valid base64", "data") from None
     if len(raw) > media.max_size:
-        raise too_large(media.max_size)
+        raise file_too_large(media.max_size)
     filename = safe_filename(opt_str(data, "filename", limit=1000))
     mime = mime_for(filename, opt_str(data, "mime_type", limit=200))
     file_id, path = media.new_path(extension_for(filename, mime))

@@ -23,9 +23,15 @@ table, `protocol.errors.http_status`; the HTTP gateway's middleware renders any
     ├── ActionError             bridges/gitea/actions.py: bad action      GITEA_UNKNOWN_ACTION,
     │                           or parameter                              GITEA_MISSING_PARAM
     ├── GiteaForbidden          bridges/gitea/authority.py                FORBIDDEN
-    └── GiteaApiError           bridges/gitea/api.py: Gitea failed        GITEA_API_ERROR
+    ├── GiteaApiError           bridges/gitea/api.py: Gitea failed        GITEA_API_ERROR
+    │   └── WorkerTimeout       gateway_http/gitea_routes.py: no answer   GITEA_API_ERROR
+    └── ApiError                gateway_http/errors.py: a REST refusal    (any code)
+        └── MessageRefused      gateway_http/posting.py: the persister    INVALID_MESSAGE,
+                                refused a posted message                  DUPLICATE_ID
 
-One status is relayed rather than looked up: Gitea's own 4xx answer (`GiteaApiError`).
+Two statuses are relayed rather than looked up, both on the Gitea path and both
+documented there: Gitea's own 4xx answer (`GiteaApiError`), and 504 when the
+worker does not answer (`WorkerTimeout`).
 
 Outside this tree: `scitex_orochi.protocol.codec.ProtocolError` (the pure protocol
 imports nothing of the hub; it carries an `ErrorCode` and a `field` too), and the
