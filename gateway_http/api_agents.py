@@ -10,18 +10,19 @@ from typing import Any
 from aiohttp import web
 
 from scitex_orochi import __version__
+from scitex_orochi.hub.config import Config
 
 from .api_messages import channel_members
 from .auth import authenticate
 from .health import health_entry
-from .keys import HUB
+from .keys import BUS, CONFIG, OBSERVERS, PRESENCE
 
 PUBLIC_FIELDS = ("name", "agent_id", "machine", "role", "model", "project", "multiplexer",
                  "channels", "status", "current_task", "subagent_count", "resources",
                  "since", "last_seen")
 
 
-def agent_view(record: dict[str, Any], now: float, cfg: Any, online: bool = True
+def agent_view(record: dict[str, Any], now: float, cfg: Config, online: bool = True
                ) -> dict[str, Any]:
     """A presence record as the API shows it (no internal connection ids)."""
     out = {key: record.get(key) for key in PUBLIC_FIELDS}
@@ -47,37 +48,37 @@ def _iso(epoch: Any) -> str | None:
 
 
 def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]:
-    records = request.app[HUB].replica.records(workspace)
+    records = request.app[PRESENCE].records(workspace)
     return sorted(records, key=lambda r: (str(r.get("ws")), str(r.get("name"))))
 
 
 async def agents(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    hub, now = request.app[HUB], time.time()
-    return web.json_response([agent_view(r, now, hub.cfg)
-                              for r in _online(request, scope.workspace)])
+    cfg, now = request.app[CONFIG], time.time()
+    return web.json_response([agent_view(r, now, cfg) for r in _online(request, scope.workspace)])
 
 
 async def registry(request: web.Request) -> web.Response:
     """Online agents plus the recently disconnected ones (`online: false`)."""
     scope = await authenticate(request)
-    hub, now = request.app[HUB], time.time()
-    online = [agent_view(r, now, hub.cfg) for r in _online(request, scope.workspace)]
+    cfg, now = request.app[CONFIG], time.time()
+    online = [agent_view(r, now, cfg) for r in _online(request, scope.workspace)]
     names = {(a["workspace"], a["name"]) for a in online}
-    gone = [agent_view(r, now, hub.cfg, online=False)
-            for r in hub.gone_records(scope.workspace, now)
+    gone = [agent_view(r, now, cfg, online=False)
+            for r in request.app[BUS].gone_records(scope.workspace, now)
             if (r.get("ws"), r.get("name")) not in names]
     return web.json_response(online + gone)
 
 
 async def agents_health(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    hub, now = request.app[HUB], time.time()
-    entries = [health_entry(r, now, stale_after_s=hub.cfg.online_within_s,
-                            dead_after_s=hub.cfg.reap_after_s)
+    cfg, now = request.app[CONFIG], time.time()
+    entries = [health_entry(r, now, stale_after_s=cfg.online_within_s,
+                            dead_after_s=cfg.reap_after_s)
                for r in _online(request, scope.workspace)]
     seen = {(e["workspace"], e["name"]) for e in entries}
-    entries += [health_entry(r, now, online=False) for r in hub.gone_records(scope.workspace, now)
+    entries += [health_entry(r, now, online=False)
+                for r in request.app[BUS].gone_records(scope.workspace, now)
                 if (r.get("ws"), r.get("name")) not in seen]
     counts: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
     for entry in entries:
@@ -93,10 +94,9 @@ async def channels(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    hub = request.app[HUB]
     records = _online(request, scope.workspace)
     members = channel_members(records)
-    observers = [o for o in hub.observers
+    observers = [o for o in request.app[OBSERVERS]
                  if scope.workspace is None or o.workspace in (None, scope.workspace)]
     return web.json_response({
         "agents_online": len(records), "channels_active": len(members),
@@ -121,7 +121,7 @@ async def resources(request: web.Request) -> web.Response:
 async def config(request: web.Request) -> web.Response:
     """What the dashboard needs to know: who it is signed in as, and limits."""
     scope = await authenticate(request)
-    cfg = request.app[HUB].cfg
+    cfg = request.app[CONFIG]
     return web.json_response({
         "version": __version__, "is_admin": scope.is_admin,
         "workspace": scope.workspace, "default_workspace": scope.one_workspace,

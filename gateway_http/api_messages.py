@@ -7,6 +7,8 @@ answers 201 only once the message is on disk.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from scitex_orochi.hub.store import HISTORY_MAX_LIMIT
@@ -15,7 +17,7 @@ from scitex_orochi.protocol.channels import is_internal
 from .auth import authenticate, require_admin
 from .bodies import read_json_object
 from .errors import bad_request, query_int
-from .keys import HUB
+from .keys import BUS, CONFIG, PRESENCE, STORE
 from .posting import build_envelope, normalize_channel, post_envelope
 
 HISTORY_DEFAULT_LIMIT = 50
@@ -27,7 +29,7 @@ async def history(request: web.Request) -> web.Response:
     """`/api/history/{channel}`: newest first (`since`, `limit`, `before_seq`) or oldest
     first after `after_seq` (how the dashboard resumes without gaps)."""
     scope = await authenticate(request)
-    hub = request.app[HUB]
+    store, cfg = request.app[STORE], request.app[CONFIG]
     channel = normalize_channel(request.match_info["channel"])
     limit = query_int(request, "limit", HISTORY_DEFAULT_LIMIT, lo=1, hi=HISTORY_MAX_LIMIT,
                       clamp=True)
@@ -38,9 +40,9 @@ async def history(request: web.Request) -> web.Response:
         raise bad_request("give after_seq or before_seq, not both", "before_seq")
     workspace = scope.one_workspace
     try:
-        rows, more = await hub.run_blocking(lambda: hub.store.history_page(
-            workspace, channel, max_bytes=hub.cfg.max_reply_bytes, since=since, limit=limit,
-            after_seq=after_seq, before_seq=before_seq))
+        rows, more = await asyncio.to_thread(
+            store.history_page, workspace, channel, max_bytes=cfg.max_reply_bytes, since=since,
+            limit=limit, after_seq=after_seq, before_seq=before_seq)
     except ValueError:
         raise bad_request("since must be an ISO-8601 timestamp", "since") from None
     return json_rows(rows, more)
@@ -58,32 +60,33 @@ def json_rows(encoded: list[str], more: bool) -> web.Response:
 async def recent_messages(request: web.Request) -> web.Response:
     """`/api/messages?limit=`: the latest messages across channels, oldest first."""
     scope = await authenticate(request)
-    hub = request.app[HUB]
     limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT,
                       clamp=True)
-    rows, more = await hub.run_blocking(lambda: hub.store.recent_page(
-        scope.workspace, limit, hub.cfg.max_reply_bytes, skip=is_internal))
+    rows, more = await asyncio.to_thread(
+        request.app[STORE].recent_page, scope.workspace, limit,
+        request.app[CONFIG].max_reply_bytes, skip=is_internal)
     return json_rows(rows, more)
 
 
 async def post_message(request: web.Request) -> web.Response:
     """Admin only: into `?workspace=` or the default workspace."""
     scope = await require_admin(request)
-    hub = request.app[HUB]
-    data = await read_json_object(request, hub.cfg.max_frame_bytes)
+    cfg = request.app[CONFIG]
+    data = await read_json_object(request, cfg.max_frame_bytes)
     envelope = build_envelope(data)
-    result = await post_envelope(hub, scope.one_workspace, envelope)
+    result = await post_envelope(request.app[BUS], scope.one_workspace, envelope,
+                                 cfg.http_post_timeout_s)
     return web.json_response(result, status=201)
 
 
 async def channel_summary(request: web.Request) -> web.Response:
     """Channels of one workspace: members online and last seq (for unread counts)."""
     scope = await authenticate(request)
-    hub = request.app[HUB]
+    store = request.app[STORE]
     workspace = scope.one_workspace
-    last = await hub.run_blocking(hub.store.channels, workspace)
-    ws_row = await hub.run_blocking(hub.store.get_workspace, workspace)
-    members = channel_members(hub.replica.records(workspace))
+    last = await asyncio.to_thread(store.channels, workspace)
+    ws_row = await asyncio.to_thread(store.get_workspace, workspace)
+    members = channel_members(request.app[PRESENCE].records(workspace))
     names = {name for name in set(last) | set(members) | set((ws_row or {}).get("channels") or [])
              if not is_internal(name)}
     return web.json_response({"workspace": workspace, "channels": [

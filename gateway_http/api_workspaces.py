@@ -10,6 +10,7 @@ the status of its code.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from scitex_orochi.protocol import codec
 from .auth import authenticate, forget_tokens, require_admin, require_workspace_access
 from .bodies import ADMIN_BODY_MAX_BYTES, read_json_object
 from .errors import bad_request, not_found, opt_int, opt_str
-from .keys import HUB
+from .keys import ADMIN_STORE, BUS, STORE
 from .posting import normalize_channel
 
 MAX_WORKSPACE_CHANNELS = 100
@@ -33,8 +34,7 @@ async def _body(request: web.Request, optional: bool = False) -> dict[str, Any]:
 
 
 async def _existing(request: web.Request, workspace_id: str) -> dict[str, Any]:
-    hub = request.app[HUB]
-    ws = await hub.run_blocking(hub.store.get_workspace, workspace_id)
+    ws = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
     if ws is None:
         raise not_found(f"workspace {workspace_id!r} not found")
     return ws
@@ -60,8 +60,7 @@ def _channels(data: dict[str, Any]) -> list[str] | None:
 # ---- workspaces ------------------------------------------------------------------
 async def list_workspaces(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    hub = request.app[HUB]
-    rows = await hub.run_blocking(hub.store.list_workspaces)
+    rows = await asyncio.to_thread(request.app[STORE].list_workspaces)
     if not scope.is_admin:
         rows = [r for r in rows if r["id"] == scope.workspace]
     return web.json_response({"workspaces": rows})
@@ -69,13 +68,12 @@ async def list_workspaces(request: web.Request) -> web.Response:
 
 async def create_workspace(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     data = await _body(request)
     name = opt_str(data, "name", limit=200)
     if not name or not name.strip():
         raise bad_request("name is required", "name")
     channels = _channels(data)
-    ws, token = await hub.run_blocking(hub.admin_store.create_workspace, name, channels)
+    ws, token = await asyncio.to_thread(request.app[ADMIN_STORE].create_workspace, name, channels)
     return web.json_response({**ws, "workspace": ws, "token": token}, status=201)
 
 
@@ -88,23 +86,21 @@ async def get_workspace(request: web.Request) -> web.Response:
 
 async def delete_workspace(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id = request.match_info["id"]
-    deleted = await hub.run_blocking(hub.admin_store.delete_workspace, workspace_id)
+    deleted = await asyncio.to_thread(request.app[ADMIN_STORE].delete_workspace, workspace_id)
     if not deleted:
         raise not_found(f"workspace {workspace_id!r} not found")
     forget_tokens(request.app)
-    hub.publish_revocation(set(), {workspace_id})
+    request.app[BUS].publish_revocation(set(), {workspace_id})
     return web.json_response({"status": "ok", "deleted": workspace_id})
 
 
 # ---- tokens ----------------------------------------------------------------------
 async def list_tokens(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id = request.match_info["id"]
     await _existing(request, workspace_id)
-    rows = await hub.run_blocking(hub.store.list_tokens, workspace_id)
+    rows = await asyncio.to_thread(request.app[STORE].list_tokens, workspace_id)
     return web.json_response({"tokens": rows})
 
 
@@ -112,7 +108,6 @@ async def create_token(request: web.Request) -> web.Response:
     """A new workspace token; `agent_name` pins it to that agent name (only it may
     register with the token, and no other token may take the name)."""
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id = request.match_info["id"]
     data = await _body(request, optional=True)
     label = opt_str(data, "label", limit=200) or ""
@@ -122,9 +117,10 @@ async def create_token(request: web.Request) -> web.Response:
             agent_name = codec.check_name(agent_name, "agent_name")
         except codec.ProtocolError as exc:
             raise bad_request(exc.detail, "agent_name") from None
-    row = await hub.run_blocking(hub.admin_store.create_token, workspace_id, label, agent_name)
+    row = await asyncio.to_thread(request.app[ADMIN_STORE].create_token, workspace_id, label,
+                                  agent_name)
     if agent_name is not None:  # the name is taken now: gateways must look again
-        await hub.publish_policy_change(workspace_id)
+        await request.app[BUS].publish_policy_change(workspace_id)
     return web.json_response(row, status=201)
 
 
@@ -149,14 +145,13 @@ async def update_workspace(request: web.Request) -> web.Response:
     """`PATCH /api/workspaces/{id}` `{"require_pinned": bool}`: a workspace that requires
     pinned tokens lets only tokens pinned to an agent name register."""
     await require_admin(request)
-    hub = request.app[HUB]
     data = await _body(request)
     value = data.get("require_pinned")
     if not isinstance(value, bool):
         raise bad_request("require_pinned must be true or false", "require_pinned")
-    ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
-        request.match_info["id"], require_pinned=value))
-    await hub.publish_policy_change(ws["id"])
+    ws = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
+                                 request.match_info["id"], require_pinned=value)
+    await request.app[BUS].publish_policy_change(ws["id"])
     return web.json_response(ws)
 
 
@@ -164,38 +159,34 @@ async def set_gitea_access(request: web.Request) -> web.Response:
     """`PUT /api/workspaces/{id}/gitea` `{"owners": [...], "repos": ["o/r"]}`: the
     workspace's agents may then use Gitea on those owners and repos; DELETE revokes."""
     await require_admin(request)
-    hub = request.app[HUB]
     grant = None if request.method == "DELETE" else _gitea_grant(await _body(request))
-    ws = await hub.run_blocking(lambda: hub.admin_store.set_workspace_policy(
-        request.match_info["id"], gitea_access=grant))
-    await hub.publish_policy_change(ws["id"])
+    ws = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
+                                 request.match_info["id"], gitea_access=grant)
+    await request.app[BUS].publish_policy_change(ws["id"])
     return web.json_response(ws)
 
 
 async def delete_token(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id, token = request.match_info["id"], request.match_info["token"]
-    if not await hub.run_blocking(hub.admin_store.delete_token, workspace_id, token):
+    if not await asyncio.to_thread(request.app[ADMIN_STORE].delete_token, workspace_id, token):
         raise not_found("no such token in this workspace")
     forget_tokens(request.app)
-    hub.publish_revocation({token}, set())
+    request.app[BUS].publish_revocation({token}, set())
     return web.json_response({"status": "ok", "deleted": token})
 
 
 # ---- invites ---------------------------------------------------------------------
 async def list_invites(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id = request.match_info["id"]
     await _existing(request, workspace_id)
-    rows = await hub.run_blocking(hub.store.list_invites, workspace_id)
+    rows = await asyncio.to_thread(request.app[STORE].list_invites, workspace_id)
     return web.json_response({"invites": rows})
 
 
 async def create_invite(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id = request.match_info["id"]
     data = await _body(request, optional=True)
     max_uses = opt_int(data, "max_uses", lo=1, hi=1_000_000) or 1
@@ -203,29 +194,29 @@ async def create_invite(request: web.Request) -> web.Response:
     if expires is not None and (isinstance(expires, bool)
                                 or not isinstance(expires, int | float) or expires <= 0):
         raise bad_request("expires_in_s must be a number > 0", "expires_in_s")
-    row = await hub.run_blocking(hub.admin_store.create_invite, workspace_id, max_uses, expires)
+    row = await asyncio.to_thread(request.app[ADMIN_STORE].create_invite, workspace_id, max_uses,
+                                  expires)
     return web.json_response(row, status=201)
 
 
 async def delete_invite(request: web.Request) -> web.Response:
     await require_admin(request)
-    hub = request.app[HUB]
     workspace_id, token = request.match_info["id"], request.match_info["token"]
-    if not await hub.run_blocking(hub.admin_store.delete_invite, workspace_id, token):
+    if not await asyncio.to_thread(request.app[ADMIN_STORE].delete_invite, workspace_id, token):
         raise not_found("no such invite in this workspace")
     return web.json_response({"status": "ok", "deleted": token})
 
 
 async def redeem_invite(request: web.Request) -> web.Response:
     """The invite is the credential: no token needed. Answers a new workspace token."""
-    hub = request.app[HUB]
     data = await _body(request)
     code = opt_str(data, "invite", limit=200) or opt_str(data, "token", limit=200)
     if not code:
         raise bad_request("invite is required (the inv_... code)", "invite")
     label = opt_str(data, "label", limit=200) or "invite"
-    workspace_id, token = await hub.run_blocking(hub.admin_store.redeem_invite, code, label)
-    ws = await hub.run_blocking(hub.store.get_workspace, workspace_id)
+    workspace_id, token = await asyncio.to_thread(request.app[ADMIN_STORE].redeem_invite, code,
+                                                  label)
+    ws = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
     return web.json_response({"status": "ok", "workspace_id": workspace_id,
                               "workspace": ws, "token": token}, status=201)
 

@@ -1,20 +1,17 @@
 """aiohttp application factory for the HTTP gateway: REST API, dashboard, observers, media.
 
-`create_app(cfg)` wires the route modules (one per area), the Host check
-(hosts.py), the JSON error and CORS middlewares, the connection guard that
-`edge.EdgeRunner` serves with, and the bus client (`HttpHub`) started and
-stopped in `cleanup_ctx`. The port opens only after the bus round trip works, so a
-listening gateway is a working one. Bridges add their routes through
-`gateway_http.gitea_routes.setup(app)` / `gateway_http.telegram_webhook.setup(app)`
-when those modules exist.
+`create_app(cfg)` builds the resources (one typed key each, gateway_http/keys.py),
+wires the route modules (one per area, the Gitea routes and the Telegram webhook
+among them), the Host check (hosts.py), the JSON error and CORS middlewares and
+the connection guard that `edge.EdgeRunner` serves with. The bus side
+(`service.HttpHub`) is started and stopped in `cleanup_ctx`; the port opens only
+after its bus round trip works, so a listening gateway is a working one.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -25,48 +22,60 @@ from . import (
     api_messages,
     api_workspaces,
     dashboard,
+    gitea_routes,
     metrics,
     observers,
+    telegram_webhook,
     tickets,
     uploads,
 )
-from .edge import ConnectionGuard
+from .edge import EDGE, ConnectionGuard
 from .errors import cors_middleware, error_middleware
 from .hosts import HostPolicy, host_middleware
-from .keys import CONFIG, EDGE, HUB, STARTED
+from .keys import (
+    ADMIN_STORE,
+    AUTH_CACHE,
+    BUS,
+    CONFIG,
+    COUNTERS,
+    OBSERVERS,
+    PRESENCE,
+    STARTED,
+    STORE,
+)
+from .media import MEDIA, MediaStore
 from .service import HttpHub
 
-log = logging.getLogger("orochi.gateway_http")
+__all__ = ["create_app"]
 
-OPTIONAL_ROUTE_MODULES = ("gateway_http.gitea_routes", "gateway_http.telegram_webhook")
+ROUTE_MODULES = (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
+                 tickets, dashboard, gitea_routes, telegram_webhook)
 
-__all__ = ["CONFIG", "HUB", "STARTED", "create_app"]
+
+def provide_bus_side(app: web.Application, hub: HttpHub) -> None:
+    """The resources the bus side owns, each under its key: the one place that knows
+    HttpHub's attributes."""
+    app[BUS] = hub
+    app[STORE] = hub.store
+    app[ADMIN_STORE] = hub.admin_store
+    app[PRESENCE] = hub.replica
+    app[AUTH_CACHE] = hub.auth_cache
+    app[OBSERVERS] = hub.observers
+    app[COUNTERS] = hub.counters
 
 
-def _hub_context(hub: HttpHub | None):
+def _bus_context(hub: HttpHub) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        app[HUB] = hub or HttpHub(app[CONFIG])
-        await app[HUB].start()
+        await hub.start()
         yield
-        await app[HUB].stop()
+        await hub.stop()
 
     return context
 
 
-def _optional_routes(app: web.Application) -> None:
-    for name in OPTIONAL_ROUTE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise  # the module exists but one of its imports is missing: say so
-            continue
-        module.setup(app)
-        log.info("routes of %s added", name)
-
-
 def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
-    """The gateway application; `hub` may be given (tests), else it is built at startup."""
+    """The gateway application; `hub` may be given (tests), else it is built here and
+    joins the bus at startup."""
     middlewares = [error_middleware]
     if cfg.cors_origins:
         middlewares.insert(0, cors_middleware(cfg.cors_origins))
@@ -77,9 +86,10 @@ def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     app[CONFIG] = cfg
     app[STARTED] = time.time()
     app[EDGE] = ConnectionGuard(cfg.http_max_conn_per_addr, cfg.http_max_connections)
-    app.cleanup_ctx.append(_hub_context(hub))
-    for module in (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
-                   tickets, dashboard):
+    app[MEDIA] = MediaStore(cfg.media_root, cfg.media_max_size)
+    hub = hub or HttpHub(cfg)
+    provide_bus_side(app, hub)
+    app.cleanup_ctx.append(_bus_context(hub))
+    for module in ROUTE_MODULES:
         module.setup(app)
-    _optional_routes(app)
     return app

@@ -12,6 +12,7 @@ writes clear the cache so a deleted token stops working at once here.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from scitex_orochi.hub.store import DEFAULT_WORKSPACE_ID, read_admin_token
 
 from .errors import not_found, unauthorized
-from .keys import HUB
+from .keys import AUTH_CACHE, CONFIG, STORE
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,22 @@ def request_token(request: web.Request) -> str:
 
 
 def admin_token(app: web.Application) -> str:
-    hub = app[HUB]
-    if hub.cfg.admin_token:
-        return hub.cfg.admin_token
-    return read_admin_token(hub.cfg.admin_token_file) or ""
+    cfg = app[CONFIG]
+    if cfg.admin_token:
+        return cfg.admin_token
+    return read_admin_token(cfg.admin_token_file) or ""
 
 
 async def scope_of_token(app: web.Application, token: str, wanted: str | None) -> Scope | None:
     """The scope a token grants, or None if it grants nothing."""
     if not token:
         return None
-    hub = app[HUB]
+    cache = app[AUTH_CACHE]
     now = time.monotonic()
-    auth = hub.auth_cache.get(token, now)
+    auth = cache.get(token, now)
     if auth is None:
-        auth = await hub.run_blocking(hub.store.authenticate, token, admin_token(app))
-        hub.auth_cache.put(token, auth, now)  # failures are never kept
+        auth = await asyncio.to_thread(app[STORE].authenticate, token, admin_token(app))
+        cache.put(token, auth, now)  # failures are never kept
     if auth is None:
         return None
     if auth.is_admin:
@@ -96,7 +97,7 @@ async def require_admin(request: web.Request) -> Scope:
 
 
 def forget_tokens(app: web.Application) -> None:
-    app[HUB].auth_cache.clear()
+    app[AUTH_CACHE].clear()
 
 
 def require_workspace_access(scope: Scope, workspace_id: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from .keys import CONFIG, EDGE
+from .keys import CONFIG
 
 log = logging.getLogger("orochi.gateway_http.edge")
 
@@ -74,6 +74,9 @@ class ConnectionGuard:
         else:
             self.by_addr.pop(addr, None)
         self.open = max(0, self.open - 1)
+
+
+EDGE = web.AppKey("edge", ConnectionGuard)
 
 
 def refusal(reason: str) -> bytes:

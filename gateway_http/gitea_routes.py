@@ -14,6 +14,7 @@ its 5xx or when it cannot be reached) and 504 when the worker does not answer.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +28,7 @@ from scitex_orochi.protocol.errors import ErrorCode
 
 from .auth import Scope, authenticate
 from .bodies import read_json_object
-from .keys import CONFIG, HUB
+from .keys import CONFIG, STORE
 
 GITEA_RPC_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 1024 * 1024
@@ -61,8 +62,7 @@ async def call_worker(request: web.Request, scope: Scope, action: str,
     """The worker's `result` (cut to what the scope may see); raises a HubError."""
     grant = None
     if not scope.is_admin:
-        hub = request.app[HUB]
-        auth = await hub.run_blocking(hub.store.authenticate, scope.token, "")
+        auth = await asyncio.to_thread(request.app[STORE].authenticate, scope.token, "")
         grant = auth.gitea_access if auth is not None else None
     authority.check(action, params, is_admin=scope.is_admin, grant=grant)  # GiteaForbidden
     workspace = scope.one_workspace

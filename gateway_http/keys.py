@@ -1,20 +1,96 @@
-"""Typed application state keys shared by the route modules."""
+"""The application's resources, one typed `web.AppKey` each, and the shapes of the bus side.
+
+Route modules take what they use from `request.app[...]`: the config, the stores,
+the presence replica, the token cache, the observers, the counters, and, for
+what only the bus can do (posting, revocations, observer deliveries), `BUS`. Keys
+of resources defined in this package sit beside their classes: `media.MEDIA`,
+`tickets.TICKETS`, `edge.EDGE` (and `bridges.rpc.RPC_CLIENT`). `app.create_app`
+fills them all from `service.HttpHub`, the one place that knows its attributes.
+
+This module imports nothing of `gateway_http`: the bus side is described by
+protocols, so no route module depends on `service.py`, and no import circle
+runs through here.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Set
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from scitex_orochi.hub.bus import AsyncBus
 from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.ingest import Ingest
+from scitex_orochi.hub.presence import PresenceReplica
+from scitex_orochi.hub.store import Store
+from scitex_orochi.hub.tokens import TokenCache
 
-if TYPE_CHECKING:
-    from .edge import ConnectionGuard
-    from .service import HttpHub
-    from .tickets import TicketStore
+
+class CounterSet(Protocol):
+    """The process counters /metrics exports (`service.Counters`)."""
+
+    messages_in: int
+    messages_rejected: int
+    messages_timed_out: int
+    deliveries: int
+    observer_frames_out: int
+    observer_slow_closes: int
+    seq_gaps: int
+    duplicates: int
+    ack_seconds_sum: float
+    ack_count: int
+
+
+class ObserverView(Protocol):
+    """What the agent and metrics routes read of a connected observer."""
+
+    workspace: str | None
+
+
+class Poster(Protocol):
+    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
+                   ) -> dict[str, Any]:
+        """Publish one validated envelope; the persister's ack body once it is durable."""
+        ...
+
+
+class ObserverHub(Poster, Protocol):
+    """What one observer connection needs: limits, counters, and posting."""
+
+    @property
+    def cfg(self) -> Config: ...
+
+    @property
+    def counters(self) -> CounterSet: ...
+
+
+class BusSide(ObserverHub, Protocol):
+    """The process's bus side (`service.HttpHub`), for what only the bus can do."""
+
+    origin: str
+    bus: AsyncBus
+    ingest: Ingest
+
+    def gone_records(self, workspace: str | None, now: float) -> list[dict[str, Any]]: ...
+
+    def persist_lag_s(self) -> float: ...
+
+    def publish_revocation(self, tokens: set[str], workspaces: set[str]) -> None: ...
+
+    async def publish_policy_change(self, workspace: str) -> None: ...
+
+    async def add_observer(self, observer: Any) -> None: ...
+
+    def remove_observer(self, observer: Any) -> None: ...
+
 
 CONFIG = web.AppKey("config", Config)
 STARTED = web.AppKey("started", float)
-HUB: web.AppKey[HttpHub] = web.AppKey("hub")
-EDGE: web.AppKey[ConnectionGuard] = web.AppKey("edge")
-TICKETS: web.AppKey[TicketStore] = web.AppKey("tickets")
+STORE = web.AppKey("store", Store)  # read-only: authentication, history
+ADMIN_STORE = web.AppKey("admin_store", Store)  # writable: workspaces, tokens, invites
+PRESENCE = web.AppKey("presence", PresenceReplica)
+AUTH_CACHE: web.AppKey[TokenCache[Any]] = web.AppKey("auth_cache")
+OBSERVERS: web.AppKey[Set[ObserverView]] = web.AppKey("observers")  # read here, kept by BUS
+COUNTERS: web.AppKey[CounterSet] = web.AppKey("counters")
+BUS: web.AppKey[BusSide] = web.AppKey("bus")

@@ -18,8 +18,9 @@ from aiohttp import web
 from scitex_orochi import __version__
 
 from .auth import request_token, scope_of_token
+from .edge import EDGE
 from .health import classify
-from .keys import EDGE, HUB, STARTED
+from .keys import BUS, CONFIG, COUNTERS, OBSERVERS, PRESENCE, STARTED
 
 PREFIX = "orochi_http_"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,26 +42,25 @@ def metric(name: str, kind: str, help_text: str,
 
 def render(request: web.Request, by_workspace: bool = False) -> str:
     """The metrics text; `by_workspace` adds the per-workspace series (admin only)."""
-    hub = request.app[HUB]
-    edge = request.app[EDGE]
-    c = hub.counters
+    app = request.app
+    side, cfg, edge, c = app[BUS], app[CONFIG], app[EDGE], app[COUNTERS]
     now = time.time()
-    records = hub.replica.records()
+    records = app[PRESENCE].records()
     health: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
     for record in records:
-        health[classify(record, now, stale_after_s=hub.cfg.online_within_s,
-                        dead_after_s=hub.cfg.reap_after_s)[0]] += 1
+        health[classify(record, now, stale_after_s=cfg.online_within_s,
+                        dead_after_s=cfg.reap_after_s)[0]] += 1
     workspaces: dict[str, int] = {}
     for record in records:
         workspaces[record["ws"]] = workspaces.get(record["ws"], 0) + 1
     lines: list[str] = []
     add = lines.extend
     add(metric("info", "gauge", "Build and process identity.",
-               [({"version": __version__, "origin": hub.origin}, 1)]))
+               [({"version": __version__, "origin": side.origin}, 1)]))
     add(metric("uptime_seconds", "gauge", "Seconds since this process started.",
-               [({}, now - request.app[STARTED])]))
+               [({}, now - app[STARTED])]))
     add(metric("observers_connected", "gauge", "Observer WebSocket connections.",
-               [({}, len(hub.observers))]))
+               [({}, len(app[OBSERVERS]))]))
     if by_workspace:
         add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
                    [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())]
@@ -86,21 +86,21 @@ def render(request: web.Request, by_workspace: bool = False) -> str:
                "Observers closed with 4008 because their send queue overflowed.",
                [({}, c.observer_slow_closes)]))
     add(metric("bus_published_total", "counter", "Frames published on the bus.",
-               [({}, hub.bus.published)]))
+               [({}, side.bus.published)]))
     add(metric("bus_received_total", "counter", "Frames received from the bus.",
-               [({}, hub.bus.received)]))
+               [({}, side.bus.received)]))
     add(metric("bus_drops_total", "counter",
                "Delivered seqs never seen by this process (frames dropped on the bus).",
                [({}, c.seq_gaps)]))
     add(metric("bus_duplicates_total", "counter", "Deliveries received again (republished).",
                [({}, c.duplicates)]))
     add(metric("ingest_pending", "gauge", "Posted messages waiting for the persister's ack.",
-               [({}, len(hub.ingest.pending))]))
+               [({}, len(side.ingest.pending))]))
     add(metric("ingest_republished_total", "counter",
-               "Republications of messages still unacked.", [({}, hub.ingest.republished)]))
+               "Republications of messages still unacked.", [({}, side.ingest.republished)]))
     add(metric("persist_lag_seconds", "gauge",
                "Age of the oldest message posted here and not yet confirmed durable.",
-               [({}, hub.persist_lag_s())]))
+               [({}, side.persist_lag_s())]))
     add(metric("persist_ack_seconds_sum", "counter",
                "Total seconds from post to durable ack.", [({}, c.ack_seconds_sum)]))
     add(metric("persist_ack_seconds_count", "counter", "Durable acks timed.",
@@ -124,12 +124,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
+    app = request.app
+    side = app[BUS]
     return web.json_response({
-        "status": "ok", "version": __version__, "origin": hub.origin,
-        "uptime_s": round(time.time() - request.app[STARTED], 3),
-        "agents_online": len(hub.replica.agents), "observers": len(hub.observers),
-        "ingest_pending": len(hub.ingest.pending),
+        "status": "ok", "version": __version__, "origin": side.origin,
+        "uptime_s": round(time.time() - app[STARTED], 3),
+        "agents_online": len(app[PRESENCE].agents), "observers": len(app[OBSERVERS]),
+        "ingest_pending": len(side.ingest.pending),
     })
 
 

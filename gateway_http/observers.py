@@ -31,9 +31,9 @@ from scitex_orochi.protocol.constants import CLOSE_REASONS
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .auth import Scope, request_token, scope_of_token
-from .keys import HUB, TICKETS
+from .keys import BUS, CONFIG, ObserverHub
 from .posting import build_envelope, post_envelope
-from .service import HttpHub
+from .tickets import TICKETS
 
 log = logging.getLogger("orochi.gateway_http")
 
@@ -42,7 +42,7 @@ POST_NEEDS_ADMIN = "posting needs the admin token"
 
 
 class Observer:
-    def __init__(self, ws: web.WebSocketResponse, scope: Scope, hub: HttpHub) -> None:
+    def __init__(self, ws: web.WebSocketResponse, scope: Scope, hub: ObserverHub) -> None:
         self.ws = ws
         self.scope = scope
         self.workspace = scope.workspace
@@ -138,7 +138,8 @@ class Observer:
     async def _post(self, envelope: dict[str, Any]) -> None:
         ref = envelope["id"]
         try:
-            result = await post_envelope(self.hub, self.scope.one_workspace, envelope)
+            result = await post_envelope(self.hub, self.scope.one_workspace, envelope,
+                                         self.hub.cfg.http_post_timeout_s)
         except HubError as exc:  # PERSIST_TIMEOUT, or the persister's refusal
             self.refuse(exc.code, exc.detail, ref)
             return
@@ -159,9 +160,8 @@ def observer_token(request: web.Request) -> str:
 
 
 async def observer_ws(request: web.Request) -> web.WebSocketResponse:
-    hub = request.app[HUB]
-    ws = web.WebSocketResponse(heartbeat=hub.cfg.ping_interval_s,
-                               max_msg_size=hub.cfg.max_frame_bytes)
+    hub, cfg = request.app[BUS], request.app[CONFIG]
+    ws = web.WebSocketResponse(heartbeat=cfg.ping_interval_s, max_msg_size=cfg.max_frame_bytes)
     await ws.prepare(request)
     try:
         scope = await scope_of_token(request.app, observer_token(request),

@@ -16,7 +16,7 @@ from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .errors import ApiError, bad_request
-from .service import HttpHub
+from .keys import Poster
 
 DEFAULT_SENDER = "api"
 
@@ -76,17 +76,15 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     return parsed.envelope()
 
 
-async def post_envelope(hub: HttpHub, workspace: str, envelope: dict[str, Any],
-                        timeout_s: float | None = None) -> dict[str, Any]:
+async def post_envelope(poster: Poster, workspace: str, envelope: dict[str, Any],
+                        timeout_s: float) -> dict[str, Any]:
     """Post and wait for the durable ack: `{"status","id","seq","channel"}`.
 
     503 if the persister does not confirm in time (the message stays queued and
     is stored once the persister is back; re-posting the same `id` is safe).
     """
-    if timeout_s is None:
-        timeout_s = hub.cfg.http_post_timeout_s
     try:
-        ack = await hub.post(workspace, envelope, timeout_s)
+        ack = await poster.post(workspace, envelope, timeout_s)
     except IngestTimeout:
         raise ApiError(ErrorCode.PERSIST_TIMEOUT,
                        f"the persister did not confirm message {envelope['id']} within "

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from aiohttp import web
 
 from .auth import authenticate
-from .keys import TICKETS
 
 TICKET_TTL_S = 30.0
 TICKETS_MAX = 10_000
@@ -63,6 +62,9 @@ class TicketStore:
             if expires > now:
                 break
             self._tickets.popitem(last=False)
+
+
+TICKETS = web.AppKey("tickets", TicketStore)
 
 
 async def ws_ticket(request: web.Request) -> web.Response:

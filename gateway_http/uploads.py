@@ -1,49 +1,37 @@
-"""File uploads (multipart and base64) stored under the media root by month, and /media.
+"""File uploads (multipart and base64) into the media store (gateway_http/media.py), and /media.
 
-Stored names are generated here (`<uuid hex><ext>` in `YYYY-MM/`), so a client's
-file name can never reach the file system; /media accepts only that shape and
-checks the resolved path stays inside the media root. Media is served with
-`nosniff` and a sandbox CSP so an uploaded HTML or SVG file cannot script the
-dashboard's origin. Uploading needs the admin token (into `?workspace=` or the
-default workspace); each stored file gets a sidecar (`scitex_orochi.hub.media_meta`)
-naming its workspace. /media serves a file to a token of that workspace or to
-the admin token (`?token=` or `Authorization: Bearer`), 401 without a valid
-token, and 404 otherwise, whether or not the file exists. Files without a
-sidecar (stored before sidecars existed) are served to the admin token only.
+Media is served with `nosniff` and a sandbox CSP so an uploaded HTML or SVG file
+cannot script the dashboard's origin. Uploading needs the admin token (into
+`?workspace=` or the default workspace); each stored file's sidecar names that
+workspace. /media serves a file to a token of that workspace or to the admin
+token (`?token=` or `Authorization: Bearer`), 401 without a valid token, and 404
+otherwise, whether or not the file exists. Files without a sidecar (stored
+before sidecars existed) are served to the admin token only.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import mimetypes
 import os
 import re
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from scitex_orochi.hub import media_meta
-
 from .auth import Scope, request_token, require_admin, scope_of_token
 from .bodies import read_json_object
-from .errors import ApiError, bad_request, not_found, opt_str, too_large, unauthorized
-from .keys import HUB
+from .errors import bad_request, not_found, opt_str, unauthorized
+from .media import MEDIA, StoredFile, file_too_large
+from .media import MediaStore as MediaStore  # service.py still imports it from here
 
-CHUNK_BYTES = 256 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # part headers and boundaries around the file
 BASE64_OVERHEAD_BYTES = 64 * 1024  # the JSON around the base64 text
-UPLOAD_SOURCE = "upload"
 MAX_FILENAME_CHARS = 255
 DEFAULT_MIME = "application/octet-stream"
 _EXT_RE = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
-_MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
-_NAME_RE = re.compile(r"^[0-9a-f]{32}(\.[A-Za-z0-9]{1,10})?$")
 # Served as downloads, never rendered inline on our origin.
 _ACTIVE_TYPES = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/xml",
                  "application/xml", "application/javascript", "text/javascript")
@@ -70,44 +58,14 @@ def mime_for(filename: str, given: str | None) -> str:
     return mimetypes.guess_type(filename)[0] or DEFAULT_MIME
 
 
-class MediaStore:
-    def __init__(self, root: Path, max_size: int) -> None:
-        self.root = Path(root)
-        self.max_size = max_size
-
-    def new_path(self, ext: str) -> tuple[str, Path]:
-        month = datetime.now(UTC).strftime("%Y-%m")
-        file_id = uuid.uuid4().hex
-        folder = self.root / month
-        folder.mkdir(parents=True, exist_ok=True)
-        return file_id, folder / f"{file_id}{ext}"
-
-    def url_of(self, path: Path) -> str:
-        return f"/media/{path.parent.name}/{path.name}"
-
-    def resolve(self, month: str, name: str) -> Path | None:
-        if not _MONTH_RE.match(month) or not _NAME_RE.match(name):
-            return None
-        root = self.root.resolve()
-        path = (root / month / name).resolve()
-        if root not in path.parents or not path.is_file():
-            return None
-        return path
-
-
-def file_too_large(max_size: int) -> ApiError:
-    return too_large(f"file over the upload limit of {max_size} bytes", max_size)
-
-
-def _answer(media: MediaStore, file_id: str, path: Path, mime: str, filename: str,
-            size: int) -> web.Response:
-    return web.json_response({"file_id": file_id, "url": media.url_of(path), "mime_type": mime,
-                              "filename": filename, "size": size}, status=201)
+def _answer(stored: StoredFile, mime: str, filename: str) -> web.Response:
+    return web.json_response({"file_id": stored.file_id, "url": stored.url, "mime_type": mime,
+                              "filename": filename, "size": stored.size}, status=201)
 
 
 async def upload_multipart(request: web.Request) -> web.Response:
     scope = await require_admin(request)
-    media = request.app[HUB].media
+    media = request.app[MEDIA]
     if not request.content_type.startswith("multipart/"):
         raise bad_request("send multipart/form-data with a 'file' field", "file")
     if (request.content_length is not None
@@ -122,40 +80,16 @@ async def upload_multipart(request: web.Request) -> web.Response:
             continue
         filename = safe_filename(part.filename)
         mime = mime_for(filename, part.headers.get("Content-Type"))
-        return await _store_stream(request, scope, part, filename, mime)
+        stored = await media.save_stream(part.read_chunk, extension_for(filename, mime),
+                                         workspace=scope.one_workspace, mime_type=mime,
+                                         filename=filename)
+        return _answer(stored, mime, filename)
     raise bad_request("multipart field 'file' is required", "file")
-
-
-async def _store_stream(request: web.Request, scope: Scope, part: Any, filename: str,
-                        mime: str) -> web.Response:
-    hub = request.app[HUB]
-    media = hub.media
-    file_id, path = media.new_path(extension_for(filename, mime))
-    partial = path.with_name(f".{path.name}.part")  # never a /media name while incomplete
-    size = 0
-    digest = hashlib.sha256()
-    try:
-        with open(partial, "wb") as out:
-            while chunk := await part.read_chunk(CHUNK_BYTES):
-                size += len(chunk)
-                if size > media.max_size:
-                    raise file_too_large(media.max_size)
-                digest.update(chunk)
-                out.write(chunk)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    await hub.run_blocking(lambda: media_meta.write_sidecar(
-        path, workspace=scope.one_workspace, mime_type=mime, filename=filename, size=size,
-        sha256=digest.hexdigest(), source=UPLOAD_SOURCE))
-    return _answer(media, file_id, path, mime, filename, size)
 
 
 async def upload_base64(request: web.Request) -> web.Response:
     scope = await require_admin(request)
-    hub = request.app[HUB]
-    media = hub.media
+    media = request.app[MEDIA]
     data = await read_json_object(request, media.max_size * 4 // 3 + BASE64_OVERHEAD_BYTES)
     encoded = data.get("data")
     if not isinstance(encoded, str) or not encoded:
@@ -172,16 +106,10 @@ async def upload_base64(request: web.Request) -> web.Response:
         raise file_too_large(media.max_size)
     filename = safe_filename(opt_str(data, "filename", limit=1000))
     mime = mime_for(filename, opt_str(data, "mime_type", limit=200))
-    file_id, path = media.new_path(extension_for(filename, mime))
-
-    def store() -> None:
-        media_meta.write_atomic(path, raw)
-        media_meta.write_sidecar(path, workspace=scope.one_workspace, mime_type=mime,
-                                 filename=filename, size=len(raw),
-                                 sha256=hashlib.sha256(raw).hexdigest(), source=UPLOAD_SOURCE)
-
-    await hub.run_blocking(store)
-    return _answer(media, file_id, path, mime, filename, len(raw))
+    stored = await media.save_bytes(raw, extension_for(filename, mime),
+                                    workspace=scope.one_workspace, mime_type=mime,
+                                    filename=filename)
+    return _answer(stored, mime, filename)
 
 
 async def _media_scope(request: web.Request) -> Scope:
@@ -203,11 +131,11 @@ def may_read(scope: Scope, meta: dict[str, Any] | None) -> bool:
 
 async def serve_media(request: web.Request) -> web.StreamResponse:
     scope = await _media_scope(request)  # before looking: no token learns what exists
-    hub = request.app[HUB]
-    path = hub.media.resolve(request.match_info["month"], request.match_info["name"])
-    meta = None if path is None else await hub.run_blocking(media_meta.read_sidecar, path)
-    if path is None or not may_read(scope, meta):
+    found = await request.app[MEDIA].find(request.match_info["month"],
+                                          request.match_info["name"])
+    if found is None or not may_read(scope, found[1]):
         raise not_found("no such file")
+    path = found[0]
     mime = mimetypes.guess_type(path.name)[0] or DEFAULT_MIME
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
                "Cache-Control": "private, max-age=86400", "Vary": "Authorization",

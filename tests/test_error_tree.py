@@ -209,8 +209,8 @@ NO_CODE_LITERALS = (
     "bridges/gitea/authority.py", "bridges/gitea/api.py",
     *(f"gateway_http/{name}" for name in (
         "api_agents.py", "api_messages.py", "api_workspaces.py", "app.py", "auth.py",
-        "bodies.py", "errors.py", "gitea_routes.py", "metrics.py", "observers.py",
-        "posting.py", "telegram_webhook.py", "tickets.py", "uploads.py")),
+        "bodies.py", "errors.py", "gitea_routes.py", "keys.py", "media.py", "metrics.py",
+        "observers.py", "posting.py", "telegram_webhook.py", "tickets.py", "uploads.py")),
 )
 
 

@@ -92,7 +92,7 @@ class HubError(Exception):
         return body
 
 
-def as_code(value: object, default: ErrorCode) -> ErrorCode:
+def as_code(value: Any, default: ErrorCode) -> ErrorCode:
     """The `ErrorCode` of a code that came from another process, else `default`."""
     try:
         return ErrorCode(value)
