@@ -18,12 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from bridges.gitea import authority
-from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
+from scitex_orochi.hub.peer import RpcTimeout
 
 from .auth import Scope, authenticate
 from .bodies import read_json_object
 from .errors import ApiError
-from .keys import CONFIG, HUB
+from .keys import HUB
 
 GITEA_RPC_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 1024 * 1024
@@ -53,7 +53,7 @@ async def call_worker(request: web.Request, scope: Scope, action: str,
         raise ApiError(403, exc.detail, code=exc.code) from None
     workspace = scope.one_workspace
     try:
-        reply = await request.app[RPC_CLIENT].request(
+        reply = await request.app[HUB].peer.request(
             "gitea", {"ws": workspace, "sender": "http", "action": action, "params": params},
             GITEA_RPC_TIMEOUT_S)
     except RpcTimeout:
@@ -92,8 +92,7 @@ async def create_issue(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the Gitea routes (and the bus client they share with the Telegram webhook)."""
-    app_rpc_client(app, CONFIG)
+    """Add the Gitea routes (they ask the worker through the HTTP gateway's bus peer)."""
     app.router.add_get("/api/gitea/issues/{owner}/{repo}", list_issues)
     app.router.add_post("/api/gitea/issues/{owner}/{repo}", create_issue)
     app.router.add_get("/api/gitea/repos", list_repos)
