@@ -4,7 +4,7 @@ Pure data. `Actions` is one step's output, carried out in this order: close
 other clients, publish on the bus, submit the message to ingest, wait for the
 bus barrier when asked, then send the replies to the client, then pause
 reading. A step that cannot finish without outside data sets `need` to one of
-the lookups below; the I/O layer makes it (`service.Gateway.LOOKUPS`), records
+the lookups below; the I/O layer makes it (`service.LOOKUPS`), records
 the value or the exception in `Found`, and resumes the frame.
 """
 
@@ -20,7 +20,7 @@ class Close(NamedTuple):
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Submit:
     """A validated message for the persister, through the process's Ingest."""
 
