@@ -22,13 +22,12 @@ from aiohttp import web
 from bridges.gitea import authority
 from bridges.gitea.actions import ActionError
 from bridges.gitea.api import GiteaApiError
-from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
-from scitex_orochi.hub.errors import HubError, as_code
+from scitex_orochi.hub.errors import HubError, RpcTimeout, as_code
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .auth import Scope, authenticate
 from .bodies import read_json_object
-from .keys import CONFIG, STORE
+from .keys import BUS, STORE
 
 GITEA_RPC_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 1024 * 1024
@@ -67,7 +66,7 @@ async def call_worker(request: web.Request, scope: Scope, action: str,
     authority.check(action, params, is_admin=scope.is_admin, grant=grant)  # GiteaForbidden
     workspace = scope.one_workspace
     try:
-        reply = await request.app[RPC_CLIENT].request(
+        reply = await request.app[BUS].request(
             "gitea", {"ws": workspace, "sender": "http", "action": action, "params": params},
             GITEA_RPC_TIMEOUT_S)
     except RpcTimeout:
@@ -103,8 +102,7 @@ async def create_issue(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the Gitea routes (and the bus client they share with the Telegram webhook)."""
-    app_rpc_client(app, CONFIG)
+    """Add the Gitea routes (they ask the worker through the HTTP gateway's bus peer)."""
     app.router.add_get("/api/gitea/issues/{owner}/{repo}", list_issues)
     app.router.add_post("/api/gitea/issues/{owner}/{repo}", create_issue)
     app.router.add_get("/api/gitea/repos", list_repos)

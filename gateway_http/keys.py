@@ -2,10 +2,11 @@
 
 Route modules take what they use from `request.app[...]`: the config, the stores,
 the presence replica, the token cache, the observers, the counters, and, for
-what only the bus can do (posting, revocations, observer deliveries), `BUS`. Keys
-of resources defined in this package sit beside their classes: `media.MEDIA`,
-`tickets.TICKETS`, `edge.EDGE` (and `bridges.rpc.RPC_CLIENT`). `app.create_app`
-fills them all from `service.HttpHub`, the one place that knows its attributes.
+what only the bus can do (posting, revocations, observer deliveries, requests to
+the Gitea worker and the Telegram bridge), `BUS`. Keys of resources defined in
+this package sit beside their classes: `media.MEDIA`, `tickets.TICKETS`,
+`edge.EDGE`. `app.create_app` fills them all from `service.HttpHub`, the one place
+that knows its attributes.
 
 This module imports nothing of `gateway_http`: the bus side is described by
 protocols, so no route module depends on `service.py`, and no import circle
@@ -81,6 +82,11 @@ class BusSide(ObserverHub, Protocol):
     async def publish_policy_change(self, workspace: str) -> None: ...
 
     async def add_observer(self, observer: Any) -> None: ...
+
+    async def request(self, service: str, body: dict[str, Any], timeout_s: float
+                      ) -> dict[str, Any]:
+        """Ask a bus service (`gitea`, `telegram`) and wait for its reply body."""
+        ...
 
     def remove_observer(self, observer: Any) -> None: ...
 

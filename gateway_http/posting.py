@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scitex_orochi.hub.errors import as_code
-from scitex_orochi.hub.ingest import IngestTimeout
+from scitex_orochi.hub.errors import IngestTimeout, as_code
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
 

@@ -1,10 +1,12 @@
 """The HTTP gateway's bus side: presence replica, durable posting, fan-out to observers.
 
-One `HttpHub` per process, stored on the aiohttp app. It subscribes to
-deliveries, presence, snapshots, control events and its own acks; keeps a
-`PresenceReplica` for the agent routes; turns replica changes and delivered
-messages into observer events; and posts REST/observer messages through an
-`Ingest` (republished until the persister confirms them).
+One `HttpHub` per process, stored on the aiohttp app, around the process's one
+`BusPeer` (`scitex_orochi.hub.peer`): the peer keeps the `PresenceReplica` the
+agent routes read, the `Ingest` that posts REST/observer messages until the
+persister confirms them, and the request/reply the Gitea routes and the
+Telegram webhook use (`hub.peer.request`). HttpHub routes deliveries (subscribed
+only while observers watch) and revocations to its own handlers, and turns
+replica changes and delivered messages into observer events.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from scitex_orochi.hub.bus import AsyncBus, new_origin
+from scitex_orochi.hub.bus import AsyncBus
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.ingest import Ingest
-from scitex_orochi.hub.loops import every
+from scitex_orochi.hub.peer import BusPeer
 from scitex_orochi.hub.presence import Change, PresenceReplica
 from scitex_orochi.hub.store import Store
 from scitex_orochi.hub.tokens import TokenCache
@@ -36,7 +38,6 @@ BUS_BURST = 2000
 BUS_READY_TIMEOUT_S = 30.0
 GONE_KEEP_S = 600.0  # disconnected agents stay listed (as dead) this long
 GONE_MAX = 500
-STOP_TOPIC = topics.STOP
 BARRIER_TIMEOUT_S = 1.0
 
 
@@ -60,12 +61,13 @@ class HttpHub:
     def __init__(self, cfg: Config, store: Store | None = None,
                  admin_store: Store | None = None) -> None:
         self.cfg = cfg
-        self.origin = new_origin("http")
-        self.bus = AsyncBus.from_config(cfg, self.origin)
-        self.ingest = Ingest(self.bus, cfg.republish_after_s,
-                             republish_max_s=cfg.republish_max_s,
-                             max_pending_bytes=cfg.ingest_pending_max_bytes)
-        self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
+        self.peer = BusPeer(cfg, "http", ingest=True,
+                            ingest_max_bytes=cfg.ingest_pending_max_bytes, replica=True,
+                            on_presence=self._on_presence, burst=BUS_BURST)
+        # Deliveries are subscribed only while observers are connected (add_observer):
+        # decoding every message for nobody would cost every message CPU.
+        self.peer.route(topics.DELIVER, self._on_deliveries, subscribe=None)
+        self.peer.route(topics.REVOKE, self._on_revoke)
         self.store = store or Store(cfg.db_url, readonly=True)
         self.admin_store = admin_store or Store(cfg.db_url)
         self.media = MediaStore(cfg.media_root, cfg.media_max_size)
@@ -74,36 +76,42 @@ class HttpHub:
         self.gone: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self.last_seq: dict[tuple[str, str], int] = {}
         self.auth_cache: TokenCache[Any] = TokenCache(cfg.token_cache_max, cfg.token_cache_s)
-        self._tasks: list[asyncio.Task] = []
         self._deliveries: asyncio.Event | None = None  # set once the dlv. subscription is live
+
+    # The peer's parts, under the names the routes and /metrics read.
+    @property
+    def origin(self) -> str:
+        return self.peer.origin
+
+    @property
+    def bus(self) -> AsyncBus:
+        return self.peer.bus
+
+    @property
+    def ingest(self) -> Ingest:
+        assert self.peer.ingest is not None
+        return self.peer.ingest
+
+    @property
+    def replica(self) -> PresenceReplica:
+        assert self.peer.replica is not None
+        return self.peer.replica
 
     # ---- lifecycle -------------------------------------------------------
     async def start(self) -> None:
-        # Deliveries are subscribed only while observers are connected (add_observer):
-        # decoding every message for nobody would cost every message CPU.
-        self.bus.subscribe(topics.PRESENCE, topics.SNAPSHOT, topics.CONTROL,
-                           *self.ingest.subscriptions())
-        await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
-        self.bus.publish(topics.SYNC_REQUEST, {"gw": self.origin})
-        for coro in (self.bus.dispatch_forever(self._on_bus, BUS_BURST),
-                     self.ingest.republish_loop(),
-                     every(self.cfg.presence_snapshot_s, self._expire_step, log,
-                           "presence expiry"),
-                     every(self.cfg.revocation_sweep_s, self._revocation_sweep, log,
-                           "revocation sweep")):
-            self._tasks.append(asyncio.create_task(coro))
+        await self.peer.start(BUS_READY_TIMEOUT_S)
+        self.peer.every(self.cfg.revocation_sweep_s, self._revocation_sweep,
+                        "revocation sweep")
         log.info("http gateway %s joined the bus", self.origin)
 
     async def stop(self) -> None:
         await asyncio.gather(*(o.close(codec.CLOSE_GOING_AWAY) for o in list(self.observers)),
                              return_exceptions=True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.ingest.pending:
+        pending = len(self.ingest.pending)
+        await self.peer.stop()
+        if pending:
             log.warning("stopping with %d messages not yet confirmed by the persister",
-                        len(self.ingest.pending))
-        self.bus.close()
+                        pending)
         self.store.close()
         self.admin_store.close()
 
@@ -113,9 +121,9 @@ class HttpHub:
         if self._deliveries is None:
             self._deliveries = asyncio.Event()
             self.last_seq.clear()  # what passed while nobody watched is not a gap
-            self.bus.subscribe(topics.DELIVER)
+            self.peer.subscribe(topics.DELIVER)
             try:
-                await self.bus.wait_ready(timeout_s=BUS_READY_TIMEOUT_S)
+                await self.peer.ready(BUS_READY_TIMEOUT_S)
             finally:
                 self._deliveries.set()  # waiters go on; a broken bus shows in its own logs
         await self._deliveries.wait()
@@ -123,12 +131,17 @@ class HttpHub:
     def remove_observer(self, observer: Observer) -> None:
         self.observers.discard(observer)
         if not self.observers and self._deliveries is not None and self._deliveries.is_set():
-            self.bus.unsubscribe(topics.DELIVER)
+            self.peer.unsubscribe(topics.DELIVER)
             self._deliveries = None
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         """A store call in the default executor (the stores are blocking)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def request(self, service: str, body: dict[str, Any], timeout_s: float
+                      ) -> dict[str, Any]:
+        """Ask a bus service (the Gitea worker, the Telegram bridge); RpcTimeout."""
+        return await self.peer.request(service, body, timeout_s)
 
     # ---- posting ---------------------------------------------------------
     async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
@@ -159,30 +172,21 @@ class HttpHub:
         return max(0.0, time.monotonic() - oldest)
 
     # ---- bus side --------------------------------------------------------
-    def _on_bus(self, topic: bytes, body: Any) -> None:
-        fam = topics.family(topic)
-        now = time.time()
-        if fam == topics.DELIVER:
-            for item in body["items"]:
-                self.on_deliver(item)
-        elif self.ingest.on_bus(topic, body):
-            pass
-        elif fam == topics.PRESENCE:
-            changes = self.replica.apply_delta(body, now)
-            self.on_changes(changes, body.get("event"))
-        elif fam == topics.SNAPSHOT:
-            self.on_changes(self.replica.apply_snapshot(body["gw"], body.get("agents") or [],
-                                                        now), None)
-        elif topic == STOP_TOPIC:
-            self.on_changes(self.replica.drop_gateway(body.get("gw", "")), None)
-        elif topic == topics.REVOKE:
-            self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))
+    def _on_deliveries(self, body: dict[str, Any]) -> None:
+        for item in body["items"]:
+            self.on_deliver(item)
+
+    def _on_presence(self, changes: list[Change], delta: dict[str, Any] | None) -> None:
+        self.on_changes(changes, delta.get("event") if delta is not None else None)
+
+    def _on_revoke(self, body: dict[str, Any]) -> None:
+        self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))
 
     # ---- revocation ------------------------------------------------------
     def publish_revocation(self, tokens: set[str], workspaces: set[str]) -> None:
         """Tell every process that these tokens (or every token of these workspaces) are
         gone, and act on it here at once; the periodic sweeps are the backstop."""
-        self.bus.publish(topics.REVOKE, {"tokens": sorted(tokens),
+        self.peer.publish(topics.REVOKE, {"tokens": sorted(tokens),
                                          "workspaces": sorted(workspaces)})
         self.revoke(tokens, workspaces)
 
@@ -191,8 +195,8 @@ class HttpHub:
         (at the latest when they expire, SCITEX_OROCHI_TOKEN_CACHE_S). Returns once the
         notice has passed the broker, so it is on its way to every gateway."""
         self.auth_cache.clear()
-        self.bus.publish(topics.AUTH_CHANGED, {"workspaces": [workspace]})
-        await self.bus.barrier(BARRIER_TIMEOUT_S)
+        self.peer.publish(topics.AUTH_CHANGED, {"workspaces": [workspace]})
+        await self.peer.barrier(BARRIER_TIMEOUT_S)
 
     def revoke(self, tokens: set[str], workspaces: set[str]) -> int:
         self.auth_cache.clear()
@@ -263,9 +267,6 @@ class HttpHub:
         for observer in list(self.observers):
             if observer.workspace is None or observer.workspace == workspace:
                 observer.enqueue(text)
-
-    def _expire_step(self) -> None:
-        self.on_changes(self.replica.expire(time.time()), None)
 
 
 def presence_frame(record: dict[str, Any], event: str) -> str:

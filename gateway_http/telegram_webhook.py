@@ -15,12 +15,12 @@ import hmac
 
 from aiohttp import web
 
-from bridges.rpc import RPC_CLIENT, RpcTimeout, app_rpc_client
+from scitex_orochi.hub.errors import RpcTimeout
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .bodies import read_json_object
 from .errors import ApiError
-from .keys import CONFIG
+from .keys import BUS, CONFIG
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_RPC_TIMEOUT_S = 30.0
@@ -38,8 +38,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if not isinstance(update.get("update_id"), int):
         raise ApiError(ErrorCode.INVALID_FIELD, "the body must be a JSON Update with an update_id")
     try:
-        reply = await request.app[RPC_CLIENT].request("telegram", {"update": update},
-                                                      WEBHOOK_RPC_TIMEOUT_S)
+        reply = await request.app[BUS].request("telegram", {"update": update},
+                                               WEBHOOK_RPC_TIMEOUT_S)
     except RpcTimeout:  # not known to be stored in time: Telegram redelivers on a 503
         raise ApiError(ErrorCode.PERSIST_TIMEOUT, "the Telegram bridge did not answer") from None
     if reply.get("error"):
@@ -48,6 +48,5 @@ async def telegram_webhook(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the webhook route (and the bus client it shares with the Gitea routes)."""
-    app_rpc_client(app, CONFIG)
+    """Add the webhook route (it asks the bridge through the HTTP gateway's bus peer)."""
     app.router.add_post("/webhook/telegram", telegram_webhook)

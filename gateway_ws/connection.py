@@ -1,10 +1,11 @@
-"""One agent connection: its session state and a bounded send path that never blocks fan-out.
+"""One agent connection (I/O): its session state and a bounded send path that never blocks fan-out.
 
 A frame is written to the socket at once when nothing is waiting and the
 transport's buffer is small; otherwise it waits in a bounded queue that a writer
 task (started only then) drains with back-pressure. A queue that overflows marks
 the connection a slow consumer, closed with 4008 so the agent can reconnect and
-resume.
+resume. Its close runs as a task of the gateway's `TaskSet` (`spawn`), so it is
+kept until done and cancelled at shutdown.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import logging
 import struct
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -24,6 +26,7 @@ from scitex_orochi.hub.outbox import Outbox
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.constants import CLOSE_REASONS
 
+from .dialect import DIALECT_A, DialectA
 from .session import Session
 
 log = logging.getLogger("orochi.gateway_ws")
@@ -37,6 +40,7 @@ WRITE_BUFFER_HIGH = 256 * 1024
 _conn_ids = itertools.count(1)
 
 Framed = tuple[bytes, bytes]  # (UTF-8 text, the same as a complete WebSocket frame)
+Spawn = Callable[[Coroutine[Any, Any, Any], str], Any]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -51,15 +55,25 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
+def framed(text: str) -> Framed:
+    """One delivery as text and as its WebSocket frame, encoded once for every recipient."""
+    payload = text.encode()
+    return payload, text_frame(payload)
+
+
 class AgentConnection:
     # Thousands are held at once: no per-instance __dict__, and the send queue only
     # exists once a connection has backed up (an empty deque is a 64-slot block).
     __slots__ = ("ws", "conn_id", "session", "closing", "sent", "_queue", "_queue_max",
-                 "_queue_max_bytes", "_writer", "auth", "token", "addr", "opened", "limits")
+                 "_queue_max_bytes", "_writer", "_spawn", "auth", "token", "addr", "opened",
+                 "limits", "dialect")
 
     def __init__(self, ws: ServerConnection, workspace: str, is_admin: bool, gw: str,
-                 queue_max: int, queue_max_bytes: int = 1 << 62) -> None:
+                 queue_max: int, queue_max_bytes: int = 1 << 62, *, spawn: Spawn,
+                 dialect: DialectA = DIALECT_A) -> None:
         self.ws = ws
+        self._spawn = spawn
+        self.dialect = dialect  # how this connection's frames are read and shaped
         self.conn_id = f"{gw}:{next(_conn_ids)}"
         self.session = Session(workspace, is_admin, self.conn_id, gw, time.time())
         self.closing = False
@@ -171,7 +185,7 @@ class AgentConnection:
         if self.closing:
             return
         self.closing = True
-        asyncio.create_task(self.close(code, reason))
+        self._spawn(self.close(code, reason), f"close-{self.conn_id}")
 
     async def close(self, code: int, reason: str | None = None) -> None:
         """Close with `code`; if the peer does not answer in time, drop the transport."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from scitex_orochi.hub.presence import compact
 from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.errors import ErrorCode
 
 
 class Session:
@@ -38,10 +39,10 @@ class Session:
             return
         if self.name is None:
             raise codec.ProtocolError(
-                "NOT_REGISTERED", f"send 'register' before '{frame.type}'", frame.id)
+                ErrorCode.NOT_REGISTERED, f"send 'register' before '{frame.type}'", frame.id)
         if frame.sender not in (None, "", self.name):
             raise codec.ProtocolError(
-                "SENDER_MISMATCH",
+                ErrorCode.SENDER_MISMATCH,
                 f"this connection is registered as {self.name!r}, not {frame.sender!r}",
                 frame.id)
 

@@ -8,8 +8,9 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scitex_orochi.hub.bus import BusError, SyncBus, new_origin
+from scitex_orochi.hub.bus import SyncBus, new_origin
 from scitex_orochi.hub.config import Config, ConfigError
+from scitex_orochi.hub.errors import BusError
 from scitex_orochi.hub.files import restrict_umask
 from scitex_orochi.hub.logs import setup_logging
 from scitex_orochi.hub.store import Bootstrap, Store

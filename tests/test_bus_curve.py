@@ -26,9 +26,10 @@ from zmq.auth import load_certificate
 from zmq.utils.monitor import recv_monitor_message
 
 from scitex_orochi.cli import main as cli_main
-from scitex_orochi.hub.bus import BusError, SyncBus, new_origin, pack, unpack
+from scitex_orochi.hub.bus import SyncBus, new_origin, pack, unpack
 from scitex_orochi.hub.bus_keys import CurveClient, ensure_keys, load_client, load_server
 from scitex_orochi.hub.config import Config, ConfigError
+from scitex_orochi.hub.errors import BusError
 from scitex_orochi.hub.supervise import prepare
 from scitex_orochi.hub.testing import Hub, free_port
 from scitex_orochi.protocol import topics

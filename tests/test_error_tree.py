@@ -37,6 +37,7 @@ ARGS: dict[str, tuple] = {
     "WorkerTimeout": (),
     "ApiError": (ErrorCode.CONFLICT, "detail"),
     "MessageRefused": (ErrorCode.DUPLICATE_ID, "detail", "m-1"),
+    "RpcError": ({"code": "GITEA_API_ERROR", "detail": "detail"},),
 }
 # Statuses relayed rather than looked up (documented in hub/errors.py).
 RELAYED = {"GiteaApiError", "WorkerTimeout"}

@@ -12,7 +12,8 @@ import pytest
 
 from gateway_ws.limits import Limits
 from scitex_orochi.hub.config import Config
-from scitex_orochi.hub.ingest import Ingest, IngestFull
+from scitex_orochi.hub.errors import IngestFull
+from scitex_orochi.hub.ingest import Ingest
 from scitex_orochi.hub.loops import ErrorOnce
 from scitex_orochi.hub.ratelimit import BucketMap, TokenBucket
 from scitex_orochi.hub.tokens import TokenCache

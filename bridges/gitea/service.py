@@ -1,24 +1,23 @@
-"""The Gitea worker's I/O loop: `rpc.gitea|` requests in, `rep.<reply_to>|` replies out.
+"""The Gitea worker's I/O: `rpc.gitea|` requests in, `rep.<reply_to>|` replies out.
 
-Each request is answered from its own task, so one slow Gitea call never
-delays the others. Requests: `{"rid", "reply_to", "ws", "sender", "action",
-"params"}`; replies: `{"rid", "result"}` or `{"rid", "error": {"code", "detail",
-"status"?}}`.
+Served through the process's `BusPeer` (`scitex_orochi.hub.peer.serve`): each
+request is answered from its own kept task, so one slow Gitea call never
+delays the others, and on SIGTERM the requests in hand finish (within half the
+shutdown deadline) before the bus closes. Requests: `{"rid", "reply_to", "ws",
+"sender", "action", "params"}`; replies: `{"rid", "result"}` or `{"rid",
+"error": {"code", "detail", "status"?}}`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from typing import Any
 
 import aiohttp
 
-from bridges.rpc import reply
-from scitex_orochi.hub.bus import AsyncBus, new_origin
 from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config
-from scitex_orochi.protocol import topics
+from scitex_orochi.hub.errors import RpcError
+from scitex_orochi.hub.peer import BusPeer
 
 from .actions import ActionError, api_error, build_request
 from .api import GiteaApi, GiteaApiError
@@ -27,60 +26,41 @@ log = logging.getLogger("orochi.gitea")
 
 BUS_BURST = 1000
 SERVICE = "gitea"
+CRASHED = "internal error in the Gitea worker"
 
 
 class GiteaWorker:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.bus = AsyncBus.from_config(cfg, new_origin("gitea"))
+        self.peer = BusPeer(cfg, "gitea", burst=BUS_BURST)
         self.api: GiteaApi | None = None
-        self.inflight: set[asyncio.Task] = set()
-        self.stopping = asyncio.Event()
-        self.answered = 0
+
+    @property
+    def answered(self) -> int:
+        return self.peer.served
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        self.bus.subscribe(topics.rpc(SERVICE))
-        await self.bus.wait_ready(timeout_s=30.0)
+        self.peer.stop_on_signals()
         async with aiohttp.ClientSession() as session:
             self.api = GiteaApi(session, self.cfg.gitea_url or "", self.cfg.gitea_token,
                                 self.cfg.gitea_timeout_s)
-            log.info("gitea worker %s ready for %s", self.bus.origin, self.api.base)
-            reader = asyncio.create_task(self._read())
-            await self.stopping.wait()
-            reader.cancel()
-            if self.inflight:
-                await asyncio.wait(self.inflight, timeout=SHUTDOWN_DEADLINE_S / 2)
-            await asyncio.gather(reader, return_exceptions=True)
-        self.bus.close()
+            self.peer.serve(SERVICE, self.answer, crash_error=api_error(None, CRASHED))
+            await self.peer.start()
+            log.info("gitea worker %s ready for %s", self.peer.origin, self.api.base)
+            await self.peer.stopping.wait()
+            await self.peer.stop(drain_s=SHUTDOWN_DEADLINE_S / 2)
         log.info("gitea worker stopped after %d answers", self.answered)
 
-    async def _read(self) -> None:
-        while True:
-            for _topic, body in await self.bus.recv_burst(BUS_BURST, timeout_s=1.0):
-                if not isinstance(body, dict):
-                    continue
-                task = asyncio.create_task(self.answer(body))
-                self.inflight.add(task)
-                task.add_done_callback(self.inflight.discard)
-
-    async def answer(self, request: dict[str, Any]) -> None:
+    async def answer(self, request: dict[str, Any]) -> Any:
+        """The result of one request; its error as an RpcError."""
         action = request.get("action")
         try:
-            result = await self.handle(action, request.get("params"))
+            return await self.handle(action, request.get("params"))
         except ActionError as exc:
-            reply(self.bus, request, error=exc.as_error())
+            raise RpcError(exc.as_error()) from None
         except GiteaApiError as exc:
             log.info("gitea %s failed: status %s", action, exc.status)
-            reply(self.bus, request, error=api_error(exc.status, exc.detail))
-        except Exception:  # noqa: BLE001 - the requester must hear back
-            log.exception("gitea %s crashed", action)
-            reply(self.bus, request, error=api_error(None, "internal error in the Gitea worker"))
-        else:
-            reply(self.bus, request, result=result)
-        self.answered += 1
+            raise RpcError(api_error(exc.status, exc.detail)) from None
 
     async def handle(self, action: Any, params: Any) -> Any:
         req = build_request(action, params)

@@ -1,5 +1,8 @@
 """The Telegram bridge's I/O: Bot API on one side, the hub bus on the other.
 
+On the bus it is a `BusPeer` (`scitex_orochi.hub.peer`): the peer owns the
+Ingest, serves the webhook requests and keeps every task.
+
 Inbound (Telegram -> hub): long polling with getUpdates, or, in webhook mode,
 updates forwarded by the HTTP gateway as `rpc.telegram|` requests. Each update
 of the configured chat is posted through `Ingest` with an id derived from
@@ -19,19 +22,19 @@ import hashlib
 import json
 import logging
 import secrets
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bridges.rpc import reply
 from scitex_orochi.hub import media_meta
-from scitex_orochi.hub.bus import AsyncBus, new_origin
 from scitex_orochi.hub.config import Config
-from scitex_orochi.hub.ingest import Ingest, IngestTimeout
+from scitex_orochi.hub.errors import IngestTimeout
+from scitex_orochi.hub.ingest import Ingest
+from scitex_orochi.hub.peer import BusPeer
 from scitex_orochi.protocol import topics
+from scitex_orochi.protocol.errors import ErrorCode
 
 from . import mapping
 from .api import BACKOFF_MAX_S, BotApi, TelegramError
@@ -48,6 +51,8 @@ POLL_HTTP_MARGIN_S = 15.0
 WEBHOOK_PATH = "/webhook/telegram"
 SERVICE = "telegram"
 MEDIA_SOURCE = "telegram"
+WEBHOOK_FAILED = {"code": str(ErrorCode.TELEGRAM_BRIDGE_ERROR),
+                  "detail": "the update could not be stored"}
 
 
 @dataclass(frozen=True)
@@ -82,44 +87,39 @@ class TelegramBridge:
         self.channel = cfg.telegram_channel
         self.chat_id = str(cfg.telegram_chat_id)
         self.webhook_mode = bool(cfg.telegram_webhook_secret)
-        self.bus = AsyncBus.from_config(cfg, new_origin("telegram"))
-        self.ingest = Ingest(self.bus, cfg.republish_after_s,
-                             republish_max_s=cfg.republish_max_s)
+        self.peer = BusPeer(cfg, "telegram", ingest=True, burst=BUS_BURST)
+        self.peer.route(topics.DELIVER, self._on_deliveries,
+                        subscribe=topics.deliver(self.workspace, self.channel))
+        if self.webhook_mode:  # answered once the dispatch loop runs, after getMe
+            self.peer.serve(SERVICE, self._on_webhook_update, crash_error=WEBHOOK_FAILED)
         self.state = OutboundState(cfg.data_dir / STATE_FILE, f"{self.workspace}/{self.channel}")
         self.id_key = bridge_key(cfg.data_dir / BRIDGE_KEY_FILE)
         self.deliveries: asyncio.Queue = asyncio.Queue()
         self.api: BotApi | None = None
         self.offset: int | None = None
-        self.stopping = asyncio.Event()
         self.posted = 0
         self.sent = 0
 
+    @property
+    def ingest(self) -> Ingest:
+        assert self.peer.ingest is not None
+        return self.peer.ingest
+
     # ---- lifecycle -------------------------------------------------------
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        main = asyncio.create_task(self._main())
-        stop = asyncio.create_task(self.stopping.wait())
-        await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
-        code = 0
-        if main.done():
-            code = main.result()
-        else:
-            main.cancel()
-            await asyncio.gather(main, return_exceptions=True)
-        stop.cancel()
-        self.bus.close()
+        self.peer.stop_on_signals()
+        main = self.peer.spawn(self._main(), "main")
+        stop = self.peer.spawn(self.peer.stopping.wait(), "stop")
+        try:
+            await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+            code = main.result() if main.done() else 0
+        finally:
+            await self.peer.stop()
         log.info("telegram bridge stopped: %d posted to the hub, %d sent to telegram",
                  self.posted, self.sent)
         return code
 
     async def _main(self) -> int:
-        self.bus.subscribe(topics.deliver(self.workspace, self.channel),
-                           *self.ingest.subscriptions())
-        if self.webhook_mode:
-            self.bus.subscribe(topics.rpc(SERVICE))
-        await self.bus.wait_ready(timeout_s=30.0)
         async with aiohttp.ClientSession() as session:
             self.api = BotApi(session, self.cfg.telegram_api_base,
                               self.cfg.telegram_bot_token or "")
@@ -129,15 +129,16 @@ class TelegramBridge:
                 log.error("telegram refused the bot token (%s %s): check "
                           "SCITEX_OROCHI_TELEGRAM_BOT_TOKEN", exc.error_code, exc.description)
                 return 2
+            await self.peer.start()
             log.info("telegram bridge for @%s: chat %s <-> %s %s (%s)",
                      (me or {}).get("username"), self.chat_id, self.workspace, self.channel,
                      "webhook" if self.webhook_mode else "long polling")
-            tasks = [self._bus_loop(), self.ingest.republish_loop(), self._outbound_loop()]
+            loops = [self._outbound_loop()]
             if self.webhook_mode:
                 await self._set_webhook()
             else:
-                tasks.append(self._poll_loop())
-            await asyncio.gather(*tasks)
+                loops.append(self._poll_loop())
+            await asyncio.gather(*loops)
         return 0
 
     async def _set_webhook(self) -> None:
@@ -155,21 +156,10 @@ class TelegramBridge:
             "allowed_updates": ["message"]})
         log.info("webhook set to %s", url)
 
-    async def _bus_loop(self) -> None:
-        while True:
-            for topic, body in await self.bus.recv_burst(BUS_BURST, timeout_s=1.0):
-                if not isinstance(body, dict):
-                    continue
-                family = topics.family(topic)
-                if family == topics.DELIVER:
-                    for item in body.get("items") or ():
-                        if item.get("ws") == self.workspace and \
-                                item.get("channel") == self.channel:
-                            self.deliveries.put_nowait(item)
-                elif self.ingest.on_bus(topic, body):
-                    pass
-                elif family == topics.RPC:
-                    asyncio.create_task(self._on_webhook_update(body))
+    def _on_deliveries(self, body: dict[str, Any]) -> None:
+        for item in body.get("items") or ():
+            if item.get("ws") == self.workspace and item.get("channel") == self.channel:
+                self.deliveries.put_nowait(item)
 
     # ---- inbound -----------------------------------------------------------
     async def _poll_loop(self) -> None:
@@ -192,15 +182,10 @@ class TelegramBridge:
                 # Only now, with the message durable, may Telegram forget this update.
                 self.offset = int(update["update_id"]) + 1
 
-    async def _on_webhook_update(self, request: dict[str, Any]) -> None:
-        try:
-            await self.accept_update(request.get("update"))
-        except Exception:  # noqa: BLE001 - the gateway must hear back
-            log.exception("webhook update failed")
-            reply(self.bus, request, error={"code": "TELEGRAM_BRIDGE_ERROR",
-                                            "detail": "the update could not be stored"})
-        else:
-            reply(self.bus, request, result={"ok": True})
+    async def _on_webhook_update(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A webhook update forwarded by the HTTP gateway, answered once it is durable."""
+        await self.accept_update(request.get("update"))
+        return {"ok": True}
 
     async def accept_update(self, update: Any) -> None:
         """Post one update's message to the hub and return once it is durable (or ignored)."""

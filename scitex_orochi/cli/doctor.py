@@ -141,7 +141,8 @@ def check_database(cfg: Any) -> Check:
 
 def check_bus(cfg: Any) -> Check:
     try:
-        from scitex_orochi.hub.bus import BusError, SyncBus, new_origin
+        from scitex_orochi.hub.bus import SyncBus, new_origin
+        from scitex_orochi.hub.errors import BusError
     except ImportError as exc:
         return Check("bus", False, f"cannot import the bus client: {exc}", "reinstall pyzmq")
     from scitex_orochi.hub.config import ConfigError

@@ -84,8 +84,9 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
 
     PREFIX filters topics by byte prefix; the default shows everything.
     """
-    from scitex_orochi.hub.bus import BusError, SyncBus, new_origin
+    from scitex_orochi.hub.bus import SyncBus, new_origin
     from scitex_orochi.hub.config import Config, ConfigError
+    from scitex_orochi.hub.errors import BusError
 
     try:
         cfg = Config.from_env()

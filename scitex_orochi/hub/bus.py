@@ -27,6 +27,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from scitex_orochi.hub.bus_keys import HOWTO, CurveClient, client_keys
 from scitex_orochi.hub.config import Config, is_tcp
+from scitex_orochi.hub.errors import BusError
 from scitex_orochi.protocol import topics
 
 log = logging.getLogger("orochi.bus")
@@ -55,10 +56,6 @@ _HANDSHAKE_FAILURES = {
 }
 _HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
                      | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
-
-
-class BusError(RuntimeError):
-    """The bus could not be reached in time, or a tcp endpoint was given no CURVE keys."""
 
 
 def pack(body: Any) -> bytes:

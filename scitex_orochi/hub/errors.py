@@ -10,6 +10,9 @@ table, `protocol.errors.http_status`; the HTTP gateway's middleware renders any
     ├── ConfigError             a setting is missing or malformed         SERVER_ERROR
     ├── BusError                the bus cannot be reached, or no CURVE    SERVER_ERROR
     ├── SuperviseError          the hub's processes could not be started  SERVER_ERROR
+    ├── RpcTimeout              hub/peer.py: no bus service answered      SERVER_ERROR
+    ├── RpcError                hub/peer.py: a served handler's refusal,  (its body's)
+    │                           carried to the requester as its body
     ├── IngestTimeout           the persister did not confirm in time     PERSIST_TIMEOUT
     ├── IngestFull              too many bytes wait for the persister     OVERLOADED
     ├── StoreError              the store refuses (hub/store_admin.py)    SERVER_ERROR
@@ -49,8 +52,8 @@ from scitex_orochi.protocol.errors import ErrorCode, http_status
 
 __all__ = [
     "BusError", "ConfigError", "Conflict", "HubError", "IngestFull",
-    "IngestTimeout", "InviteError", "InviteGone", "ReadOnlyStore", "StoreError",
-    "SuperviseError", "UnknownInvite", "WorkspaceNotFound", "as_code",
+    "IngestTimeout", "InviteError", "InviteGone", "ReadOnlyStore", "RpcError",
+    "RpcTimeout", "StoreError", "SuperviseError", "UnknownInvite", "WorkspaceNotFound", "as_code",
 ]
 
 
@@ -111,6 +114,20 @@ class BusError(HubError, RuntimeError):
 
 class SuperviseError(HubError, RuntimeError):
     """The hub could not be started."""
+
+
+# ---- request / reply over the bus (hub/peer.py) ----------------------------------
+class RpcTimeout(HubError, TimeoutError):
+    """No bus service answered in time (it may not be running)."""
+
+
+class RpcError(HubError):
+    """Raised by a served handler: the request is answered with this error body."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(str(error.get("detail", "")),
+                         code=as_code(error.get("code"), ErrorCode.SERVER_ERROR))
+        self.error = error
 
 
 # ---- ingest -----------------------------------------------------------------------

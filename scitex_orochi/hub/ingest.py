@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scitex_orochi.hub.bus import AsyncBus, pack
+from scitex_orochi.hub.errors import IngestFull, IngestTimeout
 from scitex_orochi.protocol import topics
 from scitex_orochi.protocol.mentions import extract_mentions
 
@@ -37,20 +38,6 @@ log = logging.getLogger("orochi.ingest")
 AckCallback = Callable[[dict[str, Any]], None]
 JITTER = 0.25  # each backoff step is +-25% so republishers do not move in lockstep
 MAX_AGE_S = 3600.0
-
-
-class IngestTimeout(TimeoutError):
-    """The persister did not confirm the message in time (it stays queued for republish)."""
-
-
-class IngestFull(RuntimeError):
-    """Too many bytes are waiting for the persister: refuse new messages for now."""
-
-    def __init__(self, pending_bytes: int, limit: int) -> None:
-        super().__init__(f"{pending_bytes} bytes of messages are waiting to be stored "
-                         f"(limit {limit}); retry shortly")
-        self.pending_bytes = pending_bytes
-        self.limit = limit
 
 
 @dataclass(slots=True)

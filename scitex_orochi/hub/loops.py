@@ -1,18 +1,51 @@
-"""Background loops that outlive a bad item.
+"""Background work that is kept, and loops that outlive a bad item.
 
-`every(interval_s, step)` runs `step()` forever; an exception is logged (once
-per distinct error, then counted) and the loop carries on: one malformed
-record must never stop presence snapshots, reaping or republishing for
-everyone.
+`TaskSet` holds every background task of a process (asyncio keeps only weak
+references, so a task nobody holds can vanish mid-flight) and cancels them
+together at shutdown. `every(interval_s, step)` runs `step()` forever; an
+exception is logged (once per distinct error, then counted) and the loop
+carries on: one malformed record must never stop presence snapshots, reaping
+or republishing for everyone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
 
 ERRORS_REMEMBERED = 100
+
+
+class TaskSet:
+    """Background tasks with kept references, cancelled together."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[asyncio.Task]:
+        return iter(list(self._tasks))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def wait(self, timeout_s: float) -> None:
+        """Let the tasks running now finish, for at most `timeout_s`."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class ErrorOnce:

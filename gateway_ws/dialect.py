@@ -1,0 +1,89 @@
+"""How a dialect reads frames and shapes replies: dialect A (PROTOCOL.md), the one served today.
+
+The cores (`core.py`, `delivery.py`) never build a reply themselves: each
+client carries its `dialect`, and the core asks it for the frame of an ack, an
+error, a history page... A method returning None means the dialect sends
+nothing for it.
+
+How the fleet dialect B (../shared/FLEET.md) would plug in, as an adapter only:
+- `DialectB` with the same methods: `parse` reads B's flat frames (`text` for
+  `content`, no `id`/`ts`, a `#` prepended to bare channel names) into the
+  `codec.Frame`s the core already handles, the identity coming from `?agent=`;
+  the reply methods shape B's flat frames (`registered` with the memberships,
+  `subscribed`/`unsubscribed`, `{type:"error",code,message}`) and `ack` returns
+  None (B acks nothing); `exclusive_names = False` (B lets several sockets hold
+  one name: `FrameCore.register` then binds without replacing, which needs the
+  `Roster` to keep a set of holders per name, a change inside routing.py).
+- The I/O layer (`service.Gateway`) opens a second `serve()` on B's port with
+  the same `FrameCore` and `DeliveryCore`, setting `conn.dialect` to B for those
+  connections (and for `/ws/agent/?agent=` on the agent port); B's `ping`/`echo`
+  timers are per-connection I/O beside the writer.
+- Deliveries: `DeliveryCore` frames each delivery once through its `encode`;
+  with B present it encodes once per dialect found among the recipients (B's
+  flat message shape with an integer id from `seq`), still one socket write per
+  recipient per bus frame.
+Everything else (sessions, rate limits, routing, sequencing, ingest, presence,
+the bus) stays as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.errors import ErrorCode
+
+
+class DialectA:
+    """Envelopes `{type, sender, id, ts, payload}` both ways; every client frame is acked."""
+
+    name = "A"
+    exclusive_names = True  # a second socket registering a name replaces the first (4000)
+
+    @staticmethod
+    def parse(raw: str | bytes) -> codec.Frame:
+        return codec.parse_frame(raw)
+
+    @staticmethod
+    def ack(ref: str, **fields: Any) -> str | None:
+        return codec.ack(ref, **fields)
+
+    @staticmethod
+    def error(code: str, detail: str, ref: str | None, **extra: Any) -> str | None:
+        return codec.error(code, detail, ref, **extra)
+
+    @staticmethod
+    def refusal(code: str, detail: str, ref: str, **extra: Any) -> list[str]:
+        """A frame that was read but not carried out: the error, then its error ack."""
+        return [codec.error(code, detail, ref, **extra), codec.error_ack(ref, code)]
+
+    @staticmethod
+    def unreadable(exc: codec.ProtocolError) -> list[str]:
+        """A frame refused before any handler ran (parse, type, identity rules)."""
+        out = [codec.error(exc.code, exc.detail, exc.ref)]
+        if exc.ref is not None:
+            # Published servers ack an unknown type as read; a refused frame is not.
+            out.append(codec.ack(exc.ref) if exc.code == ErrorCode.UNKNOWN_TYPE
+                       else codec.error_ack(exc.ref, exc.code))
+        return out
+
+    @staticmethod
+    def history(channel: str, encoded_rows: list[str], ref: str, more: bool) -> str | None:
+        return codec.history_reply_encoded(channel, encoded_rows, ref, more)
+
+    @staticmethod
+    def presence(agents: dict[str, list[str]]) -> str | None:
+        return codec.presence_reply(agents)
+
+    @staticmethod
+    def gitea_result(action: str, result: Any, ref: str) -> str | None:
+        return codec.server_frame("gitea_result", {"action": action, "result": result,
+                                                   "ref": ref})
+
+    @staticmethod
+    def refused_connection(code: str, detail: str) -> str:
+        """The error sent before closing a connection that may not stay (auth, limits)."""
+        return codec.server_frame("error", {"code": code, "detail": detail})
+
+
+DIALECT_A = DialectA()

@@ -1,0 +1,158 @@
+"""The frame handlers of the agent gateway's core (pure): one per frame type, in `HANDLERS`.
+
+A handler is `(core, client, frame, found) -> Actions`: a function of the frame,
+the client's session and what its lookups found so far (core.py says how a
+handler that needs a lookup is run again with its result). Limits and identity
+checks raise `ProtocolError`, which the core turns into the client's refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bridges.gitea import authority
+from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.errors import ErrorCode
+
+from .actions import Actions, Found, GiteaCall, GiteaGrant, HistoryPage, Submit, needing
+
+if TYPE_CHECKING:
+    from .core import Client, FrameCore
+
+GITEA_SILENT = "the Gitea worker did not answer in time"
+REGISTER_RECORD_KEYS = (*codec.AGENT_FIELDS, "channels", "orochi_current_task")
+
+Handler = Callable[["FrameCore", Any, codec.Frame, Found], Actions]
+
+
+def on_register(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    p = frame.payload
+    core.check_channels(len(p["channels"]), frame.id)
+    core.check_record({k: p.get(k) for k in REGISTER_RECORD_KEYS}, frame.id)
+    need = core.check_identity(client, frame.sender or "", frame.id, found)
+    if need is not None:
+        return needing(need)
+    return core.register(client, frame)
+
+
+def on_message(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    frame.sender = client.session.name  # bound to the registered identity
+    actions = Actions()
+    actions.submit = Submit(client.session.workspace, frame.envelope(), frame.id)
+    return actions  # the ack follows the persister's (FrameCore.acked)
+
+
+def on_subscribe(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    channel, session = frame.payload["channel"], client.session
+    if channel not in session.channels:
+        core.check_channels(len(session.channels) + 1, frame.id)
+        core.check_record({**session.record, "channels": [*session.channels, channel]},
+                          frame.id)
+    actions = Actions()
+    if session.subscribe(channel):
+        core.roster.join(session.workspace, channel, client)
+        actions.publishes.append(core.presence(client, "channels"))
+    return actions.send(client.dialect.ack(frame.id))
+
+
+def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Frame, found: Found
+                   ) -> Actions:
+    channel, session = frame.payload["channel"], client.session
+    actions = Actions()
+    if session.unsubscribe(channel):
+        core.roster.leave(session.workspace, channel, client)
+        actions.publishes.append(core.presence(client, "channels"))
+    return actions.send(client.dialect.ack(frame.id))
+
+
+def on_query(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    """History, paged so that no reply exceeds the frame size published clients take;
+    `more: true` says older rows (or, with after_seq, later ones) were left out."""
+    p = frame.payload
+    if HistoryPage not in found:
+        return needing(HistoryPage(
+            client.session.workspace, p["channel"], max_bytes=core.cfg.max_reply_bytes,
+            limit=p.get("limit") or codec.DEFAULT_QUERY_LIMIT, since=p.get("since"),
+            after_seq=p.get("after_seq"), before_seq=p.get("before_seq")))
+    try:
+        rows, more = found[HistoryPage]
+    except ValueError as exc:
+        raise codec.ProtocolError(ErrorCode.INVALID_FIELD, str(exc), frame.id) from None
+    return Actions().send(client.dialect.history(p["channel"], rows, frame.id, more)).send(
+        client.dialect.ack(frame.id))
+
+
+def on_presence(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    agents = core.replica.channel_map(client.session.workspace)
+    return Actions().send(client.dialect.presence(agents)).send(client.dialect.ack(frame.id))
+
+
+def on_heartbeat(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    client.session.heartbeat(frame.payload)
+    actions = Actions()
+    actions.publishes.append(core.presence(client, "heartbeat"))
+    return actions.send(client.dialect.ack(frame.id))
+
+
+def on_status_update(core: FrameCore, client: Client, frame: codec.Frame, found: Found
+                     ) -> Actions:
+    session = client.session
+    core.check_record({**session.record, **{k: v for k, v in frame.payload.items()
+                                            if isinstance(v, str)}}, frame.id)
+    session.status(frame.payload)
+    actions = Actions()
+    actions.publishes.append(core.presence(client, "status"))
+    return actions.send(client.dialect.ack(frame.id))
+
+
+def on_gitea(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    """A Gitea action: the authority check against the grant as the store has it now (not
+    as cached when connecting), then request/reply with the Gitea worker, answered when
+    the reply comes without holding up the client's next frames."""
+    if not core.cfg.gitea_url:
+        raise codec.ProtocolError(
+            ErrorCode.GITEA_NOT_CONFIGURED, "Gitea is not configured on this hub "
+            "(set SCITEX_OROCHI_GITEA_URL and SCITEX_OROCHI_GITEA_TOKEN)", frame.id)
+    action, params = frame.payload["action"], frame.payload.get("params") or {}
+    session = client.session
+    grant = None
+    if not session.is_admin:
+        if GiteaGrant not in found:
+            return needing(GiteaGrant(client.token))
+        grant = found[GiteaGrant]
+    try:
+        authority.check(action, params, is_admin=session.is_admin, grant=grant)
+    except authority.GiteaForbidden as exc:
+        raise codec.ProtocolError(ErrorCode.FORBIDDEN, exc.detail, frame.id) from None
+    if GiteaCall not in found:
+        return needing(GiteaCall({"ws": session.workspace, "sender": session.name,
+                                  "action": action, "params": params}))
+    try:
+        reply = found[GiteaCall]
+    except TimeoutError:
+        reply = {"error": {"code": ErrorCode.GITEA_API_ERROR, "detail": GITEA_SILENT}}
+    actions = Actions()
+    if reply.get("error"):
+        err = reply["error"]
+        extra = {"status": err["status"]} if "status" in err else {}
+        actions.send(client.dialect.error(err.get("code", ErrorCode.GITEA_API_ERROR),
+                                          str(err.get("detail", "")), frame.id, **extra))
+    else:
+        result = authority.filter_result(action, params, reply.get("result"),
+                                         is_admin=session.is_admin, grant=grant)
+        actions.send(client.dialect.gitea_result(action, result, frame.id))
+    return actions.send(client.dialect.ack(frame.id))
+
+
+HANDLERS: dict[str, Handler] = {
+    "register": on_register,
+    "message": on_message,
+    "subscribe": on_subscribe,
+    "unsubscribe": on_unsubscribe,
+    "query": on_query,
+    "presence": on_presence,
+    "heartbeat": on_heartbeat,
+    "status_update": on_status_update,
+    "gitea": on_gitea,
+}
