@@ -33,8 +33,8 @@ from scitex_orochi.hub.supervise import prepare
 from scitex_orochi.hub.testing import Hub, free_port
 from scitex_orochi.protocol import topics
 
-from agent import RawAgent
-from util import TIME_SCALE, eventually, wait_for
+from support.agent import RawAgent
+from support.util import TIME_SCALE, eventually, wait_for
 
 REFUSED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import queue
-import shutil
 import subprocess
-import sys
 import threading
 
 from click.testing import CliRunner
-from test_client_hub import agent
 
 from scitex_orochi.cli import main
 
-TIME_SCALE = float(os.environ.get("OROCHI_TEST_TIME_SCALE", "1"))
-WAIT_S = 30.0 * TIME_SCALE
-CLI = ([shutil.which("scitex-orochi")] if shutil.which("scitex-orochi")
-       else [sys.executable, "-c", "from scitex_orochi.cli import main; main()"])
+from support.cli import CLI, WAIT_S
+from support.client import agent
 
 
 def agent_env(hub, **extra) -> dict[str, str]:

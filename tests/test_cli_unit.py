@@ -30,7 +30,7 @@ from scitex_orochi.client.errors import (
     ServerError,
 )
 
-from fakehub import FakeHub
+from support.fakehub import FakeHub
 
 COMMANDS = ["send", "login", "join", "list-agents", "list-channels", "list-members",
             "show-status", "show-history", "doctor", "create-workspace", "list-workspaces",

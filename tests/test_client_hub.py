@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client.core import Backoff
 from scitex_orochi.client.errors import AuthError, Replaced
 from scitex_orochi.client.rest import RestClient
 
-TIME_SCALE = float(os.environ.get("OROCHI_TEST_TIME_SCALE", "1"))
-WAIT_S = 30.0 * TIME_SCALE
+from support.client import WAIT_S, agent
+
 GATEWAY = "gateway_ws:gateway_ws_00"
-FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.5)
-
-
-def agent(hub, name: str, channels=("#r",), **kw) -> OrochiClient:
-    return OrochiClient(name, host=hub.host, port=hub.port, token=kw.pop("token",
-                        hub.default_token), channels=list(channels), backoff=FAST,
-                        timeout=WAIT_S, connect_timeout=WAIT_S, **kw)
 
 
 async def receive(client: OrochiClient, count: int) -> list:

@@ -1,5 +1,5 @@
 """The client's pure rules with literal input, then the client over a real socket
-against `tests/fakehub.FakeHub` (a scripted hub speaking PROTOCOL.md)."""
+against `tests/support/fakehub.FakeHub` (a scripted hub speaking PROTOCOL.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from scitex_orochi.client.errors import (
 from scitex_orochi.client.metrics import collect
 from scitex_orochi.client.sync import SyncOrochiClient
 
-from fakehub import FakeHub
+from support.fakehub import FakeHub
 
 FAST = Backoff(initial_s=0.01, factor=2.0, max_s=0.05)
 WAIT_S = 10.0

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import RawAgent
-from http_util import Api, wait_http_ready
-from util import TIME_SCALE, eventually
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
+from support.util import TIME_SCALE, eventually
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -13,8 +13,8 @@ import websockets
 
 from scitex_orochi.hub.testing import Hub
 
-from agent import RawAgent
-from http_util import Api, wait_http_ready
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
 
 
 @pytest.fixture(scope="module")

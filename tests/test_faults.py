@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from loadagent import LoadAgent
-from util import eventually
+from support.loadagent import LoadAgent
+from support.util import eventually
 
 pytestmark = pytest.mark.slow
 

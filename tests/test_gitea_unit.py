@@ -17,7 +17,7 @@ from bridges.gitea.actions import (
 )
 from bridges.gitea.api import GiteaApi, GiteaApiError
 
-from fake_gitea import FakeGitea
+from support.fake_gitea import FakeGitea
 
 REPO = {"owner": "lab", "repo": "orochi"}
 

@@ -8,9 +8,9 @@ import pytest
 
 from scitex_orochi.hub.testing import Hub
 
-from agent import RawAgent
-from fake_gitea import VERSION, FakeGitea
-from util import wait_for
+from support.agent import RawAgent
+from support.fake_gitea import VERSION, FakeGitea
+from support.util import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from gateway_http.errors import ApiError
 from gateway_http.health import classify
 from gateway_http.posting import build_envelope
 
-from agent import RawAgent
-from http_util import Api, wait_http_ready
-from util import eventually
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
+from support.util import eventually
 
 
 # ---- pure pieces ---------------------------------------------------------------------

@@ -16,11 +16,11 @@ import pytest
 
 from gateway_http.edge import ConnectionGuard
 
-import rawhttp
-from agent import RawAgent
-from http_util import wait_http_ready
-from rawhttp import chunk, head
-from util import TIME_SCALE, eventually
+from support import rawhttp
+from support.agent import RawAgent
+from support.http_util import wait_http_ready
+from support.rawhttp import chunk, head
+from support.util import TIME_SCALE, eventually
 
 HEAD_TIMEOUT_S = 1.0
 PER_ADDR = 40

@@ -14,8 +14,8 @@ from gateway_http.auth import Scope
 from gateway_http.observers import Observer
 from gateway_http.service import Counters
 
-from agent import RawAgent
-from http_util import Api, wait_http_ready
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from gateway_http.hosts import HostPolicy, host_name
 from gateway_http.tickets import TicketStore
 from scitex_orochi.hub.media_meta import read_sidecar, sidecar_path
 
-import rawhttp
-from agent import RawAgent
-from http_util import Api, wait_http_ready
-from util import TIME_SCALE, eventually
+from support import rawhttp
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
+from support.util import TIME_SCALE, eventually
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

@@ -12,7 +12,7 @@ import pytest
 
 from gateway_http.uploads import safe_filename
 
-from http_util import Api, wait_http_ready
+from support.http_util import Api, wait_http_ready
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from agent import RawAgent
-from util import TIME_SCALE, eventually, wait_for
+from support.agent import RawAgent
+from support.util import TIME_SCALE, eventually, wait_for
 
 MAX_CONNECT_TRIES = 60
 

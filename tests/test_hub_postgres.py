@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from agent import RawAgent
+from support.agent import RawAgent
 
 pytestmark = pytest.mark.postgres
 

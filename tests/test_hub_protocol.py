@@ -9,7 +9,7 @@ import uuid
 import pytest
 import websockets
 
-from agent import RawAgent
+from support.agent import RawAgent
 
 
 def uid(prefix: str = "a") -> str:

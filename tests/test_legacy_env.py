@@ -13,12 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_cli_hub import CLI, WAIT_S
 
 from scitex_orochi.hub import config
 from scitex_orochi.hub.config import Config, ConfigError
 
-from util import wait_for
+from support.cli import CLI, WAIT_S
+from support.util import wait_for
 
 LEGACY = {"OROCHI_HOST": "127.0.0.2", "OROCHI_PORT": "9600", "OROCHI_DASHBOARD_PORT": "8600",
           "OROCHI_TOKEN": "shared-secret", "OROCHI_DB": "/tmp/legacy/orochi.db",

@@ -12,7 +12,7 @@ from scitex_orochi import OrochiClient
 from scitex_orochi.client.core import Backoff
 from scitex_orochi.client.mcp_server import create_server
 
-from fakehub import FakeHub
+from support.fakehub import FakeHub
 
 fastmcp = pytest.importorskip("fastmcp", reason="the [mcp] extra is not installed")
 

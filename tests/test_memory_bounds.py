@@ -20,8 +20,8 @@ import websockets
 
 from scitex_orochi.hub.testing import Hub
 
-from agent import RawAgent
-from util import TIME_SCALE, eventually
+from support.agent import RawAgent
+from support.util import TIME_SCALE, eventually
 
 pytestmark = pytest.mark.slow
 

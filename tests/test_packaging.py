@@ -17,7 +17,7 @@ import pytest
 
 from scitex_orochi.hub.testing import free_port
 
-from util import TIME_SCALE, wait_for
+from support.util import TIME_SCALE, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 PIP_TIMEOUT_S = 300 * TIME_SCALE

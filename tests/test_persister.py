@@ -34,7 +34,7 @@ from scitex_orochi.hub.store import INSERT_COLUMNS, Store
 from scitex_orochi.hub.store_engine import write_tx
 from scitex_orochi.protocol import topics
 
-from util import TIME_SCALE, wait_for
+from support.util import TIME_SCALE, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 REPUBLISH_EVERY_S = 1.0

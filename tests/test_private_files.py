@@ -14,9 +14,9 @@ from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.files import tighten_hub_files
 from scitex_orochi.hub.supervise import prepare
 
-from agent import RawAgent
-from http_util import Api, wait_http_ready
-from util import eventually
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
+from support.util import eventually
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from scitex_orochi.hub.testing import free_port
 
-from util import wait_for
+from support.util import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,9 @@ import pytest
 
 from scitex_orochi.hub.testing import Hub
 
-from agent import RawAgent
-from http_util import Api, wait_http_ready
-from util import TIME_SCALE, eventually
+from support.agent import RawAgent
+from support.http_util import Api, wait_http_ready
+from support.util import TIME_SCALE, eventually
 
 REPLY_LIMIT = 65536
 

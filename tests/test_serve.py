@@ -14,8 +14,8 @@ import threading
 
 from scitex_orochi.hub.testing import free_port
 
-from agent import RawAgent
-from util import wait_for
+from support.agent import RawAgent
+from support.util import wait_for
 
 
 def start_serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, list[str]]:

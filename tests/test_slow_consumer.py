@@ -12,7 +12,7 @@ import uuid
 import pytest
 import websockets
 
-from agent import RawAgent
+from support.agent import RawAgent
 
 pytestmark = pytest.mark.slow
 

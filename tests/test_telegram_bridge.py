@@ -15,9 +15,9 @@ import pytest
 from scitex_orochi.hub.media_meta import read_sidecar
 from scitex_orochi.hub.testing import Hub, free_port
 
-from agent import RawAgent
-from fake_telegram import FakeTelegram
-from util import wait_for
+from support.agent import RawAgent
+from support.fake_telegram import FakeTelegram
+from support.util import wait_for
 
 CHANNEL = "#telegram"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8

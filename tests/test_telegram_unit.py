@@ -13,8 +13,8 @@ from bridges.telegram import mapping
 from bridges.telegram.api import BotApi, TelegramError, backoff_delay
 from bridges.telegram.state import OutboundState
 
-from fake_telegram import FakeTelegram
-from util import eventually
+from support.fake_telegram import FakeTelegram
+from support.util import eventually
 
 CHAT = "-100123"
 

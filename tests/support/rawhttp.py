@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from util import TIME_SCALE
+from support.util import TIME_SCALE
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fake_threaded import ThreadedServer
+from support.fake_threaded import ThreadedServer
 
 VERSION = "1.22.3"
 API_DOCS = "https://gitea.example/api/swagger"

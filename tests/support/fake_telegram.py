@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fake_threaded import ThreadedServer
+from support.fake_threaded import ThreadedServer
 
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "OrochiBot", "username": "orochi_bot"}
 DEFAULT_USER = {"id": 4242, "is_bot": False, "first_name": "Ada", "last_name": "Lovelace",

@@ -15,7 +15,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from util import TIME_SCALE
+from support.util import TIME_SCALE
 
 Frame = dict[str, Any]
 

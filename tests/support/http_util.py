@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from util import wait_for
+from support.util import wait_for
 
 
 def wait_http_ready(hub: Any, timeout: float = 30.0) -> None:
