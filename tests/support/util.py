@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[2]  # the repository: tests/support/util.py
 
 # One unit that CI can scale for slow machines.
 TIME_SCALE = float(os.environ.get("OROCHI_TEST_TIME_SCALE", "1"))

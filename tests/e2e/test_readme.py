@@ -16,9 +16,7 @@ import pytest
 
 from scitex_orochi.hub.testing import free_port
 
-from support.util import wait_for
-
-REPO = Path(__file__).resolve().parent.parent
+from support.util import REPO, wait_for
 
 
 def bash_block_after(text: str, heading: str) -> str:

@@ -34,9 +34,8 @@ from scitex_orochi.hub.store import INSERT_COLUMNS, Store
 from scitex_orochi.hub.store_engine import write_tx
 from scitex_orochi.protocol import topics
 
-from support.util import TIME_SCALE, wait_for
+from support.util import REPO, TIME_SCALE, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
 REPUBLISH_EVERY_S = 1.0
 STOP_DEADLINE_S = 2.5
 

@@ -15,10 +15,10 @@ import pytest
 
 from support.agent import RawAgent
 from support.http_util import Api, wait_http_ready
-from support.util import TIME_SCALE, eventually
+from support.util import REPO, TIME_SCALE, eventually
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -334,8 +334,7 @@ async def test_the_page_loads_its_modules_with_no_console_errors(http_hub, page)
     await page.locator("#message-list > *").first.wait_for()  # history loaded, rendered
     await page.locator("#hub-stats b").first.wait_for()
 
-    modules = {p.name for p in (Path(__file__).resolve().parent.parent
-                                / "gateway_http" / "static").glob("*.js")}
+    modules = {p.name for p in (REPO / "gateway_http" / "static").glob("*.js")}
     assert set(static) >= modules, sorted(modules - set(static))
     for name in modules:
         headers = static[name]

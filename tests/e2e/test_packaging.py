@@ -17,9 +17,8 @@ import pytest
 
 from scitex_orochi.hub.testing import free_port
 
-from support.util import TIME_SCALE, wait_for
+from support.util import REPO, TIME_SCALE, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
 PIP_TIMEOUT_S = 300 * TIME_SCALE
 IMPORTS = """
 import orochi, orochi.client, orochi.models, orochi.server, scitex_orochi
