@@ -4,32 +4,15 @@ is unset, the new name winning, with one deprecation warning per name."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-from pathlib import Path
-
 import pytest
 
 from scitex_orochi.hub import config
 from scitex_orochi.hub.config import Config, ConfigError
 
-from support.cli import CLI, WAIT_S
-from support.util import wait_for
-
 LEGACY = {"OROCHI_HOST": "127.0.0.2", "OROCHI_PORT": "9600", "OROCHI_DASHBOARD_PORT": "8600",
           "OROCHI_TOKEN": "shared-secret", "OROCHI_DB": "/tmp/legacy/orochi.db",
           "GITEA_URL": "http://127.0.0.1:3000", "GITEA_TOKEN": "gitea-secret"}
 
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SCITEX_OROCHI_", "OROCHI_", "GITEA_"))}
-    env.update(extra)
-    return env
 
 
 def test_the_0_1_0_names_are_read_when_the_new_ones_are_unset(tmp_path):
@@ -74,53 +57,3 @@ def test_a_bad_legacy_value_names_the_variable_it_came_from(tmp_path):
     assert "SCITEX_OROCHI_PORT" not in str(info.value)
 
 
-def test_the_cli_reaches_a_hub_through_the_0_1_0_names_and_warns_once(hub):
-    env = clean_env(OROCHI_PORT=str(hub.port), OROCHI_DASHBOARD_PORT=str(hub.dashboard_port),
-                    OROCHI_TOKEN=hub.default_token, NO_COLOR="1")
-    sent = subprocess.run([*CLI, "send", "#legacy", "old names", "--name", "legacy-cli",
-                           "--json"], env=env, capture_output=True, text=True, timeout=WAIT_S)
-    assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["seq"] == 1
-    for old in ("OROCHI_PORT", "OROCHI_TOKEN"):
-        assert sent.stderr.count(f"{old} is deprecated") == 1, sent.stderr
-    assert "OROCHI_DASHBOARD_PORT is deprecated" in sent.stderr
-    history = subprocess.run([*CLI, "show-history", "#legacy", "--json"], env=env,
-                             capture_output=True, text=True, timeout=WAIT_S)
-    assert history.returncode == 0, history.stderr
-    assert [r["content"] for r in json.loads(history.stdout)] == ["old names"]
-    # An option on the command line overrides the environment: nothing to warn about.
-    quiet = subprocess.run([*CLI, "--port", str(hub.port), "--dashboard-port",
-                            str(hub.dashboard_port), "--token", hub.default_token,
-                            "show-status", "--json"], env=env, capture_output=True, text=True,
-                           timeout=WAIT_S)
-    assert quiet.returncode == 0 and "deprecated" not in quiet.stderr, quiet.stderr
-
-
-def test_a_process_logs_the_notice_once(tmp_path):
-    """A hub process started on its own (not by serve) reports the old names it read."""
-    run_dir = Path(tempfile_short())
-    env = clean_env(SCITEX_OROCHI_RUN_DIR=str(run_dir), SCITEX_OROCHI_DATA_DIR=str(tmp_path),
-                    OROCHI_PORT="9601", OROCHI_DASHBOARD_PORT="8602",
-                    PYTHONPATH=os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "broker"], env=env, stderr=subprocess.PIPE,
-                            text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-    try:
-        wait_for(lambda: sum("is deprecated" in x for x in lines) >= 2, 20, "two notices")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = "".join(lines)
-    assert text.count("OROCHI_PORT is deprecated") == 1, text
-    assert text.count("OROCHI_DASHBOARD_PORT is deprecated") == 1, text
-    assert "broker WARNING orochi.broker" in text  # through the process's own log format
-
-
-def tempfile_short() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="orl", dir="/tmp")
