@@ -6,42 +6,10 @@ import uuid
 
 import pytest
 
-from gateway_http.errors import ApiError
-from gateway_http.health import classify
-from gateway_http.posting import build_envelope
-
 from support.agent import RawAgent
 from support.http_util import Api, wait_http_ready
 from support.util import eventually
 
-
-# ---- pure pieces ---------------------------------------------------------------------
-def test_health_classes_follow_last_seen_and_status():
-    now = 1000.0
-    assert classify({"last_seen": now - 5, "status": "busy"}, now)[0] == "healthy"
-    assert classify({"last_seen": now - 5, "status": "idle"}, now)[0] == "idle"
-    assert classify({"last_seen": now - 5, "status": "error"}, now)[0] == "stale"
-    assert classify({"last_seen": now - 61, "status": "busy"}, now)[0] == "stale"
-    assert classify({"last_seen": now - 301, "status": "busy"}, now)[0] == "dead"
-    assert classify({"last_seen": now - 1}, now, online=False)[0] == "dead"
-
-
-def test_build_envelope_validates_like_the_agent_protocol():
-    env = build_envelope({"sender": "ann", "payload": {"channel": "general", "content": "hi"}})
-    assert env["payload"]["channel"] == "#general" and env["sender"] == "ann"
-    assert env["payload"]["metadata"] == {} and env["payload"]["attachments"] == []
-    with pytest.raises(ApiError) as exc:
-        build_envelope({"sender": "ann", "payload": {"content": "hi"}})
-    assert exc.value.message == "payload.channel is required"
-    with pytest.raises(ApiError) as exc:
-        build_envelope({"sender": "ann", "payload": {"channel": "#g", "content": 5}})
-    assert exc.value.body["field"] == "payload.content"
-    with pytest.raises(ApiError) as exc:
-        build_envelope({"sender": 7, "payload": {"channel": "#g"}})
-    assert exc.value.body["field"] == "sender"
-
-
-# ---- against the hub -----------------------------------------------------------------
 ALLOWED_ORIGIN = "http://allowed.example"
 
 
@@ -375,4 +343,3 @@ async def test_post_without_persister_is_503_then_stored_once(http_hub):
         assert "orochi_http_ingest_republished_total 0\n" not in text
     finally:
         await api.close()
-

@@ -14,8 +14,6 @@ import uuid
 
 import pytest
 
-from gateway_http.edge import ConnectionGuard
-
 from support import rawhttp
 from support.agent import RawAgent
 from support.http_util import wait_http_ready
@@ -28,23 +26,6 @@ TOTAL = 60
 ADMIN_BODY_LIMIT = 64 * 1024
 
 
-# ---- pure --------------------------------------------------------------------------
-def test_guard_counts_per_address_and_in_total():
-    guard = ConnectionGuard(max_per_addr=2, max_total=3)
-    assert guard.admit("a") is None and guard.admit("a") is None
-    assert guard.admit("a") == "per_address"
-    assert guard.admit("b") is None
-    assert guard.admit("c") == "total"
-    guard.release("a")
-    assert guard.admit("c") is None
-    assert guard.open == 3 and guard.by_addr == {"a": 1, "b": 1, "c": 1}
-    assert guard.refused == {"per_address": 1, "total": 1}
-    for addr in ("a", "b", "c"):
-        guard.release(addr)
-    assert guard.open == 0 and guard.by_addr == {}
-
-
-# ---- against the hub -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def edge_hub():
     from scitex_orochi.hub.testing import Hub

@@ -1,18 +1,14 @@
-"""The observer WebSocket `/ws` (PROTOCOL.md §5) against a real hub, plus its slow-consumer rule."""
+"""The observer WebSocket `/ws` (PROTOCOL.md §5) against a real hub (its slow-consumer rule
+is in tests/unit/test_gateway_http.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from types import SimpleNamespace
 
 import pytest
 import websockets
-
-from gateway_http.auth import Scope
-from gateway_http.observers import Observer
-from gateway_http.service import Counters
 
 from support.agent import RawAgent
 from support.http_util import Api, wait_http_ready
@@ -169,34 +165,3 @@ async def test_observer_with_a_wrong_token_is_refused(http_hub):
         assert ws.close_code == 4001
     finally:
         await ws.close()
-
-
-class _StuckSocket:
-    """A socket whose sends never complete: the slowest possible browser."""
-
-    def __init__(self) -> None:
-        self.closed = asyncio.Event()
-        self.closed_with: int | None = None
-
-    async def send_str(self, text: str) -> None:
-        await asyncio.Event().wait()
-
-    async def close(self, code: int, message: bytes = b"") -> None:
-        self.closed_with = code
-        self.closed.set()
-
-
-async def test_a_slow_observer_is_closed_with_4008():
-    hub = SimpleNamespace(cfg=SimpleNamespace(send_queue_max=3, send_queue_max_bytes=1 << 20),
-                          counters=Counters())
-    stuck = _StuckSocket()
-    slow = Observer(stuck, Scope("t", False, "default"), hub)
-    slow.start()
-    # enqueue is synchronous: fan-out never waits on a socket, however slow.
-    results = [slow.enqueue(f"frame {i}") for i in range(6)]
-    assert results[:3] == [True, True, True] and results[-1] is False
-    await asyncio.wait_for(stuck.closed.wait(), 5)
-    assert stuck.closed_with == 4008
-    assert hub.counters.observer_slow_closes == 1
-    assert not slow.enqueue("after close")
-    await slow.stop()

@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway_http.accesslog import redact_target
-from gateway_http.hosts import HostPolicy, host_name
-from gateway_http.tickets import TicketStore
 from scitex_orochi.hub.media_meta import read_sidecar, sidecar_path
 
 from support import rawhttp
@@ -27,58 +24,6 @@ PNG = base64.b64decode(
 ALLOWED = "hub.example,.corp.example"
 
 
-# ---- pure --------------------------------------------------------------------------
-def test_host_names_and_policy():
-    assert host_name("Hub.Example.:8559") == "hub.example"
-    assert host_name("[::1]:8559") == "::1" and host_name("[fe80::1]") == "fe80::1"
-    assert host_name("127.0.0.1:80") == "127.0.0.1"
-    policy = HostPolicy("127.0.0.1", ("hub.example", ".corp.example"))
-    for ok in ("127.0.0.1", "127.0.0.1:8559", "10.1.2.3", "[::1]:8559", "[::1]", "localhost",
-               "LOCALHOST:8559", "hub.example", "hub.example:443", "corp.example",
-               "a.b.corp.example", None):
-        assert policy.allows(ok), ok
-    for bad in ("evil.example", "evil.example:8559", "hub.example.evil.example",
-                "xcorp.example", "2130706433", "", "localhost.evil.example"):
-        assert not policy.allows(bad), bad
-    assert HostPolicy("127.0.0.1", ("*",)).allows("anything.example")
-
-
-def test_redact_target_takes_out_every_secret():
-    token = "wks_" + "ab" * 16
-    cases = {
-        f"/api/agents?token={token}&limit=5": "/api/agents?token=***&limit=5",
-        "/ws?ticket=wst_abcdefghijklmnop&workspace=lab": "/ws?ticket=***&workspace=lab",
-        "/?TOKEN=s3cr3t-admin": "/?TOKEN=***",
-        "/x?bot_token=1&access_token=2&password=3": "/x?bot_token=***&access_token=***"
-                                                    "&password=***",
-        f"/api/workspaces/lab/tokens/{token}": "/api/workspaces/lab/tokens/***",
-        "/api/workspaces/lab/invites/inv_abcdefgh123": "/api/workspaces/lab/invites/***",
-        "/api/invites/redeem": "/api/invites/redeem",
-        f"/media/2026-01/x.png?t={token}": "/media/2026-01/x.png?t=wks_***",
-    }
-    for raw, safe in cases.items():
-        assert redact_target(raw) == safe, raw
-
-
-def test_tickets_are_single_use_expire_and_are_bounded():
-    now = [100.0]
-    store = TicketStore(ttl_s=30.0, max_tickets=3, clock=lambda: now[0])
-    first = store.issue("tok-a")
-    assert first.startswith("wst_") and len(first) > 30
-    assert store.redeem(first) == "tok-a"
-    assert store.redeem(first) is None  # once
-    late = store.issue("tok-b")
-    now[0] += 30.0
-    assert store.redeem(late) is None  # expired
-    tickets = [store.issue(f"tok-{i}") for i in range(5)]
-    assert len(store) == 3  # the oldest outstanding ones gave way
-    assert store.redeem(tickets[0]) is None and store.redeem(tickets[-1]) == "tok-4"
-    now[0] += 31.0
-    store.issue("tok-x")
-    assert len(store) == 1  # expired ones are dropped as new ones are issued
-
-
-# ---- against the hub -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sec_hub():
     from scitex_orochi.hub.testing import Hub
