@@ -1,32 +1,20 @@
-"""The MCP server's tools through an in-process FastMCP client, against the scripted
-FakeHub and against the real supervised hub."""
+"""The MCP server's tools through an in-process FastMCP client against the scripted FakeHub
+(against the real supervised hub: tests/e2e/test_mcp_hub.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client.core import Backoff
 from scitex_orochi.client.mcp_server import create_server
 
+from support.client import WAIT_S
 from support.fakehub import FakeHub
+from support.mcp import call, factory
 
 fastmcp = pytest.importorskip("fastmcp", reason="the [mcp] extra is not installed")
-
-WAIT_S = 30.0 * float(os.environ.get("OROCHI_TEST_TIME_SCALE", "1"))
-
-
-def factory(port: int, token: str, name: str = "mcp-agent"):
-    return lambda: OrochiClient(name, port=port, token=token, channels=["#g"],
-                                backoff=Backoff(0.01, 2, 0.1), timeout=WAIT_S)
-
-
-async def call(client, tool: str, **args):
-    result = await client.call_tool(tool, args)
-    return result.structured_content
 
 
 async def test_tools_are_listed_with_descriptions():
@@ -77,16 +65,3 @@ async def test_messages_arriving_while_busy_are_queued_and_filtered_by_channel()
         assert [m["content"] for m in rest["messages"]] == ["g0", "g1", "g2"]
         empty = await call(c, "wait_for_message", timeout=0.05)
         assert empty["timed_out"] and empty["messages"] == []
-
-
-async def test_mcp_against_the_real_hub(hub):
-    server = create_server(factory(hub.port, hub.default_token))
-    async with fastmcp.Client(server) as c:
-        assert (await call(c, "send", channel="#g", content="real"))["seq"] == 1
-        waiting = asyncio.create_task(call(c, "wait_for_message", timeout=WAIT_S))
-        async with OrochiClient("other", port=hub.port, token=hub.default_token,
-                                channels=["#g"]) as other:
-            await other.send("#g", "reply @mcp-agent")
-            got = await asyncio.wait_for(waiting, WAIT_S)
-        assert [m["content"] for m in got["messages"]] == ["reply @mcp-agent"]
-        assert got["messages"][0]["seq"] == 2
