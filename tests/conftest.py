@@ -9,6 +9,7 @@ This file being the rootdir conftest puts `tests/` on the path: `import support`
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -41,3 +42,11 @@ def pg_url(pg_cluster):
         pg_cluster.drop_database(name)
     except Exception:  # noqa: BLE001 - the server may have been stopped by the test
         pass
+
+
+@pytest.fixture
+def loose_umask():
+    """A umask that would leave files group- and world-readable (022), restored after."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

@@ -173,8 +173,8 @@ def get_json(hub, path: str):
 def wait_witness_gone(hub, name: str = "witness") -> list[dict]:
     """A normal agent connects and leaves; once it is listed as gone, every disconnect
     before it (same gateway, same bus) has reached the HTTP gateway too."""
-    from agent import RawAgent
-    from util import wait_for
+    from support.agent import RawAgent
+    from support.util import wait_for
 
     async def visit() -> None:
         witness = await RawAgent.connect(hub.agent_url(), name, ["#general"])
@@ -207,7 +207,7 @@ def test_list_members_of_a_channel_with_history_and_nobody_online(hub):
 
 
 def test_doctor_leaves_no_channel_behind(hub):
-    from agent import RawAgent
+    from support.agent import RawAgent
 
     async def watch() -> RawAgent:
         return await RawAgent.connect(

@@ -129,7 +129,7 @@ async def test_connections_per_address_are_refused_at_the_handshake(tight_hub):
             return False
         return True
 
-    from util import eventually
+    from support.util import eventually
 
     await eventually(fill, 10, "8 connections from this address")
     with pytest.raises(websockets.InvalidStatus) as refused:

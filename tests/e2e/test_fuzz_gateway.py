@@ -186,7 +186,7 @@ def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
     import urllib.error
     import urllib.request
 
-    from util import wait_for
+    from support.util import wait_for
 
     witness_name, agent_name = f"wit-{uuid.uuid4().hex[:6]}", f"val-{uuid.uuid4().hex[:6]}"
     witness = open_agent(fuzz_hub, witness_name, "#fzw")

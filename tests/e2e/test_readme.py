@@ -16,13 +16,8 @@ import pytest
 
 from scitex_orochi.hub.testing import free_port
 
+from support.docs import bash_block_after
 from support.util import REPO, wait_for
-
-
-def bash_block_after(text: str, heading: str) -> str:
-    """The first line of the first ```bash block after the line starting with `heading`."""
-    rest = text[text.index(heading):]
-    return re.search(r"^```bash\n(.*)$", rest, re.M).group(1)
 
 
 def test_ci_runs_the_readme_test_line():
@@ -35,12 +30,6 @@ def test_ci_runs_the_readme_test_line():
                          timeout=30)
     assert got.stdout.strip() == expected
     assert re.search(r'^eval "\$test_line"$', ci, re.M)
-
-
-def test_the_readme_hub_line_makes_its_own_environment():
-    line = bash_block_after((REPO / "README.md").read_text(), "Run the hub")
-    assert line.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
-    assert line.endswith("scitex-orochi serve")
 
 
 @pytest.mark.slow
@@ -81,7 +70,7 @@ def test_the_docs_say_reads_need_a_token_and_the_hub_agrees(shared_hub):
     import urllib.error
     import urllib.request
 
-    from http_util import wait_http_ready
+    from support.http_util import wait_http_ready
 
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## REST API: every route needs a token"):]

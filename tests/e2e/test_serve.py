@@ -185,13 +185,3 @@ def test_serve_reports_a_busy_port():
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
 
 
-def test_a_regular_file_stdout_is_made_append_only(tmp_path):
-    """supervisord's own lines must not overwrite program output in `serve > hub.log`."""
-    import fcntl
-
-    from scitex_orochi.hub.supervise import _append_mode
-
-    with open(tmp_path / "hub.log", "wb") as log:
-        assert not fcntl.fcntl(log.fileno(), fcntl.F_GETFL) & os.O_APPEND
-        _append_mode(log)
-        assert fcntl.fcntl(log.fileno(), fcntl.F_GETFL) & os.O_APPEND
