@@ -7,7 +7,6 @@ import asyncio
 import json
 import queue
 import subprocess
-import threading
 
 from click.testing import CliRunner
 
@@ -15,6 +14,7 @@ from scitex_orochi.cli import main
 
 from support.cli import CLI, WAIT_S
 from support.client import agent
+from support.procs import read_lines
 
 
 def agent_env(hub, **extra) -> dict[str, str]:
@@ -51,9 +51,9 @@ def test_login_streams_messages_as_they_arrive(hub):
                             env=agent_env(hub), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    read_lines(proc.stdout, lines.put)
     errors: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [errors.put(x) for x in proc.stderr], daemon=True).start()
+    read_lines(proc.stderr, errors.put)
     try:
         assert "connected to" in errors.get(timeout=WAIT_S)  # registered: sends reach it
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,8 +37,8 @@ def _as_admin(hub) -> dict[str, str]:
 
 async def _multipart(api: Api, content: bytes, filename: str, content_type: str,
                      token: str | None = "default"):
-    form = aiohttp.FormData()
-    form.add_field("file", content, filename=filename, content_type=content_type)
+    form = aiohttp.FormData()  # a file-like field: aiohttp streams it (raw bytes over 1 MiB warn)
+    form.add_field("file", io.BytesIO(content), filename=filename, content_type=content_type)
     return await api.request("POST", "/api/upload", data=form, token=token)
 
 

@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from support.cli import CLI, WAIT_S
+from support.procs import read_lines
 from support.util import wait_for
 
 
@@ -54,7 +54,7 @@ def test_a_process_logs_the_notice_once(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "broker"], env=env, stderr=subprocess.PIPE,
                             text=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    read_lines(proc.stderr, lines.append)
     try:
         wait_for(lambda: sum("is deprecated" in x for x in lines) >= 2, 20, "two notices")
         proc.send_signal(signal.SIGTERM)

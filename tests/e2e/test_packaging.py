@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 
 from scitex_orochi.hub.testing import free_port
 
+from support.procs import read_lines
 from support.util import REPO, TIME_SCALE, wait_for
 
 PIP_TIMEOUT_S = 300 * TIME_SCALE
@@ -99,7 +99,7 @@ def test_scitex_orochi_server_starts_the_hub(wheel_target):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    read_lines(proc.stdout, lines.append)
     try:
         wait_for(lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
                  60, "the hub's banner")

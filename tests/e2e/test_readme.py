@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from scitex_orochi.hub.testing import free_port
 
 from support.docs import bash_block_after
+from support.procs import read_lines
 from support.util import REPO, wait_for
 
 
@@ -50,7 +50,7 @@ def test_the_readme_hub_line_runs_the_hub_from_a_fresh_venv():
     proc = subprocess.Popen(["bash", "-c", line], cwd=copy, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    read_lines(proc.stdout, lines.append)
     try:
         wait_for(lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
                  400, "the hub's banner after the install")

@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 
 from scitex_orochi.hub.testing import free_port
 
 from support.agent import RawAgent
+from support.procs import read_lines
 from support.util import wait_for
 
 
@@ -23,12 +23,7 @@ def start_serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, list
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     lines: list[str] = []
-
-    def pump() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    read_lines(proc.stdout, lines.append)
     return proc, lines
 
 

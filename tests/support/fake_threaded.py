@@ -72,3 +72,5 @@ class ThreadedServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+        if not self.loop.is_running():
+            self.loop.close()  # else its self-pipe is left to the garbage collector

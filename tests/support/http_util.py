@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.error
 import urllib.request
@@ -10,6 +11,10 @@ from typing import Any
 import aiohttp
 
 from support.util import wait_for
+
+# aiohttp warns (ResourceWarning) when a body over 1 MiB is given as bytes or str and asks
+# for a file-like object, which it streams; the bytes on the wire are the same.
+STREAM_BODY_OVER_BYTES = 2**20
 
 
 def wait_http_ready(hub: Any, timeout: float = 30.0) -> None:
@@ -43,6 +48,10 @@ class Api:
         if json_body is not None:
             data = json.dumps(json_body)
             headers.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        if isinstance(data, bytes) and len(data) > STREAM_BODY_OVER_BYTES:
+            data = io.BytesIO(data)
         async with self.session.request(method, self.base_url + path, data=data,
                                         headers=headers, params=params) as resp:
             raw = await resp.read()
