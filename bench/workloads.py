@@ -328,7 +328,9 @@ def raise_fd_limit(wanted: int) -> int:
 
 def process_fd_limit(pid: int) -> int | None:
     try:
-        for line in open(f"/proc/{pid}/limits").read().splitlines():
+        with open(f"/proc/{pid}/limits") as limits:
+            text = limits.read()
+        for line in text.splitlines():
             if line.startswith("Max open files"):
                 return int(line.split()[3])
     except (OSError, ValueError, IndexError):

@@ -1,8 +1,15 @@
-"""Shared pytest fixtures."""
+"""Fixtures for every tier; each tier's own are in tests/<tier>/conftest.py.
+
+The tiers: `unit` (pure code: literal inputs, injected clocks; no sockets, threads,
+subprocesses or real sleeps), `component` (one process: real sockets on port 0,
+threads, SQLite files), `e2e` (processes: the supervised hub, the CLI and modules as
+subprocesses, Chromium). The PostgreSQL cluster serves component and e2e tests alike.
+This file being the rootdir conftest puts `tests/` on the path: `import support`."""
 
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -11,7 +18,8 @@ _pg_db_counter = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    """One throwaway PostgreSQL cluster per session (tests/pg.py); skipped without binaries."""
+    """One throwaway PostgreSQL cluster per session (scitex_orochi.hub.testing.pg);
+    skipped without Debian's binaries."""
     from scitex_orochi.hub.testing.pg import PgCluster, PgUnavailable
 
     try:
@@ -36,38 +44,9 @@ def pg_url(pg_cluster):
         pass
 
 
-# ---- a real supervised hub (scitex_orochi.hub.testing) ------------------------------
-
 @pytest.fixture
-def hub_factory():
-    """Start hubs with options (ws_procs, db_url, extra_env); all stopped at teardown."""
-    from scitex_orochi.hub.testing import Hub
-
-    started = []
-
-    def make(**kwargs):
-        hub = Hub(**kwargs)
-        started.append(hub)
-        return hub.start()
-
-    yield make
-    for hub in started:
-        hub.stop()
-        hub.cleanup()
-
-
-@pytest.fixture
-def hub(hub_factory):
-    """One hub with a single WebSocket gateway on SQLite."""
-    return hub_factory()
-
-
-@pytest.fixture(scope="module")
-def shared_hub():
-    """One hub for a whole module, for tests that do not kill or reconfigure it."""
-    from scitex_orochi.hub.testing import Hub
-
-    hub = Hub().start()
-    yield hub
-    hub.stop()
-    hub.cleanup()
+def loose_umask():
+    """A umask that would leave files group- and world-readable (022), restored after."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

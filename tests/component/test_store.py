@@ -1,0 +1,431 @@
+"""scitex_orochi.hub.store against a real SQLite file and a throwaway PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import stat
+import statistics
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from scitex_orochi.hub import migrations, tables
+from scitex_orochi.hub.store import (
+    Conflict,
+    InviteError,
+    ReadOnlyStore,
+    Store,
+    WorkspaceNotFound,
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sub' / 'orochi.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(db_url):
+    s = Store(db_url)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def _row(seq, *, ws="default", channel="#general", msg_id=None, ts_epoch=None, sender="alice"):
+    epoch = 1_700_000_000.0 + seq if ts_epoch is None else ts_epoch
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch))
+    return {
+        "msg_id": msg_id or f"{ws}-{channel}-{seq}", "workspace_id": ws, "channel": channel,
+        "seq": seq, "ts": ts, "ts_epoch": epoch, "sender": sender, "sender_type": "agent",
+        "content": f"hello {seq} ü", "mentions": ["bob"] if seq % 2 else [],
+        "metadata": {"n": seq}, "attachments": [],
+    }
+
+
+def _index_names(store: Store) -> set[str]:
+    return {ix["name"] for ix in sa.inspect(store.engine).get_indexes("messages")}
+
+
+# -- migrations ---------------------------------------------------------------------------
+def test_migrate_empty_then_noop(db_url):
+    s = Store(db_url)
+    assert s.schema_version() == 0
+    assert s.migrate() == len(migrations.MIGRATIONS)
+    assert s.migrate() == len(migrations.MIGRATIONS)
+    with s.engine.connect() as conn:
+        versions = conn.execute(sa.select(tables.schema_migrations.c.version)).scalars().all()
+    assert sorted(versions) == [m[0] for m in migrations.MIGRATIONS]
+    assert {"workspaces", "workspace_tokens", "invites", "messages"} <= set(
+        sa.inspect(s.engine).get_table_names())
+    s.close()
+
+
+def test_database_at_version_1_is_upgraded(db_url):
+    s = Store(db_url)
+    assert migrations.migrate(s.engine, migrations.MIGRATIONS[:1]) == 1
+    assert "ix_messages_ws_channel_ts" not in _index_names(s)
+    s.insert_messages([_row(1)])
+    assert s.migrate() == len(migrations.MIGRATIONS)
+    assert {"ix_messages_ws_channel_ts", "ix_messages_ws_pk"} <= _index_names(s)
+    assert s.max_seq("default", "#general") == 1
+    s.close()
+
+
+def _v2_schema(engine: sa.Engine) -> None:
+    """The schema as version 2 left it: message ids unique across the hub, no pinning."""
+    old = sa.MetaData()
+    sa.Table("workspaces", old, sa.Column("id", sa.String(64), primary_key=True),
+             sa.Column("name", sa.String(200), nullable=False, unique=True),
+             sa.Column("created_at", sa.String(40), nullable=False),
+             sa.Column("channels", sa.JSON, nullable=False))
+    sa.Table("workspace_tokens", old, sa.Column("token", sa.String(64), primary_key=True),
+             sa.Column("workspace_id", sa.String(64), nullable=False),
+             sa.Column("label", sa.String(200), nullable=False),
+             sa.Column("created_at", sa.String(40), nullable=False))
+    sa.Table("messages", old,
+             sa.Column("pk", tables.BigIntPk, primary_key=True, autoincrement=True),
+             sa.Column("msg_id", sa.String(255), nullable=False, unique=True),
+             *[sa.Column(c.name, c.type, nullable=False) for c in tables.messages.columns
+               if c.name not in ("pk", "msg_id")],
+             sa.UniqueConstraint("workspace_id", "channel", "seq"))
+    with engine.begin() as conn:
+        old.create_all(conn)
+        tables.schema_migrations.create(conn)
+        for version in (1, 2):
+            conn.execute(tables.schema_migrations.insert().values(
+                version=version, name="old", applied_at="2025-01-01T00:00:00+00:00"))
+        migrations._v2_history_indexes(conn)
+        conn.execute(sa.text("INSERT INTO workspaces VALUES ('default', 'default', '', '[]')"))
+        conn.execute(sa.text("INSERT INTO workspace_tokens VALUES "
+                             "('wks_old', 'default', 'old', '')"))
+
+
+def test_version_2_is_upgraded_to_workspace_scoped_ids(db_url, tmp_path):
+    """Ids were unique across the hub, so one workspace could take another's next id."""
+    s = Store(db_url)
+    _v2_schema(s.engine)
+    with s.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO messages (msg_id, workspace_id, channel, seq, ts, ts_epoch, sender, "
+            "sender_type, content, mentions, metadata, attachments) VALUES ('shared', "
+            "'default', '#general', 1, 't', 1.0, 'alice', 'agent', 'kept', '[]', '{}', '[]')")
+    assert s.migrate() == 3
+    assert s.history("default", "#general")[0]["content"] == "kept"
+    s.insert_messages([_row(1, ws="ws2", msg_id="shared")])  # the same id elsewhere: fine
+    with pytest.raises(IntegrityError):
+        s.insert_messages([_row(2, msg_id="shared")])  # twice in one workspace: refused
+    found = s.find_messages([("default", "shared"), ("ws2", "shared")])
+    assert found[("default", "shared")]["content"] == "kept"
+    assert found[("ws2", "shared")]["workspace_id"] == "ws2"
+    assert s.authenticate("wks_old", "admin").agent_name is None
+    pinned = s.create_token("default", "bot", agent_name="bot")
+    assert s.authenticate(pinned["token"], "admin").agent_name == "bot"
+    assert s.migrate() == 3  # a no-op now
+    s.close()
+
+
+def test_concurrent_migrate_and_bootstrap(db_url, tmp_path):
+    stores = [Store(db_url) for _ in range(4)]
+    results: list = []
+    errors: list = []
+    barrier = threading.Barrier(len(stores))
+
+    def work(s: Store) -> None:
+        try:
+            barrier.wait()
+            version = s.migrate()
+            results.append((version, s.bootstrap(tmp_path / "admin_token", None)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert {v for v, _ in results} == {len(migrations.MIGRATIONS)}
+    assert len({b.default_token for _, b in results}) == 1
+    assert len({b.admin_token for _, b in results}) == 1
+    assert sum(b.default_token_generated for _, b in results) == 1
+    assert len(stores[0].list_tokens("default")) == 1
+    assert [w["id"] for w in stores[0].list_workspaces()] == ["default"]
+    for s in stores:
+        s.close()
+
+
+# -- bootstrap and auth ---------------------------------------------------------------------
+def test_bootstrap_idempotent(store, tmp_path):
+    path = tmp_path / "data" / "admin_token"
+    first = store.bootstrap(path, None)
+    assert first.admin_generated and first.default_token_generated
+    assert first.default_workspace_id == "default"
+    assert first.default_token.startswith("wks_") and len(first.default_token) == 36
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() == first.admin_token
+    second = store.bootstrap(path, None)
+    assert second.admin_token == first.admin_token and not second.admin_generated
+    assert second.default_token == first.default_token and not second.default_token_generated
+    ws = store.get_workspace("default")
+    assert ws["name"] == "default" and ws["channels"] == ["#general"]
+
+
+def test_bootstrap_given_admin_token_is_not_written(store, tmp_path):
+    path = tmp_path / "admin_token"
+    boot = store.bootstrap(path, "s3cret")
+    assert boot.admin_token == "s3cret" and not boot.admin_generated
+    assert not path.exists()
+
+
+def test_authenticate(store, tmp_path):
+    boot = store.bootstrap(tmp_path / "admin_token", "admin-token")
+    admin = store.authenticate("admin-token", boot.admin_token)
+    assert admin is not None and admin.is_admin and admin.workspace_id == "default"
+    user = store.authenticate(boot.default_token, boot.admin_token)
+    assert user is not None and not user.is_admin and user.workspace_id == "default"
+    ws, token = store.create_workspace("team")
+    other = store.authenticate(token, boot.admin_token)
+    assert other is not None and other.workspace_id == ws["id"] and not other.is_admin
+    for wrong in ("", "admin-toke", "wks_" + "0" * 32, boot.default_token + "x", None):
+        assert store.authenticate(wrong, boot.admin_token) is None
+    assert store.authenticate("", "") is None
+
+
+# -- messages ----------------------------------------------------------------------------------
+def test_history_order_since_limit_after_seq(store):
+    store.insert_messages([_row(s) for s in range(1, 11)])
+    store.insert_messages([_row(s, channel="#other") for s in range(1, 4)])
+    store.insert_messages([_row(s, ws="ws2") for s in range(1, 4)])
+
+    newest = store.history("default", "#general")
+    assert [r["seq"] for r in newest] == list(range(10, 0, -1))
+    assert set(newest[0]) == {"msg_id", "ts", "channel", "sender", "content", "mentions",
+                              "metadata", "sender_type", "attachments", "seq"}
+    assert newest[0]["content"] == "hello 10 ü" and newest[0]["metadata"] == {"n": 10}
+    assert newest[1]["mentions"] == ["bob"] and newest[0]["mentions"] == []
+
+    assert [r["seq"] for r in store.history("default", "#general", limit=3)] == [10, 9, 8]
+    assert len(store.history("default", "#general", limit=0)) == 1
+    assert len(store.history("default", "#general", limit=10**6)) == 10
+
+    since = _row(7)["ts"]
+    assert [r["seq"] for r in store.history("default", "#general", since=since)] == [10, 9, 8, 7]
+    # The same instant written differently compares equal.
+    since_z = since.replace("+00:00", "Z")
+    assert [r["seq"] for r in store.history("default", "#general", since=since_z)][-1] == 7
+    with pytest.raises(ValueError):
+        store.history("default", "#general", since="yesterday")
+
+    after = store.history("default", "#general", after_seq=4, limit=3)
+    assert [r["seq"] for r in after] == [5, 6, 7]
+    assert store.history("default", "#general", after_seq=10) == []
+    assert [r["seq"] for r in store.history("default", "#other")] == [3, 2, 1]
+    assert [r["seq"] for r in store.history("ws2", "#general")] == [3, 2, 1]
+    assert store.history("nope", "#general") == []
+
+
+def test_insert_is_atomic_and_unique(store):
+    store.insert_messages([_row(1), _row(2)])
+    with pytest.raises(IntegrityError):  # msg_id already stored
+        store.insert_messages([_row(3), _row(4, msg_id=_row(1)["msg_id"])])
+    with pytest.raises(IntegrityError):  # (ws, channel, seq) already taken
+        store.insert_messages([_row(2, msg_id="fresh")])
+    assert store.max_seq("default", "#general") == 2
+    assert [r["seq"] for r in store.history("default", "#general")] == [2, 1]
+    store.insert_messages([])
+
+
+def test_max_seq_find_recent_channels(store):
+    assert store.max_seq("default", "#general") == 0
+    store.insert_messages([_row(s) for s in (1, 2, 3)] + [_row(1, channel="#b")]
+                          + [_row(1, ws="ws2", channel="#c")])
+    assert store.max_seq("default", "#general") == 3
+    assert store.max_seq("default", "#b") == 1
+    two, other = ("default", _row(2)["msg_id"]), ("ws2", "ws2-#c-1")
+    found = store.find_messages([two, ("default", "missing"), other,
+                                 ("ws2", _row(2)["msg_id"])])  # an id of another workspace
+    assert set(found) == {two, other}
+    assert found[two]["workspace_id"] == "default"
+    assert found[two]["seq"] == 2
+    assert found[other]["workspace_id"] == "ws2"
+    assert store.find_messages([]) == {}
+    many = [two] + [("default", f"x{i}") for i in range(1200)]
+    assert list(store.find_messages(many)) == [two]
+
+    recent = store.recent("default", 3)
+    assert [(r["channel"], r["seq"]) for r in recent] == [("#general", 2), ("#general", 3),
+                                                          ("#b", 1)]
+    assert recent[0]["workspace_id"] == "default"
+    assert len(store.recent(None, 100)) == 5
+    assert store.recent(None, 1)[0]["workspace_id"] == "ws2"
+    assert store.channels("default") == {"#b": 1, "#general": 3}
+    assert store.channels("ws2") == {"#c": 1}
+    assert store.channels("none") == {}
+
+
+def test_history_is_fast_on_a_big_channel(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'big.db'}")
+    s.migrate()
+    n = 100_000
+    base = _row(1)
+    rows = [{**base, "msg_id": f"m{i}", "seq": i, "ts_epoch": base["ts_epoch"] + i,
+             "channel": "#big" if i % 4 else "#small"} for i in range(1, n + 1)]
+    s.insert_messages(rows)
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        rows = s.history("default", "#big", limit=50)
+        timings.append(time.perf_counter() - started)
+    assert len(rows) == 50 and rows[0]["seq"] == n - 1
+    assert statistics.median(timings) < 0.01, timings
+    started = time.perf_counter()
+    assert len(s.history("default", "#big", after_seq=n - 200, limit=50)) == 50
+    assert len(s.history("default", "#big", since="2100-01-01T00:00:00+00:00")) == 0
+    assert time.perf_counter() - started < 0.05
+    s.close()
+
+
+# -- workspaces, tokens, invites ------------------------------------------------------------
+def test_workspaces(store, tmp_path):
+    store.bootstrap(tmp_path / "admin_token", "a")
+    ws, token = store.create_workspace("team", ["#dev", "#ops"])
+    assert ws["id"].startswith("ws_") and ws["channels"] == ["#dev", "#ops"]
+    assert token.startswith("wks_")
+    assert store.get_workspace(ws["id"]) == ws
+    assert store.get_workspace("missing") is None
+    assert [w["name"] for w in store.list_workspaces()] == ["default", "team"]
+    with pytest.raises(Conflict):
+        store.create_workspace("team")
+    with pytest.raises(ValueError):
+        store.create_workspace("  ")
+    with pytest.raises(Conflict):
+        store.delete_workspace("default")
+    store.create_invite(ws["id"], 1)
+    assert store.delete_workspace(ws["id"]) is True
+    assert store.delete_workspace(ws["id"]) is False
+    assert store.get_workspace(ws["id"]) is None
+    assert store.authenticate(token, "a") is None
+    assert store.list_invites(ws["id"]) == []
+
+
+def test_tokens(store, tmp_path):
+    boot = store.bootstrap(tmp_path / "admin_token", "a")
+    tok = store.create_token("default", "laptop")
+    assert tok["token"].startswith("wks_") and tok["label"] == "laptop"
+    listed = store.list_tokens("default")
+    assert {t["token"] for t in listed} == {boot.default_token, tok["token"]}
+    assert store.authenticate(tok["token"], "a").workspace_id == "default"
+    ws, _ = store.create_workspace("other")
+    assert store.delete_token(ws["id"], tok["token"]) is False  # not that workspace's token
+    assert store.delete_token("default", tok["token"]) is True
+    assert store.delete_token("default", tok["token"]) is False
+    assert store.authenticate(tok["token"], "a") is None
+    with pytest.raises(WorkspaceNotFound):
+        store.create_token("missing")
+
+
+def test_invites(store, tmp_path):
+    store.bootstrap(tmp_path / "admin_token", "a")
+    ws, _ = store.create_workspace("team")
+    inv = store.create_invite(ws["id"], max_uses=2)
+    assert inv["token"].startswith("inv_") and inv["uses"] == 0 and inv["expires_at"] is None
+    first_ws, first_token = store.redeem_invite(inv["token"])
+    second_ws, second_token = store.redeem_invite(inv["token"])
+    assert first_ws == second_ws == ws["id"] and first_token != second_token
+    assert store.authenticate(second_token, "a").workspace_id == ws["id"]
+    with pytest.raises(InviteError, match="used up"):
+        store.redeem_invite(inv["token"])
+    assert store.list_invites(ws["id"])[0]["uses"] == 2
+    with pytest.raises(InviteError, match="unknown"):
+        store.redeem_invite("inv_nope")
+
+    timed = store.create_invite(ws["id"], max_uses=5, expires_in_s=3600)
+    assert timed["expires_at"] > time.time()
+    with store.engine.begin() as conn:  # move the expiry into the past
+        conn.execute(tables.invites.update().where(
+            tables.invites.c.token == timed["token"]).values(expires_at=time.time() - 1))
+    with pytest.raises(InviteError, match="expired"):
+        store.redeem_invite(timed["token"])
+
+    with pytest.raises(WorkspaceNotFound):
+        store.create_invite("missing", 1)
+    with pytest.raises(ValueError):
+        store.create_invite(ws["id"], 0)
+    assert store.delete_invite("default", inv["token"]) is False
+    assert store.delete_invite(ws["id"], inv["token"]) is True
+    assert [i["token"] for i in store.list_invites(ws["id"])] == [timed["token"]]
+
+
+def test_concurrent_redeem_respects_max_uses(db_url, tmp_path):
+    s = Store(db_url)
+    s.migrate()
+    s.bootstrap(tmp_path / "admin_token", "a")
+    inv = s.create_invite("default", max_uses=3)
+    stores = [Store(db_url) for _ in range(8)]
+    outcomes: list = []
+    barrier = threading.Barrier(len(stores))
+
+    def redeem(st: Store) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(st.redeem_invite(inv["token"]))
+        except InviteError:
+            outcomes.append(None)
+
+    threads = [threading.Thread(target=redeem, args=(st,)) for st in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(outcomes) == 8
+    assert sum(o is not None for o in outcomes) == 3
+    assert len(s.list_tokens("default")) == 1 + 3
+    for st in [s, *stores]:
+        st.close()
+
+
+# -- engine details ---------------------------------------------------------------------------
+def test_readonly_store_reads_but_never_writes(db_url, tmp_path):
+    writer = Store(db_url)
+    writer.migrate()
+    writer.insert_messages([_row(1)])
+    reader = Store(db_url, readonly=True)
+    assert reader.history("default", "#general")[0]["seq"] == 1
+    with pytest.raises(ReadOnlyStore):
+        reader.insert_messages([_row(2)])
+    with pytest.raises(ReadOnlyStore):
+        reader.migrate()
+    with pytest.raises(ReadOnlyStore):
+        reader.create_workspace("x")
+    writer.close()
+    reader.close()
+
+
+def test_sqlite_pragmas(tmp_path, monkeypatch):
+    s = Store(f"sqlite:///{tmp_path / 'a' / 'b' / 'p.db'}")
+    with s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    s.close()
+    monkeypatch.setenv("SCITEX_OROCHI_SQLITE_SYNC", "normal")
+    s = Store(f"sqlite:///{tmp_path / 'n.db'}")
+    with s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    s.close()
+    monkeypatch.setenv("SCITEX_OROCHI_SQLITE_SYNC", "sometimes")
+    with pytest.raises(ValueError):
+        Store(f"sqlite:///{tmp_path / 'x.db'}")
+
+
+@pytest.mark.postgres
+def test_plain_postgresql_url_is_accepted(pg_url):
+    s = Store(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    assert s.dialect == "postgresql"
+    assert s.migrate() == len(migrations.MIGRATIONS)
+    s.close()

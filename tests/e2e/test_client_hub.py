@@ -1,0 +1,121 @@
+"""The agent client against the real supervised hub (scitex_orochi.hub.testing)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from scitex_orochi import OrochiClient
+from scitex_orochi.client.errors import AuthError, Replaced
+from scitex_orochi.client.rest import RestClient
+
+from support.client import WAIT_S, agent
+
+GATEWAY = "gateway_ws:gateway_ws_00"
+
+
+async def receive(client: OrochiClient, count: int) -> list:
+    return [await client.recv(WAIT_S) for _ in range(count)]
+
+
+async def kill_gateway(hub) -> None:
+    await asyncio.to_thread(hub.kill, GATEWAY)
+
+
+async def test_concurrent_calls_stay_in_step(hub):
+    async with agent(hub, "a") as a, agent(hub, "b") as b:
+        for i in range(10):
+            await b.send("#hist", f"h{i}")
+
+        async def flood():
+            return [await b.send("#r", f"m{i}") for i in range(40)]
+
+        calls = [a.query_history("#hist", limit=i + 1) for i in range(10)]
+        calls += [a.who() for _ in range(10)]
+        calls += [a.send("#other", f"s{i}") for i in range(10)]
+        results, sent = await asyncio.gather(asyncio.gather(*calls), flood())
+        assert [len(r) for r in results[:10]] == list(range(1, 11))
+        assert all(r[0].content == "h9" for r in results[:10])  # newest first
+        assert all({"a", "b"} <= set(r) for r in results[10:20])
+        assert sorted(r.seq for r in results[20:30]) == list(range(1, 11))
+        got = await receive(a, 40)
+        assert [m.content for m in got] == [f"m{i}" for i in range(40)]
+        assert [m.seq for m in got] == [s.seq for s in sent]
+
+
+async def test_bad_token_is_refused_clearly(hub):
+    with pytest.raises(AuthError, match="refused the token"):
+        await agent(hub, "a", token="wrong").connect()
+
+
+async def test_a_newer_connection_with_the_same_name_replaces_the_older(hub):
+    async with agent(hub, "twin") as first:
+        async with agent(hub, "twin") as second:
+            with pytest.raises(Replaced):
+                await first.recv(WAIT_S)
+            assert "twin" in await second.who()
+
+
+async def test_gateway_killed_while_another_agent_posts_resumes_once_in_order(hub):
+    async with agent(hub, "listener") as a, agent(hub, "poster") as b:
+        before = [await b.send("#r", f"before{i}") for i in range(5)]
+        assert [m.content for m in await receive(a, 5)] == [f"before{i}" for i in range(5)]
+        await kill_gateway(hub)
+        # b's sends wait for its own reconnect; unacked ones are re-sent with their ids
+        during = [await b.send("#r", f"during{i}") for i in range(20)]
+        got = await receive(a, 20)
+        assert [m.content for m in got] == [f"during{i}" for i in range(20)]
+        assert [m.seq for m in got] == [s.seq for s in during]
+        assert [s.seq for s in before + during] == list(range(1, 26))
+        assert a.reconnects >= 1 and b.reconnects >= 1
+        stored = await a.query_history("#r", after_seq=0, limit=100)
+        assert [m.seq for m in stored] == list(range(1, 26))
+        assert a.pending_messages() == 0
+
+
+async def test_gateway_killed_while_messages_are_posted_over_rest(hub):
+    rest = RestClient(hub.http_url, hub.admin_token)
+
+    def post(i: int) -> None:
+        rest.post("/api/messages", {"sender": "rest-bot",
+                                    "payload": {"channel": "#r", "content": f"rest{i}"}})
+
+    async with agent(hub, "listener") as a:
+        await asyncio.to_thread(post, 0)
+        assert (await a.recv(WAIT_S)).content == "rest0"
+        await kill_gateway(hub)
+        for i in range(1, 11):
+            await asyncio.to_thread(post, i)
+        got = await receive(a, 10)
+        assert [m.content for m in got] == [f"rest{i}" for i in range(1, 11)]
+        assert [m.seq for m in got] == list(range(2, 12))
+        assert a.reconnects >= 1
+
+
+async def test_sends_in_flight_when_the_gateway_dies_are_stored_once(hub):
+    async with agent(hub, "listener") as a, agent(hub, "sender") as b:
+        sends = asyncio.gather(*(b.send("#r", f"x{i}") for i in range(60)))
+        first = await a.recv(WAIT_S)
+        await kill_gateway(hub)
+        sent = await asyncio.wait_for(sends, WAIT_S)
+        assert sorted(s.seq for s in sent) == list(range(1, 61))
+        got = [first] + await receive(a, 59)
+        assert [m.seq for m in got] == list(range(1, 61))
+        assert sorted(m.content for m in got) == sorted(f"x{i}" for i in range(60))
+        stored = await a.query_history("#r", after_seq=0, limit=1000)
+        assert len(stored) == 60 and len({m.id for m in stored}) == 60
+
+
+async def test_status_heartbeat_and_subscriptions(hub):
+    async with agent(hub, "a") as a, agent(hub, "b", channels=("#other",)) as b:
+        await a.heartbeat()
+        await a.update_status("busy", current_task="running the suite")
+        await a.subscribe("#late")
+        await b.send("#late", "after subscribe")
+        assert (await a.recv(WAIT_S)).content == "after subscribe"
+        await a.unsubscribe("#late")
+        assert "#late" not in (await b.who())["a"]
+        await b.send("#other", "ping @a")  # a mention reaches a off-channel
+        msg = await a.recv(WAIT_S)
+        assert (msg.channel, msg.mentions) == ("#other", ["a"])
