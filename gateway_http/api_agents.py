@@ -47,7 +47,10 @@ def _iso(epoch: Any) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]:
+async def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]:
+    """The presence records of the scope, once every change the broker passed before
+    this request is applied (`caught_up`): an agent whose register was acked is listed."""
+    await request.app[BUS].caught_up()
     records = request.app[PRESENCE].records(workspace)
     return sorted(records, key=lambda r: (str(r.get("ws")), str(r.get("name"))))
 
@@ -55,14 +58,15 @@ def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]
 async def agents(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    return web.json_response([agent_view(r, now, cfg) for r in _online(request, scope.workspace)])
+    records = await _online(request, scope.workspace)
+    return web.json_response([agent_view(r, now, cfg) for r in records])
 
 
 async def registry(request: web.Request) -> web.Response:
     """Online agents plus the recently disconnected ones (`online: false`)."""
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    online = [agent_view(r, now, cfg) for r in _online(request, scope.workspace)]
+    online = [agent_view(r, now, cfg) for r in await _online(request, scope.workspace)]
     names = {(a["workspace"], a["name"]) for a in online}
     gone = [agent_view(r, now, cfg, online=False)
             for r in request.app[BUS].gone_records(scope.workspace, now)
@@ -75,7 +79,7 @@ async def agents_health(request: web.Request) -> web.Response:
     cfg, now = request.app[CONFIG], time.time()
     entries = [health_entry(r, now, stale_after_s=cfg.online_within_s,
                             dead_after_s=cfg.reap_after_s)
-               for r in _online(request, scope.workspace)]
+               for r in await _online(request, scope.workspace)]
     seen = {(e["workspace"], e["name"]) for e in entries}
     entries += [health_entry(r, now, online=False)
                 for r in request.app[BUS].gone_records(scope.workspace, now)
@@ -89,12 +93,12 @@ async def agents_health(request: web.Request) -> web.Response:
 async def channels(request: web.Request) -> web.Response:
     """`{"#ch": [members]}` of the agents online in the scope."""
     scope = await authenticate(request)
-    return web.json_response(channel_members(_online(request, scope.workspace)))
+    return web.json_response(channel_members(await _online(request, scope.workspace)))
 
 
 async def stats(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    records = _online(request, scope.workspace)
+    records = await _online(request, scope.workspace)
     members = channel_members(records)
     observers = [o for o in request.app[OBSERVERS]
                  if scope.workspace is None or o.workspace in (None, scope.workspace)]
@@ -110,7 +114,7 @@ async def resources(request: web.Request) -> web.Response:
     """`{name: {resource keys..., machine, last_seen}}` from the agents' heartbeats."""
     scope = await authenticate(request)
     out: dict[str, dict[str, Any]] = {}
-    for record in _online(request, scope.workspace):
+    for record in await _online(request, scope.workspace):
         out[record["name"]] = {**(record.get("resources") or {}),
                                "machine": record.get("machine") or "",
                                "last_seen": record.get("last_seen"),

@@ -39,6 +39,8 @@ BUS_READY_TIMEOUT_S = 30.0
 GONE_KEEP_S = 600.0  # disconnected agents stay listed (as dead) this long
 GONE_MAX = 500
 BARRIER_TIMEOUT_S = 1.0
+# Presence reads wait at most this for their bus round trip, then answer what they have.
+READ_BARRIER_TIMEOUT_S = 0.5
 
 
 class Counters:
@@ -137,6 +139,14 @@ class HttpHub:
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         """A store call in the default executor (the stores are blocking)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def caught_up(self) -> None:
+        """Our own probe through the broker: it comes back after every frame the broker
+        passed us before, in order, so a change another process saw acked is applied.
+        (An agent's register is acked once its presence passed the broker.)"""
+        if not await self.peer.barrier(READ_BARRIER_TIMEOUT_S):
+            log.warning("bus probe not back within %.1fs; answering with the presence at hand",
+                        READ_BARRIER_TIMEOUT_S)
 
     async def request(self, service: str, body: dict[str, Any], timeout_s: float
                       ) -> dict[str, Any]:
