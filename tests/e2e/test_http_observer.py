@@ -12,6 +12,7 @@ import websockets
 
 from support.agent import RawAgent
 from support.http_util import Api, wait_http_ready
+from support.util import eventually
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,25 @@ def observer_url(hub, token, **query) -> str:
     return f"ws://{hub.host}:{hub.dashboard_port}/ws?token={token}{extra}"
 
 
+async def watching_observer(hub, token) -> RawAgent:
+    """An observer connection once the gateway has added it (`observers_connected` went
+    up): the handshake alone can complete before, and a change made then is not its."""
+    admin = Api(hub.http_url, hub.admin_token)
+    try:
+        before = (await admin.get("/api/stats"))[1]["observers_connected"]
+        obs = await RawAgent.connect(observer_url(hub, token), register=False)
+
+        async def added() -> bool:
+            return (await admin.get("/api/stats"))[1]["observers_connected"] > before
+
+        await eventually(added, 10, "the observer added by the gateway")
+        return obs
+    finally:
+        await admin.close()
+
+
 async def test_observer_sees_messages_presence_and_status(http_hub):
-    obs = await RawAgent.connect(observer_url(http_hub, http_hub.default_token), register=False)
+    obs = await watching_observer(http_hub, http_hub.default_token)
     agent = await RawAgent.connect(http_hub.agent_url(), "watched", ["#obs"], project="p1")
     other = None
     try:
