@@ -111,7 +111,7 @@ class RunningGateway:
 @pytest.fixture
 async def gateway(bed) -> AsyncIterator[RunningGateway]:
     """`Gateway.run()` as `python -m gateway_ws` runs it, on the bed's free port; stopped
-    through its `stopping` event (what SIGTERM sets)."""
+    through its peer's `stopping` event (what SIGTERM sets)."""
     store = Store(bed.cfg.db_url, readonly=True)
     gw = Gateway(bed.cfg, store)
     task = asyncio.create_task(gw.run())
@@ -132,6 +132,6 @@ async def gateway(bed) -> AsyncIterator[RunningGateway]:
     try:
         yield RunningGateway(gw, f"ws://{host}:{port}")
     finally:
-        gw.stopping.set()
+        gw.peer.stopping.set()
         await asyncio.wait_for(task, 10 * TIME_SCALE)
         store.close()
