@@ -49,7 +49,8 @@ def check_config(g: Globals) -> tuple[Check, Any]:
         cfg = Config.from_env(overrides={"host": g.host, "ws.port": g.port,
                                          "http.port": g.dashboard_port})
     except ConfigError as exc:
-        return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named"), None
+        return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named "
+                     "(`scitex-orochi check-config` shows every setting)"), None
     warn_legacy(cfg.legacy_env)
     return Check("config", True, f"data dir {cfg.data_dir}"), cfg
 

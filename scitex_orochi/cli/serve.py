@@ -23,6 +23,8 @@ Examples:
   SCITEX_OROCHI_DB=postgresql://orochi@127.0.0.1/orochi scitex-orochi serve
   scitex-orochi --port 9600 --dashboard-port 8600 serve --data-dir /tmp/orochi
 
+`scitex-orochi check-config` (same options) shows what it would run with.
+
 \b
 Exit codes:
   0  stopped by Ctrl-C or SIGTERM
