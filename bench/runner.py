@@ -62,7 +62,7 @@ def profiled(target: Target, out_dir: Path | None, workload: str, log: Log) -> I
     out_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     for program, pid in target.program_pids().items():
-        db = target.cfg.db_url.split(":")[0]
+        db = target.cfg.db.url.split(":")[0]
         path = out_dir / f"{workload}-{db}-{program.split(':')[-1]}.txt"
         procs.append(subprocess.Popen(
             ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",

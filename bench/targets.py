@@ -206,7 +206,7 @@ class OursTarget(Target):
 
     @property
     def db_url(self) -> str:
-        return self.cfg.db_url
+        return self.cfg.db.url
 
     def workspace_url(self, name: str) -> str:
         """The agent URL of another workspace (created on first use)."""

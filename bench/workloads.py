@@ -455,7 +455,7 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
     return {"messages": len(bodies), "acked": acked, "errors": errors,
             "completeness_pct": 100.0 * acked / len(bodies), "duration_s": elapsed,
             "messages_per_s": acked / elapsed,
-            "db": "postgresql" if cfg.db_url.startswith("postgresql") else "sqlite"}
+            "db": "postgresql" if cfg.db.url.startswith("postgresql") else "sqlite"}
 
 
 # ---- history --------------------------------------------------------------------

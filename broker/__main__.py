@@ -19,13 +19,13 @@ def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
     try:
         cfg = Config.from_env()
-        setup_logging(cfg.log_level, "broker")
-        curve = load_server(cfg) if cfg.bus_curve else None
+        setup_logging(cfg.log.level, "broker", cfg.legacy_env)
+        curve = load_server(cfg) if cfg.bus.curve else None
     except ConfigError as exc:
         logging.basicConfig()
         log.error("bad configuration: %s", exc)
         return 2
-    serve(cfg.bus_in, cfg.bus_out, curve)
+    serve(cfg.bus.in_endpoint, cfg.bus.out_endpoint, curve)
     return 0
 
 

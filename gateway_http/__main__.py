@@ -39,10 +39,10 @@ async def serve(cfg: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        site = web.TCPSite(runner, cfg.host, cfg.dashboard_port, backlog=LISTEN_BACKLOG,
+        site = web.TCPSite(runner, cfg.host, cfg.http.port, backlog=LISTEN_BACKLOG,
                            reuse_port=True)
         await site.start()
-        log.info("http gateway on http://%s:%d", cfg.host, cfg.dashboard_port)
+        log.info("http gateway on http://%s:%d", cfg.host, cfg.http.port)
         await stop.wait()
         log.info("stopping")
     finally:
@@ -53,7 +53,7 @@ def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
     try:
         cfg = Config.from_env()
-        setup_logging(cfg.log_level, "gateway_http")
+        setup_logging(cfg.log.level, "gateway_http", cfg.legacy_env)
         client_keys(cfg)  # a missing bus key fails here, by name, before anything starts
     except ConfigError as exc:
         logging.basicConfig()

@@ -34,8 +34,8 @@ def agent_view(record: dict[str, Any], now: float, cfg: Config, online: bool = T
     out["registered_at"] = _iso(record.get("since"))
     out["online"] = online
     out["orochi_current_task"] = out["current_task"] or ""
-    entry = health_entry(record, now, online=online, stale_after_s=cfg.online_within_s,
-                         dead_after_s=cfg.reap_after_s)
+    entry = health_entry(record, now, online=online, stale_after_s=cfg.presence.online_within_s,
+                         dead_after_s=cfg.presence.reap_after_s)
     out["health"] = entry["health"]
     out["last_seen_s_ago"] = entry["last_seen_s_ago"]
     return out
@@ -77,8 +77,8 @@ async def registry(request: web.Request) -> web.Response:
 async def agents_health(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    entries = [health_entry(r, now, stale_after_s=cfg.online_within_s,
-                            dead_after_s=cfg.reap_after_s)
+    entries = [health_entry(r, now, stale_after_s=cfg.presence.online_within_s,
+                            dead_after_s=cfg.presence.reap_after_s)
                for r in await _online(request, scope.workspace)]
     seen = {(e["workspace"], e["name"]) for e in entries}
     entries += [health_entry(r, now, online=False)
@@ -129,9 +129,9 @@ async def config(request: web.Request) -> web.Response:
     return web.json_response({
         "version": __version__, "is_admin": scope.is_admin,
         "workspace": scope.workspace, "default_workspace": scope.one_workspace,
-        "ws_upstream": cfg.dashboard_ws_upstream, "media_max_size": cfg.media_max_size,
-        "max_frame_bytes": cfg.max_frame_bytes,
-        "online_within_s": cfg.online_within_s, "agent_port": cfg.port,
+        "ws_upstream": cfg.http.dashboard_ws_upstream, "media_max_size": cfg.http.media_max_bytes,
+        "max_frame_bytes": cfg.ws.max_frame_bytes,
+        "online_within_s": cfg.presence.online_within_s, "agent_port": cfg.ws.port,
     })
 
 

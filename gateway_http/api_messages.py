@@ -41,7 +41,7 @@ async def history(request: web.Request) -> web.Response:
     workspace = scope.one_workspace
     try:
         rows, more = await asyncio.to_thread(
-            store.history_page, workspace, channel, max_bytes=cfg.max_reply_bytes, since=since,
+            store.history_page, workspace, channel, max_bytes=cfg.ws.max_reply_bytes, since=since,
             limit=limit, after_seq=after_seq, before_seq=before_seq)
     except ValueError:
         raise bad_request("since must be an ISO-8601 timestamp", "since") from None
@@ -64,7 +64,7 @@ async def recent_messages(request: web.Request) -> web.Response:
                       clamp=True)
     rows, more = await asyncio.to_thread(
         request.app[STORE].recent_page, scope.workspace, limit,
-        request.app[CONFIG].max_reply_bytes, skip=is_internal)
+        request.app[CONFIG].ws.max_reply_bytes, skip=is_internal)
     return json_rows(rows, more)
 
 
@@ -72,10 +72,10 @@ async def post_message(request: web.Request) -> web.Response:
     """Admin only: into `?workspace=` or the default workspace."""
     scope = await require_admin(request)
     cfg = request.app[CONFIG]
-    data = await read_json_object(request, cfg.max_frame_bytes)
+    data = await read_json_object(request, cfg.ws.max_frame_bytes)
     envelope = build_envelope(data)
     result = await post_envelope(request.app[BUS], scope.one_workspace, envelope,
-                                 cfg.http_post_timeout_s)
+                                 cfg.http.post_timeout_s)
     return web.json_response(result, status=201)
 
 

@@ -77,16 +77,16 @@ def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     """The gateway application; `hub` may be given (tests), else it is built here and
     joins the bus at startup."""
     middlewares = [error_middleware]
-    if cfg.cors_origins:
-        middlewares.insert(0, cors_middleware(cfg.cors_origins))
+    if cfg.http.cors_origins:
+        middlewares.insert(0, cors_middleware(cfg.http.cors_origins))
     middlewares.insert(0, host_middleware(HostPolicy.from_config(cfg)))
     # Every route reads its body through bodies.py with its own limit; this only
     # bounds what a stray request.read() could buffer.
-    app = web.Application(client_max_size=cfg.max_frame_bytes, middlewares=middlewares)
+    app = web.Application(client_max_size=cfg.ws.max_frame_bytes, middlewares=middlewares)
     app[CONFIG] = cfg
     app[STARTED] = time.time()
-    app[EDGE] = ConnectionGuard(cfg.http_max_conn_per_addr, cfg.http_max_connections)
-    app[MEDIA] = MediaStore(cfg.media_root, cfg.media_max_size)
+    app[EDGE] = ConnectionGuard(cfg.http.max_conn_per_addr, cfg.http.max_connections)
+    app[MEDIA] = MediaStore(cfg.http.media_root, cfg.http.media_max_bytes)
     hub = hub or HttpHub(cfg)
     provide_bus_side(app, hub)
     app.cleanup_ctx.append(_bus_context(hub))

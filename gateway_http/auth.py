@@ -52,8 +52,8 @@ def request_token(request: web.Request) -> str:
 
 def admin_token(app: web.Application) -> str:
     cfg = app[CONFIG]
-    if cfg.admin_token:
-        return cfg.admin_token
+    if cfg.auth.admin_token:
+        return cfg.auth.admin_token
     return read_admin_token(cfg.admin_token_file) or ""
 
 

@@ -222,5 +222,5 @@ class EdgeRunner(web.AppRunner):
         return EdgeServer(server.request_handler, request_factory=server.request_factory,
                           handler_cancellation=server.handler_cancellation,
                           loop=asyncio.get_running_loop(), guard=self.app[EDGE],
-                          head_timeout_s=self.app[CONFIG].http_header_timeout_s,
+                          head_timeout_s=self.app[CONFIG].http.header_timeout_s,
                           **server._kwargs)

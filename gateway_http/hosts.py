@@ -65,9 +65,9 @@ class HostPolicy:
     @classmethod
     def from_config(cls, cfg: Config) -> HostPolicy:
         extra = []
-        if cfg.telegram_webhook_url:
-            extra.append(urlsplit(cfg.telegram_webhook_url).hostname or "")
-        return cls(cfg.host, cfg.allowed_hosts, extra)
+        if cfg.telegram.webhook_url:
+            extra.append(urlsplit(cfg.telegram.webhook_url).hostname or "")
+        return cls(cfg.host, cfg.http.allowed_hosts, extra)
 
     def allows(self, header: str | None) -> bool:
         if header is None or self.any:

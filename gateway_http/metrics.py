@@ -48,8 +48,8 @@ def render(request: web.Request, by_workspace: bool = False) -> str:
     records = app[PRESENCE].records()
     health: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
     for record in records:
-        health[classify(record, now, stale_after_s=cfg.online_within_s,
-                        dead_after_s=cfg.reap_after_s)[0]] += 1
+        health[classify(record, now, stale_after_s=cfg.presence.online_within_s,
+                        dead_after_s=cfg.presence.reap_after_s)[0]] += 1
     workspaces: dict[str, int] = {}
     for record in records:
         workspaces[record["ws"]] = workspaces.get(record["ws"], 0) + 1

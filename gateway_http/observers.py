@@ -49,7 +49,8 @@ class Observer:
         self.hub = hub
         self.closing = False
         self.sent = 0
-        self._queue: Outbox[str] = Outbox(hub.cfg.send_queue_max, hub.cfg.send_queue_max_bytes)
+        self._queue: Outbox[str] = Outbox(hub.cfg.ws.send_queue_max_frames,
+                                          hub.cfg.ws.send_queue_max_bytes)
         self._ready = asyncio.Event()
         self._writer: asyncio.Task | None = None
         self._posts: set[asyncio.Task] = set()
@@ -139,7 +140,7 @@ class Observer:
         ref = envelope["id"]
         try:
             result = await post_envelope(self.hub, self.scope.one_workspace, envelope,
-                                         self.hub.cfg.http_post_timeout_s)
+                                         self.hub.cfg.http.post_timeout_s)
         except HubError as exc:  # PERSIST_TIMEOUT, or the persister's refusal
             self.refuse(exc.code, exc.detail, ref)
             return
@@ -161,7 +162,8 @@ def observer_token(request: web.Request) -> str:
 
 async def observer_ws(request: web.Request) -> web.WebSocketResponse:
     hub, cfg = request.app[BUS], request.app[CONFIG]
-    ws = web.WebSocketResponse(heartbeat=cfg.ping_interval_s, max_msg_size=cfg.max_frame_bytes)
+    ws = web.WebSocketResponse(heartbeat=cfg.ws.ping_interval_s,
+                               max_msg_size=cfg.ws.max_frame_bytes)
     await ws.prepare(request)
     try:
         scope = await scope_of_token(request.app, observer_token(request),

@@ -64,20 +64,21 @@ class HttpHub:
                  admin_store: Store | None = None) -> None:
         self.cfg = cfg
         self.peer = BusPeer(cfg, "http", ingest=True,
-                            ingest_max_bytes=cfg.ingest_pending_max_bytes, replica=True,
+                            ingest_max_bytes=cfg.ingest.pending_max_bytes, replica=True,
                             on_presence=self._on_presence, burst=BUS_BURST)
         # Deliveries are subscribed only while observers are connected (add_observer):
         # decoding every message for nobody would cost every message CPU.
         self.peer.route(topics.DELIVER, self._on_deliveries, subscribe=None)
         self.peer.route(topics.REVOKE, self._on_revoke)
-        self.store = store or Store(cfg.db_url, readonly=True)
-        self.admin_store = admin_store or Store(cfg.db_url)
-        self.media = MediaStore(cfg.media_root, cfg.media_max_size)
+        self.store = store or Store(cfg.db.url, readonly=True)
+        self.admin_store = admin_store or Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
+        self.media = MediaStore(cfg.http.media_root, cfg.http.media_max_bytes)
         self.observers: set[Observer] = set()
         self.counters = Counters()
         self.gone: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self.last_seq: dict[tuple[str, str], int] = {}
-        self.auth_cache: TokenCache[Any] = TokenCache(cfg.token_cache_max, cfg.token_cache_s)
+        self.auth_cache: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max,
+                                                      cfg.auth.token_cache_s)
         self._deliveries: asyncio.Event | None = None  # set once the dlv. subscription is live
 
     # The peer's parts, under the names the routes and /metrics read.
@@ -102,7 +103,7 @@ class HttpHub:
     # ---- lifecycle -------------------------------------------------------
     async def start(self) -> None:
         await self.peer.start(BUS_READY_TIMEOUT_S)
-        self.peer.every(self.cfg.revocation_sweep_s, self._revocation_sweep,
+        self.peer.every(self.cfg.auth.revocation_sweep_s, self._revocation_sweep,
                         "revocation sweep")
         log.info("http gateway %s joined the bus", self.origin)
 

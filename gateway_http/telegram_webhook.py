@@ -28,7 +28,7 @@ WEBHOOK_BODY_MAX_BYTES = 1024 * 1024  # an Update is a few KiB; files come by ge
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
-    secret = request.app[CONFIG].telegram_webhook_secret
+    secret = request.app[CONFIG].telegram.webhook_secret
     if not secret:
         raise web.HTTPNotFound()  # not enabled: answered as the unknown route it then is
     given = request.headers.get(SECRET_HEADER, "")

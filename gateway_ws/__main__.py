@@ -21,13 +21,13 @@ def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
     try:
         cfg = Config.from_env()
-        setup_logging(cfg.log_level, "gateway_ws")
+        setup_logging(cfg.log.level, "gateway_ws", cfg.legacy_env)
         client_keys(cfg)  # a missing bus key fails here, by name, before anything starts
     except ConfigError as exc:
         logging.basicConfig()
         log.error("bad configuration: %s", exc)
         return 2
-    store = Store(cfg.db_url, readonly=True)
+    store = Store(cfg.db.url, readonly=True)
     asyncio.run(Gateway(cfg, store).run())
     return 0
 

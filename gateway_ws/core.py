@@ -128,7 +128,7 @@ class FrameCore:
 
     # ---- what a session may hold -----------------------------------------------------
     def check_channels(self, count: int, ref: str) -> None:
-        limit = self.cfg.max_channels_per_agent
+        limit = self.cfg.presence.max_channels_per_agent
         if count > limit:
             raise codec.ProtocolError(
                 ErrorCode.LIMIT_EXCEEDED, f"an agent may be in at most {limit} channels "
@@ -136,10 +136,10 @@ class FrameCore:
 
     def check_record(self, record: dict[str, Any], ref: str) -> None:
         size = _packed_size(record)
-        if size > self.cfg.max_presence_record_bytes:
+        if size > self.cfg.presence.max_record_bytes:
             raise codec.ProtocolError(
                 ErrorCode.LIMIT_EXCEEDED, f"the agent's presence record would be {size} bytes, "
-                f"over {self.cfg.max_presence_record_bytes} "
+                f"over {self.cfg.presence.max_record_bytes} "
                 "(SCITEX_OROCHI_MAX_PRESENCE_RECORD_BYTES); send shorter fields or fewer "
                 "channels", ref)
 
@@ -263,8 +263,8 @@ class FrameCore:
     def reap(self, clients: Iterable[Client]) -> list[Close]:
         """Sessions that never registered in time (4003) or went silent (4002)."""
         wall = self.wall()
-        cutoff = wall - self.cfg.reap_after_s
-        register_by = self.mono() - self.cfg.register_timeout_s
+        cutoff = wall - self.cfg.presence.reap_after_s
+        register_by = self.mono() - self.cfg.ws.register_timeout_s
         closes = []
         for client in clients:
             if client.closing:
@@ -272,7 +272,7 @@ class FrameCore:
             session = client.session
             if session.name is None and client.opened < register_by:
                 log.info("closing %s: no register within %.0fs", client,
-                         self.cfg.register_timeout_s)
+                         self.cfg.ws.register_timeout_s)
                 closes.append(Close(client, codec.CLOSE_REGISTER_TIMEOUT))
             elif session.last_seen < cutoff:
                 log.info("reaping %s: silent for %.0fs", client, wall - session.last_seen)

@@ -72,7 +72,7 @@ def on_query(core: FrameCore, client: Client, frame: codec.Frame, found: Found) 
     p = frame.payload
     if HistoryPage not in found:
         return needing(HistoryPage(
-            client.session.workspace, p["channel"], max_bytes=core.cfg.max_reply_bytes,
+            client.session.workspace, p["channel"], max_bytes=core.cfg.ws.max_reply_bytes,
             limit=p.get("limit") or codec.DEFAULT_QUERY_LIMIT, since=p.get("since"),
             after_seq=p.get("after_seq"), before_seq=p.get("before_seq")))
     try:
@@ -110,7 +110,7 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Frame, found: Found) 
     """A Gitea action: the authority check against the grant as the store has it now (not
     as cached when connecting), then request/reply with the Gitea worker, answered when
     the reply comes without holding up the client's next frames."""
-    if not core.cfg.gitea_url:
+    if not core.cfg.gitea.url:
         raise codec.ProtocolError(
             ErrorCode.GITEA_NOT_CONFIGURED, "Gitea is not configured on this hub "
             "(set SCITEX_OROCHI_GITEA_URL and SCITEX_OROCHI_GITEA_TOKEN)", frame.id)

@@ -40,22 +40,22 @@ class Limits:
         self.by_addr: dict[str, int] = {}
         self.by_token: dict[str, int] = {}
         self.total = 0
-        self.workspaces = BucketMap(cfg.workspace_msg_rate_per_s, cfg.workspace_msg_burst)
+        self.workspaces = BucketMap(cfg.ws.workspace_msg_rate_per_s, cfg.ws.workspace_msg_burst)
 
     # ---- connections ---------------------------------------------------------------
     def refuse_address(self, addr: str) -> str | None:
         """Why a new connection from `addr` is refused at the handshake, or None."""
-        if self.total >= self.cfg.max_connections:
+        if self.total >= self.cfg.ws.max_connections:
             return (f"this gateway holds {self.total} connections "
                     "(SCITEX_OROCHI_MAX_CONNECTIONS)")
-        if self.by_addr.get(addr, 0) >= self.cfg.max_connections_per_addr:
-            return (f"{self.cfg.max_connections_per_addr} connections from {addr} already "
+        if self.by_addr.get(addr, 0) >= self.cfg.ws.max_connections_per_addr:
+            return (f"{self.cfg.ws.max_connections_per_addr} connections from {addr} already "
                     "(SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR)")
         return None
 
     def refuse_token(self, token: str) -> str | None:
-        if self.by_token.get(token, 0) >= self.cfg.max_connections_per_token:
-            return (f"{self.cfg.max_connections_per_token} connections with this token "
+        if self.by_token.get(token, 0) >= self.cfg.ws.max_connections_per_token:
+            return (f"{self.cfg.ws.max_connections_per_token} connections with this token "
                     "already (SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN)")
         return None
 
@@ -76,8 +76,8 @@ class Limits:
     # ---- rates -----------------------------------------------------------------------
     def buckets(self, now: float) -> ConnBuckets:
         cfg = self.cfg
-        return ConnBuckets(TokenBucket(cfg.msg_rate_per_s, cfg.msg_burst, now),
-                           TokenBucket(cfg.frame_rate_per_s, cfg.frame_burst, now))
+        return ConnBuckets(TokenBucket(cfg.ws.msg_rate_per_s, cfg.ws.msg_burst, now),
+                           TokenBucket(cfg.ws.frame_rate_per_s, cfg.ws.frame_burst, now))
 
     def check(self, own: ConnBuckets, workspace: str, is_message: bool, now: float
               ) -> tuple[float, str]:

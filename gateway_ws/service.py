@@ -65,7 +65,7 @@ class Gateway:
     def __init__(self, cfg: Config, store: Any) -> None:
         self.cfg = cfg
         self.store = store
-        self.peer = BusPeer(cfg, "gw", ingest=True, ingest_max_bytes=cfg.ingest_pending_max_bytes,
+        self.peer = BusPeer(cfg, "gw", ingest=True, ingest_max_bytes=cfg.ingest.pending_max_bytes,
                             replica=True, on_presence=self._on_presence, burst=BUS_BURST)
         assert self.peer.ingest is not None and self.peer.replica is not None
         self.origin = self.peer.origin
@@ -76,8 +76,8 @@ class Gateway:
         self.core = FrameCore(cfg, self.origin, self.replica, self.limits, self.roster)
         self.delivery: DeliveryCore[AgentConnection] = DeliveryCore(self.roster, framed)
         self.conns: set[AgentConnection] = set()
-        self.tokens: TokenCache[Any] = TokenCache(cfg.token_cache_max, cfg.token_cache_s)
-        self._admin_token: str | None = cfg.admin_token
+        self.tokens: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max, cfg.auth.token_cache_s)
+        self._admin_token: str | None = cfg.auth.admin_token
         self.peer.route(topics.DELIVER, self._on_deliver)
         self.peer.route(topics.REVOKE, self._on_revoke)
         self.peer.route(topics.AUTH_CHANGED, self._on_auth_changed)
@@ -87,21 +87,21 @@ class Gateway:
     async def start_bus(self) -> None:
         await self.peer.start()
         cfg = self.cfg
-        self.peer.every(min(5.0, cfg.reap_after_s / 4, cfg.register_timeout_s / 4),
+        self.peer.every(min(5.0, cfg.presence.reap_after_s / 4, cfg.ws.register_timeout_s / 4),
                         self._reap_step, "reaper")
-        self.peer.every(cfg.revocation_sweep_s, self._revocation_sweep, "revocation sweep")
+        self.peer.every(cfg.auth.revocation_sweep_s, self._revocation_sweep, "revocation sweep")
 
     async def run(self) -> None:
         await self.start_bus()
         self.peer.stop_on_signals()
         async with serve(
-            self.handle, self.cfg.host, self.cfg.port,
-            max_size=self.cfg.max_frame_bytes, process_request=self.process_request,
-            ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_timeout_s,
+            self.handle, self.cfg.host, self.cfg.ws.port,
+            max_size=self.cfg.ws.max_frame_bytes, process_request=self.process_request,
+            ping_interval=self.cfg.ws.ping_interval_s, ping_timeout=self.cfg.ws.ping_timeout_s,
             reuse_port=True, max_queue=64, compression=None,
         ) as server:
             log.info("gateway %s listening on ws://%s:%d", self.origin, self.cfg.host,
-                     self.cfg.port)
+                     self.cfg.ws.port)
             await self.peer.stopping.wait()
             log.info("stopping: closing %d connections", len(self.conns))
             self.peer.announce_stop()
@@ -181,7 +181,7 @@ class Gateway:
                                codec.CLOSE_TOO_MANY_CONNECTIONS)
             return
         conn = AgentConnection(ws, workspace, auth.is_admin, self.origin,
-                               self.cfg.send_queue_max, self.cfg.send_queue_max_bytes,
+                               self.cfg.ws.send_queue_max_frames, self.cfg.ws.send_queue_max_bytes,
                                spawn=self.peer.spawn, dialect=DIALECT_A)
         conn.auth, conn.token, conn.addr = auth, token, _address(ws)
         self.limits.opened(conn.addr, token)

@@ -26,13 +26,13 @@ BUS_READY_TIMEOUT_S = 10.0
 
 def _prepare_store(cfg: Config) -> tuple[Store, Bootstrap]:
     """Migrate and bootstrap, waiting a while for a database that is still starting."""
-    store = Store(cfg.db_url)
+    store = Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
     deadline = time.monotonic() + STARTUP_DB_WAIT_S
     delay = 0.1
     while True:
         try:
             version = store.migrate()
-            boot = store.bootstrap(cfg.admin_token_file, cfg.admin_token)
+            boot = store.bootstrap(cfg.admin_token_file, cfg.auth.admin_token)
             break
         except SQLAlchemyError as exc:
             if not is_transient(exc) or time.monotonic() + delay > deadline:
@@ -58,20 +58,20 @@ def main() -> int:
         logging.basicConfig()
         log.error("bad configuration: %s", exc)
         return 2
-    setup_logging(cfg.log_level, "persister")
+    setup_logging(cfg.log.level, "persister", cfg.legacy_env)
     try:
         bus = SyncBus.from_config(cfg, new_origin("persister"))
     except ConfigError as exc:
         log.error("bad configuration: %s", exc)
         return 2
     store, _boot = _prepare_store(cfg)
-    persister = Persister(store, bus, cfg.persist_batch_max, cfg.dedupe_ids_max)
+    persister = Persister(store, bus, cfg.db.persist_batch_max, cfg.db.dedupe_ids_max)
     install_signal_handlers(persister)
     try:
         bus.subscribe(topics.INBOUND)
         bus.wait_ready(BUS_READY_TIMEOUT_S)
         bus.wait_ready(BUS_READY_TIMEOUT_S, via=persister.announcer)
-        log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.persist_batch_max)
+        log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.db.persist_batch_max)
         # Whoever holds unacked messages republishes them now instead of at its backoff.
         bus.publish(topics.PERSISTER_READY, {"origin": bus.origin})
         persister.run()

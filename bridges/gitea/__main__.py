@@ -18,8 +18,8 @@ log = logging.getLogger("orochi.gitea")
 def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
     cfg = Config.from_env()
-    setup_logging(cfg.log_level, "gitea")
-    if not cfg.gitea_url:
+    setup_logging(cfg.log.level, "gitea", cfg.legacy_env)
+    if not cfg.gitea.url:
         log.error("SCITEX_OROCHI_GITEA_URL is not set: the Gitea worker has nothing to talk to")
         return 2
     asyncio.run(GiteaWorker(cfg).run())

@@ -19,11 +19,11 @@ log = logging.getLogger("orochi.telegram")
 def main() -> int:
     restrict_umask()  # before any file is created: data files are 0600
     cfg = Config.from_env()
-    setup_logging(cfg.log_level, "telegram")
-    if not cfg.telegram_enabled:
+    setup_logging(cfg.log.level, "telegram", cfg.legacy_env)
+    if not cfg.telegram.enabled:
         log.error("the Telegram bridge is disabled: set SCITEX_OROCHI_TELEGRAM_BRIDGE_ENABLED=true")
         return 2
-    store = Store(cfg.db_url, readonly=True)
+    store = Store(cfg.db.url, readonly=True)
     try:
         return asyncio.run(TelegramBridge(cfg, store).run())
     finally:

@@ -83,10 +83,10 @@ class TelegramBridge:
     def __init__(self, cfg: Config, store: Any) -> None:
         self.cfg = cfg
         self.store = store
-        self.workspace = cfg.telegram_workspace
-        self.channel = cfg.telegram_channel
-        self.chat_id = str(cfg.telegram_chat_id)
-        self.webhook_mode = bool(cfg.telegram_webhook_secret)
+        self.workspace = cfg.telegram.workspace
+        self.channel = cfg.telegram.channel
+        self.chat_id = str(cfg.telegram.chat_id)
+        self.webhook_mode = bool(cfg.telegram.webhook_secret)
         self.peer = BusPeer(cfg, "telegram", ingest=True, burst=BUS_BURST)
         self.peer.route(topics.DELIVER, self._on_deliveries,
                         subscribe=topics.deliver(self.workspace, self.channel))
@@ -121,8 +121,8 @@ class TelegramBridge:
 
     async def _main(self) -> int:
         async with aiohttp.ClientSession() as session:
-            self.api = BotApi(session, self.cfg.telegram_api_base,
-                              self.cfg.telegram_bot_token or "")
+            self.api = BotApi(session, self.cfg.telegram.api_base,
+                              self.cfg.telegram.bot_token or "")
             try:
                 me = await self.api.call("getMe")
             except TelegramError as exc:
@@ -142,7 +142,7 @@ class TelegramBridge:
         return 0
 
     async def _set_webhook(self) -> None:
-        url = self.cfg.telegram_webhook_url
+        url = self.cfg.telegram.webhook_url
         if not url:
             log.info("webhook mode: SCITEX_OROCHI_TELEGRAM_WEBHOOK_URL unset, so setWebhook "
                      "is left to the operator (POST %s on the HTTP gateway)", WEBHOOK_PATH)
@@ -152,7 +152,7 @@ class TelegramBridge:
             url += WEBHOOK_PATH
         assert self.api is not None
         await self.api.call("setWebhook", {
-            "url": url, "secret_token": self.cfg.telegram_webhook_secret,
+            "url": url, "secret_token": self.cfg.telegram.webhook_secret,
             "allowed_updates": ["message"]})
         log.info("webhook set to %s", url)
 
@@ -164,7 +164,7 @@ class TelegramBridge:
     # ---- inbound -----------------------------------------------------------
     async def _poll_loop(self) -> None:
         assert self.api is not None
-        timeout = self.cfg.telegram_poll_timeout_s
+        timeout = self.cfg.telegram.poll_timeout_s
         while True:
             params: dict[str, Any] = {"timeout": timeout, "allowed_updates": ["message"]}
             if self.offset is not None:
@@ -218,13 +218,13 @@ class TelegramBridge:
 
     async def _fetch(self, ref: mapping.FileRef, date: int) -> dict[str, Any] | None:
         rel = mapping.media_relpath(ref, date)
-        path = self.cfg.media_root / rel
+        path = self.cfg.http.media_root / rel
         loop = asyncio.get_running_loop()
         if path.is_file():  # fetched before (a redelivered update)
             if media_meta.read_sidecar(path) is None:
                 await loop.run_in_executor(None, _record_owner, path, ref, self.workspace, None)
             return mapping.attachment(ref, rel, path.stat().st_size)
-        if ref.size is not None and ref.size > self.cfg.media_max_size:
+        if ref.size is not None and ref.size > self.cfg.http.media_max_bytes:
             log.warning("telegram file %s is %d bytes, over the media limit; not fetched",
                         ref.filename, ref.size)
             return None
@@ -320,7 +320,7 @@ class TelegramBridge:
             return url  # Telegram fetches it itself
         if not url.startswith("/media/"):
             return None
-        root = self.cfg.media_root.resolve()
+        root = self.cfg.http.media_root.resolve()
         path = (root / url[len("/media/"):]).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             return None

@@ -4,7 +4,6 @@ list-invites."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from scitex_orochi.cli.output import (
     table,
 )
 from scitex_orochi.client.rest import RestClient, http_url
+from scitex_orochi.client.settings import client_settings
 
 ADMIN_NOTE = ("\b\nThese commands need the admin token: --token, or SCITEX_OROCHI_ADMIN_TOKEN "
               "(preferred over SCITEX_OROCHI_TOKEN here); for a hub on this machine,\n"
@@ -35,7 +35,7 @@ def admin_token(g: Globals) -> str | None:
     ctx = click.get_current_context().find_root()
     if ctx.get_parameter_source("token") == ParameterSource.COMMANDLINE:
         return g.token
-    token = os.environ.get("SCITEX_OROCHI_ADMIN_TOKEN") or g.token
+    token = client_settings().admin_token or g.token
     if token or g.host not in LOCAL_HOSTS:
         return token
     return local_admin_token()

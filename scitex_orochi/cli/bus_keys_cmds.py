@@ -30,8 +30,8 @@ def _config() -> Config:
 
 
 def _require_keys(cfg: Config) -> None:
-    if not cfg.bus_keys_dir.is_dir():
-        click.echo(f"error: no bus keys at {cfg.bus_keys_dir}: `scitex-orochi serve` creates "
+    if not cfg.bus.keys_dir.is_dir():
+        click.echo(f"error: no bus keys at {cfg.bus.keys_dir}: `scitex-orochi serve` creates "
                    "them at its first start (or set SCITEX_OROCHI_DATA_DIR / "
                    "SCITEX_OROCHI_BUS_KEYS_DIR)", err=True)
         sys.exit(EXIT_NOT_FOUND)
@@ -41,15 +41,15 @@ def describe(cfg: Config) -> dict[str, Any]:
     """What `bus-keys` shows: settings, files and the authorized clients."""
     from scitex_orochi.hub.bus_keys import authorized_keys
 
-    authorized = cfg.bus_authorized_dir
+    authorized = cfg.bus.authorized_dir
     clients = authorized_keys(authorized) if authorized.is_dir() else {}
     return {
-        "curve": cfg.bus_curve,
-        "bus_in": cfg.bus_in,
-        "bus_out": cfg.bus_out,
-        "keys_dir": str(cfg.bus_keys_dir),
-        "server_key": str(cfg.bus_server_key),
-        "client_key": str(cfg.bus_client_key),
+        "curve": cfg.bus.curve,
+        "bus_in": cfg.bus.in_endpoint,
+        "bus_out": cfg.bus.out_endpoint,
+        "keys_dir": str(cfg.bus.keys_dir),
+        "server_key": str(cfg.bus.server_key),
+        "client_key": str(cfg.bus.client_key),
         "authorized_dir": str(authorized),
         "authorized": [{"name": name, "public_key": key.decode(),
                         "file": str(authorized / f"{name}.key")}
@@ -76,8 +76,8 @@ def bus_keys(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    state = "on" if cfg.bus_curve else "off (both bus endpoints are ipc)"
-    click.echo(f"CURVE: {state}   bus: {cfg.bus_in} , {cfg.bus_out}")
+    state = "on" if cfg.bus.curve else "off (both bus endpoints are ipc)"
+    click.echo(f"CURVE: {state}   bus: {cfg.bus.in_endpoint} , {cfg.bus.out_endpoint}")
     click.echo(f"keys dir:          {info['keys_dir']}")
     click.echo(f"server public key: {info['server_key']}   (copy to every remote host)")
     click.echo(f"client keypair:    {info['client_key']}   (this host's processes)")
@@ -110,15 +110,15 @@ def add_client(name: str, as_json: bool, dry_run_: bool) -> None:
         check_client_name(name)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    secret_file = cfg.bus_keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret"
-    public_file = cfg.bus_authorized_dir / f"{name}.key"
+    secret_file = cfg.bus.keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret"
+    public_file = cfg.bus.authorized_dir / f"{name}.key"
     if dry_run_:
         dry_run(f"mint a bus client keypair for {name}",
                 {"secret_file": str(secret_file), "authorized_file": str(public_file),
                  "exists": public_file.exists()}, as_json)
         return
     try:
-        secret_file, public_file = add_client(cfg.bus_keys_dir, name)
+        secret_file, public_file = add_client(cfg.bus.keys_dir, name)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     result = _handover(cfg, name, secret_file, public_file)
@@ -128,15 +128,16 @@ def add_client(name: str, as_json: bool, dry_run_: bool) -> None:
     click.echo(f"authorized bus client {name} ({public_file})")
     click.echo("copy to the remote host (then delete the secret here):")
     click.echo(f"  {secret_file}  -> SCITEX_OROCHI_BUS_CLIENT_KEY")
-    click.echo(f"  {cfg.bus_server_key}  -> SCITEX_OROCHI_BUS_SERVER_KEY")
+    click.echo(f"  {cfg.bus.server_key}  -> SCITEX_OROCHI_BUS_SERVER_KEY")
 
 
 def _handover(cfg: Config, name: str, secret_file: Path, public_file: Path) -> dict[str, Any]:
     return {"name": name, "client_key": str(secret_file), "authorized_file": str(public_file),
-            "server_key": str(cfg.bus_server_key),
+            "server_key": str(cfg.bus.server_key),
             "env": {"SCITEX_OROCHI_BUS_CLIENT_KEY": f"<copy of {secret_file.name}>",
-                    "SCITEX_OROCHI_BUS_SERVER_KEY": f"<copy of {cfg.bus_server_key.name}>",
-                    "SCITEX_OROCHI_BUS_IN": cfg.bus_in, "SCITEX_OROCHI_BUS_OUT": cfg.bus_out}}
+                    "SCITEX_OROCHI_BUS_SERVER_KEY": f"<copy of {cfg.bus.server_key.name}>",
+                    "SCITEX_OROCHI_BUS_IN": cfg.bus.in_endpoint,
+                    "SCITEX_OROCHI_BUS_OUT": cfg.bus.out_endpoint}}
 
 
 @bus_keys.command("remove-client", epilog="""\b
@@ -169,8 +170,8 @@ def remove_client(name: str, as_json: bool, dry_run_: bool) -> None:
     if name == LOCAL_CLIENT_NAME:
         raise click.UsageError(f"{name!r} is this hub host's own key: removing it would cut "
                                "its processes off the bus")
-    files = [cfg.bus_authorized_dir / f"{name}.key",
-             cfg.bus_keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret"]
+    files = [cfg.bus.authorized_dir / f"{name}.key",
+             cfg.bus.keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret"]
     present = [str(p) for p in files if p.exists()]
     if dry_run_:
         dry_run(f"withdraw bus client {name}", {"remove": present or "nothing"}, as_json)
@@ -178,7 +179,7 @@ def remove_client(name: str, as_json: bool, dry_run_: bool) -> None:
     if not present:
         click.echo(f"error: no bus client named {name!r}", err=True)
         sys.exit(EXIT_NOT_FOUND)
-    removed = [str(p) for p in remove_client(cfg.bus_keys_dir, name)]
+    removed = [str(p) for p in remove_client(cfg.bus.keys_dir, name)]
     if as_json:
         emit_json({"name": name, "removed": removed})
         return

@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import click
@@ -45,12 +45,13 @@ def _port_open(host: str, port: int) -> bool:
 def check_config(g: Globals) -> tuple[Check, Any]:
     from scitex_orochi.hub.config import Config, ConfigError
 
-    try:
-        cfg = Config.from_env()
+    try:  # the hub these options reach (they read the same variables)
+        cfg = Config.from_env(overrides={"host": g.host, "ws.port": g.port,
+                                         "http.port": g.dashboard_port})
     except ConfigError as exc:
-        return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named"), None
+        return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named "
+                     "(`scitex-orochi check-config` shows every setting)"), None
     warn_legacy(cfg.legacy_env)
-    cfg = replace(cfg, host=g.host, port=g.port, dashboard_port=g.dashboard_port)
     return Check("config", True, f"data dir {cfg.data_dir}"), cfg
 
 
@@ -90,15 +91,15 @@ def check_processes(cfg: Any) -> list[Check]:
 
 
 def _log_hint(cfg: Any, program: str) -> str:
-    if cfg.log_stdout:
+    if cfg.log.stdout:
         return "the output of `scitex-orochi serve`"
-    return f"{cfg.log_dir}/{program.split(':')[-1]}.log"
+    return f"{cfg.log.dir}/{program.split(':')[-1]}.log"
 
 
 def check_ports(cfg: Any) -> list[Check]:
     out = []
-    for label, port, env in (("agent port", cfg.port, "SCITEX_OROCHI_PORT"),
-                             ("dashboard port", cfg.dashboard_port,
+    for label, port, env in (("agent port", cfg.ws.port, "SCITEX_OROCHI_PORT"),
+                             ("dashboard port", cfg.http.port,
                               "SCITEX_OROCHI_DASHBOARD_PORT")):
         ok = _port_open(cfg.host, port)
         out.append(Check(label, ok, f"{cfg.host}:{port} {'open' if ok else 'closed'}",
@@ -125,18 +126,18 @@ def check_database(cfg: Any) -> Check:
         return Check("database", False, f"cannot import the store: {exc}",
                      "reinstall scitex-orochi")
     try:
-        store = Store(cfg.db_url, readonly=True)
+        store = Store(cfg.db.url, readonly=True)
         try:
             version = store.schema_version()
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - any driver error is the finding here
-        return Check("database", False, f"{_mask(cfg.db_url)}: {exc.__class__.__name__}: {exc}",
+        return Check("database", False, f"{_mask(cfg.db.url)}: {exc.__class__.__name__}: {exc}",
                      "check SCITEX_OROCHI_DB and that the database server is up")
     if not version:
-        return Check("database", False, f"{_mask(cfg.db_url)}: no schema",
+        return Check("database", False, f"{_mask(cfg.db.url)}: no schema",
                      "run `scitex-orochi serve` once to create it")
-    return Check("database", True, f"{_mask(cfg.db_url)} (schema v{version})")
+    return Check("database", True, f"{_mask(cfg.db.url)} (schema v{version})")
 
 
 def check_bus(cfg: Any) -> Check:
@@ -157,8 +158,8 @@ def check_bus(cfg: Any) -> Check:
         return Check("bus", False, str(exc), "check the broker process and SCITEX_OROCHI_BUS_*")
     finally:
         bus.close()
-    return Check("bus", True, f"round trip {cfg.bus_in} -> {cfg.bus_out}"
-                 + (" (curve)" if cfg.bus_curve else ""))
+    return Check("bus", True, f"round trip {cfg.bus.in_endpoint} -> {cfg.bus.out_endpoint}"
+                 + (" (curve)" if cfg.bus.curve else ""))
 
 
 def check_message(g: Globals) -> Check:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,7 +9,8 @@ import click
 from click.core import ParameterSource
 
 from scitex_orochi import __version__
-from scitex_orochi.protocol.env import deprecation_notice, legacy_names_in_use
+from scitex_orochi.client.settings import client_settings
+from scitex_orochi.protocol.env import deprecation_notice
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -40,12 +40,10 @@ def warn_legacy(names: Iterable[str]) -> None:
 
 
 def _warn_legacy_options(ctx: click.Context) -> None:
-    environ = dict(os.environ)
-    if environ.get("SCITEX_OROCHI_ADMIN_TOKEN"):  # --token reads it before OROCHI_TOKEN
-        environ.setdefault("SCITEX_OROCHI_TOKEN", environ["SCITEX_OROCHI_ADMIN_TOKEN"])
-    from_env = tuple(name for param, name in CONNECTION_NAMES.items()
-                     if ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT)
-    warn_legacy(legacy_names_in_use(environ, from_env))
+    from_env = [name for param, name in CONNECTION_NAMES.items()
+                if ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT]
+    # --token reads SCITEX_OROCHI_ADMIN_TOKEN before OROCHI_TOKEN, as the settings do.
+    warn_legacy(client_settings().legacy_for(*from_env))
 
 
 @click.group(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from scitex_orochi.client.errors import (
     RequestTimeout,
     ServerError,
 )
+from scitex_orochi.client.settings import client_settings
 
 EXIT_OK = 0
 EXIT_SERVER = 1
@@ -48,7 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def colour_enabled(stream: Any = None) -> bool:
     stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR"):
+    if client_settings().no_color:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from scitex_orochi.cli.group import Globals, main, warn_legacy
-from scitex_orochi.hub.config import (
-    BUS_CLIENT_KEY_NAME,
-    BUS_KEYS_DIR_NAME,
-    BUS_SERVER_KEY_NAME,
-    Config,
-    ConfigError,
-    db_url_from,
-    legacy_value,
-)
+from scitex_orochi.cli.config_cmds import hub_options, hub_overrides, load_config
+from scitex_orochi.cli.group import main
+from scitex_orochi.cli.output import EXIT_USAGE
+from scitex_orochi.hub.config import ConfigError
 
 
 @main.command(
@@ -30,16 +22,18 @@ Examples:
   scitex-orochi serve --ws-procs 2                   # two WebSocket gateways on one port
   SCITEX_OROCHI_DB=postgresql://orochi@127.0.0.1/orochi scitex-orochi serve
   scitex-orochi --port 9600 --dashboard-port 8600 serve --data-dir /tmp/orochi
+
+`scitex-orochi check-config` (same options) shows what it would run with.
+
+\b
+Exit codes:
+  0  stopped by Ctrl-C or SIGTERM
+  1  could not start (a port in use, the database, ...)
+  2  bad configuration (the error names the variable)
 """,
 )
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Data directory (env SCITEX_OROCHI_DATA_DIR).")
-@click.option("--db", "db", default=None,
-              help="SQLite path or SQLAlchemy URL (env SCITEX_OROCHI_DB).")
-@click.option("--ws-procs", type=click.IntRange(1, 64), default=None,
-              help="Number of WebSocket gateway processes (env SCITEX_OROCHI_WS_PROCS).")
-@click.pass_obj
-def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | None) -> None:
+@hub_options
+def serve(data_dir: Path | None, db: str | None, ws_procs: int | None) -> None:
     """Run the hub in the foreground; Ctrl-C or SIGTERM stops every process cleanly.
 
     Prints the agent URL, the dashboard URL and the tokens. Nothing to configure:
@@ -48,36 +42,13 @@ def serve(g: Globals, data_dir: Path | None, db: str | None, ws_procs: int | Non
     from scitex_orochi.hub.supervise import HubSupervisor, SuperviseError, prepare
 
     try:
-        cfg = Config.from_env()
+        cfg, _unknown = load_config(hub_overrides(data_dir, db, ws_procs))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    warn_legacy(cfg.legacy_env)
-    changes: dict = {"host": g.host, "port": g.port, "dashboard_port": g.dashboard_port}
-    if data_dir is not None:
-        data_dir = data_dir.expanduser().resolve()
-        changes.update(data_dir=data_dir, run_dir=data_dir / "run",
-                       bus_in=f"ipc://{data_dir / 'run' / 'bus-in.sock'}",
-                       bus_out=f"ipc://{data_dir / 'run' / 'bus-out.sock'}",
-                       media_root=data_dir / "media", log_dir=data_dir / "logs")
-        if not os.environ.get("SCITEX_OROCHI_BUS_KEYS_DIR"):
-            keys_dir = data_dir / BUS_KEYS_DIR_NAME
-            changes["bus_keys_dir"] = keys_dir
-            if not os.environ.get("SCITEX_OROCHI_BUS_SERVER_KEY"):
-                changes["bus_server_key"] = keys_dir / BUS_SERVER_KEY_NAME
-            if not os.environ.get("SCITEX_OROCHI_BUS_CLIENT_KEY"):
-                changes["bus_client_key"] = keys_dir / BUS_CLIENT_KEY_NAME
-        if not (os.environ.get("SCITEX_OROCHI_DB") or legacy_value(os.environ, "DB")[0]) \
-                and db is None:
-            changes["db_url"] = db_url_from(None, data_dir)
-    if db is not None:
-        changes["db_url"] = db_url_from(db, data_dir or cfg.data_dir)
-    if ws_procs is not None:
-        changes["ws_procs"] = ws_procs
-    cfg = replace(cfg, **changes)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     try:
-        cfg.validate()
         prepared = prepare(cfg)
-    except (ConfigError, SuperviseError) as exc:
+    except SuperviseError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:  # database unreachable, permissions, ...
         raise click.ClickException(f"could not prepare the hub: {exc}") from None
@@ -115,8 +86,8 @@ def banner(prepared: Any) -> list[str]:
     cfg = prepared.cfg
     host = cfg.host if ":" not in cfg.host else f"[{cfg.host}]"
     lines = [
-        f"  agents:     ws://{host}:{cfg.port}/?token=<workspace token>",
-        f"  dashboard:  http://{host}:{cfg.dashboard_port}/  (sign in with the admin token)",
+        f"  agents:     ws://{host}:{cfg.ws.port}/?token=<workspace token>",
+        f"  dashboard:  http://{host}:{cfg.http.port}/  (sign in with the admin token)",
     ]
     if prepared.admin_generated:
         lines.append(f"  admin token:             {prepared.admin_token}  (generated, "
@@ -127,21 +98,21 @@ def banner(prepared: Any) -> list[str]:
     if prepared.admin_generated or prepared.default_token_generated:
         lines.append("  (tokens are shown only at the first start: keep them)")
     if not prepared.admin_generated:
-        where = ("the environment (SCITEX_OROCHI_ADMIN_TOKEN)" if cfg.admin_token
+        where = ("the environment (SCITEX_OROCHI_ADMIN_TOKEN)" if cfg.auth.admin_token
                  else str(cfg.admin_token_file))
         lines.append(f"  admin token:             in {where}")
     if not prepared.default_token_generated:
         lines.append("  workspace tokens:        scitex-orochi list-tokens default "
                      "(list-workspaces for the others)")
     lines += [
-        f"  database:   {_mask(cfg.db_url)}",
-        f"  data dir:   {cfg.data_dir}   gateways: {cfg.ws_procs}",
-        f"  bus:        {cfg.bus_in} , {cfg.bus_out}"
-        + (f"  (CURVE; keys in {cfg.bus_keys_dir}, see `scitex-orochi bus-keys`)"
-           if cfg.bus_curve else ""),
-        "  logs:       " + ("this output (SCITEX_OROCHI_LOG_STDOUT)" if cfg.log_stdout else
-                            f"{cfg.log_dir}/<process>.log (rotated at "
-                            f"{_size(cfg.log_max_bytes)}, {cfg.log_backups} kept)"),
+        f"  database:   {_mask(cfg.db.url)}",
+        f"  data dir:   {cfg.data_dir}   gateways: {cfg.ws.procs}",
+        f"  bus:        {cfg.bus.in_endpoint} , {cfg.bus.out_endpoint}"
+        + (f"  (CURVE; keys in {cfg.bus.keys_dir}, see `scitex-orochi bus-keys`)"
+           if cfg.bus.curve else ""),
+        "  logs:       " + ("this output (SCITEX_OROCHI_LOG_STDOUT)" if cfg.log.stdout else
+                            f"{cfg.log.dir}/<process>.log (rotated at "
+                            f"{_size(cfg.log.max_bytes)}, {cfg.log.backups} kept)"),
     ]
     return lines
 

@@ -100,9 +100,10 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
     try:
         bus.wait_ready(5.0)
     except BusError as exc:
-        raise click.ClickException(f"{exc}\n  (bus: {cfg.bus_out}; start the hub with "
+        raise click.ClickException(f"{exc}\n  (bus: {cfg.bus.out_endpoint}; start the hub with "
                                    "`scitex-orochi serve` or set SCITEX_OROCHI_DATA_DIR)") from None
-    click.echo(f"tailing {prefix or 'all topics'} on {cfg.bus_out} (Ctrl-C to stop)", err=True)
+    click.echo(f"tailing {prefix or 'all topics'} on {cfg.bus.out_endpoint} (Ctrl-C to stop)",
+               err=True)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     seen = 0

@@ -24,14 +24,14 @@ from scitex_orochi.client.conn import (
     INBOX_END,
     REQUEST_TIMEOUT_S,
     HubConnection,
-    _env_token,
     default_agent_name,
-    env_setting,
+    warn_legacy,
     ws_url,
 )
 from scitex_orochi.client.core import EXPECTS_HISTORY, EXPECTS_PRESENCE, Backoff, Message, Sent
 from scitex_orochi.client.errors import RequestTimeout
 from scitex_orochi.client.metrics import collect as collect_metrics
+from scitex_orochi.client.settings import ClientSettings, client_settings
 from scitex_orochi.protocol.constants import DEFAULT_HOST, DEFAULT_PORT
 
 __all__ = ["OrochiClient", "Message", "Sent", "default_agent_name", "ws_url"]
@@ -61,10 +61,15 @@ class OrochiClient(HubConnection):
         resume: bool = True,
         extra_register: dict[str, Any] | None = None,
     ) -> None:
-        self.name = name or default_agent_name()
-        self.host = host or env_setting("HOST") or DEFAULT_HOST
-        self.port = int(port or env_setting("PORT") or DEFAULT_PORT)
-        self.token = token if token is not None else _env_token()
+        # The environment only for what is not given (a bad variable then is an error).
+        given = bool(name and host and port) and token is not None
+        env = ClientSettings() if given else client_settings()
+        self.name = name or default_agent_name(env)
+        self.host = host or env.host or DEFAULT_HOST
+        self.port = int(port or env.port or DEFAULT_PORT)
+        self.token = token if token is not None else env.token
+        from_env = (("HOST", not host), ("PORT", not port), ("TOKEN", token is None))
+        warn_legacy(env, *(var for var, read in from_env if read))
         self.machine = machine or socket.gethostname()
         self.role = role
         self.model = model

@@ -9,7 +9,6 @@ import contextlib
 import getpass
 import json
 import logging
-import os
 import socket
 from typing import Any, Self
 from urllib.parse import quote
@@ -39,11 +38,12 @@ from scitex_orochi.client.errors import (
     Replaced,
     RequestTimeout,
 )
+from scitex_orochi.client.settings import ClientSettings, client_settings
 from scitex_orochi.protocol.constants import (
     DEFAULT_MAX_FRAME_BYTES,
     Close,
 )
-from scitex_orochi.protocol.env import deprecation_notice, legacy_value
+from scitex_orochi.protocol.env import deprecation_notice
 
 log = logging.getLogger("scitex_orochi.client.agent")
 
@@ -59,8 +59,9 @@ INBOX_END = object()  # inbox sentinel: the client stopped
 
 
 
-def default_agent_name() -> str:
-    env = os.environ.get("SCITEX_OROCHI_AGENT")
+def default_agent_name(settings: ClientSettings | None = None) -> str:
+    """SCITEX_OROCHI_AGENT, else user@host."""
+    env = (settings or client_settings()).agent
     if env:
         return env
     try:
@@ -81,21 +82,13 @@ def ws_url(host: str, port: int, token: str | None = None) -> str:
 _LEGACY_WARNED: set[str] = set()
 
 
-def env_setting(name: str) -> str | None:
-    """SCITEX_OROCHI_<name>, else its 0.1.0 name (OROCHI_HOST, ...) with one warning."""
-    value = os.environ.get(f"SCITEX_OROCHI_{name}")
-    if value:
-        return value
-    value, old = legacy_value(os.environ, name)
-    if old is not None and old not in _LEGACY_WARNED:
-        _LEGACY_WARNED.add(old)
-        log.warning("%s", deprecation_notice(old))
-    return value
+def warn_legacy(settings: ClientSettings, *names: str) -> None:
+    """One warning per 0.1.0 variable (OROCHI_HOST, ...) that was read for `names`."""
+    for old in settings.legacy_for(*names):
+        if old not in _LEGACY_WARNED:
+            _LEGACY_WARNED.add(old)
+            log.warning("%s", deprecation_notice(old))
 
-
-def _env_token() -> str | None:
-    return (os.environ.get("SCITEX_OROCHI_TOKEN") or os.environ.get("SCITEX_OROCHI_ADMIN_TOKEN")
-            or env_setting("TOKEN"))
 
 class HubConnection:
     """State and I/O of one agent connection. `OrochiClient` sets the settings, calls

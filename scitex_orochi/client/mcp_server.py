@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from scitex_orochi.client.agent import OrochiClient
 from scitex_orochi.client.core import Message
+from scitex_orochi.client.settings import client_settings
 
 INBOX_MAX = 10_000
 WAIT_DEFAULT_S = 60.0
@@ -94,11 +94,9 @@ class AgentSession:
 
 
 def client_from_env() -> OrochiClient:
-    channels = [c.strip() for c in os.environ.get("SCITEX_OROCHI_CHANNELS", "#general").split(",")
-                if c.strip()]
-    return OrochiClient(channels=channels, role=os.environ.get("SCITEX_OROCHI_ROLE"),
-                        model=os.environ.get("SCITEX_OROCHI_MODEL"),
-                        project=os.environ.get("SCITEX_OROCHI_PROJECT"))
+    env = client_settings()
+    return OrochiClient(channels=list(env.channels), role=env.role, model=env.model,
+                        project=env.project)
 
 
 def create_server(factory: Callable[[], OrochiClient] = client_from_env) -> Any:

@@ -181,7 +181,7 @@ class _BusBase:
 
         Raises ConfigError naming a missing key file and how to get it.
         """
-        return cls(cfg.bus_in, cfg.bus_out, origin, curve=client_keys(cfg))
+        return cls(cfg.bus.in_endpoint, cfg.bus.out_endpoint, origin, curve=client_keys(cfg))
 
     @property
     def published(self) -> int:

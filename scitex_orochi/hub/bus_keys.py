@@ -255,30 +255,30 @@ def _load(path: Path, what: str, how: str, need_secret: bool) -> tuple[bytes, by
 def load_client(cfg: Config) -> CurveClient:
     """This host's client keys; a clear ConfigError names a missing file and how to get it."""
     server_public, _ = _load(
-        cfg.bus_server_key, "the broker's public key", need_secret=False,
+        cfg.bus.server_key, "the broker's public key", need_secret=False,
         how=(f"copy {BUS_SERVER_KEY_NAME} from the hub host's bus keys dir (`scitex-orochi "
              "bus-keys` there shows it), or point SCITEX_OROCHI_BUS_SERVER_KEY at your copy; "
              f"see {HOWTO}"))
     public, secret = _load(
-        cfg.bus_client_key, "the client keypair", need_secret=True,
+        cfg.bus.client_key, "the client keypair", need_secret=True,
         how=("on the hub host run `scitex-orochi bus-keys add-client NAME` and copy the "
              "NAME.key_secret it writes here, or point SCITEX_OROCHI_BUS_CLIENT_KEY at it; "
              f"see {HOWTO}"))
     assert secret is not None
-    return CurveClient(public, secret, server_public, cfg.bus_server_key, cfg.bus_client_key)
+    return CurveClient(public, secret, server_public, cfg.bus.server_key, cfg.bus.client_key)
 
 
 def client_keys(cfg: Config) -> CurveClient | None:
     """The keys a bus client must use, or None when no bus endpoint is tcp."""
-    return load_client(cfg) if cfg.bus_curve else None
+    return load_client(cfg) if cfg.bus.curve else None
 
 
 def load_server(cfg: Config) -> CurveServer:
     """The broker's keypair and authorized dir (made by `scitex-orochi serve`)."""
     how = "start the hub with `scitex-orochi serve`, which creates the bus keys"
-    public, secret = _load(cfg.bus_server_secret, "the broker's keypair", how, need_secret=True)
-    if not cfg.bus_authorized_dir.is_dir():
-        raise ConfigError(f"CURVE is on but the authorized keys dir {cfg.bus_authorized_dir} "
+    public, secret = _load(cfg.bus.server_secret, "the broker's keypair", how, need_secret=True)
+    if not cfg.bus.authorized_dir.is_dir():
+        raise ConfigError(f"CURVE is on but the authorized keys dir {cfg.bus.authorized_dir} "
                           f"is missing: {how}")
     assert secret is not None
-    return CurveServer(public, secret, cfg.bus_authorized_dir)
+    return CurveServer(public, secret, cfg.bus.authorized_dir)

@@ -16,10 +16,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from scitex_orochi.hub.config import take_notices
+from scitex_orochi.protocol.env import deprecation_notice
 
 LOG_REPEAT_BURST = 20  # records of one kind let through per window
 LOG_REPEAT_WINDOW_S = 60.0
@@ -118,9 +118,10 @@ class RepeatFilter(logging.Filter):
         self.emit(summary)
 
 
-def setup_logging(level: str = "INFO", process: str = "orochi") -> None:
-    """One handler on stderr; then logs the deprecation notices the configuration
-    collected while it was built (0.1.0 variable names), once per name."""
+def setup_logging(level: str = "INFO", process: str = "orochi",
+                  legacy_env: Iterable[str] = ()) -> None:
+    """One handler on stderr; then one deprecation notice per 0.1.0 variable the
+    configuration was read from (`Config.legacy_env`)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter(f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s")
@@ -132,5 +133,5 @@ def setup_logging(level: str = "INFO", process: str = "orochi") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     log = logging.getLogger(f"orochi.{process}")
-    for notice in take_notices():
-        log.warning("%s", notice)
+    for old in dict.fromkeys(legacy_env):
+        log.warning("%s", deprecation_notice(old))

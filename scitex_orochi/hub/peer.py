@@ -72,15 +72,15 @@ class BusPeer:
         self.route(topics.reply(self.origin), self._on_reply)
         self.ingest: Ingest | None = None
         if ingest:
-            self.ingest = Ingest(self.bus, cfg.republish_after_s,
-                                 republish_max_s=cfg.republish_max_s,
+            self.ingest = Ingest(self.bus, cfg.ingest.republish_after_s,
+                                 republish_max_s=cfg.ingest.republish_max_s,
                                  max_pending_bytes=ingest_max_bytes)
             self.route(topics.ack(self.origin), self.ingest.on_ack_frame)
             self.route(topics.PERSISTER_READY, self._on_persister_ready)
         self.replica: PresenceReplica | None = None
         self._on_presence = on_presence
         if replica:
-            self.replica = PresenceReplica(expiry_s=cfg.presence_expiry_s)
+            self.replica = PresenceReplica(expiry_s=cfg.presence.expiry_s)
             self.route(topics.PRESENCE, self._on_delta)
             self.route(topics.SNAPSHOT, self._on_snapshot)
             self.route(topics.STOP, self._on_stop)
@@ -131,10 +131,10 @@ class BusPeer:
         if self.ingest is not None:
             self.spawn(self.ingest.republish_loop(), "republish")
         if self._own_records is not None:
-            self.every(self.cfg.presence_snapshot_s, self.publish_snapshot, "presence snapshot",
+            self.every(self.cfg.presence.snapshot_s, self.publish_snapshot, "presence snapshot",
                        first_delay_s=0.0)
         if self.replica is not None:
-            self.every(self.cfg.presence_snapshot_s, self._expire, "presence expiry")
+            self.every(self.cfg.presence.snapshot_s, self._expire, "presence expiry")
 
     async def ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Prove every subscription made so far (raises BusError on timeout)."""
@@ -249,7 +249,7 @@ class BusPeer:
         assert self._own_records is not None
         records = self._own_records()
         body = {"gw": self.origin, "agents": records,
-                "interval_s": self.cfg.presence_snapshot_s}
+                "interval_s": self.cfg.presence.snapshot_s}
         try:
             self.publish(topics.SNAPSHOT, body)
         except (TypeError, ValueError, OverflowError) as exc:

@@ -36,7 +36,13 @@ from scitex_orochi.hub.store_admin import (
     insert_token,
     now_iso,
 )
-from scitex_orochi.hub.store_engine import json_dumps, make_engine, normalize_url, write_tx
+from scitex_orochi.hub.store_engine import (
+    DEFAULT_SQLITE_SYNC,
+    json_dumps,
+    make_engine,
+    normalize_url,
+    write_tx,
+)
 from scitex_orochi.hub.tables import messages, workspace_tokens, workspaces
 from scitex_orochi.protocol.codec import page_rows
 
@@ -162,10 +168,12 @@ def _sqlalchemy_error(statement: str, exc: sqlite3.Error) -> sa.exc.DBAPIError:
 
 
 class Store(WorkspaceAdmin):
-    def __init__(self, url: str, *, readonly: bool = False) -> None:
+    def __init__(self, url: str, *, readonly: bool = False,
+                 sqlite_sync: str = DEFAULT_SQLITE_SYNC) -> None:
+        """`sqlite_sync`: SQLite's synchronous pragma (`cfg.db.sqlite_sync`)."""
         self.url = normalize_url(url)
         self.readonly = readonly
-        self.engine = make_engine(self.url, readonly=readonly)
+        self.engine = make_engine(self.url, readonly=readonly, sqlite_sync=sqlite_sync)
         self.dialect = self.engine.dialect.name
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import json.encoder
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -20,11 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from scitex_orochi.hub.settings import DEFAULT_SQLITE_SYNC, SQLITE_SYNC_MODES
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
-SQLITE_SYNC_ENV = "SCITEX_OROCHI_SQLITE_SYNC"
-SQLITE_SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 PG_CONNECT_TIMEOUT_S = 5
-DEFAULT_SQLITE_SYNC = "FULL"  # an ack means the message is on disk
 
 _IMMEDIATE = "orochi_immediate"
 
@@ -72,11 +70,13 @@ def json_dumps(value: Any) -> str:
     return _encode(value)
 
 
-def sqlite_sync_mode() -> str:
-    mode = (os.environ.get(SQLITE_SYNC_ENV) or DEFAULT_SQLITE_SYNC).strip().upper()
-    if mode not in SQLITE_SYNC_MODES:
-        raise ValueError(f"{SQLITE_SYNC_ENV}={mode!r} is not one of {', '.join(SQLITE_SYNC_MODES)}")
-    return mode
+def sqlite_sync_mode(mode: str) -> str:
+    """The synchronous pragma's value (`cfg.db.sqlite_sync` is checked when it is read)."""
+    value = mode.strip().upper()
+    if value not in SQLITE_SYNC_MODES:
+        raise ValueError(f"SQLite synchronous mode {mode!r} is not one of "
+                         f"{', '.join(SQLITE_SYNC_MODES)}")
+    return value
 
 
 def _set_wal(cur: Any) -> None:
@@ -98,7 +98,8 @@ def _set_wal(cur: Any) -> None:
             delay = min(delay * 2, 0.1)
 
 
-def make_engine(url: str, *, readonly: bool = False) -> Engine:
+def make_engine(url: str, *, readonly: bool = False,
+                sqlite_sync: str = DEFAULT_SQLITE_SYNC) -> Engine:
     url = normalize_url(url)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -108,7 +109,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    sync = sqlite_sync_mode()
+    sync = sqlite_sync_mode(sqlite_sync)
     # No pool_pre_ping: a local file cannot drop the connection, and the ping cost
     # a round trip on every checkout of the write path.
     engine = sa.create_engine(url, json_serializer=json_dumps, hide_parameters=True)

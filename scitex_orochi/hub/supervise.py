@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.config import Config, process_environ
 from scitex_orochi.hub.errors import SuperviseError
 from scitex_orochi.hub.files import PRIVATE_UMASK, private_umask, sqlite_files, tighten_hub_files
 
@@ -40,34 +40,25 @@ def template_path() -> Path:
 
 
 def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every supervised process gets: the resolved configuration."""
-    env = dict(os.environ if base is None else base)
+    """The environment every supervised process gets: `base` (default: this process's
+    environment, passed through) with every setting of `cfg` under its SCITEX_OROCHI_*
+    name, so each process's `Config.from_env()` is `cfg`, command-line overrides and all.
+
+    Values read from 0.1.0 names reach the processes under the new names: the
+    deprecation is reported once, by `serve`, not again by every process.
+    """
+    env = process_environ() if base is None else dict(base)
+    for name, value in cfg.to_env().items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     env.update({
-        "SCITEX_OROCHI_HOST": cfg.host,
-        "SCITEX_OROCHI_PORT": str(cfg.port),
-        "SCITEX_OROCHI_DASHBOARD_PORT": str(cfg.dashboard_port),
-        "SCITEX_OROCHI_DATA_DIR": str(cfg.data_dir),
-        "SCITEX_OROCHI_RUN_DIR": str(cfg.run_dir),
-        "SCITEX_OROCHI_DB": cfg.db_url,
-        "SCITEX_OROCHI_BUS_IN": cfg.bus_in,
-        "SCITEX_OROCHI_BUS_OUT": cfg.bus_out,
-        "SCITEX_OROCHI_BUS_KEYS_DIR": str(cfg.bus_keys_dir),
-        "SCITEX_OROCHI_BUS_SERVER_KEY": str(cfg.bus_server_key),
-        "SCITEX_OROCHI_BUS_CLIENT_KEY": str(cfg.bus_client_key),
-        "SCITEX_OROCHI_WS_PROCS": str(cfg.ws_procs),
         "SCITEX_OROCHI_PYTHON": sys.executable,
-        "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram_enabled else "false",
-        "SCITEX_OROCHI_GITEA_AUTOSTART": "true" if cfg.gitea_url else "false",
+        "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram.enabled else "false",
+        "SCITEX_OROCHI_GITEA_AUTOSTART": "true" if cfg.gitea.url else "false",
         "PYTHONUNBUFFERED": "1",
     })
-    if cfg.admin_token:
-        env["SCITEX_OROCHI_ADMIN_TOKEN"] = cfg.admin_token
-    # Values read from 0.1.0 names reach the processes under the new names: the
-    # deprecation is reported once, by `serve`, not again by every process.
-    if cfg.gitea_url:
-        env["SCITEX_OROCHI_GITEA_URL"] = cfg.gitea_url
-    if cfg.gitea_token:
-        env["SCITEX_OROCHI_GITEA_TOKEN"] = cfg.gitea_token
     return env
 
 
@@ -108,20 +99,20 @@ def conf_values(cfg: Config, admin_token: str) -> dict[str, str | None]:
     """What only the rendered supervisord.conf needs (never the processes' environment):
     the control socket's credentials, `user=root` when root (supervisord warns otherwise),
     and where supervisord and its programs log."""
-    if cfg.log_stdout:
+    if cfg.log.stdout:
         program_log = numbered_log = "/dev/fd/1"
         max_bytes, backups = "0", "0"
     else:  # supervisord expands %(program_name)s and %(process_num)s in these
-        program_log = _escape(str(cfg.log_dir)) + "/%(program_name)s.log"
-        numbered_log = _escape(str(cfg.log_dir)) + "/%(program_name)s_%(process_num)02d.log"
-        max_bytes, backups = str(cfg.log_max_bytes), str(cfg.log_backups)
+        program_log = _escape(str(cfg.log.dir)) + "/%(program_name)s.log"
+        numbered_log = _escape(str(cfg.log.dir)) + "/%(program_name)s_%(process_num)02d.log"
+        max_bytes, backups = str(cfg.log.max_bytes), str(cfg.log.backups)
     return {
         "SCITEX_OROCHI_SUPERVISOR_USERNAME": "orochi",
         "SCITEX_OROCHI_SUPERVISOR_PASSWORD": supervisor_password(admin_token),
         "SCITEX_OROCHI_SUPERVISORD_USER": "root" if os.geteuid() == 0 else None,
-        "SCITEX_OROCHI_SUPERVISORD_LOG": _escape(str(cfg.log_dir / "supervisord.log")),
-        "SCITEX_OROCHI_LOG_MAX_BYTES": str(cfg.log_max_bytes),
-        "SCITEX_OROCHI_LOG_BACKUPS": str(cfg.log_backups),
+        "SCITEX_OROCHI_SUPERVISORD_LOG": _escape(str(cfg.log.dir / "supervisord.log")),
+        "SCITEX_OROCHI_LOG_MAX_BYTES": str(cfg.log.max_bytes),
+        "SCITEX_OROCHI_LOG_BACKUPS": str(cfg.log.backups),
         "SCITEX_OROCHI_PROGRAM_LOG": program_log,
         "SCITEX_OROCHI_NUMBERED_PROGRAM_LOG": numbered_log,  # programs with numprocs
         "SCITEX_OROCHI_PROGRAM_LOG_MAX_BYTES": max_bytes,
@@ -168,19 +159,19 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
     )
 
     with private_umask():
-        for directory in (cfg.data_dir, cfg.run_dir, cfg.media_root, cfg.log_dir):
+        for directory in (cfg.data_dir, cfg.run_dir, cfg.http.media_root, cfg.log.dir):
             directory.mkdir(parents=True, exist_ok=True)
         _tighten(cfg)
         # Always made, so switching an endpoint to tcp (or minting a remote client) needs
         # no extra step; used only while an endpoint is tcp.
-        ensure_keys(cfg.bus_keys_dir)
-        if cfg.bus_curve:  # fail here, by file name, rather than in a supervised child
+        ensure_keys(cfg.bus.keys_dir)
+        if cfg.bus.curve:  # fail here, by file name, rather than in a supervised child
             load_server(cfg)
             client_keys(cfg)
-        store = Store(cfg.db_url)
+        store = Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
         try:
             store.migrate()
-            boot = store.bootstrap(cfg.admin_token_file, cfg.admin_token)
+            boot = store.bootstrap(cfg.admin_token_file, cfg.auth.admin_token)
         finally:
             dispose = getattr(store, "close", None) or getattr(store, "dispose", None)
             if dispose is not None:
@@ -199,8 +190,8 @@ def _tighten(cfg: Config) -> None:
     """The hub's own directories wholly; in the data dir, which may be shared, only itself
     and the files the hub keeps there."""
     tighten_hub_files(
-        [cfg.run_dir, cfg.media_root, cfg.log_dir],
-        [cfg.data_dir, cfg.admin_token_file, *sqlite_files(cfg.db_url)])
+        [cfg.run_dir, cfg.http.media_root, cfg.log.dir],
+        [cfg.data_dir, cfg.admin_token_file, *sqlite_files(cfg.db.url)])
 
 
 def _append_mode(stdout: IO | int | None) -> None:
@@ -232,7 +223,7 @@ class HubSupervisor:
 
     def start(self) -> subprocess.Popen:
         cfg = self.prepared.cfg
-        for port in (cfg.port, cfg.dashboard_port):
+        for port in (cfg.ws.port, cfg.http.port):
             if port_in_use(cfg.host, port):
                 raise SuperviseError(
                     f"port {port} on {cfg.host} is already in use: stop what holds it "
@@ -252,7 +243,7 @@ class HubSupervisor:
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
         cfg = self.prepared.cfg
         deadline = time.monotonic() + timeout_s
-        for port in (cfg.port, cfg.dashboard_port):
+        for port in (cfg.ws.port, cfg.http.port):
             left = deadline - time.monotonic()
             if not wait_port(cfg.host, port, max(0.1, left)):
                 return False

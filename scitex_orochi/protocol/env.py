@@ -28,12 +28,6 @@ def legacy_value(environ: Mapping[str, str], name: str) -> tuple[str | None, str
     return (value, old) if value not in (None, "") else (None, None)
 
 
-def legacy_names_in_use(environ: Mapping[str, str],
-                        names: tuple[str, ...] = tuple(LEGACY_ENV)) -> list[str]:
-    """The 0.1.0 variables of `names` that are set while their new name is not."""
-    return [old for name in names if (old := legacy_value(environ, name)[1])]
-
-
 def deprecation_notice(old: str) -> str:
     new = next(ENV_PREFIX + k for k, v in LEGACY_ENV.items() if v == old)
     return f"{old} is deprecated: rename it to {new} ({old} is read only while {new} is unset)"

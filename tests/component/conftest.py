@@ -46,7 +46,7 @@ class Bed:
 
     def store(self) -> Store:
         """A read-only store on the bed's database (closed by the caller)."""
-        return Store(self.cfg.db_url, readonly=True)
+        return Store(self.cfg.db.url, readonly=True)
 
     def history(self, channel: str, workspace: str = "default") -> list[dict]:
         store = self.store()
@@ -70,7 +70,7 @@ def make_bed() -> Iterator[Callable[..., Bed]]:
         prepared = prepare(Config.from_env(base), base)
         cfg = Config.from_env(prepared.env)  # what the hub's processes read
         bed = Bed(cfg, root, prepared.admin_token, prepared.default_token,
-                  BrokerThread(cfg.bus_in, cfg.bus_out).start())
+                  BrokerThread(cfg.bus.in_endpoint, cfg.bus.out_endpoint).start())
         made.append(bed)
         return bed
 
@@ -112,10 +112,10 @@ class RunningGateway:
 async def gateway(bed) -> AsyncIterator[RunningGateway]:
     """`Gateway.run()` as `python -m gateway_ws` runs it, on the bed's free port; stopped
     through its peer's `stopping` event (what SIGTERM sets)."""
-    store = Store(bed.cfg.db_url, readonly=True)
+    store = Store(bed.cfg.db.url, readonly=True)
     gw = Gateway(bed.cfg, store)
     task = asyncio.create_task(gw.run())
-    host, port = bed.cfg.host, bed.cfg.port
+    host, port = bed.cfg.host, bed.cfg.ws.port
     deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S * TIME_SCALE
     while True:  # listening once its bus handshake is done
         if task.done():

@@ -44,7 +44,7 @@ def test_prepare_makes_keys_with_strict_modes_and_keeps_them(tmp_path, umask):
     old = os.umask(umask)
     try:
         prepare(cfg)
-        keys = cfg.bus_keys_dir
+        keys = cfg.bus.keys_dir
         assert keys == cfg.data_dir / "bus-keys"
         assert mode(keys) == 0o700
         assert mode(keys / "authorized") == 0o700 and mode(keys / "clients") == 0o700
@@ -68,17 +68,17 @@ def test_prepare_makes_keys_with_strict_modes_and_keeps_them(tmp_path, umask):
 
 def test_prepare_tightens_loose_modes(tmp_path):
     cfg = tmp_config(tmp_path)
-    ensure_keys(cfg.bus_keys_dir)
-    os.chmod(cfg.bus_keys_dir, 0o755)
-    os.chmod(cfg.bus_client_key, 0o644)
+    ensure_keys(cfg.bus.keys_dir)
+    os.chmod(cfg.bus.keys_dir, 0o755)
+    os.chmod(cfg.bus.client_key, 0o644)
     prepare(cfg)
-    assert mode(cfg.bus_keys_dir) == 0o700 and mode(cfg.bus_client_key) == 0o600
+    assert mode(cfg.bus.keys_dir) == 0o700 and mode(cfg.bus.client_key) == 0o600
 
 
 def test_incomplete_keys_dir_is_refused(tmp_path):
     cfg = tmp_config(tmp_path)
-    ensure_keys(cfg.bus_keys_dir)
-    (cfg.bus_keys_dir / "server.key_secret").unlink()
+    ensure_keys(cfg.bus.keys_dir)
+    (cfg.bus.keys_dir / "server.key_secret").unlink()
     with pytest.raises(ConfigError, match="server.key_secret"):
         prepare(cfg)
 
@@ -88,18 +88,18 @@ def test_remote_host_without_keys_fails_naming_the_file(tmp_path):
     with pytest.raises(ConfigError, match="server.key") as err:
         SyncBus.from_config(cfg, new_origin("remote"))
     assert "copy server.key" in str(err.value)
-    ensure_keys(cfg.bus_keys_dir)
-    cfg.bus_client_key.unlink()
+    ensure_keys(cfg.bus.keys_dir)
+    cfg.bus.client_key.unlink()
     with pytest.raises(ConfigError, match="bus-keys add-client") as err:
         SyncBus.from_config(cfg, new_origin("remote"))
-    assert str(cfg.bus_client_key) in str(err.value)
+    assert str(cfg.bus.client_key) in str(err.value)
 
 
 def test_tcp_without_keys_is_refused_and_ipc_is_untouched(tmp_path):
     with pytest.raises(BusError, match="needs CURVE keys"):
         SyncBus("tcp://127.0.0.1:1", "tcp://127.0.0.1:2", new_origin("plain"))
     cfg = tmp_config(tmp_path)
-    assert not cfg.bus_curve
+    assert not cfg.bus.curve
     bus = SyncBus.from_config(cfg, new_origin("ipc"))  # no keys needed, none loaded
     try:
         assert bus._curve is None and bus._out.monitor is None and bus._sub_monitor is None
@@ -116,18 +116,18 @@ def test_bus_keys_command_shows_and_dry_run_changes_nothing(tmp_path):
     runner = CliRunner()
     missing = runner.invoke(cli_main, ["bus-keys"], env=env)
     assert missing.exit_code == 5 and "scitex-orochi serve" in missing.output
-    ensure_keys(cfg.bus_keys_dir)
+    ensure_keys(cfg.bus.keys_dir)
     shown = json.loads(runner.invoke(cli_main, ["bus-keys", "--json"], env=env).output)
     assert [c["name"] for c in shown["authorized"]] == ["client"]
-    assert shown["server_key"] == str(cfg.bus_server_key) and shown["curve"] is False
+    assert shown["server_key"] == str(cfg.bus.server_key) and shown["curve"] is False
     dry = runner.invoke(cli_main, ["bus-keys", "add-client", "h2", "--dry-run"], env=env)
     assert dry.exit_code == 0 and "[dry-run]" in dry.output
-    assert not (cfg.bus_authorized_dir / "h2.key").exists()
+    assert not (cfg.bus.authorized_dir / "h2.key").exists()
     added = runner.invoke(cli_main, ["bus-keys", "add-client", "h2"], env=env)
     assert added.exit_code == 0, added.output
     again = runner.invoke(cli_main, ["bus-keys", "add-client", "h2"], env=env)
     assert again.exit_code != 0 and "already authorized" in again.output
     removed = runner.invoke(cli_main, ["bus-keys", "remove-client", "h2"], env=env)
-    assert removed.exit_code == 0 and not (cfg.bus_authorized_dir / "h2.key").exists()
+    assert removed.exit_code == 0 and not (cfg.bus.authorized_dir / "h2.key").exists()
     own = runner.invoke(cli_main, ["bus-keys", "remove-client", "client"], env=env)
-    assert own.exit_code == 2 and (cfg.bus_authorized_dir / "client.key").exists()
+    assert own.exit_code == 2 and (cfg.bus.authorized_dir / "client.key").exists()

@@ -85,10 +85,10 @@ async def test_bodies_over_their_limit_are_413(http, bed):
                            headers={"Content-Type": "application/json"})
     assert resp.status == 413 and (await resp.json())["limit"] == ADMIN_BODY_MAX_BYTES
     # A message may be as large as a frame, once the admin token is proven.
-    resp = await http.post("/api/messages", data=chunks(bed.cfg.max_frame_bytes + 65536),
+    resp = await http.post("/api/messages", data=chunks(bed.cfg.ws.max_frame_bytes + 65536),
                            headers={"Content-Type": "application/json",
                                     **bearer(bed.admin_token)})
-    assert resp.status == 413 and (await resp.json())["limit"] == bed.cfg.max_frame_bytes
+    assert resp.status == 413 and (await resp.json())["limit"] == bed.cfg.ws.max_frame_bytes
     assert bed.history("#general") == []
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from scitex_orochi.hub import migrations, tables
+from scitex_orochi.hub.config import Config, ConfigError
 from scitex_orochi.hub.store import (
     Conflict,
     InviteError,
@@ -406,21 +407,22 @@ def test_readonly_store_reads_but_never_writes(db_url, tmp_path):
     reader.close()
 
 
-def test_sqlite_pragmas(tmp_path, monkeypatch):
+def test_sqlite_pragmas(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'a' / 'b' / 'p.db'}")
     with s.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
     s.close()
-    monkeypatch.setenv("SCITEX_OROCHI_SQLITE_SYNC", "normal")
-    s = Store(f"sqlite:///{tmp_path / 'n.db'}")
+    sync = Config.load({"SCITEX_OROCHI_SQLITE_SYNC": "normal"}).db.sqlite_sync
+    s = Store(f"sqlite:///{tmp_path / 'n.db'}", sqlite_sync=sync)
     with s.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     s.close()
-    monkeypatch.setenv("SCITEX_OROCHI_SQLITE_SYNC", "sometimes")
+    with pytest.raises(ConfigError, match="SCITEX_OROCHI_SQLITE_SYNC='sometimes' is not one of"):
+        Config.load({"SCITEX_OROCHI_SQLITE_SYNC": "sometimes"})
     with pytest.raises(ValueError):
-        Store(f"sqlite:///{tmp_path / 'x.db'}")
+        Store(f"sqlite:///{tmp_path / 'x.db'}", sqlite_sync="sometimes")
 
 
 @pytest.mark.postgres

@@ -133,7 +133,7 @@ def delivered_ids(peer: Peer) -> set[str]:
 
 
 async def test_message_round_trip_with_curve_on(curve_hub):
-    assert curve_hub.cfg.bus_curve
+    assert curve_hub.cfg.bus.curve
     assert "(curve)" in curve_hub.log()  # the broker says it is a CURVE server
     a = await RawAgent.connect(curve_hub.agent_url(), uid("a"), ["#curve"])
     b = await RawAgent.connect(curve_hub.agent_url(), uid("b"), ["#curve"])
@@ -152,8 +152,8 @@ async def test_message_round_trip_with_curve_on(curve_hub):
 
 
 async def test_sub_without_keys_reads_nothing_with_keys_reads_traffic(curve_hub):
-    plain = Peer(zmq.SUB, curve_hub.cfg.bus_out, None)
-    keyed = Peer(zmq.SUB, curve_hub.cfg.bus_out, load_client(curve_hub.cfg))
+    plain = Peer(zmq.SUB, curve_hub.cfg.bus.out_endpoint, None)
+    keyed = Peer(zmq.SUB, curve_hub.cfg.bus.out_endpoint, load_client(curve_hub.cfg))
     agent = await RawAgent.connect(curve_hub.agent_url(), uid("talker"), ["#secret"])
     try:
         await eventually(plain.refused, 10, "the keyless SUB's handshake refused")
@@ -174,9 +174,9 @@ async def test_sub_without_keys_reads_nothing_with_keys_reads_traffic(curve_hub)
 
 
 def test_pub_without_keys_stores_nothing_with_keys_is_stored(curve_hub):
-    plain = Peer(zmq.PUB, curve_hub.cfg.bus_in, None)
-    keyed = Peer(zmq.PUB, curve_hub.cfg.bus_in, load_client(curve_hub.cfg))
-    watcher = Peer(zmq.SUB, curve_hub.cfg.bus_out, load_client(curve_hub.cfg))
+    plain = Peer(zmq.PUB, curve_hub.cfg.bus.in_endpoint, None)
+    keyed = Peer(zmq.PUB, curve_hub.cfg.bus.in_endpoint, load_client(curve_hub.cfg))
+    watcher = Peer(zmq.SUB, curve_hub.cfg.bus.out_endpoint, load_client(curve_hub.cfg))
     watcher.sock.setsockopt(zmq.UNSUBSCRIBE, b"")
     watcher.sock.setsockopt(zmq.SUBSCRIBE, topics.deliver("default", "#forged"))
     intruder_id, insider_id = uuid.uuid4().hex, uuid.uuid4().hex
@@ -211,8 +211,8 @@ def test_pub_without_keys_stores_nothing_with_keys_is_stored(curve_hub):
 async def test_unauthorized_keypair_gets_nothing_until_authorized(curve_hub):
     cfg = curve_hub.cfg
     stranger = stranger_keys(cfg)
-    sub = Peer(zmq.SUB, cfg.bus_out, stranger)
-    pub = Peer(zmq.PUB, cfg.bus_in, stranger)
+    sub = Peer(zmq.SUB, cfg.bus.out_endpoint, stranger)
+    pub = Peer(zmq.PUB, cfg.bus.in_endpoint, stranger)
     agent = await RawAgent.connect(curve_hub.agent_url(), uid("talker"), ["#closed"])
     store = curve_hub.store()
     forged = uuid.uuid4().hex
@@ -223,7 +223,8 @@ async def test_unauthorized_keypair_gets_nothing_until_authorized(curve_hub):
         ack = await agent.post("#closed", "not for strangers")
         publish(pub, inbound(forged, "#closed", "stranger"))
         # The bus client says why, within its timeout, instead of hanging.
-        bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("stranger"), curve=stranger)
+        bus = SyncBus(cfg.bus.in_endpoint, cfg.bus.out_endpoint, new_origin("stranger"),
+                      curve=stranger)
         started = time.monotonic()
         with pytest.raises(BusError, match="refused this client's CURVE key"):
             bus.wait_ready(2.0)
@@ -237,11 +238,11 @@ async def test_unauthorized_keypair_gets_nothing_until_authorized(curve_hub):
         result = CliRunner().invoke(cli_main, ["bus-keys", "add-client", "gw-test", "--json"],
                                     env=curve_hub.env)
         assert result.exit_code == 0, result.output
-        secret_file = cfg.bus_keys_dir / "clients" / "gw-test.key_secret"
+        secret_file = cfg.bus.keys_dir / "clients" / "gw-test.key_secret"
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         public, secret = load_certificate(secret_file)
         minted = replace(stranger, public=public, secret=secret)
-        bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("minted"), curve=minted)
+        bus = SyncBus(cfg.bus.in_endpoint, cfg.bus.out_endpoint, new_origin("minted"), curve=minted)
         bus.subscribe(topics.DELIVER)
         bus.wait_ready(10)
         ack2 = await agent.post("#closed", "for the authorized")
@@ -262,13 +263,13 @@ def test_wrong_server_key_is_a_clear_error(curve_hub):
     cfg = curve_hub.cfg
     wrong_server, _ = zmq.curve_keypair()
     keys = replace(load_client(cfg), server_public=wrong_server)
-    bus = SyncBus(cfg.bus_in, cfg.bus_out, new_origin("wrong"), curve=keys)
+    bus = SyncBus(cfg.bus.in_endpoint, cfg.bus.out_endpoint, new_origin("wrong"), curve=keys)
     try:
         with pytest.raises(BusError, match="CURVE") as err:
             bus.wait_ready(1.0)
     finally:
         bus.close()
-    assert str(cfg.bus_server_key) in str(err.value)
+    assert str(cfg.bus.server_key) in str(err.value)
 
 
 async def test_broker_stops_cleanly_and_clients_rejoin_after_restart(curve_hub):

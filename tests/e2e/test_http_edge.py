@@ -89,7 +89,7 @@ async def test_content_length_over_the_limit_is_413_before_any_body(edge_hub):
             writer.write(chunk(b" " * 16 * 1024))
         await writer.drain()
         resp = await rawhttp.read_response(reader)
-        assert resp.status == 413 and resp.json()["limit"] == edge_hub.cfg.max_frame_bytes
+        assert resp.status == 413 and resp.json()["limit"] == edge_hub.cfg.ws.max_frame_bytes
     finally:
         writer.close()
 

@@ -182,7 +182,7 @@ async def test_media_is_served_only_to_its_workspace(sec_hub, admin):
     other_ws, other_token = await new_workspace(admin)
     mine = await _upload(admin, None)  # the admin's upload goes to the default workspace
     theirs = await _upload(admin, other_ws)
-    root = Path(sec_hub.cfg.media_root)
+    root = Path(sec_hub.cfg.http.media_root)
     meta = read_sidecar(root / mine[len("/media/"):])
     assert meta is not None and meta["workspace"] == "default"
     assert meta["mime_type"] == "image/png" and meta["size"] == len(PNG)

@@ -49,7 +49,7 @@ async def test_multipart_upload_is_stored_by_month_and_served(api, media_hub):
     assert re.fullmatch(rf"/media/{month}/[0-9a-f]{{32}}\.png", body["url"]), body["url"]
     assert body["mime_type"] == "image/png" and body["size"] == len(PNG)
     assert body["filename"] == "dot.png" and body["file_id"] in body["url"]
-    stored = Path(media_hub.cfg.media_root) / month / body["url"].rsplit("/", 1)[1]
+    stored = Path(media_hub.cfg.http.media_root) / month / body["url"].rsplit("/", 1)[1]
     assert stored.read_bytes() == PNG
     async with api.session.get(media_hub.http_url + body["url"],
                                headers=_as_admin(media_hub)) as resp:
@@ -81,7 +81,7 @@ async def test_base64_upload_and_content_types(api, media_hub):
 
 
 async def test_size_limit_is_413(api, media_hub):
-    limit = media_hub.cfg.media_max_size  # the default, 20 MiB
+    limit = media_hub.cfg.http.media_max_bytes  # the default, 20 MiB
     status, body = await _multipart(api, b"x" * (limit + 1), "big.bin",
                                     "application/octet-stream")
     assert status == 413 and body["status"] == 413
@@ -95,7 +95,7 @@ async def test_size_limit_is_413(api, media_hub):
 async def test_names_cannot_escape_the_media_root(api, media_hub):
     status, body = await _multipart(api, b"secret?", "../../../../tmp/evil.txt", "text/plain")
     assert status == 201 and body["filename"] == "evil.txt"
-    root = Path(media_hub.cfg.media_root).resolve()
+    root = Path(media_hub.cfg.http.media_root).resolve()
     assert all(root in p.resolve().parents for p in root.rglob("*") if p.is_file())
     (root.parent / "outside.txt").write_text("not media")
     for path in ("/media/../outside.txt", "/media/2024-01/..%2F..%2Foutside.txt",
@@ -109,7 +109,7 @@ async def test_names_cannot_escape_the_media_root(api, media_hub):
 
 def _stored_files(media_hub) -> set[Path]:
     """Stored media, without their sidecars."""
-    root = Path(media_hub.cfg.media_root)
+    root = Path(media_hub.cfg.http.media_root)
     if not root.exists():
         return set()
     return {p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}

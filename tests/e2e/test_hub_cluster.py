@@ -229,7 +229,7 @@ def test_tail_human_output(hub):
 async def test_status_and_heartbeats_travel_over_the_bus(hub):
     from scitex_orochi.hub.bus import SyncBus, new_origin
 
-    bus = SyncBus(hub.cfg.bus_in, hub.cfg.bus_out, new_origin("test"))
+    bus = SyncBus(hub.cfg.bus.in_endpoint, hub.cfg.bus.out_endpoint, new_origin("test"))
     bus.subscribe(b"pres.default|")
     bus.wait_ready(10)
     agent = await RawAgent.connect(hub.agent_url(), uid("st"), ["#s"], machine="box")

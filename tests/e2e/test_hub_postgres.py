@@ -14,7 +14,7 @@ pytestmark = pytest.mark.postgres
 
 async def test_hub_on_postgres_routes_persists_and_resumes(hub_factory, pg_url):
     hub = hub_factory(db_url=pg_url)
-    assert hub.cfg.db_url.startswith("postgresql")
+    assert hub.cfg.db.url.startswith("postgresql")
     a = await RawAgent.connect(hub.agent_url(), f"pa-{uuid.uuid4().hex[:6]}", ["#pg"])
     b = await RawAgent.connect(hub.agent_url(), f"pb-{uuid.uuid4().hex[:6]}", ["#pg"])
     acks = [await a.post("#pg", f"m{i}") for i in range(10)]

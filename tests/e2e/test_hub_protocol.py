@@ -241,7 +241,7 @@ async def test_subscribe_and_unsubscribe(shared_hub):
 
 async def test_workspace_scoping(shared_hub):
     store = shared_hub.store()
-    writable = type(store)(shared_hub.cfg.db_url)
+    writable = type(store)(shared_hub.cfg.db.url)
     _ws, token = writable.create_workspace(f"lab-{uuid.uuid4().hex[:6]}", ["#general"])
     inside = await RawAgent.connect(shared_hub.agent_url(), uid("in"), ["#general"])
     outside = await RawAgent.connect(shared_hub.agent_url(token), uid("out"), ["#general"])

@@ -65,7 +65,7 @@ async def test_history_replies_hold_one_page(mem_hub):
     hub = mem_hub()
     from scitex_orochi.hub.store import Store
 
-    store = Store(hub.cfg.db_url)
+    store = Store(hub.cfg.db.url)
     now = datetime.now(UTC)
     try:
         store.insert_messages([{

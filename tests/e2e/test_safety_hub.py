@@ -285,7 +285,7 @@ async def test_a_token_deleted_behind_the_hubs_back_closes_its_sessions(safe_hub
     agent = await RawAgent.connect(safe_hub.agent_url(token), "swept", ["#s"])
     from scitex_orochi.hub.store import Store
 
-    store = Store(safe_hub.cfg.db_url)
+    store = Store(safe_hub.cfg.db.url)
     try:
         assert store.delete_token(ws_id, token)
     finally:

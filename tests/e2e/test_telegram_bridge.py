@@ -96,7 +96,7 @@ async def test_inbound_every_kind(tg_hub):
     assert by_tg_id[reply["message_id"]]["payload"]["metadata"]["telegram_reply_to"] == \
         text["message_id"]
 
-    media_root = Path(hub.cfg.media_root)
+    media_root = Path(hub.cfg.http.media_root)
     for tg_id, data, mime, content in ((photo["message_id"], PNG, "image/jpeg", "a photo"),
                                        (doc["message_id"], PDF, "application/pdf", ""),
                                        (voice["message_id"], OGG, "audio/ogg", "")):
@@ -127,7 +127,7 @@ async def test_outbound_every_kind(tg_hub):
     hub, fake = tg_hub
     agent = await RawAgent.connect(hub.agent_url(), "alice", channels=[CHANNEL])
     start = len(fake.sent)
-    media = Path(hub.cfg.media_root) / "2024-01"
+    media = Path(hub.cfg.http.media_root) / "2024-01"
     media.mkdir(parents=True, exist_ok=True)
     (media / "pic.png").write_bytes(PNG)
     (media / "paper.pdf").write_bytes(PDF)
@@ -287,7 +287,7 @@ async def test_webhook_mode_through_gateway_http(hub_factory):
         got = await agent.wait_count(lambda f: f in telegram_messages(agent), 2, timeout=20)
         assert [f["payload"]["content"] for f in got] == ["via webhook", "doc via webhook"]
         att = got[1]["payload"]["attachments"][0]
-        assert (Path(hub.cfg.media_root) / att["url"][len("/media/"):]).read_bytes() == \
+        assert (Path(hub.cfg.http.media_root) / att["url"][len("/media/"):]).read_bytes() == \
             b"hello notes"
         async with aiohttp.ClientSession() as http:  # the bridge's workspace token reads it
             async with http.get(hub.http_url + att["url"], headers={

@@ -114,10 +114,10 @@ class PersisterThread:
     """
 
     def __init__(self, cfg: Config) -> None:
-        self.store = Store(cfg.db_url)
+        self.store = Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
         self.bus = SyncBus.from_config(cfg, new_origin("persister"))
-        self.persister = Persister(self.store, self.bus, cfg.persist_batch_max,
-                                   cfg.dedupe_ids_max)
+        self.persister = Persister(self.store, self.bus, cfg.db.persist_batch_max,
+                                   cfg.db.dedupe_ids_max)
         self._thread = threading.Thread(target=self.persister.run, name="persister",
                                         daemon=True)
         self._gc_threshold = gc.get_threshold()

@@ -30,7 +30,8 @@ from scitex_orochi.client.errors import (
 
 COMMANDS = ["send", "login", "join", "list-agents", "list-channels", "list-members",
             "show-status", "show-history", "doctor", "create-workspace", "list-workspaces",
-            "delete-workspace", "list-tokens", "create-invite", "list-invites"]
+            "delete-workspace", "list-tokens", "create-invite", "list-invites", "check-config",
+            "serve"]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
 

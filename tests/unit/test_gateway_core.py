@@ -3,7 +3,6 @@ sends and gap fetches out. No sockets, no threads, no sleeps: the clock is injec
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +45,9 @@ class FakeClient:
     dialect: Any = DIALECT_A
 
 
-def make_core(**settings: Any) -> tuple[FrameCore, Clock]:
-    cfg = dataclasses.replace(Config(), **settings)
+def make_core(**overrides: Any) -> tuple[FrameCore, Clock]:
+    """A core on the default settings with `overrides` ({"ws": {"msg_burst": 2}}, ...)."""
+    cfg = Config.load({}, overrides)
     clock = Clock()
     core = FrameCore(cfg, GW, PresenceReplica(expiry_s=6.0), Limits(cfg), Roster(),
                      wall=lambda: clock.wall, mono=lambda: clock.mono)
@@ -129,11 +129,12 @@ def test_renaming_forgets_the_old_name_first():
 
 
 def test_register_limits():
-    core, _ = make_core(max_channels_per_agent=2, max_presence_record_bytes=400)
+    core, _ = make_core(presence={"max_channels_per_agent": 2, "max_record_bytes": 1024})
     actions = core.on_frame(client(), register_frame("alice", ("#a", "#b", "#c")))
     assert kinds(actions) == [("error", "LIMIT_EXCEEDED"), ("ack", "LIMIT_EXCEEDED")]
     assert not actions.publishes and not core.roster.by_name
-    actions = core.on_frame(client(), register_frame("alice", ("#a",), role="r" * 500))
+    big = register_frame("alice", ("#a",), role="r" * 600, model="m" * 600)
+    actions = core.on_frame(client(), big)
     assert kinds(actions) == [("error", "LIMIT_EXCEEDED"), ("ack", "LIMIT_EXCEEDED")]
     assert "presence record" in sent(actions)[0]["payload"]["detail"]
 
@@ -235,7 +236,7 @@ def test_a_message_is_submitted_bound_to_the_sender_and_acked_when_stored():
 
 # ---- subscribe, unsubscribe, heartbeat, status ---------------------------------------------
 def test_subscribe_and_unsubscribe():
-    core, _ = make_core(max_channels_per_agent=2)
+    core, _ = make_core(presence={"max_channels_per_agent": 2})
     c = registered(core, "alice", ("#x",))
     actions = core.on_frame(c, frame({"type": "subscribe", "id": "s1",
                                       "payload": {"channel": "#y"}}))
@@ -276,7 +277,7 @@ def test_heartbeat_and_status_update_publish_the_record():
 
 # ---- query and presence -----------------------------------------------------------------
 def test_query_asks_for_a_page_and_replies_with_it():
-    core, _ = make_core(max_reply_bytes=65536)
+    core, _ = make_core(ws={"max_reply_bytes": 65536})
     c = registered(core, "alice")
     f = frame({"type": "query", "id": "q1",
                "payload": {"channel": "#x", "limit": 20, "after_seq": 4}})
@@ -327,7 +328,7 @@ def message(i: int) -> codec.Frame:
 
 
 def test_messages_over_the_connection_rate_are_refused_and_reading_pauses():
-    core, clock = make_core(msg_rate_per_s=1.0, msg_burst=2)
+    core, clock = make_core(ws={"msg_rate_per_s": 1.0, "msg_burst": 2})
     c = registered(core, "alice")
     assert core.on_frame(c, message(1)).submit is not None
     assert core.on_frame(c, message(2)).submit is not None
@@ -344,7 +345,7 @@ def test_messages_over_the_connection_rate_are_refused_and_reading_pauses():
 
 
 def test_the_workspace_rate_is_shared_by_its_connections():
-    core, _ = make_core(workspace_msg_rate_per_s=1.0, workspace_msg_burst=3)
+    core, _ = make_core(ws={"workspace_msg_rate_per_s": 1.0, "workspace_msg_burst": 3})
     a, b = registered(core, "alice"), registered(core, "bob")
     results = [core.on_frame(who, message(i)) for i, who in enumerate((a, b, a, b))]
     assert [r.submit is not None for r in results] == [True, True, True, False]
@@ -352,7 +353,7 @@ def test_the_workspace_rate_is_shared_by_its_connections():
 
 
 def test_other_frames_and_unreadable_ones_draw_on_the_frame_bucket():
-    core, clock = make_core(frame_rate_per_s=1.0, frame_burst=2)
+    core, clock = make_core(ws={"frame_rate_per_s": 1.0, "frame_burst": 2})
     c = client()
     with pytest.raises(codec.ProtocolError) as bad:
         codec.parse_frame("{nope")
@@ -368,7 +369,7 @@ def test_other_frames_and_unreadable_ones_draw_on_the_frame_bucket():
 
 # ---- revocation and reaping ---------------------------------------------------------------
 def test_revoke_and_reap():
-    core, clock = make_core(reap_after_s=300.0, register_timeout_s=30.0)
+    core, clock = make_core(presence={"reap_after_s": 300.0}, ws={"register_timeout_s": 30.0})
     alice = registered(core, "alice", token="wks_a")
     bob = registered(core, "bob", token="wks_b")
     admin = registered(core, "root", auth=Auth("w", True), token="adm")
@@ -400,7 +401,7 @@ def test_gitea_without_a_url_or_a_grant_is_refused():
     c = registered(core, "alice")
     assert kinds(core.on_frame(c, gitea_frame())) == [("error", "GITEA_NOT_CONFIGURED"),
                                                       ("ack", "GITEA_NOT_CONFIGURED")]
-    core, _ = make_core(gitea_url="http://gitea")
+    core, _ = make_core(gitea={"url": "http://gitea"})
     c = registered(core, "alice")
     f = gitea_frame()
     actions = core.on_frame(c, f)
@@ -410,7 +411,7 @@ def test_gitea_without_a_url_or_a_grant_is_refused():
 
 
 def test_gitea_asks_the_worker_in_the_background_and_filters_the_answer():
-    core, _ = make_core(gitea_url="http://gitea")
+    core, _ = make_core(gitea={"url": "http://gitea"})
     c = registered(core, "alice")
     f = gitea_frame()
     found = Found().put(GiteaGrant, {"owners": ["lab"]})

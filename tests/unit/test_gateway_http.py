@@ -20,6 +20,7 @@ from gateway_http.posting import build_envelope
 from gateway_http.service import Counters
 from gateway_http.tickets import TicketStore
 from gateway_http.uploads import safe_filename
+from scitex_orochi.hub.config import Config
 
 
 def test_health_classes_follow_last_seen_and_status():
@@ -135,7 +136,7 @@ class _StuckSocket:
 
 
 async def test_a_slow_observer_is_closed_with_4008():
-    hub = SimpleNamespace(cfg=SimpleNamespace(send_queue_max=3, send_queue_max_bytes=1 << 20),
+    hub = SimpleNamespace(cfg=Config.load({}, {"ws": {"send_queue_max_frames": 3}}),
                           counters=Counters())
     stuck = _StuckSocket()
     slow = Observer(stuck, Scope("t", False, "default"), hub)

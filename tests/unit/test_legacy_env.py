@@ -4,10 +4,12 @@ is unset, the new name winning, with one deprecation warning per name."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from scitex_orochi.hub import config
 from scitex_orochi.hub.config import Config, ConfigError
+from scitex_orochi.hub.logs import setup_logging
 
 LEGACY = {"OROCHI_HOST": "127.0.0.2", "OROCHI_PORT": "9600", "OROCHI_DASHBOARD_PORT": "8600",
           "OROCHI_TOKEN": "shared-secret", "OROCHI_DB": "/tmp/legacy/orochi.db",
@@ -16,12 +18,11 @@ LEGACY = {"OROCHI_HOST": "127.0.0.2", "OROCHI_PORT": "9600", "OROCHI_DASHBOARD_P
 
 
 def test_the_0_1_0_names_are_read_when_the_new_ones_are_unset(tmp_path):
-    config.take_notices()
     cfg = Config.from_env({**LEGACY, "SCITEX_OROCHI_DATA_DIR": str(tmp_path)})
-    assert (cfg.host, cfg.port, cfg.dashboard_port) == ("127.0.0.2", 9600, 8600)
-    assert cfg.admin_token == "shared-secret"
-    assert cfg.db_url == "sqlite:////tmp/legacy/orochi.db"
-    assert (cfg.gitea_url, cfg.gitea_token) == ("http://127.0.0.1:3000", "gitea-secret")
+    assert (cfg.host, cfg.ws.port, cfg.http.port) == ("127.0.0.2", 9600, 8600)
+    assert cfg.auth.admin_token == "shared-secret"
+    assert cfg.db.url == "sqlite:////tmp/legacy/orochi.db"
+    assert (cfg.gitea.url, cfg.gitea.token) == ("http://127.0.0.1:3000", "gitea-secret")
     assert set(cfg.legacy_env) == set(LEGACY)
 
 
@@ -29,23 +30,30 @@ def test_the_new_name_wins_and_is_not_reported(tmp_path):
     cfg = Config.from_env({**LEGACY, "SCITEX_OROCHI_PORT": "9700", "SCITEX_OROCHI_TOKEN": "new",
                            "SCITEX_OROCHI_GITEA_URL": "http://127.0.0.1:4000",
                            "SCITEX_OROCHI_DATA_DIR": str(tmp_path)})
-    assert cfg.port == 9700 and cfg.admin_token == "new"
-    assert cfg.gitea_url == "http://127.0.0.1:4000"
+    assert cfg.ws.port == 9700 and cfg.auth.admin_token == "new"
+    assert cfg.gitea.url == "http://127.0.0.1:4000"
     assert "OROCHI_PORT" not in cfg.legacy_env and "GITEA_URL" not in cfg.legacy_env
     assert "OROCHI_TOKEN" not in cfg.legacy_env and "OROCHI_HOST" in cfg.legacy_env
     # the admin token name outranks the 0.1.0 shared token too
     cfg = Config.from_env({"OROCHI_TOKEN": "old", "SCITEX_OROCHI_ADMIN_TOKEN": "admin",
                            "SCITEX_OROCHI_DATA_DIR": str(tmp_path)})
-    assert cfg.admin_token == "admin" and cfg.legacy_env == ()
+    assert cfg.auth.admin_token == "admin" and cfg.legacy_env == ()
 
 
-def test_one_notice_per_name_per_process(tmp_path):
-    config.take_notices()
-    config._NOTICED.discard("OROCHI_DASHBOARD_PORT")
+def test_one_notice_per_name_per_process(tmp_path, capsys):
+    """Each process builds its Config once and hands `legacy_env` to `setup_logging`."""
     env = {"OROCHI_DASHBOARD_PORT": "8601", "SCITEX_OROCHI_DATA_DIR": str(tmp_path)}
-    Config.from_env(env)
-    Config.from_env(env)
-    notices = config.take_notices()
+    first, again = Config.from_env(env), Config.from_env(env)
+    assert first.legacy_env == again.legacy_env == ("OROCHI_DASHBOARD_PORT",)
+    assert first.sources["http.port"] == "OROCHI_DASHBOARD_PORT"
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("INFO", "unit", [*first.legacy_env, *again.legacy_env])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    notices = [line for line in capsys.readouterr().err.splitlines() if "deprecated" in line]
     assert len(notices) == 1
     assert "OROCHI_DASHBOARD_PORT is deprecated" in notices[0]
     assert "SCITEX_OROCHI_DASHBOARD_PORT" in notices[0]

@@ -9,6 +9,8 @@ PostgreSQL cluster from Debian's binaries.
 
     with Hub(extra_env={"SCITEX_OROCHI_MSG_RATE_PER_S": "5"}) as hub:
         url = hub.agent_url()          # ws://127.0.0.1:<port>/?token=wks_...
+
+    Hub(settings={"ws": {"msg_burst": 5}})  # the same as overrides (Config.load)
 """
 
 from __future__ import annotations
@@ -20,14 +22,20 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.config import Config, process_environ
 from scitex_orochi.hub.supervise import HubSupervisor, prepare
 
-START_TIMEOUT_S = float(os.environ.get("OROCHI_TEST_START_TIMEOUT_S", "60"))
+
+def harness_setting(name: str, default: str) -> str:
+    """A knob of this test harness (OROCHI_TEST_*), not a hub setting: read here only."""
+    return os.environ.get(name) or default
+
+
+START_TIMEOUT_S = float(harness_setting("OROCHI_TEST_START_TIMEOUT_S", "60"))
 POLL_S = 0.05
 # Short enough for a test to see presence change quickly; republish soon after a loss.
 TEST_ENV = {
@@ -60,14 +68,16 @@ class Hub:
     def __init__(self, ws_procs: int = 1, db_url: str | None = None,
                  extra_env: dict[str, str] | None = None, port: int | None = None,
                  dashboard_port: int | None = None, base_env: dict[str, str] | None = None,
-                 log_name: str = "hub.log", test_timings: bool = True) -> None:
+                 log_name: str = "hub.log", test_timings: bool = True,
+                 settings: Mapping[str, Any] | None = None) -> None:
         """`test_timings`: fast presence snapshots and republishing (TEST_ENV), for
-        tests; the benchmark runs with the defaults a user gets."""
+        tests; the benchmark runs with the defaults a user gets. `settings`: overrides of
+        the configuration (`Config.load`); every process of the hub runs with them."""
         self.root = Path(tempfile.mkdtemp(prefix="oro", dir="/tmp"))
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.dashboard_port = dashboard_port or free_port()
-        env = {k: v for k, v in (os.environ if base_env is None else base_env).items()
+        env = {k: v for k, v in (process_environ() if base_env is None else base_env).items()
                if not k.startswith("SCITEX_OROCHI_")}
         env.update({
             "SCITEX_OROCHI_HOST": self.host,
@@ -81,7 +91,7 @@ class Hub:
         if db_url:
             env["SCITEX_OROCHI_DB"] = db_url
         env.update(extra_env or {})
-        self.cfg = Config.from_env(env)
+        self.cfg = Config.load(env, settings)
         self.log_path = self.root / log_name
         self.prepared = prepare(self.cfg, env)
         self.env = self.prepared.env
@@ -191,4 +201,4 @@ class Hub:
     def store(self) -> Any:
         from scitex_orochi.hub.store import Store
 
-        return Store(self.cfg.db_url, readonly=True)
+        return Store(self.cfg.db.url, readonly=True)

@@ -17,12 +17,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from scitex_orochi.hub.testing import harness_setting
+
 PG_VERSION_PREFERRED = "15"
 START_TIMEOUT_S = 30
 
 
 def find_bindir() -> Path | None:
-    env = os.environ.get("OROCHI_TEST_PG_BINDIR")
+    env = harness_setting("OROCHI_TEST_PG_BINDIR", "")
     candidates = [env] if env else []
     candidates.append(f"/usr/lib/postgresql/{PG_VERSION_PREFERRED}/bin")
     candidates.extend(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True))
