@@ -72,7 +72,7 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
         parsed = codec.parse_frame(codec.dumps(frame))
     except codec.ProtocolError as exc:
         raise bad_request(exc.detail, exc.field) from None
-    return parsed.envelope()
+    return parsed.to_dict()
 
 
 async def post_envelope(poster: Poster, workspace: str, envelope: dict[str, Any],

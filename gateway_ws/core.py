@@ -73,7 +73,7 @@ class FrameCore:
         self.rate_limited = 0
 
     # ---- admission -----------------------------------------------------------------
-    def on_frame(self, client: Client, frame: codec.Frame) -> Actions:
+    def on_frame(self, client: Client, frame: codec.Envelope) -> Actions:
         """One parsed frame: identity rules, rate limits, then its handler."""
         now = self.mono()
         if client.limits is None:
@@ -107,13 +107,13 @@ class FrameCore:
         actions.pause_s = read_pause(wait) if wait else 0.0
         return actions
 
-    def resume(self, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    def resume(self, client: Client, frame: codec.Envelope, found: Found) -> Actions:
         """Run the frame's handler again with what its lookups found."""
         if client.closing:
             return Actions()  # a client on its way out gets nothing more
         return self._run(client, frame, found)
 
-    def _run(self, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    def _run(self, client: Client, frame: codec.Envelope, found: Found) -> Actions:
         try:
             return HANDLERS[frame.type](self, client, frame, found)
         except codec.ProtocolError as exc:
@@ -176,7 +176,7 @@ class FrameCore:
         return topics.presence(session.workspace), {
             "gw": self.origin, "event": event, "agent": session.presence_record()}
 
-    def register(self, client: Client, frame: codec.Frame) -> Actions:
+    def register(self, client: Client, frame: codec.Envelope) -> Actions:
         """Take the frame's identity: bind the name (replacing an older local holder), join
         the channels, announce the agent; the ack waits until the announcement passed the
         broker, so the REST API lists the agent on the very next request."""

@@ -216,7 +216,7 @@ class Gateway:
         self._send(conn, actions.sends)
         return actions.pause_s
 
-    async def _advance(self, conn: AgentConnection, frame: codec.Frame, actions: Actions,
+    async def _advance(self, conn: AgentConnection, frame: codec.Envelope, actions: Actions,
                        found: Found, *, in_background: bool = False) -> None:
         """Make the lookups the frame needs, resuming the core after each, then carry out
         its actions. A background lookup (a Gitea call) goes on in a kept task, so the

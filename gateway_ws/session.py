@@ -33,7 +33,7 @@ class Session:
     def registered(self) -> bool:
         return self.name is not None
 
-    def check(self, frame: codec.Frame) -> None:
+    def check(self, frame: codec.Envelope) -> None:
         """Raise ProtocolError for frames this session may not send (identity rules)."""
         if frame.type not in codec.NEEDS_IDENTITY:
             return
@@ -49,7 +49,7 @@ class Session:
     def seen(self, now: float) -> None:
         self.last_seen = now
 
-    def register(self, frame: codec.Frame, now: float) -> tuple[list[str], str | None]:
+    def register(self, frame: codec.Envelope, now: float) -> tuple[list[str], str | None]:
         """Take the identity in a register frame.
 
         Returns (channels left, previous name): the caller updates routing with them.

@@ -1,6 +1,6 @@
 """The agent protocol as pure functions: parse and validate frames, build replies.
 
-No sockets here. `parse_frame` turns one WebSocket text frame into a `Frame`
+No sockets here. `parse_frame` turns one WebSocket text frame into an `Envelope`
 or raises `ProtocolError` with the code the client sees; the builders return
 JSON text ready to send. Shapes follow PROTOCOL.md §2–§3.
 """
@@ -89,14 +89,17 @@ class ProtocolError(Exception):
 
 
 @dataclass
-class Frame:
+class Envelope:
+    """A client frame, parsed and validated: `{type, sender, id, ts, payload}`."""
+
     type: str
     id: str
     ts: str
     sender: str | None
     payload: dict[str, Any] = field(default_factory=dict)
 
-    def envelope(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as the bus carries it (the `frame` of an `in.` body)."""
         return {"type": self.type, "sender": self.sender, "id": self.id, "ts": self.ts,
                 "payload": self.payload}
 
@@ -339,8 +342,8 @@ def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -
             raise _invalid("payload.params must be an object", ref, "payload.params")
 
 
-def parse_frame(text: str | bytes) -> Frame:
-    """One client frame -> Frame. Raises ProtocolError (PARSE_ERROR, UNKNOWN_TYPE, ...).
+def parse_frame(text: str | bytes) -> Envelope:
+    """One client frame -> Envelope. Raises ProtocolError (PARSE_ERROR, UNKNOWN_TYPE, ...).
 
     The error's `ref` is the frame's id once the frame parsed, so the caller knows
     whether the ack rule applies (it does whenever `ref` is set).
@@ -381,7 +384,7 @@ def parse_frame(text: str | bytes) -> Frame:
     if ftype not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {ftype}", fid)
     _validate_payload(ftype, payload, fid, sender)
-    return Frame(type=ftype, id=fid, ts=ts, sender=sender, payload=payload)
+    return Envelope(type=ftype, id=fid, ts=ts, sender=sender, payload=payload)
 
 
 def server_frame(ftype: str, payload: dict[str, Any]) -> str:
