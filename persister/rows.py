@@ -15,6 +15,7 @@ from typing import Any
 
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.store_engine import json_dumps
+from scitex_orochi.protocol.codec import frame_from_row
 from scitex_orochi.protocol.errors import ErrorCode
 from scitex_orochi.protocol.mentions import extract_mentions
 
@@ -217,24 +218,11 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
     return params, delivery
 
 
-def frame_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The delivered envelope of a stored message, rebuilt from its row."""
-    return {
-        "type": "message", "sender": row["sender"], "id": row["msg_id"], "ts": row["ts"],
-        "payload": {
-            "channel": row["channel"], "content": row["content"],
-            "metadata": row["metadata"], "attachments": row["attachments"],
-            "seq": row["seq"], "mentions": row["mentions"],
-            "sender_type": row.get("sender_type") or "agent",
-        },
-    }
-
-
 def delivery_from_row(row: dict[str, Any]) -> dict[str, Any]:
     """The `dlv.` body of a stored message (row as returned by Store.find_messages)."""
     return {"ws": row["workspace_id"], "channel": row["channel"], "seq": row["seq"],
             "id": row["msg_id"], "sender": row["sender"], "mentions": row["mentions"],
-            "frame": dumps(frame_from_row(row))}
+            "frame": frame_from_row(row)}
 
 
 def ack_body(msg: Inbound, delivery: dict[str, Any], dup: bool) -> dict[str, Any]:

@@ -471,13 +471,17 @@ def page_rows(rows: Any, max_bytes: int) -> tuple[list[str], bool]:
 
 
 def frame_from_row(row: dict[str, Any]) -> str:
-    """A delivered-message frame rebuilt from a stored row (used to fill gaps)."""
+    """The delivered envelope of a stored message, as JSON text, rebuilt from its row.
+
+    Byte for byte what the persister delivered live (keys in the same order), so a
+    duplicate's redelivery and a gap fill match the first delivery.
+    """
     return dumps({
         "type": "message", "sender": row["sender"], "id": row["msg_id"], "ts": row["ts"],
         "payload": {"channel": row["channel"], "content": row["content"],
                     "metadata": row.get("metadata") or {},
                     "attachments": row.get("attachments") or [],
-                    "mentions": row.get("mentions") or [], "seq": row["seq"],
+                    "seq": row["seq"], "mentions": row.get("mentions") or [],
                     "sender_type": row.get("sender_type") or "agent"},
     })
 
