@@ -40,6 +40,8 @@ class InvalidInbound(HubError, ValueError):
 
 @dataclass(slots=True)
 class Inbound:
+    """A validated `in.` body: one message to store."""
+
     origin: str
     ws: str
     sender_type: str

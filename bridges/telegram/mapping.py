@@ -39,7 +39,9 @@ class FileRef:
 
 
 @dataclass
-class Inbound:
+class ParsedUpdate:
+    """What one Telegram update posts: the hub envelope, and the files to fetch first."""
+
     update_id: int
     envelope: dict[str, Any]
     files: list[FileRef] = field(default_factory=list)
@@ -124,7 +126,7 @@ def _files(message: dict[str, Any]) -> list[FileRef]:
     return out
 
 
-def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> Inbound | None:
+def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> ParsedUpdate | None:
     """The hub message of one update, or None (not a message, or not the configured chat)."""
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return None
@@ -162,7 +164,7 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> Inbound
         "payload": {"channel": channel, "content": content, "metadata": metadata,
                     "attachments": []},
     }
-    return Inbound(update["update_id"], clean_text(envelope), files, date)
+    return ParsedUpdate(update["update_id"], clean_text(envelope), files, date)
 
 
 def media_relpath(ref: FileRef, date: int) -> str:
