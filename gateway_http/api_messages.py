@@ -85,9 +85,9 @@ async def channel_summary(request: web.Request) -> web.Response:
     store = request.app[STORE]
     workspace = scope.one_workspace
     last = await asyncio.to_thread(store.channels, workspace)
-    ws_row = await asyncio.to_thread(store.get_workspace, workspace)
+    workspace_row = await asyncio.to_thread(store.get_workspace, workspace) or {}
     members = channel_members(request.app[PRESENCE].records(workspace))
-    names = {name for name in set(last) | set(members) | set((ws_row or {}).get("channels") or [])
+    names = {name for name in set(last) | set(members) | set(workspace_row.get("channels") or [])
              if not is_internal(name)}
     return web.json_response({"workspace": workspace, "channels": [
         {"name": name, "members": sorted(members.get(name, [])), "last_seq": last.get(name, 0)}

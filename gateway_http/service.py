@@ -270,7 +270,7 @@ class HttpHub:
         for key, record in list(self.gone.items()):
             if now - record["disconnected_at"] > GONE_KEEP_S:
                 del self.gone[key]
-        return [r for (ws, _), r in self.gone.items() if workspace is None or ws == workspace]
+        return [r for (owner, _), r in self.gone.items() if workspace is None or owner == workspace]
 
     def broadcast(self, workspace: str, text: str) -> None:
         """Queue one frame for every observer of `workspace`; never awaits a socket."""

@@ -181,16 +181,16 @@ class FrameCore:
         the channels, announce the agent; the ack waits until the announcement passed the
         broker, so the REST API lists the agent on the very next request."""
         actions, roster, session = Actions(), self.roster, client.session
-        ws, now = session.workspace, self.wall()
+        workspace, now = session.workspace, self.wall()
         if session.name is not None and session.name != frame.sender:
             actions.publishes.extend(self.forget(client))
         left, _previous = session.register(frame, now)
-        roster.leave_all(ws, left, client)
-        replaced = roster.bind(ws, session.name or "", client)
+        roster.leave_all(workspace, left, client)
+        replaced = roster.bind(workspace, session.name or "", client)
         for channel in session.channels:
-            roster.join(ws, channel, client)
+            roster.join(workspace, channel, client)
         if replaced is not None:
-            roster.leave_all(ws, replaced.session.channels, replaced)
+            roster.leave_all(workspace, replaced.session.channels, replaced)
             replaced.session.name = None  # its close must not unbind the new holder
             actions.closes.append(Close(replaced, codec.CLOSE_REPLACED))
         self.replica.upsert(session.record, now)

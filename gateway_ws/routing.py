@@ -1,8 +1,8 @@
 """Local routing state of one gateway: who is here, in which channels, and delivery order.
 
 Pure: `Roster` maps names and channel memberships to connection objects (any
-hashable with `.ws` and `.name`); `ChannelSequencer` turns the delivered stream
-of one channel into in-order, duplicate-free releases and reports gaps.
+hashable); `ChannelSequencer` turns the delivered stream of one channel into
+in-order, duplicate-free releases and reports gaps.
 """
 
 from __future__ import annotations
@@ -19,40 +19,41 @@ class Roster(Generic[C]):
         self.by_name: dict[tuple[str, str], C] = {}
         self.members: dict[tuple[str, str], set[C]] = {}
 
-    def bind(self, ws: str, name: str, conn: C) -> C | None:
+    def bind(self, workspace: str, name: str, conn: C) -> C | None:
         """Make `conn` the holder of `name`; returns the connection it replaces, if any."""
-        previous = self.by_name.get((ws, name))
-        self.by_name[(ws, name)] = conn
+        previous = self.by_name.get((workspace, name))
+        self.by_name[(workspace, name)] = conn
         return previous if previous is not conn else None
 
-    def unbind(self, ws: str, name: str, conn: C) -> None:
-        if self.by_name.get((ws, name)) is conn:
-            del self.by_name[(ws, name)]
+    def unbind(self, workspace: str, name: str, conn: C) -> None:
+        if self.by_name.get((workspace, name)) is conn:
+            del self.by_name[(workspace, name)]
 
-    def join(self, ws: str, channel: str, conn: C) -> None:
-        self.members.setdefault((ws, channel), set()).add(conn)
+    def join(self, workspace: str, channel: str, conn: C) -> None:
+        self.members.setdefault((workspace, channel), set()).add(conn)
 
-    def leave(self, ws: str, channel: str, conn: C) -> None:
-        members = self.members.get((ws, channel))
+    def leave(self, workspace: str, channel: str, conn: C) -> None:
+        members = self.members.get((workspace, channel))
         if members is not None:
             members.discard(conn)
             if not members:
-                del self.members[(ws, channel)]
+                del self.members[(workspace, channel)]
 
-    def leave_all(self, ws: str, channels: Iterable[str], conn: C) -> None:
+    def leave_all(self, workspace: str, channels: Iterable[str], conn: C) -> None:
         for channel in list(channels):
-            self.leave(ws, channel, conn)
+            self.leave(workspace, channel, conn)
 
-    def recipients(self, ws: str, channel: str, mentions: Iterable[str], sender: str) -> list[C]:
+    def recipients(self, workspace: str, channel: str, mentions: Iterable[str],
+                   sender: str) -> list[C]:
         """Channel members plus mentioned local agents, each once, never the sender."""
         out: dict[int, C] = {}
-        for conn in self.members.get((ws, channel), ()):
+        for conn in self.members.get((workspace, channel), ()):
             out[id(conn)] = conn
         for name in mentions:
-            conn = self.by_name.get((ws, name))
-            if conn is not None:
-                out[id(conn)] = conn
-        sender_conn = self.by_name.get((ws, sender))
+            named = self.by_name.get((workspace, name))
+            if named is not None:
+                out[id(named)] = named
+        sender_conn = self.by_name.get((workspace, sender))
         if sender_conn is not None:
             out.pop(id(sender_conn), None)
         return list(out.values())

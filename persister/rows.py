@@ -30,12 +30,12 @@ class InvalidInbound(HubError, ValueError):
     code = ErrorCode.INVALID_MESSAGE
 
     def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None,
-                 tk: Any = None, ws: str | None = None):
+                 tk: Any = None, workspace: str | None = None):
         super().__init__(detail)
         self.origin = origin
         self.msg_id = msg_id
         self.tk = tk
-        self.ws = ws
+        self.workspace = workspace
 
 
 @dataclass(slots=True)
@@ -43,7 +43,7 @@ class Inbound:
     """A validated `in.` body: one message to store."""
 
     origin: str
-    ws: str
+    workspace: str
     sender_type: str
     mentions: list[str]
     frame: dict[str, Any]
@@ -56,7 +56,7 @@ class Inbound:
     @property
     def key(self) -> tuple[str, str]:
         """Identity of a message: ids are unique per workspace only."""
-        return (self.ws, self.msg_id)
+        return (self.workspace, self.msg_id)
 
 
 def dumps(value: Any) -> str:
@@ -77,14 +77,14 @@ def parse_inbound(body: Any) -> Inbound:
     try:
         frame = body["frame"]
         payload = frame["payload"]
-        origin, ws, msg_id = body["origin"], body["ws"], frame["id"]
+        origin, workspace, msg_id = body["origin"], body["ws"], frame["id"]
         sender, channel = frame["sender"], payload["channel"]
         content = payload.get("content", "")
         mentions = body.get("mentions")
         sender_type = body.get("sender_type") or "agent"
         if (
-            type(origin) is str and origin and type(ws) is str and ws
-            and "." not in ws and "|" not in ws
+            type(origin) is str and origin and type(workspace) is str and workspace
+            and "." not in workspace and "|" not in workspace
             and type(msg_id) is str and msg_id and type(sender) is str and sender
             and type(channel) is str and channel and "|" not in channel
             and frame.get("type") == "message"
@@ -95,8 +95,8 @@ def parse_inbound(body: Any) -> Inbound:
             and type(mentions) is list
             and (not mentions or all(type(m) is str for m in mentions))
         ):
-            return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender,
-                           channel, body.get("tk"))
+            return Inbound(origin, workspace, sender_type, mentions, frame, payload, msg_id,
+                           sender, channel, body.get("tk"))
     except (KeyError, TypeError, AttributeError):
         pass
     return _explain(body)
@@ -110,10 +110,10 @@ def _explain(body: Any) -> Inbound:
     frame = body.get("frame")
     msg_id = frame.get("id") if isinstance(frame, dict) and _nonempty_str(frame.get("id")) else None
 
-    ws = body.get("ws") if isinstance(body.get("ws"), str) else None
+    workspace = body.get("ws") if isinstance(body.get("ws"), str) else None
 
     def bad(detail: str) -> InvalidInbound:
-        return InvalidInbound(detail, origin, msg_id, body.get("tk"), ws)
+        return InvalidInbound(detail, origin, msg_id, body.get("tk"), workspace)
 
     if origin is None:
         raise bad("missing origin")
@@ -121,7 +121,7 @@ def _explain(body: Any) -> Inbound:
         raise bad("missing frame")
     if msg_id is None:
         raise bad("frame.id must be a non-empty string")
-    if not _nonempty_str(ws) or "." in ws or "|" in ws:
+    if not _nonempty_str(workspace) or "." in workspace or "|" in workspace:
         raise bad("ws must be a non-empty string without '.' or '|'")
     if frame.get("type") != "message":
         raise bad("frame.type must be 'message'")
@@ -149,8 +149,8 @@ def _explain(body: Any) -> Inbound:
         mentions = extract_mentions(content)
     elif not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
         raise bad("mentions must be a list of strings")
-    return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender, channel,
-                   body.get("tk"))
+    return Inbound(origin, workspace, sender_type, mentions, frame, payload, msg_id, sender,
+                   channel, body.get("tk"))
 
 
 def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
@@ -192,8 +192,8 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
     mentions_json = dumps(msg.mentions)
     metadata_json = dumps(payload.get("metadata") or {})
     attachments_json = dumps(payload.get("attachments") or [])
-    params = (msg.msg_id, msg.ws, msg.channel, seq, ts, ts_epoch, msg.sender, msg.sender_type,
-              content, mentions_json, metadata_json, attachments_json)
+    params = (msg.msg_id, msg.workspace, msg.channel, seq, ts, ts_epoch, msg.sender,
+              msg.sender_type, content, mentions_json, metadata_json, attachments_json)
     if (_FRAME_KEYS.issuperset(frame) and _PAYLOAD_KEYS.issuperset(payload)
             and type(payload.get("content", "")) is str
             and type(payload.get("metadata", _EMPTY_MAP)) is dict
@@ -215,7 +215,7 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
         envelope = dict(frame)
         envelope.update(ts=ts, payload=full)
         frame_json = dumps(envelope)
-    delivery = {"ws": msg.ws, "channel": msg.channel, "seq": seq, "id": msg.msg_id,
+    delivery = {"ws": msg.workspace, "channel": msg.channel, "seq": seq, "id": msg.msg_id,
                 "sender": msg.sender, "mentions": msg.mentions, "frame": frame_json}
     return params, delivery
 
@@ -234,5 +234,5 @@ def ack_body(msg: Inbound, delivery: dict[str, Any], dup: bool) -> dict[str, Any
 
 
 def error_ack(msg_id: str, code: str, detail: str, tk: Any = None,
-              ws: str | None = None) -> dict[str, Any]:
-    return {"tk": tk, "id": msg_id, "ws": ws, "error": {"code": code, "detail": detail}}
+              workspace: str | None = None) -> dict[str, Any]:
+    return {"tk": tk, "id": msg_id, "ws": workspace, "error": {"code": code, "detail": detail}}

@@ -148,7 +148,7 @@ class Persister:
                 msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
                 self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk,
-                             exc.ws)
+                             exc.workspace)
         return msgs
 
     def _advance(self, msgs: list[Inbound]) -> None:
@@ -187,12 +187,12 @@ class Persister:
         return True
 
     def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str,
-                tk: Any = None, ws: str | None = None) -> None:
+                tk: Any = None, workspace: str | None = None) -> None:
         self.rejected += 1
         log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
         if origin and msg_id:
             self.bus.publish(topics.ack(origin),
-                             {"items": [error_ack(msg_id, code, detail, tk, ws)]})
+                             {"items": [error_ack(msg_id, code, detail, tk, workspace)]})
 
     def _store_with_retry(self, msgs: list[Inbound]) -> bool:
         """Commit and publish `msgs`; False when abandoned because we are stopping."""
@@ -222,7 +222,7 @@ class Persister:
             msg = msgs[0]
             self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
                          f"cannot be stored: {str(exc.orig or exc).splitlines()[0][:200]}",
-                         msg.tk, msg.ws)
+                         msg.tk, msg.workspace)
             return True
         log.warning("batch of %d keeps failing, storing one by one", len(msgs))
         for msg in msgs:
@@ -232,7 +232,7 @@ class Persister:
 
     def _forget_seqs(self, msgs: list[Inbound]) -> None:
         for msg in msgs:
-            self._seqs.pop((msg.ws, msg.channel), None)
+            self._seqs.pop((msg.workspace, msg.channel), None)
 
     def _next_base(self, key: SeqKey) -> int:
         base = self._seqs.get(key)
@@ -276,7 +276,7 @@ class Persister:
             if prior is not None:
                 out.append((msg, prior, True))
                 continue
-            key = (msg.ws, msg.channel)
+            key = (msg.workspace, msg.channel)
             seq = assigned.get(key, 0) or self._next_base(key)
             try:
                 row, delivery = build_message(msg, seq + 1)
@@ -354,7 +354,7 @@ class Persister:
             rejected += 1
             log.warning("rejected message %s from %s: %s", msg.msg_id, msg.origin, detail)
             ack_groups.setdefault(msg.origin, []).append(
-                error_ack(msg.msg_id, code, detail, msg.tk, msg.ws))
+                error_ack(msg.msg_id, code, detail, msg.tk, msg.workspace))
         dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for key, items in dlv_groups.items():
             topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))

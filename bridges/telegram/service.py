@@ -9,7 +9,7 @@ of the configured chat is posted through `Ingest` with an id derived from
 (chat_id, message_id); the polling offset advances only after the persister's
 durable ack, and a re-post after a restart is deduped by the persister.
 
-Outbound (hub -> Telegram): deliveries on `dlv.<ws>.<channel>|` are sent in seq
+Outbound (hub -> Telegram): deliveries on `dlv.<workspace>.<channel>|` are sent in seq
 order; progress is saved after every successful Bot API call (`state.py`), and
 on start the bridge catches up from the database, so a restart neither skips
 nor repeats a message.

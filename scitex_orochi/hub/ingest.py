@@ -1,7 +1,7 @@
 """Posting messages to the persister until they are durable: the republish-until-acked loop.
 
 Every process that accepts messages (WebSocket and HTTP gateways, bridges) hands
-them to an `Ingest`. It publishes on `in.<ws>|`, keeps each one until the
+them to an `Ingest`. It publishes on `in.<workspace>|`, keeps each one until the
 persister's ack arrives on `ack.<origin>|`, and republishes what is still
 unacked, so a persister or broker restart loses nothing. The persister dedupes
 by (workspace, id), so republishing never stores twice.

@@ -123,12 +123,13 @@ class PresenceReplica:
                 changes.extend(self.drop_gateway(gw))
         return changes
 
-    def records(self, ws: str | None = None) -> list[Record]:
-        return [r for (w, _), r in self.agents.items() if ws is None or w == ws]
+    def records(self, workspace: str | None = None) -> list[Record]:
+        return [r for (owner, _), r in self.agents.items()
+                if workspace is None or owner == workspace]
 
-    def get(self, ws: str, name: str) -> Record | None:
-        return self.agents.get((ws, name))
+    def get(self, workspace: str, name: str) -> Record | None:
+        return self.agents.get((workspace, name))
 
-    def channel_map(self, ws: str) -> dict[str, list[str]]:
+    def channel_map(self, workspace: str) -> dict[str, list[str]]:
         """The `presence` reply shape: {name: [channels]}."""
-        return {r["name"]: list(r.get("channels") or []) for r in self.records(ws)}
+        return {r["name"]: list(r.get("channels") or []) for r in self.records(workspace)}
