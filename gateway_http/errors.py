@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, overload
 
 from aiohttp import web
 
@@ -179,6 +179,12 @@ def opt_int(data: dict[str, Any], key: str, *, lo: int, hi: int | None = None) -
     return value
 
 
+@overload
+def query_int(request: web.Request, key: str, default: int, *, lo: int,
+              hi: int | None = None, clamp: bool = False) -> int: ...
+@overload
+def query_int(request: web.Request, key: str, default: None, *, lo: int,
+              hi: int | None = None, clamp: bool = False) -> int | None: ...
 def query_int(request: web.Request, key: str, default: int | None, *, lo: int,
               hi: int | None = None, clamp: bool = False) -> int | None:
     """An integer query parameter: 400 naming it when it is not one."""

@@ -69,9 +69,14 @@ class ObserverHub(Poster, Protocol):
 class BusSide(ObserverHub, Protocol):
     """The process's bus side (`service.HttpHub`), for what only the bus can do."""
 
-    origin: str
-    bus: AsyncBus
-    ingest: Ingest
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def bus(self) -> AsyncBus: ...
+
+    @property
+    def ingest(self) -> Ingest: ...
 
     def gone_records(self, workspace: str | None, now: float) -> list[dict[str, Any]]: ...
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.presence import Change, PresenceReplica

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -50,6 +50,7 @@ from .limits import Limits
 from .routing import Roster
 
 log = logging.getLogger("orochi.gateway_ws")
+T = TypeVar("T")
 
 GAP_FILL_RETRIES = 5
 GAP_FILL_RETRY_S = 0.1
@@ -123,7 +124,7 @@ class Gateway:
                 return ""
         return self._admin_token or ""
 
-    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """A store call in the default executor (the store is blocking)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 

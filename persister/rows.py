@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, TypeGuard
 
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.store_engine import json_dumps
@@ -64,7 +64,7 @@ def dumps(value: Any) -> str:
     return json_dumps(value)
 
 
-def _nonempty_str(value: Any) -> bool:
+def _nonempty_str(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value != ""
 
 

@@ -27,7 +27,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 
 from scitex_orochi.hub.bus import SyncBus
 from scitex_orochi.hub.store import Store
@@ -103,7 +109,7 @@ class Persister:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persister-writer")
         # The writer's own PUB socket: prove it with bus.wait_ready(via=...) before run().
         self.announcer = bus.publisher()
-        self._inflight: tuple[Future[None], Batch] | None = None
+        self._inflight: tuple[Future[tuple[int, int]], Batch] | None = None
 
     # -- loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -220,8 +226,9 @@ class Persister:
         """A batch that keeps failing for a non-transient reason: find the bad message(s)."""
         if len(msgs) == 1:
             msg = msgs[0]
+            cause = (exc.orig if isinstance(exc, StatementError) else None) or exc
             self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
-                         f"cannot be stored: {str(exc.orig or exc).splitlines()[0][:200]}",
+                         f"cannot be stored: {str(cause).splitlines()[0][:200]}",
                          msg.tk, msg.workspace)
             return True
         log.warning("batch of %d keeps failing, storing one by one", len(msgs))

@@ -134,8 +134,9 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> ParsedU
     if not isinstance(message, dict):
         return None
     chat = message.get("chat") or {}
-    if str(chat.get("id")) != str(chat_id):
-        return None
+    message_id = message.get("message_id")
+    if str(chat.get("id")) != str(chat_id) or not isinstance(message_id, int):
+        return None  # another chat, or not a message (every Bot API message has an id)
     user = message.get("from") or {}
     content = message.get("text")
     if content is None:
@@ -149,17 +150,19 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> ParsedU
                                   if x) or None,
         "telegram_user_id": user.get("id"),
         "telegram_chat_id": chat.get("id"),
-        "telegram_message_id": message.get("message_id"),
+        "telegram_message_id": message_id,
         "telegram_username": user.get("username"),
     }
     reply = message.get("reply_to_message")
     if isinstance(reply, dict) and isinstance(reply.get("message_id"), int):
         metadata["telegram_reply_to"] = reply["message_id"]
-    date = message.get("date") if isinstance(message.get("date"), int) else 0
+    date = message.get("date")
+    if not isinstance(date, int):
+        date = 0
     envelope = {
         "type": "message",
         "sender": sender_name(user, chat),
-        "id": hub_message_id(chat.get("id"), message.get("message_id"), key),
+        "id": hub_message_id(chat_id, message_id, key),
         "ts": iso_from_epoch(date) if date else datetime.now(UTC).isoformat(),
         "payload": {"channel": channel, "content": content, "metadata": metadata,
                     "attachments": []},

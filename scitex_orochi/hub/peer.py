@@ -175,7 +175,7 @@ class BusPeer:
                       ) -> dict[str, Any]:
         """Ask `service` and wait for its reply body (`result` or `error`); RpcTimeout."""
         rid = uuid.uuid4().hex
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = future
         try:
             self.publish(topics.rpc(service), {**body, "rid": rid, "reply_to": self.origin})

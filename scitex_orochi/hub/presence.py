@@ -32,7 +32,8 @@ def compact(record: Record) -> Record:
     from the bus with fresh copies of every key and of values most agents share
     (workspace, gateway, machine, role, channel names): a replica of thousands of
     agents holds one copy of each instead."""
-    return _shared(record)
+    shared: Record = _shared(record)
+    return shared
 
 
 @dataclass(frozen=True)
