@@ -11,6 +11,7 @@ import asyncio
 
 from aiohttp import web
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.store import HISTORY_MAX_LIMIT
 from scitex_orochi.protocol.channels import is_internal
 
@@ -94,7 +95,7 @@ async def channel_summary(request: web.Request) -> web.Response:
         for name in sorted(names)]})
 
 
-def channel_members(records: list[dict]) -> dict[str, list[str]]:
+def channel_members(records: list[AgentRecord]) -> dict[str, list[str]]:
     out: dict[str, set[str]] = {}
     for record in records:
         for channel in record.get("channels") or []:

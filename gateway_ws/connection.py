@@ -22,6 +22,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.outbox import Outbox
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.constants import CLOSE_REASONS
@@ -106,7 +107,7 @@ class AgentConnection:
         return self.session.channels
 
     @property
-    def record(self) -> dict[str, Any]:
+    def record(self) -> AgentRecord:
         return self.session.record
 
     @property

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bridges.gitea import authority
+from scitex_orochi.hub.bus_bodies import GiteaAsk
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -126,8 +127,8 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     except authority.GiteaForbidden as exc:
         raise codec.ProtocolError(ErrorCode.FORBIDDEN, exc.detail, frame.id) from None
     if GiteaCall not in found:
-        return needing(GiteaCall({"ws": session.workspace, "sender": session.name,
-                                  "action": action, "params": params}))
+        return needing(GiteaCall(GiteaAsk(ws=session.workspace, sender=session.name or "",
+                                          action=action, params=params)))
     try:
         reply = found[GiteaCall]
     except TimeoutError:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 class Roster(Generic[C]):
@@ -60,7 +61,7 @@ class Roster(Generic[C]):
 
 
 @dataclass
-class ChannelSequencer:
+class ChannelSequencer(Generic[T]):
     """In-order release of one channel's deliveries by `seq`.
 
     `offer` returns the items now releasable; while a gap is open, later items
@@ -68,9 +69,9 @@ class ChannelSequencer:
     """
 
     last: int | None = None
-    held: dict[int, Any] = field(default_factory=dict)
+    held: dict[int, T] = field(default_factory=dict)
 
-    def offer(self, seq: int, item: Any) -> list[Any]:
+    def offer(self, seq: int, item: T) -> list[T]:
         if self.last is None:
             self.last = seq - 1
         if seq <= self.last or seq in self.held:
@@ -78,8 +79,8 @@ class ChannelSequencer:
         self.held[seq] = item
         return self._release()
 
-    def _release(self) -> list[Any]:
-        out = []
+    def _release(self) -> list[T]:
+        out: list[T] = []
         while self.last is not None and (self.last + 1) in self.held:
             self.last += 1
             out.append(self.held.pop(self.last))
@@ -91,14 +92,14 @@ class ChannelSequencer:
             return None
         return self.last, min(self.held)
 
-    def fill(self, rows: Iterable[tuple[int, Any]]) -> list[Any]:
+    def fill(self, rows: Iterable[tuple[int, T]]) -> list[T]:
         """Feed fetched (seq, item) pairs for the gap, then release what is in order."""
         for seq, item in rows:
             if self.last is not None and seq > self.last and seq not in self.held:
                 self.held[seq] = item
         return self._release()
 
-    def skip_gap(self) -> list[Any]:
+    def skip_gap(self) -> list[T]:
         """Give up on a gap that cannot be filled: jump to the first held item."""
         if self.held:
             self.last = min(self.held) - 1

@@ -32,6 +32,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from scitex_orochi.hub.bus_bodies import (
+    AuthChanged,
+    DeliveryBody,
+    PresenceDelta,
+    Revocation,
+    RpcReply,
+)
 from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config
 from scitex_orochi.hub.errors import IngestFull
 from scitex_orochi.hub.peer import BusPeer
@@ -255,7 +262,7 @@ class Gateway:
         for text in texts:
             conn.enqueue(text)
 
-    def _publish(self, publishes: Iterable[tuple[bytes, dict[str, Any]]]) -> None:
+    def _publish(self, publishes: Iterable[tuple[bytes, PresenceDelta]]) -> None:
         for topic, body in publishes:
             self.peer.publish(topic, body)
 
@@ -277,24 +284,24 @@ class Gateway:
         auth = await self._blocking(self.store.authenticate, need.token, self._admin())
         return auth.gitea_access if auth is not None else None
 
-    async def _gitea_call(self, need: GiteaCall) -> dict[str, Any]:
+    async def _gitea_call(self, need: GiteaCall) -> RpcReply:
         return await self.peer.request("gitea", need.body, GITEA_TIMEOUT_S)
 
     # ---- bus side ----------------------------------------------------------
-    def _on_deliver(self, body: dict[str, Any]) -> None:
+    def _on_deliver(self, body: DeliveryBody) -> None:
         out, gaps = self.delivery.offer(body["items"])
         for conn, frames in out.items():
             conn.deliver(frames)
         for key in gaps:
             self.peer.spawn(self._fill_gap(key), "gap-fill")
 
-    def _on_presence(self, changes: list[Change], delta: dict[str, Any] | None) -> None:
+    def _on_presence(self, changes: list[Change], delta: PresenceDelta | None) -> None:
         self._close(self.core.on_remote_presence(changes, delta))
 
-    def _on_revoke(self, body: dict[str, Any]) -> None:
+    def _on_revoke(self, body: Revocation) -> None:
         self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))
 
-    def _on_auth_changed(self, body: dict[str, Any]) -> None:
+    def _on_auth_changed(self, body: AuthChanged) -> None:
         changed = set(body.get("workspaces") or ())
         self.tokens.forget(where=lambda a: a.workspace_id in changed)
 

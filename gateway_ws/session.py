@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.presence import compact
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
@@ -26,7 +27,7 @@ class Session:
         self.gw = gw
         self.name: str | None = None
         self.channels: list[str] = []
-        self.record: dict[str, Any] = {}
+        self.record: AgentRecord = {}  # filled by register
         self.last_seen = now
 
     @property
@@ -108,7 +109,7 @@ class Session:
             if payload.get(key):
                 self.record[key] = payload[key]
 
-    def presence_record(self) -> dict[str, Any]:
+    def presence_record(self) -> AgentRecord:
         self.record["last_seen"] = self.last_seen
         return self.record
 

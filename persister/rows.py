@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, TypeGuard
 
+from scitex_orochi.hub.bus_bodies import AckItem, Delivery, ErrorBody
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.store_engine import json_dumps
 from scitex_orochi.protocol.codec import frame_from_row
@@ -40,7 +41,7 @@ class InvalidInbound(HubError, ValueError):
 
 @dataclass(slots=True)
 class Inbound:
-    """A validated `in.` body: one message to store."""
+    """A validated `in.` body (`bus_bodies.InboundBody`): one message to store."""
 
     origin: str
     workspace: str
@@ -177,7 +178,7 @@ _EMPTY_MAP: dict[str, Any] = {}
 _EMPTY_LIST: list[Any] = []
 
 
-def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
     """(insert parameters in Store.INSERT_COLUMNS order, `dlv.` body) of a new message.
 
     The delivered envelope is the frame as sent with `seq` and `mentions` added to
@@ -215,24 +216,24 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
         envelope = dict(frame)
         envelope.update(ts=ts, payload=full)
         frame_json = dumps(envelope)
-    delivery = {"ws": msg.workspace, "channel": msg.channel, "seq": seq, "id": msg.msg_id,
-                "sender": msg.sender, "mentions": msg.mentions, "frame": frame_json}
+    delivery = Delivery(ws=msg.workspace, channel=msg.channel, seq=seq, id=msg.msg_id,
+                        sender=msg.sender, mentions=msg.mentions, frame=frame_json)
     return params, delivery
 
 
-def delivery_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The `dlv.` body of a stored message (row as returned by Store.find_messages)."""
-    return {"ws": row["workspace_id"], "channel": row["channel"], "seq": row["seq"],
-            "id": row["msg_id"], "sender": row["sender"], "mentions": row["mentions"],
-            "frame": frame_from_row(row)}
+def delivery_from_row(row: dict[str, Any]) -> Delivery:
+    """The `dlv.` item of a stored message (row as returned by Store.find_messages)."""
+    return Delivery(ws=row["workspace_id"], channel=row["channel"], seq=row["seq"],
+                    id=row["msg_id"], sender=row["sender"], mentions=row["mentions"],
+                    frame=frame_from_row(row))
 
 
-def ack_body(msg: Inbound, delivery: dict[str, Any], dup: bool) -> dict[str, Any]:
+def ack_body(msg: Inbound, delivery: Delivery, dup: bool) -> AckItem:
     """The durable ack of `msg`, addressed by its submitter's ticket."""
-    return {"tk": msg.tk, "id": delivery["id"], "ws": delivery["ws"],
-            "channel": delivery["channel"], "seq": delivery["seq"], "dup": dup}
+    return AckItem(tk=msg.tk, id=delivery["id"], ws=delivery["ws"],
+                   channel=delivery["channel"], seq=delivery["seq"], dup=dup)
 
 
 def error_ack(msg_id: str, code: str, detail: str, tk: Any = None,
-              workspace: str | None = None) -> dict[str, Any]:
-    return {"tk": tk, "id": msg_id, "ws": workspace, "error": {"code": code, "detail": detail}}
+              workspace: str | None = None) -> AckItem:
+    return AckItem(tk=tk, id=msg_id, ws=workspace, error=ErrorBody(code=code, detail=detail))

@@ -36,6 +36,7 @@ from sqlalchemy.exc import (
 )
 
 from scitex_orochi.hub.bus import SyncBus
+from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
 from scitex_orochi.protocol import topics
 
@@ -69,7 +70,7 @@ SWITCH_INTERVAL_S = 0.001
 
 SeqKey = tuple[str, str]
 MsgKey = tuple[str, str]  # (workspace, message id)
-Outcome = tuple[Inbound, dict[str, Any] | None, bool]  # (message, delivery, duplicate)
+Outcome = tuple[Inbound, Delivery | None, bool]  # (message, delivery, duplicate)
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ class Batch:
     msgs: list[Inbound]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     out: list[Outcome] = field(default_factory=list)
-    fresh: dict[MsgKey, dict[str, Any]] = field(default_factory=dict)  # new deliveries
+    fresh: dict[MsgKey, Delivery] = field(default_factory=dict)  # new deliveries
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -198,7 +199,7 @@ class Persister:
         log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
         if origin and msg_id:
             self.bus.publish(topics.ack(origin),
-                             {"items": [error_ack(msg_id, code, detail, tk, workspace)]})
+                             AckBody(items=[error_ack(msg_id, code, detail, tk, workspace)]))
 
     def _store_with_retry(self, msgs: list[Inbound]) -> bool:
         """Commit and publish `msgs`; False when abandoned because we are stopping."""
@@ -249,14 +250,14 @@ class Persister:
         return base
 
     def _known(self, msgs: list[Inbound], check_store: bool
-               ) -> dict[MsgKey, dict[str, Any]]:
+               ) -> dict[MsgKey, Delivery]:
         """Delivery bodies of already stored messages, by (workspace, id).
 
         The batch in flight knows its own; an id in the recent-ids LRU (ids only, not
         messages: its memory is bounded by `recent_max`) is read back from the
         database, as is every id when `check_store` (after a unique violation).
         """
-        known: dict[MsgKey, dict[str, Any]] = {}
+        known: dict[MsgKey, Delivery] = {}
         lookup: list[MsgKey] = []
         recent = self._recent
         pending = self._inflight[1].fresh if self._inflight else {}
@@ -345,8 +346,8 @@ class Persister:
         the whole batch, on the writer's own publisher; (dups, rejected)."""
         publish = self.announcer.publish
         dups = rejected = 0
-        dlv_groups: dict[SeqKey, list[dict[str, Any]]] = {}
-        ack_groups: dict[str, list[dict[str, Any]]] = {}
+        dlv_groups: dict[SeqKey, list[Delivery]] = {}
+        ack_groups: dict[str, list[AckItem]] = {}
         for msg, delivery, dup in out:
             if delivery is None:
                 code, detail = INVALID_MESSAGE, "message is not JSON-serializable"
@@ -365,11 +366,11 @@ class Persister:
         dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for key, items in dlv_groups.items():
             topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))
-            publish(topic, {"items": items})
-        for origin, items in ack_groups.items():
+            publish(topic, DeliveryBody(items=items))
+        for origin, acks in ack_groups.items():
             topic = ack_topics.get(origin) or self._remember(ack_topics, origin,
                                                              topics.ack(origin))
-            publish(topic, {"items": items})
+            publish(topic, AckBody(items=acks))
         return dups, rejected
 
 

@@ -12,7 +12,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-Record = dict[str, Any]
+from scitex_orochi.hub.bus_bodies import AgentRecord, PresenceDelta
+
+Record = AgentRecord
 Key = tuple[str, str]  # (workspace, name)
 SHARED_STR_MAX = 64
 
@@ -77,7 +79,7 @@ class PresenceReplica:
             return [Change("disconnected", current)]
         return []
 
-    def apply_delta(self, body: dict[str, Any], now: float) -> list[Change]:
+    def apply_delta(self, body: PresenceDelta, now: float) -> list[Change]:
         event, record = body.get("event"), body.get("agent")
         if not isinstance(record, dict) or "ws" not in record or "name" not in record:
             return []

@@ -11,7 +11,7 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .constants import SERVER_NAME, Close, new_id, now_iso
 from .errors import ErrorCode
@@ -52,7 +52,7 @@ HEARTBEAT_KEYS = (
     "cpu_count", "cpu_model", "load_avg_1m", "load_avg_5m", "load_avg_15m",
     "mem_free_mb", "mem_total_mb", "mem_used_percent", "disk_used_percent",
 )
-AGENT_FIELDS = ("agent_id", "machine", "role", "model", "project", "multiplexer")
+AGENT_FIELDS: Final = ("agent_id", "machine", "role", "model", "project", "multiplexer")
 
 # Names nobody may take: the server's own.
 SERVER_NAMES = frozenset({SERVER_NAME, "orochi"})
