@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, overload
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.protocol.errors import ErrorCode
@@ -121,7 +122,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return render(INTERNAL_ERROR)
 
 
-def cors_middleware(origins: tuple[str, ...]) -> Callable:
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     """Allow the configured origins (`*` for any) to call the API from a browser."""
     allow_any = "*" in origins
     allowed = frozenset(origins)

@@ -82,7 +82,7 @@ class AgentConnection:
         self._queue: Outbox[bytes] | None = None
         self._queue_max = queue_max
         self._queue_max_bytes = queue_max_bytes
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
         self.auth: Any = None  # what the token granted (store.Auth)
         self.token = ""  # kept so that revoking the token closes this session
         self.addr = ""

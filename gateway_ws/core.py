@@ -62,13 +62,14 @@ def _packed_size(record: Mapping[str, object]) -> int:
 
 class FrameCore:
     def __init__(self, cfg: Config, origin: str, replica: PresenceReplica, limits: Limits,
-                 roster: Roster | None = None, *, wall: Callable[[], float] = time.time,
+                 roster: Roster[Any] | None = None, *, wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.origin = origin
         self.replica = replica
         self.limits = limits
-        self.roster: Roster = roster if roster is not None else Roster()
+        # Any: the I/O layer's connection objects (each a Client); its own Roster types them.
+        self.roster: Roster[Any] = roster if roster is not None else Roster()
         self.wall = wall
         self.mono = mono
         self.rate_limited = 0

@@ -315,7 +315,8 @@ class TelegramBridge:
                       call.method, msg.id, msg.seq, exc.error_code, exc.description)
             return None
 
-    async def _attachment_source(self, att: dict[str, Any]) -> str | tuple | None:
+    async def _attachment_source(self, att: dict[str, Any]
+                                 ) -> str | tuple[str, bytes, str] | None:
         url = str(att.get("url") or "")
         if url.startswith(("http://", "https://")):
             return url  # Telegram fetches it itself

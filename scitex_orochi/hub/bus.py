@@ -72,7 +72,8 @@ def new_origin(kind: str) -> str:
     return f"{kind}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _secure(sock: zmq.Socket, endpoint: str, curve: CurveClient | None) -> zmq.Socket | None:
+def _secure(sock: zmq.Socket[bytes], endpoint: str, curve: CurveClient | None
+            ) -> zmq.Socket[bytes] | None:
     """Make a socket to a tcp endpoint a CURVE client; return its handshake monitor.
 
     Called before connect. A tcp endpoint without keys is refused here, so no bus
@@ -87,7 +88,7 @@ def _secure(sock: zmq.Socket, endpoint: str, curve: CurveClient | None) -> zmq.S
     return sock.get_monitor_socket(_HANDSHAKE_EVENTS)
 
 
-def _handshake_failures(monitor: zmq.Socket | None) -> set[str]:
+def _handshake_failures(monitor: zmq.Socket[bytes] | None) -> set[str]:
     """Failures reported since the last call, without waiting."""
     seen: set[str] = set()
     while monitor is not None:
@@ -99,7 +100,7 @@ def _handshake_failures(monitor: zmq.Socket | None) -> set[str]:
     return seen
 
 
-def _close(sock: zmq.Socket, monitor: zmq.Socket | None) -> None:
+def _close(sock: zmq.Socket[bytes], monitor: zmq.Socket[bytes] | None) -> None:
     if monitor is not None:
         try:
             sock.disable_monitor()  # unbinds its inproc endpoint, which a later fd would reuse
@@ -112,7 +113,7 @@ def _close(sock: zmq.Socket, monitor: zmq.Socket | None) -> None:
         pass
 
 
-def _tune(sock: zmq.Socket) -> None:
+def _tune(sock: zmq.Socket[bytes]) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
@@ -125,7 +126,8 @@ class Publisher:
     its own (the persister's writer) gets another, since a ZeroMQ socket belongs to
     one thread at a time: prove it with `wait_ready(via=...)`, then hand it over."""
 
-    def __init__(self, bus_in: str, ctx: zmq.Context, curve: CurveClient | None = None) -> None:
+    def __init__(self, bus_in: str, ctx: zmq.Context[zmq.Socket[bytes]],
+                 curve: CurveClient | None = None) -> None:
         self.published = 0
         self.sock = ctx.socket(zmq.PUB)
         _tune(self.sock)

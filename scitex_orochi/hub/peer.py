@@ -151,12 +151,12 @@ class BusPeer:
         """Prove every subscription made so far (raises BusError on timeout)."""
         await self.bus.wait_ready(timeout_s=timeout_s)
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task with a kept reference, cancelled by `stop`."""
         return self.tasks.spawn(coro, name)
 
     def every(self, interval_s: float, step: Callable[[], object], what: str, *,
-              first_delay_s: float | None = None) -> asyncio.Task:
+              first_delay_s: float | None = None) -> asyncio.Task[Any]:
         return self.spawn(every(interval_s, step, log, what, first_delay_s=first_delay_s), what)
 
     def stop_on_signals(self) -> None:

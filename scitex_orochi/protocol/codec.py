@@ -249,7 +249,8 @@ def check_attachments(value: object, ref: str | None, field: str = "payload.atta
     return value
 
 
-def _opt_str(payload: dict, key: str, ref: str | None, limit: int | None = None) -> str | None:
+def _opt_str(payload: dict[str, Any], key: str, ref: str | None, limit: int | None = None
+             ) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -260,7 +261,7 @@ def _opt_str(payload: dict, key: str, ref: str | None, limit: int | None = None)
     return value
 
 
-def _channel(payload: dict, ref: str | None, *, default: str | None = None) -> str:
+def _channel(payload: dict[str, Any], ref: str | None, *, default: str | None = None) -> str:
     value = payload.get("channel", default)
     if value is None:
         raise _invalid("payload.channel is required", ref, "payload.channel")
@@ -280,7 +281,8 @@ def check_channel_name(value: str, ref: str | None = None) -> str:
     return value
 
 
-def _opt_int(payload: dict, key: str, ref: str | None, lo: int, hi: int | None) -> int | None:
+def _opt_int(payload: dict[str, Any], key: str, ref: str | None, lo: int, hi: int | None
+             ) -> int | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -292,7 +294,7 @@ def _opt_int(payload: dict, key: str, ref: str | None, lo: int, hi: int | None) 
     return value
 
 
-def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -> None:
+def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str | None) -> None:
     """Checks types and fills defaults in place; raises ProtocolError."""
     if ftype == "register":
         check_name(sender, "sender", ref)
