@@ -33,7 +33,8 @@ HEARTBEAT = {"cpu_count": 2, "cpu_model": "bench", "load_avg_1m": 0.1, "load_avg
 
 # The C scanner json.loads ends up in, without its per-call encoding detection and
 # whitespace checks: a third of the cost for a 400-byte frame (server output is JSON).
-_scan = json.scanner.make_scanner(json.JSONDecoder())
+# (typeshed types the scanner's context as the scanner itself; it is the decoder.)
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def decode(raw: bytes) -> Any:
@@ -73,6 +74,8 @@ class Agent:
         ftype = frame.get("type")
         if ftype == "ack":
             ref = (frame.get("payload") or {}).get("ref")
+            if not isinstance(ref, str):
+                return  # an ack of nothing we sent
             waiter = self._waiters.pop(ref, None)
             if waiter is not None:
                 replies, self._replies = self._replies, []

@@ -106,10 +106,13 @@ def cpu_meter(target: Target) -> Iterator[dict[str, Any]]:
         out["wall_s"] = time.monotonic() - wall
 
 
-def _call(func: Callable, target: Target, params: Params) -> dict[str, Any]:
+def _call(func: Callable[[Target, Params], Any], target: Target, params: Params
+          ) -> dict[str, Any]:
     if inspect.iscoroutinefunction(func):
-        return asyncio.run(func(target, params))
-    return func(target, params)
+        result: dict[str, Any] = asyncio.run(func(target, params))
+    else:
+        result = func(target, params)
+    return result
 
 
 def _pg_cluster(log: Log):

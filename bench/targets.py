@@ -38,7 +38,8 @@ class TargetError(RuntimeError):
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_port(port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> bool:
@@ -97,13 +98,19 @@ def cpu_ticks(pid: int) -> int:
 def process_name(pid: int) -> str:
     """`-m module` of a python process (e.g. persister), else the executable's name."""
     try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return str(pid)
-    args = [a.decode(errors="replace") for a in args if a]
+    args = [a.decode(errors="replace") for a in raw if a]
     if "-m" in args and args.index("-m") + 1 < len(args):
         return args[args.index("-m") + 1].rsplit(".", 1)[-1]
     return Path(args[0]).name if args else str(pid)
+
+
+def started_pid(proc: subprocess.Popen[bytes] | None) -> int:
+    if proc is None:
+        raise TargetError("the target is not running")
+    return proc.pid
 
 
 def _kill_group(proc: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> None:
@@ -230,7 +237,7 @@ class OursTarget(Target):
         return self
 
     def root_pid(self) -> int:
-        return self.hub.sup.proc.pid
+        return started_pid(self.hub.sup.proc)
 
     def program_pids(self) -> dict[str, int]:
         """Supervised program name -> pid (for py-spy)."""
@@ -305,7 +312,7 @@ class PublishedTarget(Target):
         return self
 
     def root_pid(self) -> int:
-        return self.proc.pid
+        return started_pid(self.proc)
 
     def stop(self) -> None:
         # It logs "Shutdown complete" on SIGTERM and keeps serving (PROTOCOL.md §9).
@@ -335,7 +342,7 @@ class CeilingTarget(Target):
         return self
 
     def root_pid(self) -> int:
-        return self.proc.pid
+        return started_pid(self.proc)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -36,8 +36,9 @@ def _prepare_ipc(endpoint: str) -> None:
         Path(endpoint[len("ipc://"):]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def bind_sockets(ctx: zmq.Context, bus_in: str, bus_out: str,
-                 curve: CurveServer | None = None) -> tuple[zmq.Socket, zmq.Socket]:
+def bind_sockets(ctx: zmq.Context[zmq.Socket[bytes]], bus_in: str, bus_out: str,
+                 curve: CurveServer | None = None
+                 ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
     xsub = ctx.socket(zmq.XSUB)
     xpub = ctx.socket(zmq.XPUB)
     for sock, endpoint in ((xsub, bus_in), (xpub, bus_out)):
@@ -62,7 +63,7 @@ def serve(bus_in: str, bus_out: str, curve: CurveServer | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    ctx = zmq.Context()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     auth = start_authenticator(ctx, curve.authorized_dir) if curve is not None else None
     try:
         xsub, xpub = bind_sockets(ctx, bus_in, bus_out, curve)

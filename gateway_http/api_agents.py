@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from scitex_orochi import __version__
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.config import Config
 
 from .api_messages import channel_members
@@ -17,15 +18,15 @@ from .auth import authenticate
 from .health import health_entry
 from .keys import BUS, CONFIG, OBSERVERS, PRESENCE
 
-PUBLIC_FIELDS = ("name", "agent_id", "machine", "role", "model", "project", "multiplexer",
+PUBLIC_FIELDS: Final = ("name", "agent_id", "machine", "role", "model", "project", "multiplexer",
                  "channels", "status", "current_task", "subagent_count", "resources",
                  "since", "last_seen")
 
 
-def agent_view(record: dict[str, Any], now: float, cfg: Config, online: bool = True
+def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True
                ) -> dict[str, Any]:
     """A presence record as the API shows it (no internal connection ids)."""
-    out = {key: record.get(key) for key in PUBLIC_FIELDS}
+    out: dict[str, Any] = {key: record.get(key) for key in PUBLIC_FIELDS}
     out["channels"] = list(out["channels"] or [])
     out["resources"] = dict(out["resources"] or {})
     out["workspace"] = out["workspace_id"] = record.get("ws")
@@ -47,7 +48,7 @@ def _iso(epoch: Any) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-async def _online(request: web.Request, workspace: str | None) -> list[dict[str, Any]]:
+async def _online(request: web.Request, workspace: str | None) -> list[AgentRecord]:
     """The presence records of the scope, once every change the broker passed before
     this request is applied (`caught_up`): an agent whose register was acked is listed."""
     await request.app[BUS].caught_up()

@@ -11,6 +11,7 @@ import asyncio
 
 from aiohttp import web
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.store import HISTORY_MAX_LIMIT
 from scitex_orochi.protocol.channels import is_internal
 
@@ -85,16 +86,16 @@ async def channel_summary(request: web.Request) -> web.Response:
     store = request.app[STORE]
     workspace = scope.one_workspace
     last = await asyncio.to_thread(store.channels, workspace)
-    ws_row = await asyncio.to_thread(store.get_workspace, workspace)
+    workspace_row = await asyncio.to_thread(store.get_workspace, workspace) or {}
     members = channel_members(request.app[PRESENCE].records(workspace))
-    names = {name for name in set(last) | set(members) | set((ws_row or {}).get("channels") or [])
+    names = {name for name in set(last) | set(members) | set(workspace_row.get("channels") or [])
              if not is_internal(name)}
     return web.json_response({"workspace": workspace, "channels": [
         {"name": name, "members": sorted(members.get(name, [])), "last_seq": last.get(name, 0)}
         for name in sorted(names)]})
 
 
-def channel_members(records: list[dict]) -> dict[str, list[str]]:
+def channel_members(records: list[AgentRecord]) -> dict[str, list[str]]:
     out: dict[str, set[str]] = {}
     for record in records:
         for channel in record.get("channels") or []:

@@ -34,10 +34,10 @@ async def _body(request: web.Request, optional: bool = False) -> dict[str, Any]:
 
 
 async def _existing(request: web.Request, workspace_id: str) -> dict[str, Any]:
-    ws = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
-    if ws is None:
+    workspace = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
+    if workspace is None:
         raise not_found(f"workspace {workspace_id!r} not found")
-    return ws
+    return workspace
 
 
 def _channels(data: dict[str, Any]) -> list[str] | None:
@@ -73,8 +73,9 @@ async def create_workspace(request: web.Request) -> web.Response:
     if not name or not name.strip():
         raise bad_request("name is required", "name")
     channels = _channels(data)
-    ws, token = await asyncio.to_thread(request.app[ADMIN_STORE].create_workspace, name, channels)
-    return web.json_response({**ws, "workspace": ws, "token": token}, status=201)
+    workspace, token = await asyncio.to_thread(request.app[ADMIN_STORE].create_workspace, name,
+                                               channels)
+    return web.json_response({**workspace, "workspace": workspace, "token": token}, status=201)
 
 
 async def get_workspace(request: web.Request) -> web.Response:
@@ -149,10 +150,10 @@ async def update_workspace(request: web.Request) -> web.Response:
     value = data.get("require_pinned")
     if not isinstance(value, bool):
         raise bad_request("require_pinned must be true or false", "require_pinned")
-    ws = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
-                                 request.match_info["id"], require_pinned=value)
-    await request.app[BUS].publish_policy_change(ws["id"])
-    return web.json_response(ws)
+    workspace = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
+                                        request.match_info["id"], require_pinned=value)
+    await request.app[BUS].publish_policy_change(workspace["id"])
+    return web.json_response(workspace)
 
 
 async def set_gitea_access(request: web.Request) -> web.Response:
@@ -160,10 +161,10 @@ async def set_gitea_access(request: web.Request) -> web.Response:
     workspace's agents may then use Gitea on those owners and repos; DELETE revokes."""
     await require_admin(request)
     grant = None if request.method == "DELETE" else _gitea_grant(await _body(request))
-    ws = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
-                                 request.match_info["id"], gitea_access=grant)
-    await request.app[BUS].publish_policy_change(ws["id"])
-    return web.json_response(ws)
+    workspace = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
+                                        request.match_info["id"], gitea_access=grant)
+    await request.app[BUS].publish_policy_change(workspace["id"])
+    return web.json_response(workspace)
 
 
 async def delete_token(request: web.Request) -> web.Response:
@@ -216,9 +217,9 @@ async def redeem_invite(request: web.Request) -> web.Response:
     label = opt_str(data, "label", limit=200) or "invite"
     workspace_id, token = await asyncio.to_thread(request.app[ADMIN_STORE].redeem_invite, code,
                                                   label)
-    ws = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
+    workspace = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
     return web.json_response({"status": "ok", "workspace_id": workspace_id,
-                              "workspace": ws, "token": token}, status=201)
+                              "workspace": workspace, "token": token}, status=201)
 
 
 def setup(app: web.Application) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from scitex_orochi.hub.config import Config
 
@@ -76,7 +77,7 @@ def _bus_context(hub: HttpHub) -> Callable[[web.Application], AsyncIterator[None
 def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     """The gateway application; `hub` may be given (tests), else it is built here and
     joins the bus at startup."""
-    middlewares = [error_middleware]
+    middlewares: list[Middleware] = [error_middleware]
     if cfg.http.cors_origins:
         middlewares.insert(0, cors_middleware(cfg.http.cors_origins))
     middlewares.insert(0, host_middleware(HostPolicy.from_config(cfg)))

@@ -6,6 +6,7 @@ table, not the host's mime.types); Chromium refuses a module script of any other
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -34,7 +35,8 @@ async def favicon(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "orochi-icon.svg", headers=NO_CACHE)
 
 
-def revalidate(static: web.AbstractResource):
+def revalidate(static: web.AbstractResource
+               ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     """A response hook: `no-cache` on what the static resource serves, like the page."""
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, overload
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.protocol.errors import ErrorCode
@@ -121,7 +122,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return render(INTERNAL_ERROR)
 
 
-def cors_middleware(origins: tuple[str, ...]) -> Callable:
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     """Allow the configured origins (`*` for any) to call the API from a browser."""
     allow_any = "*" in origins
     allowed = frozenset(origins)
@@ -179,6 +180,12 @@ def opt_int(data: dict[str, Any], key: str, *, lo: int, hi: int | None = None) -
     return value
 
 
+@overload
+def query_int(request: web.Request, key: str, default: int, *, lo: int,
+              hi: int | None = None, clamp: bool = False) -> int: ...
+@overload
+def query_int(request: web.Request, key: str, default: None, *, lo: int,
+              hi: int | None = None, clamp: bool = False) -> int | None: ...
 def query_int(request: web.Request, key: str, default: int | None, *, lo: int,
               hi: int | None = None, clamp: bool = False) -> int | None:
     """An integer query parameter: 400 naming it when it is not one."""

@@ -22,6 +22,7 @@ from aiohttp import web
 from bridges.gitea import authority
 from bridges.gitea.actions import ActionError
 from bridges.gitea.api import GiteaApiError
+from scitex_orochi.hub.bus_bodies import ErrorBody
 from scitex_orochi.hub.errors import HubError, RpcTimeout, as_code
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -47,7 +48,7 @@ class WorkerTimeout(GiteaApiError):
         return GATEWAY_TIMEOUT
 
 
-def worker_error(error: dict[str, Any]) -> HubError:
+def worker_error(error: ErrorBody) -> HubError:
     """The worker's error reply as the exception the worker raised."""
     code = as_code(error.get("code"), ErrorCode.GITEA_API_ERROR)
     detail = str(error.get("detail", ""))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.config import ONLINE_WITHIN_S, REAP_AFTER_S
 
 STALE_AFTER_S = ONLINE_WITHIN_S  # 60 s: "online" means seen within this
@@ -25,7 +26,7 @@ DEAD_STATUSES = frozenset({"dead", "crashed", "stopped", "offline"})
 HEALTHY, IDLE, STALE, DEAD = "healthy", "idle", "stale", "dead"
 
 
-def classify(record: dict[str, Any], now: float, *, online: bool = True,
+def classify(record: AgentRecord, now: float, *, online: bool = True,
              stale_after_s: float = STALE_AFTER_S,
              dead_after_s: float = DEAD_AFTER_S) -> tuple[str, str]:
     """(health, reason) of one presence record at epoch `now`."""
@@ -46,7 +47,7 @@ def classify(record: dict[str, Any], now: float, *, online: bool = True,
     return HEALTHY, f"seen {age:.0f}s ago"
 
 
-def seen_ago(record: dict[str, Any], now: float) -> float:
+def seen_ago(record: AgentRecord, now: float) -> float:
     try:
         last = float(record.get("last_seen") or record.get("since") or 0.0)
     except (TypeError, ValueError):
@@ -54,7 +55,7 @@ def seen_ago(record: dict[str, Any], now: float) -> float:
     return max(0.0, now - last) if last else float("inf")
 
 
-def health_entry(record: dict[str, Any], now: float, *, online: bool = True,
+def health_entry(record: AgentRecord, now: float, *, online: bool = True,
                  stale_after_s: float = STALE_AFTER_S,
                  dead_after_s: float = DEAD_AFTER_S) -> dict[str, Any]:
     health, reason = classify(record, now, online=online, stale_after_s=stale_after_s,

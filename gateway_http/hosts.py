@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from scitex_orochi.hub.config import ENV_PREFIX, Config
 
@@ -80,7 +81,7 @@ class HostPolicy:
         return workspace_subdomain(name, self.names) is not None
 
 
-def host_middleware(policy: HostPolicy):
+def host_middleware(policy: HostPolicy) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Host")

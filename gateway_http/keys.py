@@ -15,12 +15,13 @@ runs through here.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from scitex_orochi.hub.bus import AsyncBus
+from scitex_orochi.hub.bus_bodies import AckItem, GoneRecord, RpcReply
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.ingest import Ingest
 from scitex_orochi.hub.presence import PresenceReplica
@@ -51,7 +52,7 @@ class ObserverView(Protocol):
 
 class Poster(Protocol):
     async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
-                   ) -> dict[str, Any]:
+                   ) -> AckItem:
         """Publish one validated envelope; the persister's ack body once it is durable."""
         ...
 
@@ -69,11 +70,16 @@ class ObserverHub(Poster, Protocol):
 class BusSide(ObserverHub, Protocol):
     """The process's bus side (`service.HttpHub`), for what only the bus can do."""
 
-    origin: str
-    bus: AsyncBus
-    ingest: Ingest
+    @property
+    def origin(self) -> str: ...
 
-    def gone_records(self, workspace: str | None, now: float) -> list[dict[str, Any]]: ...
+    @property
+    def bus(self) -> AsyncBus: ...
+
+    @property
+    def ingest(self) -> Ingest: ...
+
+    def gone_records(self, workspace: str | None, now: float) -> list[GoneRecord]: ...
 
     def persist_lag_s(self) -> float: ...
 
@@ -87,8 +93,8 @@ class BusSide(ObserverHub, Protocol):
 
     async def add_observer(self, observer: Any) -> None: ...
 
-    async def request(self, service: str, body: dict[str, Any], timeout_s: float
-                      ) -> dict[str, Any]:
+    async def request(self, service: str, body: Mapping[str, object], timeout_s: float
+                      ) -> RpcReply:
         """Ask a bus service (`gitea`, `telegram`) and wait for its reply body."""
         ...
 

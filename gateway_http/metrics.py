@@ -63,7 +63,7 @@ def render(request: web.Request, by_workspace: bool = False) -> str:
                [({}, len(app[OBSERVERS]))]))
     if by_workspace:
         add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
-                   [({"workspace": ws}, n) for ws, n in sorted(workspaces.items())]
+                   [({"workspace": workspace}, n) for workspace, n in sorted(workspaces.items())]
                    or [({}, 0)]))
     else:
         add(metric("agents_online", "gauge", "Agents online (presence replica).",

@@ -52,8 +52,8 @@ class Observer:
         self._queue: Outbox[str] = Outbox(hub.cfg.ws.send_queue_max_frames,
                                           hub.cfg.ws.send_queue_max_bytes)
         self._ready = asyncio.Event()
-        self._writer: asyncio.Task | None = None
-        self._posts: set[asyncio.Task] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._posts: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop())

@@ -12,6 +12,7 @@ from typing import Any
 
 from scitex_orochi.hub.errors import IngestTimeout, as_code
 from scitex_orochi.protocol import codec
+from scitex_orochi.protocol.constants import new_id, now_iso
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .errors import ApiError, bad_request
@@ -66,13 +67,13 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     if msg_id is not None and (not isinstance(msg_id, str) or not msg_id
                                or len(msg_id) > codec.MAX_ID_CHARS):
         raise bad_request(f"id must be a string of 1..{codec.MAX_ID_CHARS} characters", "id")
-    frame = {"type": "message", "sender": sender, "id": msg_id or codec.new_id(),
-             "ts": codec.now_iso(), "payload": payload}
+    frame = {"type": "message", "sender": sender, "id": msg_id or new_id(),
+             "ts": now_iso(), "payload": payload}
     try:
         parsed = codec.parse_frame(codec.dumps(frame))
     except codec.ProtocolError as exc:
         raise bad_request(exc.detail, exc.field) from None
-    return parsed.envelope()
+    return parsed.to_dict()
 
 
 async def post_envelope(poster: Poster, workspace: str, envelope: dict[str, Any],

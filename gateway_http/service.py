@@ -15,9 +15,21 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from scitex_orochi.hub.bus import AsyncBus
+from scitex_orochi.hub.bus_bodies import (
+    AckItem,
+    AgentRecord,
+    AuthChanged,
+    Delivery,
+    DeliveryBody,
+    GoneRecord,
+    PresenceDelta,
+    Revocation,
+    RpcReply,
+)
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.ingest import Ingest
 from scitex_orochi.hub.peer import BusPeer
@@ -75,7 +87,7 @@ class HttpHub:
         self.media = MediaStore(cfg.http.media_root, cfg.http.media_max_bytes)
         self.observers: set[Observer] = set()
         self.counters = Counters()
-        self.gone: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.gone: OrderedDict[tuple[str, str], GoneRecord] = OrderedDict()
         self.last_seq: dict[tuple[str, str], int] = {}
         self.auth_cache: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max,
                                                       cfg.auth.token_cache_s)
@@ -149,14 +161,14 @@ class HttpHub:
             log.warning("bus probe not back within %.1fs; answering with the presence at hand",
                         READ_BARRIER_TIMEOUT_S)
 
-    async def request(self, service: str, body: dict[str, Any], timeout_s: float
-                      ) -> dict[str, Any]:
+    async def request(self, service: str, body: Mapping[str, object], timeout_s: float
+                      ) -> RpcReply:
         """Ask a bus service (the Gitea worker, the Telegram bridge); RpcTimeout."""
         return await self.peer.request(service, body, timeout_s)
 
     # ---- posting ---------------------------------------------------------
     async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
-                   ) -> dict[str, Any]:
+                   ) -> AckItem:
         """Publish one validated envelope and wait until it is durable; the ack body.
 
         Raises `IngestTimeout` (the message stays queued for republish).
@@ -183,22 +195,22 @@ class HttpHub:
         return max(0.0, time.monotonic() - oldest)
 
     # ---- bus side --------------------------------------------------------
-    def _on_deliveries(self, body: dict[str, Any]) -> None:
+    def _on_deliveries(self, body: DeliveryBody) -> None:
         for item in body["items"]:
             self.on_deliver(item)
 
-    def _on_presence(self, changes: list[Change], delta: dict[str, Any] | None) -> None:
+    def _on_presence(self, changes: list[Change], delta: PresenceDelta | None) -> None:
         self.on_changes(changes, delta.get("event") if delta is not None else None)
 
-    def _on_revoke(self, body: dict[str, Any]) -> None:
+    def _on_revoke(self, body: Revocation) -> None:
         self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))
 
     # ---- revocation ------------------------------------------------------
     def publish_revocation(self, tokens: set[str], workspaces: set[str]) -> None:
         """Tell every process that these tokens (or every token of these workspaces) are
         gone, and act on it here at once; the periodic sweeps are the backstop."""
-        self.peer.publish(topics.REVOKE, {"tokens": sorted(tokens),
-                                         "workspaces": sorted(workspaces)})
+        self.peer.publish(topics.REVOKE, Revocation(tokens=sorted(tokens),
+                                                    workspaces=sorted(workspaces)))
         self.revoke(tokens, workspaces)
 
     async def publish_policy_change(self, workspace: str) -> None:
@@ -206,7 +218,7 @@ class HttpHub:
         (at the latest when they expire, SCITEX_OROCHI_TOKEN_CACHE_S). Returns once the
         notice has passed the broker, so it is on its way to every gateway."""
         self.auth_cache.clear()
-        self.peer.publish(topics.AUTH_CHANGED, {"workspaces": [workspace]})
+        self.peer.publish(topics.AUTH_CHANGED, AuthChanged(workspaces=[workspace]))
         await self.peer.barrier(BARRIER_TIMEOUT_S)
 
     def revoke(self, tokens: set[str], workspaces: set[str]) -> int:
@@ -230,7 +242,7 @@ class HttpHub:
         if held - live:
             self.revoke(held - live, set())
 
-    def on_deliver(self, body: dict[str, Any]) -> None:
+    def on_deliver(self, body: Delivery) -> None:
         if is_internal(body["channel"]):
             return  # internal channels (#.doctor) are never shown to observers
         key = (body["ws"], body["channel"])
@@ -259,7 +271,7 @@ class HttpHub:
             elif change.event == "updated" and event == "status":
                 self.broadcast(key[0], status_frame(record))
 
-    def _remember_gone(self, key: tuple[str, str], record: dict[str, Any], now: float) -> None:
+    def _remember_gone(self, key: tuple[str, str], record: AgentRecord, now: float) -> None:
         if record.get("transient"):
             return  # a one-shot CLI command is not a dead agent: nothing to list
         self.gone[key] = {**record, "disconnected_at": now}
@@ -267,11 +279,11 @@ class HttpHub:
         while len(self.gone) > GONE_MAX:
             self.gone.popitem(last=False)
 
-    def gone_records(self, workspace: str | None, now: float) -> list[dict[str, Any]]:
+    def gone_records(self, workspace: str | None, now: float) -> list[GoneRecord]:
         for key, record in list(self.gone.items()):
             if now - record["disconnected_at"] > GONE_KEEP_S:
                 del self.gone[key]
-        return [r for (ws, _), r in self.gone.items() if workspace is None or ws == workspace]
+        return [r for (owner, _), r in self.gone.items() if workspace is None or owner == workspace]
 
     def broadcast(self, workspace: str, text: str) -> None:
         """Queue one frame for every observer of `workspace`; never awaits a socket."""
@@ -280,7 +292,7 @@ class HttpHub:
                 observer.enqueue(text)
 
 
-def presence_frame(record: dict[str, Any], event: str) -> str:
+def presence_frame(record: AgentRecord, event: str) -> str:
     return codec.server_frame("presence_change", {
         "agent": record.get("name"), "event": event,
         "channels": list(record.get("channels") or []),
@@ -289,7 +301,7 @@ def presence_frame(record: dict[str, Any], event: str) -> str:
     })
 
 
-def status_frame(record: dict[str, Any]) -> str:
+def status_frame(record: AgentRecord) -> str:
     return codec.server_frame("status_update", {
         "agent": record.get("name"), "status": record.get("status") or "",
         "current_task": record.get("current_task") or "",

@@ -19,7 +19,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .auth import Scope, request_token, require_admin, scope_of_token
 from .bodies import read_json_object
@@ -76,8 +76,8 @@ async def upload_multipart(request: web.Request) -> web.Response:
     except (ValueError, AssertionError) as exc:
         raise bad_request(f"malformed multipart body: {exc}", "file") from None
     async for part in reader:
-        if getattr(part, "name", None) != "file" or not hasattr(part, "read_chunk"):
-            continue
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            continue  # another field, or a nested multipart
         filename = safe_filename(part.filename)
         mime = mime_for(filename, part.headers.get("Content-Type"))
         stored = await media.save_stream(part.read_chunk, extension_for(filename, mime),

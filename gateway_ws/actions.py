@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from scitex_orochi.hub.bus_bodies import GiteaAsk, PresenceDelta
+
 
 class Close(NamedTuple):
     client: Any
@@ -35,7 +37,7 @@ class Actions:
 
     def __init__(self) -> None:
         self.sends: list[str] = []  # frames for the client whose frame this was, in order
-        self.publishes: list[tuple[bytes, dict[str, Any]]] = []
+        self.publishes: list[tuple[bytes, PresenceDelta]] = []
         self.submit: Submit | None = None
         self.closes: list[Close] = []
         self.need: Lookup | None = None
@@ -99,7 +101,7 @@ class GiteaGrant(Lookup):
 class GiteaCall(Lookup):
     """A request to the Gitea worker over the bus: its reply body (TimeoutError if none)."""
 
-    body: dict[str, Any]
+    body: GiteaAsk
     background = True
 
 

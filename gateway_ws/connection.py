@@ -22,6 +22,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.outbox import Outbox
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.constants import CLOSE_REASONS
@@ -81,7 +82,7 @@ class AgentConnection:
         self._queue: Outbox[bytes] | None = None
         self._queue_max = queue_max
         self._queue_max_bytes = queue_max_bytes
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
         self.auth: Any = None  # what the token granted (store.Auth)
         self.token = ""  # kept so that revoking the token closes this session
         self.addr = ""
@@ -106,7 +107,7 @@ class AgentConnection:
         return self.session.channels
 
     @property
-    def record(self) -> dict[str, Any]:
+    def record(self) -> AgentRecord:
         return self.session.record
 
     @property

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
+from scitex_orochi.hub.bus_bodies import AckItem, AgentRecord, PresenceDelta
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.presence import Change, PresenceReplica
 from scitex_orochi.protocol import codec, topics
@@ -55,25 +56,26 @@ class Client(Protocol):
     opened: float  # monotonic seconds
 
 
-def _packed_size(record: dict[str, Any]) -> int:
+def _packed_size(record: Mapping[str, object]) -> int:
     return len(msgpack.packb(record, use_bin_type=True))  # as the bus carries it (bus.pack)
 
 
 class FrameCore:
     def __init__(self, cfg: Config, origin: str, replica: PresenceReplica, limits: Limits,
-                 roster: Roster | None = None, *, wall: Callable[[], float] = time.time,
+                 roster: Roster[Any] | None = None, *, wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.origin = origin
         self.replica = replica
         self.limits = limits
-        self.roster: Roster = roster if roster is not None else Roster()
+        # Any: the I/O layer's connection objects (each a Client); its own Roster types them.
+        self.roster: Roster[Any] = roster if roster is not None else Roster()
         self.wall = wall
         self.mono = mono
         self.rate_limited = 0
 
     # ---- admission -----------------------------------------------------------------
-    def on_frame(self, client: Client, frame: codec.Frame) -> Actions:
+    def on_frame(self, client: Client, frame: codec.Envelope) -> Actions:
         """One parsed frame: identity rules, rate limits, then its handler."""
         now = self.mono()
         if client.limits is None:
@@ -107,13 +109,13 @@ class FrameCore:
         actions.pause_s = read_pause(wait) if wait else 0.0
         return actions
 
-    def resume(self, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    def resume(self, client: Client, frame: codec.Envelope, found: Found) -> Actions:
         """Run the frame's handler again with what its lookups found."""
         if client.closing:
             return Actions()  # a client on its way out gets nothing more
         return self._run(client, frame, found)
 
-    def _run(self, client: Client, frame: codec.Frame, found: Found) -> Actions:
+    def _run(self, client: Client, frame: codec.Envelope, found: Found) -> Actions:
         try:
             return HANDLERS[frame.type](self, client, frame, found)
         except codec.ProtocolError as exc:
@@ -134,7 +136,7 @@ class FrameCore:
                 ErrorCode.LIMIT_EXCEEDED, f"an agent may be in at most {limit} channels "
                 "(SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT)", ref)
 
-    def check_record(self, record: dict[str, Any], ref: str) -> None:
+    def check_record(self, record: Mapping[str, object], ref: str) -> None:
         size = _packed_size(record)
         if size > self.cfg.presence.max_record_bytes:
             raise codec.ProtocolError(
@@ -171,26 +173,26 @@ class FrameCore:
         return None
 
     # ---- sessions ------------------------------------------------------------------
-    def presence(self, client: Client, event: str) -> tuple[bytes, dict[str, Any]]:
+    def presence(self, client: Client, event: str) -> tuple[bytes, PresenceDelta]:
         session = client.session
-        return topics.presence(session.workspace), {
-            "gw": self.origin, "event": event, "agent": session.presence_record()}
+        return topics.presence(session.workspace), PresenceDelta(
+            gw=self.origin, event=event, agent=session.presence_record())
 
-    def register(self, client: Client, frame: codec.Frame) -> Actions:
+    def register(self, client: Client, frame: codec.Envelope) -> Actions:
         """Take the frame's identity: bind the name (replacing an older local holder), join
         the channels, announce the agent; the ack waits until the announcement passed the
         broker, so the REST API lists the agent on the very next request."""
         actions, roster, session = Actions(), self.roster, client.session
-        ws, now = session.workspace, self.wall()
+        workspace, now = session.workspace, self.wall()
         if session.name is not None and session.name != frame.sender:
             actions.publishes.extend(self.forget(client))
         left, _previous = session.register(frame, now)
-        roster.leave_all(ws, left, client)
-        replaced = roster.bind(ws, session.name or "", client)
+        roster.leave_all(workspace, left, client)
+        replaced = roster.bind(workspace, session.name or "", client)
         for channel in session.channels:
-            roster.join(ws, channel, client)
+            roster.join(workspace, channel, client)
         if replaced is not None:
-            roster.leave_all(ws, replaced.session.channels, replaced)
+            roster.leave_all(workspace, replaced.session.channels, replaced)
             replaced.session.name = None  # its close must not unbind the new holder
             actions.closes.append(Close(replaced, codec.CLOSE_REPLACED))
         self.replica.upsert(session.record, now)
@@ -198,7 +200,7 @@ class FrameCore:
         actions.barrier = True
         return actions.send(client.dialect.ack(frame.id, gateway=self.origin))
 
-    def forget(self, client: Client) -> list[tuple[bytes, dict[str, Any]]]:
+    def forget(self, client: Client) -> list[tuple[bytes, PresenceDelta]]:
         """A session leaves (closed, or renamed): what to publish about it."""
         session = client.session
         if session.name is None:
@@ -209,9 +211,9 @@ class FrameCore:
         self.roster.unbind(session.workspace, session.name, client)
         self.replica.remove(session.record)
         return [(topics.presence(session.workspace),
-                 {"gw": self.origin, "event": "disconnected", "agent": session.record})]
+                 PresenceDelta(gw=self.origin, event="disconnected", agent=session.record))]
 
-    def on_remote_presence(self, changes: list[Change], delta: dict[str, Any] | None
+    def on_remote_presence(self, changes: list[Change], delta: PresenceDelta | None
                            ) -> list[Close]:
         """Another gateway's delta, applied to the replica: if it registered a name held here
         and its record won, the local holder is closed with 4000."""
@@ -230,12 +232,13 @@ class FrameCore:
         local.session.name = None
         return [Close(local, codec.CLOSE_REPLACED)]
 
-    def acked(self, client: Client, body: dict[str, Any]) -> list[str]:
+    def acked(self, client: Client, body: AckItem) -> list[str]:
         """The frames that tell a client the persister stored (or refused) its message."""
         ref = body["id"]
-        if body.get("error"):
-            code = body["error"].get("code", ErrorCode.INVALID_MESSAGE)
-            return client.dialect.refusal(code, str(body["error"].get("detail", "")), ref)
+        error = body.get("error")
+        if error:
+            code = error.get("code", ErrorCode.INVALID_MESSAGE)
+            return client.dialect.refusal(code, str(error.get("detail", "")), ref)
         text = client.dialect.ack(ref, seq=body.get("seq"), channel=body.get("channel"))
         return [text] if text is not None else []
 
@@ -279,7 +282,7 @@ class FrameCore:
                 closes.append(Close(client, codec.CLOSE_REAPED))
         return closes
 
-    def snapshot(self, clients: Iterable[Client]) -> list[dict[str, Any]]:
+    def snapshot(self, clients: Iterable[Client]) -> list[AgentRecord]:
         """The records of the agents this gateway holds (its presence snapshot)."""
         by_name = self.roster.by_name
         return [c.session.record for c in clients

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
+from scitex_orochi.hub.bus_bodies import Delivery
 from scitex_orochi.protocol import codec
 
 from .routing import ChannelSequencer, Roster
@@ -48,10 +49,10 @@ class DeliveryCore(Generic[C]):
     def __init__(self, roster: Roster[C], encode: Callable[[str], Framed]) -> None:
         self.roster = roster
         self.encode = encode
-        self.sequencers: dict[Key, ChannelSequencer] = {}
+        self.sequencers: dict[Key, ChannelSequencer[Delivery]] = {}
         self.filling: set[Key] = set()
 
-    def offer(self, items: Iterable[dict[str, Any]]) -> tuple[dict[C, list[Framed]], list[Key]]:
+    def offer(self, items: Iterable[Delivery]) -> tuple[dict[C, list[Framed]], list[Key]]:
         """One `dlv.` frame's items: what to send to whom, and channels with a new gap."""
         out: dict[C, list[Framed]] = {}
         gaps: list[Key] = []
@@ -60,7 +61,7 @@ class DeliveryCore(Generic[C]):
             key = (body["ws"], body["channel"])
             sequencer = sequencers.get(key)
             if sequencer is None:
-                sequencer = sequencers[key] = ChannelSequencer()
+                sequencer = sequencers[key] = ChannelSequencer[Delivery]()
             for item in sequencer.offer(int(body["seq"]), body):
                 self.route(item, out)
             if sequencer.gap() is not None and key not in self.filling:
@@ -68,7 +69,7 @@ class DeliveryCore(Generic[C]):
                 gaps.append(key)
         return out, gaps
 
-    def route(self, body: dict[str, Any], out: dict[C, list[Framed]]) -> None:
+    def route(self, body: Delivery, out: dict[C, list[Framed]]) -> None:
         """Add one delivery to the sends of each of its local recipients."""
         recipients = self.roster.recipients(body["ws"], body["channel"],
                                             body.get("mentions") or (), body.get("sender", ""))
@@ -96,14 +97,14 @@ class DeliveryCore(Generic[C]):
     def fill(self, fetch: GapFetch, encoded_rows: Iterable[str]) -> dict[C, list[Framed]]:
         """Stored rows (JSON text, as `store.history_page` gives them) for a gap: what they
         and the deliveries that waited behind them send now."""
-        items = []
+        items: list[tuple[int, Delivery]] = []
         for text in encoded_rows:
             row = json.loads(text)
             if row["seq"] < fetch.upto:
-                items.append((row["seq"], {
-                    "ws": fetch.workspace, "channel": fetch.channel, "seq": row["seq"],
-                    "id": row["msg_id"], "sender": row["sender"],
-                    "mentions": row.get("mentions") or [], "frame": codec.frame_from_row(row)}))
+                items.append((row["seq"], Delivery(
+                    ws=fetch.workspace, channel=fetch.channel, seq=row["seq"],
+                    id=row["msg_id"], sender=row["sender"],
+                    mentions=row.get("mentions") or [], frame=codec.frame_from_row(row))))
         sequencer = self.sequencers[(fetch.workspace, fetch.channel)]
         return self._route_all(sequencer.fill(items))
 
@@ -114,7 +115,7 @@ class DeliveryCore(Generic[C]):
     def fill_done(self, key: Key) -> None:
         self.filling.discard(key)
 
-    def _route_all(self, released: list[Any]) -> dict[C, list[Framed]]:
+    def _route_all(self, released: list[Delivery]) -> dict[C, list[Framed]]:
         out: dict[C, list[Framed]] = {}
         for item in released:
             self.route(item, out)

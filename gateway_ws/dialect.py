@@ -8,7 +8,7 @@ nothing for it.
 How the fleet dialect B (../shared/FLEET.md) would plug in, as an adapter only:
 - `DialectB` with the same methods: `parse` reads B's flat frames (`text` for
   `content`, no `id`/`ts`, a `#` prepended to bare channel names) into the
-  `codec.Frame`s the core already handles, the identity coming from `?agent=`;
+  `codec.Envelope`s the core already handles, the identity coming from `?agent=`;
   the reply methods shape B's flat frames (`registered` with the memberships,
   `subscribed`/`unsubscribed`, `{type:"error",code,message}`) and `ack` returns
   None (B acks nothing); `exclusive_names = False` (B lets several sockets hold
@@ -41,7 +41,7 @@ class DialectA:
     exclusive_names = True  # a second socket registering a name replaces the first (4000)
 
     @staticmethod
-    def parse(raw: str | bytes) -> codec.Frame:
+    def parse(raw: str | bytes) -> codec.Envelope:
         return codec.parse_frame(raw)
 
     @staticmethod

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bridges.gitea import authority
+from scitex_orochi.hub.bus_bodies import GiteaAsk
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -23,10 +24,10 @@ if TYPE_CHECKING:
 GITEA_SILENT = "the Gitea worker did not answer in time"
 REGISTER_RECORD_KEYS = (*codec.AGENT_FIELDS, "channels", "orochi_current_task")
 
-Handler = Callable[["FrameCore", Any, codec.Frame, Found], Actions]
+Handler = Callable[["FrameCore", Any, codec.Envelope, Found], Actions]
 
 
-def on_register(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_register(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     p = frame.payload
     core.check_channels(len(p["channels"]), frame.id)
     core.check_record({k: p.get(k) for k in REGISTER_RECORD_KEYS}, frame.id)
@@ -36,14 +37,14 @@ def on_register(core: FrameCore, client: Client, frame: codec.Frame, found: Foun
     return core.register(client, frame)
 
 
-def on_message(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_message(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     frame.sender = client.session.name  # bound to the registered identity
     actions = Actions()
-    actions.submit = Submit(client.session.workspace, frame.envelope(), frame.id)
+    actions.submit = Submit(client.session.workspace, frame.to_dict(), frame.id)
     return actions  # the ack follows the persister's (FrameCore.acked)
 
 
-def on_subscribe(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_subscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     channel, session = frame.payload["channel"], client.session
     if channel not in session.channels:
         core.check_channels(len(session.channels) + 1, frame.id)
@@ -56,7 +57,7 @@ def on_subscribe(core: FrameCore, client: Client, frame: codec.Frame, found: Fou
     return actions.send(client.dialect.ack(frame.id))
 
 
-def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Frame, found: Found
+def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: Found
                    ) -> Actions:
     channel, session = frame.payload["channel"], client.session
     actions = Actions()
@@ -66,7 +67,7 @@ def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Frame, found: F
     return actions.send(client.dialect.ack(frame.id))
 
 
-def on_query(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_query(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     """History, paged so that no reply exceeds the frame size published clients take;
     `more: true` says older rows (or, with after_seq, later ones) were left out."""
     p = frame.payload
@@ -83,19 +84,19 @@ def on_query(core: FrameCore, client: Client, frame: codec.Frame, found: Found) 
         client.dialect.ack(frame.id))
 
 
-def on_presence(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_presence(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     agents = core.replica.channel_map(client.session.workspace)
     return Actions().send(client.dialect.presence(agents)).send(client.dialect.ack(frame.id))
 
 
-def on_heartbeat(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_heartbeat(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     client.session.heartbeat(frame.payload)
     actions = Actions()
     actions.publishes.append(core.presence(client, "heartbeat"))
     return actions.send(client.dialect.ack(frame.id))
 
 
-def on_status_update(core: FrameCore, client: Client, frame: codec.Frame, found: Found
+def on_status_update(core: FrameCore, client: Client, frame: codec.Envelope, found: Found
                      ) -> Actions:
     session = client.session
     core.check_record({**session.record, **{k: v for k, v in frame.payload.items()
@@ -106,7 +107,7 @@ def on_status_update(core: FrameCore, client: Client, frame: codec.Frame, found:
     return actions.send(client.dialect.ack(frame.id))
 
 
-def on_gitea(core: FrameCore, client: Client, frame: codec.Frame, found: Found) -> Actions:
+def on_gitea(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     """A Gitea action: the authority check against the grant as the store has it now (not
     as cached when connecting), then request/reply with the Gitea worker, answered when
     the reply comes without holding up the client's next frames."""
@@ -126,8 +127,8 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Frame, found: Found) 
     except authority.GiteaForbidden as exc:
         raise codec.ProtocolError(ErrorCode.FORBIDDEN, exc.detail, frame.id) from None
     if GiteaCall not in found:
-        return needing(GiteaCall({"ws": session.workspace, "sender": session.name,
-                                  "action": action, "params": params}))
+        return needing(GiteaCall(GiteaAsk(ws=session.workspace, sender=session.name or "",
+                                          action=action, params=params)))
     try:
         reply = found[GiteaCall]
     except TimeoutError:

@@ -1,17 +1,18 @@
 """Local routing state of one gateway: who is here, in which channels, and delivery order.
 
 Pure: `Roster` maps names and channel memberships to connection objects (any
-hashable with `.ws` and `.name`); `ChannelSequencer` turns the delivered stream
-of one channel into in-order, duplicate-free releases and reports gaps.
+hashable); `ChannelSequencer` turns the delivered stream of one channel into
+in-order, duplicate-free releases and reports gaps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 class Roster(Generic[C]):
@@ -19,47 +20,48 @@ class Roster(Generic[C]):
         self.by_name: dict[tuple[str, str], C] = {}
         self.members: dict[tuple[str, str], set[C]] = {}
 
-    def bind(self, ws: str, name: str, conn: C) -> C | None:
+    def bind(self, workspace: str, name: str, conn: C) -> C | None:
         """Make `conn` the holder of `name`; returns the connection it replaces, if any."""
-        previous = self.by_name.get((ws, name))
-        self.by_name[(ws, name)] = conn
+        previous = self.by_name.get((workspace, name))
+        self.by_name[(workspace, name)] = conn
         return previous if previous is not conn else None
 
-    def unbind(self, ws: str, name: str, conn: C) -> None:
-        if self.by_name.get((ws, name)) is conn:
-            del self.by_name[(ws, name)]
+    def unbind(self, workspace: str, name: str, conn: C) -> None:
+        if self.by_name.get((workspace, name)) is conn:
+            del self.by_name[(workspace, name)]
 
-    def join(self, ws: str, channel: str, conn: C) -> None:
-        self.members.setdefault((ws, channel), set()).add(conn)
+    def join(self, workspace: str, channel: str, conn: C) -> None:
+        self.members.setdefault((workspace, channel), set()).add(conn)
 
-    def leave(self, ws: str, channel: str, conn: C) -> None:
-        members = self.members.get((ws, channel))
+    def leave(self, workspace: str, channel: str, conn: C) -> None:
+        members = self.members.get((workspace, channel))
         if members is not None:
             members.discard(conn)
             if not members:
-                del self.members[(ws, channel)]
+                del self.members[(workspace, channel)]
 
-    def leave_all(self, ws: str, channels: Iterable[str], conn: C) -> None:
+    def leave_all(self, workspace: str, channels: Iterable[str], conn: C) -> None:
         for channel in list(channels):
-            self.leave(ws, channel, conn)
+            self.leave(workspace, channel, conn)
 
-    def recipients(self, ws: str, channel: str, mentions: Iterable[str], sender: str) -> list[C]:
+    def recipients(self, workspace: str, channel: str, mentions: Iterable[str],
+                   sender: str) -> list[C]:
         """Channel members plus mentioned local agents, each once, never the sender."""
         out: dict[int, C] = {}
-        for conn in self.members.get((ws, channel), ()):
+        for conn in self.members.get((workspace, channel), ()):
             out[id(conn)] = conn
         for name in mentions:
-            conn = self.by_name.get((ws, name))
-            if conn is not None:
-                out[id(conn)] = conn
-        sender_conn = self.by_name.get((ws, sender))
+            named = self.by_name.get((workspace, name))
+            if named is not None:
+                out[id(named)] = named
+        sender_conn = self.by_name.get((workspace, sender))
         if sender_conn is not None:
             out.pop(id(sender_conn), None)
         return list(out.values())
 
 
 @dataclass
-class ChannelSequencer:
+class ChannelSequencer(Generic[T]):
     """In-order release of one channel's deliveries by `seq`.
 
     `offer` returns the items now releasable; while a gap is open, later items
@@ -67,9 +69,9 @@ class ChannelSequencer:
     """
 
     last: int | None = None
-    held: dict[int, Any] = field(default_factory=dict)
+    held: dict[int, T] = field(default_factory=dict)
 
-    def offer(self, seq: int, item: Any) -> list[Any]:
+    def offer(self, seq: int, item: T) -> list[T]:
         if self.last is None:
             self.last = seq - 1
         if seq <= self.last or seq in self.held:
@@ -77,8 +79,8 @@ class ChannelSequencer:
         self.held[seq] = item
         return self._release()
 
-    def _release(self) -> list[Any]:
-        out = []
+    def _release(self) -> list[T]:
+        out: list[T] = []
         while self.last is not None and (self.last + 1) in self.held:
             self.last += 1
             out.append(self.held.pop(self.last))
@@ -90,14 +92,14 @@ class ChannelSequencer:
             return None
         return self.last, min(self.held)
 
-    def fill(self, rows: Iterable[tuple[int, Any]]) -> list[Any]:
+    def fill(self, rows: Iterable[tuple[int, T]]) -> list[T]:
         """Feed fetched (seq, item) pairs for the gap, then release what is in order."""
         for seq, item in rows:
             if self.last is not None and seq > self.last and seq not in self.held:
                 self.held[seq] = item
         return self._release()
 
-    def skip_gap(self) -> list[Any]:
+    def skip_gap(self) -> list[T]:
         """Give up on a gap that cannot be filled: jump to the first held item."""
         if self.held:
             self.last = min(self.held) - 1

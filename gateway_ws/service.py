@@ -25,13 +25,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from scitex_orochi.hub.bus_bodies import (
+    AuthChanged,
+    DeliveryBody,
+    PresenceDelta,
+    Revocation,
+    RpcReply,
+)
 from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config
 from scitex_orochi.hub.errors import IngestFull
 from scitex_orochi.hub.peer import BusPeer
@@ -50,6 +57,7 @@ from .limits import Limits
 from .routing import Roster
 
 log = logging.getLogger("orochi.gateway_ws")
+T = TypeVar("T")
 
 GAP_FILL_RETRIES = 5
 GAP_FILL_RETRY_S = 0.1
@@ -123,7 +131,7 @@ class Gateway:
                 return ""
         return self._admin_token or ""
 
-    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """A store call in the default executor (the store is blocking)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
@@ -216,7 +224,7 @@ class Gateway:
         self._send(conn, actions.sends)
         return actions.pause_s
 
-    async def _advance(self, conn: AgentConnection, frame: codec.Frame, actions: Actions,
+    async def _advance(self, conn: AgentConnection, frame: codec.Envelope, actions: Actions,
                        found: Found, *, in_background: bool = False) -> None:
         """Make the lookups the frame needs, resuming the core after each, then carry out
         its actions. A background lookup (a Gitea call) goes on in a kept task, so the
@@ -254,7 +262,7 @@ class Gateway:
         for text in texts:
             conn.enqueue(text)
 
-    def _publish(self, publishes: Iterable[tuple[bytes, dict[str, Any]]]) -> None:
+    def _publish(self, publishes: Iterable[tuple[bytes, PresenceDelta]]) -> None:
         for topic, body in publishes:
             self.peer.publish(topic, body)
 
@@ -276,24 +284,24 @@ class Gateway:
         auth = await self._blocking(self.store.authenticate, need.token, self._admin())
         return auth.gitea_access if auth is not None else None
 
-    async def _gitea_call(self, need: GiteaCall) -> dict[str, Any]:
+    async def _gitea_call(self, need: GiteaCall) -> RpcReply:
         return await self.peer.request("gitea", need.body, GITEA_TIMEOUT_S)
 
     # ---- bus side ----------------------------------------------------------
-    def _on_deliver(self, body: dict[str, Any]) -> None:
+    def _on_deliver(self, body: DeliveryBody) -> None:
         out, gaps = self.delivery.offer(body["items"])
         for conn, frames in out.items():
             conn.deliver(frames)
         for key in gaps:
             self.peer.spawn(self._fill_gap(key), "gap-fill")
 
-    def _on_presence(self, changes: list[Change], delta: dict[str, Any] | None) -> None:
+    def _on_presence(self, changes: list[Change], delta: PresenceDelta | None) -> None:
         self._close(self.core.on_remote_presence(changes, delta))
 
-    def _on_revoke(self, body: dict[str, Any]) -> None:
+    def _on_revoke(self, body: Revocation) -> None:
         self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))
 
-    def _on_auth_changed(self, body: dict[str, Any]) -> None:
+    def _on_auth_changed(self, body: AuthChanged) -> None:
         changed = set(body.get("workspaces") or ())
         self.tokens.forget(where=lambda a: a.workspace_id in changed)
 

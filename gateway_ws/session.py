@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.presence import compact
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
@@ -26,14 +27,14 @@ class Session:
         self.gw = gw
         self.name: str | None = None
         self.channels: list[str] = []
-        self.record: dict[str, Any] = {}
+        self.record: AgentRecord = {}  # filled by register
         self.last_seen = now
 
     @property
     def registered(self) -> bool:
         return self.name is not None
 
-    def check(self, frame: codec.Frame) -> None:
+    def check(self, frame: codec.Envelope) -> None:
         """Raise ProtocolError for frames this session may not send (identity rules)."""
         if frame.type not in codec.NEEDS_IDENTITY:
             return
@@ -49,7 +50,7 @@ class Session:
     def seen(self, now: float) -> None:
         self.last_seen = now
 
-    def register(self, frame: codec.Frame, now: float) -> tuple[list[str], str | None]:
+    def register(self, frame: codec.Envelope, now: float) -> tuple[list[str], str | None]:
         """Take the identity in a register frame.
 
         Returns (channels left, previous name): the caller updates routing with them.
@@ -108,7 +109,7 @@ class Session:
             if payload.get(key):
                 self.record[key] = payload[key]
 
-    def presence_record(self) -> dict[str, Any]:
+    def presence_record(self) -> AgentRecord:
         self.record["last_seen"] = self.last_seen
         return self.record
 

@@ -9,6 +9,7 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from scitex_orochi.hub.bus import SyncBus, new_origin
+from scitex_orochi.hub.bus_bodies import PersisterReady
 from scitex_orochi.hub.config import Config, ConfigError
 from scitex_orochi.hub.errors import BusError
 from scitex_orochi.hub.files import restrict_umask
@@ -73,7 +74,7 @@ def main() -> int:
         bus.wait_ready(BUS_READY_TIMEOUT_S, via=persister.announcer)
         log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.db.persist_batch_max)
         # Whoever holds unacked messages republishes them now instead of at its backoff.
-        bus.publish(topics.PERSISTER_READY, {"origin": bus.origin})
+        bus.publish(topics.PERSISTER_READY, PersisterReady(origin=bus.origin))
         persister.run()
     except BusError as exc:
         log.error("%s", exc)

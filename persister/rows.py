@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, TypeGuard
 
+from scitex_orochi.hub.bus_bodies import AckItem, Delivery, ErrorBody
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.store_engine import json_dumps
+from scitex_orochi.protocol.codec import frame_from_row
 from scitex_orochi.protocol.errors import ErrorCode
 from scitex_orochi.protocol.mentions import extract_mentions
 
@@ -29,18 +31,20 @@ class InvalidInbound(HubError, ValueError):
     code = ErrorCode.INVALID_MESSAGE
 
     def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None,
-                 tk: Any = None, ws: str | None = None):
+                 tk: Any = None, workspace: str | None = None):
         super().__init__(detail)
         self.origin = origin
         self.msg_id = msg_id
         self.tk = tk
-        self.ws = ws
+        self.workspace = workspace
 
 
 @dataclass(slots=True)
 class Inbound:
+    """A validated `in.` body (`bus_bodies.InboundBody`): one message to store."""
+
     origin: str
-    ws: str
+    workspace: str
     sender_type: str
     mentions: list[str]
     frame: dict[str, Any]
@@ -53,7 +57,7 @@ class Inbound:
     @property
     def key(self) -> tuple[str, str]:
         """Identity of a message: ids are unique per workspace only."""
-        return (self.ws, self.msg_id)
+        return (self.workspace, self.msg_id)
 
 
 def dumps(value: Any) -> str:
@@ -61,7 +65,7 @@ def dumps(value: Any) -> str:
     return json_dumps(value)
 
 
-def _nonempty_str(value: Any) -> bool:
+def _nonempty_str(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value != ""
 
 
@@ -74,14 +78,14 @@ def parse_inbound(body: Any) -> Inbound:
     try:
         frame = body["frame"]
         payload = frame["payload"]
-        origin, ws, msg_id = body["origin"], body["ws"], frame["id"]
+        origin, workspace, msg_id = body["origin"], body["ws"], frame["id"]
         sender, channel = frame["sender"], payload["channel"]
         content = payload.get("content", "")
         mentions = body.get("mentions")
         sender_type = body.get("sender_type") or "agent"
         if (
-            type(origin) is str and origin and type(ws) is str and ws
-            and "." not in ws and "|" not in ws
+            type(origin) is str and origin and type(workspace) is str and workspace
+            and "." not in workspace and "|" not in workspace
             and type(msg_id) is str and msg_id and type(sender) is str and sender
             and type(channel) is str and channel and "|" not in channel
             and frame.get("type") == "message"
@@ -92,8 +96,8 @@ def parse_inbound(body: Any) -> Inbound:
             and type(mentions) is list
             and (not mentions or all(type(m) is str for m in mentions))
         ):
-            return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender,
-                           channel, body.get("tk"))
+            return Inbound(origin, workspace, sender_type, mentions, frame, payload, msg_id,
+                           sender, channel, body.get("tk"))
     except (KeyError, TypeError, AttributeError):
         pass
     return _explain(body)
@@ -107,10 +111,10 @@ def _explain(body: Any) -> Inbound:
     frame = body.get("frame")
     msg_id = frame.get("id") if isinstance(frame, dict) and _nonempty_str(frame.get("id")) else None
 
-    ws = body.get("ws") if isinstance(body.get("ws"), str) else None
+    workspace = body.get("ws") if isinstance(body.get("ws"), str) else None
 
     def bad(detail: str) -> InvalidInbound:
-        return InvalidInbound(detail, origin, msg_id, body.get("tk"), ws)
+        return InvalidInbound(detail, origin, msg_id, body.get("tk"), workspace)
 
     if origin is None:
         raise bad("missing origin")
@@ -118,7 +122,7 @@ def _explain(body: Any) -> Inbound:
         raise bad("missing frame")
     if msg_id is None:
         raise bad("frame.id must be a non-empty string")
-    if not _nonempty_str(ws) or "." in ws or "|" in ws:
+    if not _nonempty_str(workspace) or "." in workspace or "|" in workspace:
         raise bad("ws must be a non-empty string without '.' or '|'")
     if frame.get("type") != "message":
         raise bad("frame.type must be 'message'")
@@ -146,8 +150,8 @@ def _explain(body: Any) -> Inbound:
         mentions = extract_mentions(content)
     elif not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
         raise bad("mentions must be a list of strings")
-    return Inbound(origin, ws, sender_type, mentions, frame, payload, msg_id, sender, channel,
-                   body.get("tk"))
+    return Inbound(origin, workspace, sender_type, mentions, frame, payload, msg_id, sender,
+                   channel, body.get("tk"))
 
 
 def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
@@ -174,7 +178,7 @@ _EMPTY_MAP: dict[str, Any] = {}
 _EMPTY_LIST: list[Any] = []
 
 
-def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
     """(insert parameters in Store.INSERT_COLUMNS order, `dlv.` body) of a new message.
 
     The delivered envelope is the frame as sent with `seq` and `mentions` added to
@@ -189,8 +193,8 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
     mentions_json = dumps(msg.mentions)
     metadata_json = dumps(payload.get("metadata") or {})
     attachments_json = dumps(payload.get("attachments") or [])
-    params = (msg.msg_id, msg.ws, msg.channel, seq, ts, ts_epoch, msg.sender, msg.sender_type,
-              content, mentions_json, metadata_json, attachments_json)
+    params = (msg.msg_id, msg.workspace, msg.channel, seq, ts, ts_epoch, msg.sender,
+              msg.sender_type, content, mentions_json, metadata_json, attachments_json)
     if (_FRAME_KEYS.issuperset(frame) and _PAYLOAD_KEYS.issuperset(payload)
             and type(payload.get("content", "")) is str
             and type(payload.get("metadata", _EMPTY_MAP)) is dict
@@ -212,37 +216,24 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], dict[str, An
         envelope = dict(frame)
         envelope.update(ts=ts, payload=full)
         frame_json = dumps(envelope)
-    delivery = {"ws": msg.ws, "channel": msg.channel, "seq": seq, "id": msg.msg_id,
-                "sender": msg.sender, "mentions": msg.mentions, "frame": frame_json}
+    delivery = Delivery(ws=msg.workspace, channel=msg.channel, seq=seq, id=msg.msg_id,
+                        sender=msg.sender, mentions=msg.mentions, frame=frame_json)
     return params, delivery
 
 
-def frame_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The delivered envelope of a stored message, rebuilt from its row."""
-    return {
-        "type": "message", "sender": row["sender"], "id": row["msg_id"], "ts": row["ts"],
-        "payload": {
-            "channel": row["channel"], "content": row["content"],
-            "metadata": row["metadata"], "attachments": row["attachments"],
-            "seq": row["seq"], "mentions": row["mentions"],
-            "sender_type": row.get("sender_type") or "agent",
-        },
-    }
+def delivery_from_row(row: dict[str, Any]) -> Delivery:
+    """The `dlv.` item of a stored message (row as returned by Store.find_messages)."""
+    return Delivery(ws=row["workspace_id"], channel=row["channel"], seq=row["seq"],
+                    id=row["msg_id"], sender=row["sender"], mentions=row["mentions"],
+                    frame=frame_from_row(row))
 
 
-def delivery_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The `dlv.` body of a stored message (row as returned by Store.find_messages)."""
-    return {"ws": row["workspace_id"], "channel": row["channel"], "seq": row["seq"],
-            "id": row["msg_id"], "sender": row["sender"], "mentions": row["mentions"],
-            "frame": dumps(frame_from_row(row))}
-
-
-def ack_body(msg: Inbound, delivery: dict[str, Any], dup: bool) -> dict[str, Any]:
+def ack_body(msg: Inbound, delivery: Delivery, dup: bool) -> AckItem:
     """The durable ack of `msg`, addressed by its submitter's ticket."""
-    return {"tk": msg.tk, "id": delivery["id"], "ws": delivery["ws"],
-            "channel": delivery["channel"], "seq": delivery["seq"], "dup": dup}
+    return AckItem(tk=msg.tk, id=delivery["id"], ws=delivery["ws"],
+                   channel=delivery["channel"], seq=delivery["seq"], dup=dup)
 
 
 def error_ack(msg_id: str, code: str, detail: str, tk: Any = None,
-              ws: str | None = None) -> dict[str, Any]:
-    return {"tk": tk, "id": msg_id, "ws": ws, "error": {"code": code, "detail": detail}}
+              workspace: str | None = None) -> AckItem:
+    return AckItem(tk=tk, id=msg_id, ws=workspace, error=ErrorBody(code=code, detail=detail))

@@ -27,9 +27,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 
 from scitex_orochi.hub.bus import SyncBus
+from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
 from scitex_orochi.protocol import topics
 
@@ -63,7 +70,7 @@ SWITCH_INTERVAL_S = 0.001
 
 SeqKey = tuple[str, str]
 MsgKey = tuple[str, str]  # (workspace, message id)
-Outcome = tuple[Inbound, dict[str, Any] | None, bool]  # (message, delivery, duplicate)
+Outcome = tuple[Inbound, Delivery | None, bool]  # (message, delivery, duplicate)
 
 
 @dataclass(slots=True)
@@ -72,7 +79,7 @@ class Batch:
     msgs: list[Inbound]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     out: list[Outcome] = field(default_factory=list)
-    fresh: dict[MsgKey, dict[str, Any]] = field(default_factory=dict)  # new deliveries
+    fresh: dict[MsgKey, Delivery] = field(default_factory=dict)  # new deliveries
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -103,7 +110,7 @@ class Persister:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persister-writer")
         # The writer's own PUB socket: prove it with bus.wait_ready(via=...) before run().
         self.announcer = bus.publisher()
-        self._inflight: tuple[Future[None], Batch] | None = None
+        self._inflight: tuple[Future[tuple[int, int]], Batch] | None = None
 
     # -- loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -148,7 +155,7 @@ class Persister:
                 msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
                 self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk,
-                             exc.ws)
+                             exc.workspace)
         return msgs
 
     def _advance(self, msgs: list[Inbound]) -> None:
@@ -187,12 +194,12 @@ class Persister:
         return True
 
     def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str,
-                tk: Any = None, ws: str | None = None) -> None:
+                tk: Any = None, workspace: str | None = None) -> None:
         self.rejected += 1
         log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
         if origin and msg_id:
             self.bus.publish(topics.ack(origin),
-                             {"items": [error_ack(msg_id, code, detail, tk, ws)]})
+                             AckBody(items=[error_ack(msg_id, code, detail, tk, workspace)]))
 
     def _store_with_retry(self, msgs: list[Inbound]) -> bool:
         """Commit and publish `msgs`; False when abandoned because we are stopping."""
@@ -220,9 +227,10 @@ class Persister:
         """A batch that keeps failing for a non-transient reason: find the bad message(s)."""
         if len(msgs) == 1:
             msg = msgs[0]
+            cause = (exc.orig if isinstance(exc, StatementError) else None) or exc
             self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
-                         f"cannot be stored: {str(exc.orig or exc).splitlines()[0][:200]}",
-                         msg.tk, msg.ws)
+                         f"cannot be stored: {str(cause).splitlines()[0][:200]}",
+                         msg.tk, msg.workspace)
             return True
         log.warning("batch of %d keeps failing, storing one by one", len(msgs))
         for msg in msgs:
@@ -232,7 +240,7 @@ class Persister:
 
     def _forget_seqs(self, msgs: list[Inbound]) -> None:
         for msg in msgs:
-            self._seqs.pop((msg.ws, msg.channel), None)
+            self._seqs.pop((msg.workspace, msg.channel), None)
 
     def _next_base(self, key: SeqKey) -> int:
         base = self._seqs.get(key)
@@ -242,14 +250,14 @@ class Persister:
         return base
 
     def _known(self, msgs: list[Inbound], check_store: bool
-               ) -> dict[MsgKey, dict[str, Any]]:
+               ) -> dict[MsgKey, Delivery]:
         """Delivery bodies of already stored messages, by (workspace, id).
 
         The batch in flight knows its own; an id in the recent-ids LRU (ids only, not
         messages: its memory is bounded by `recent_max`) is read back from the
         database, as is every id when `check_store` (after a unique violation).
         """
-        known: dict[MsgKey, dict[str, Any]] = {}
+        known: dict[MsgKey, Delivery] = {}
         lookup: list[MsgKey] = []
         recent = self._recent
         pending = self._inflight[1].fresh if self._inflight else {}
@@ -276,7 +284,7 @@ class Persister:
             if prior is not None:
                 out.append((msg, prior, True))
                 continue
-            key = (msg.ws, msg.channel)
+            key = (msg.workspace, msg.channel)
             seq = assigned.get(key, 0) or self._next_base(key)
             try:
                 row, delivery = build_message(msg, seq + 1)
@@ -338,8 +346,8 @@ class Persister:
         the whole batch, on the writer's own publisher; (dups, rejected)."""
         publish = self.announcer.publish
         dups = rejected = 0
-        dlv_groups: dict[SeqKey, list[dict[str, Any]]] = {}
-        ack_groups: dict[str, list[dict[str, Any]]] = {}
+        dlv_groups: dict[SeqKey, list[Delivery]] = {}
+        ack_groups: dict[str, list[AckItem]] = {}
         for msg, delivery, dup in out:
             if delivery is None:
                 code, detail = INVALID_MESSAGE, "message is not JSON-serializable"
@@ -354,15 +362,15 @@ class Persister:
             rejected += 1
             log.warning("rejected message %s from %s: %s", msg.msg_id, msg.origin, detail)
             ack_groups.setdefault(msg.origin, []).append(
-                error_ack(msg.msg_id, code, detail, msg.tk, msg.ws))
+                error_ack(msg.msg_id, code, detail, msg.tk, msg.workspace))
         dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for key, items in dlv_groups.items():
             topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))
-            publish(topic, {"items": items})
-        for origin, items in ack_groups.items():
+            publish(topic, DeliveryBody(items=items))
+        for origin, acks in ack_groups.items():
             topic = ack_topics.get(origin) or self._remember(ack_topics, origin,
                                                              topics.ack(origin))
-            publish(topic, {"items": items})
+            publish(topic, AckBody(items=acks))
         return dups, rejected
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from scitex_orochi.hub.bus_bodies import ErrorBody
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -33,9 +34,9 @@ class ActionError(HubError, ValueError):
     def __init__(self, code: ErrorCode, detail: str) -> None:
         super().__init__(detail, code=code)
 
-    def as_error(self) -> dict[str, Any]:
+    def as_error(self) -> ErrorBody:
         """The error of the worker's reply (`rep.<origin>|`)."""
-        return {"code": self.code, "detail": self.detail}
+        return ErrorBody(code=self.code, detail=self.detail)
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,9 @@ def build_request(action: Any, params: Any) -> GiteaRequest:
     return builder(params)
 
 
-def api_error(status: int | None, detail: str) -> dict[str, Any]:
+def api_error(status: int | None, detail: str) -> ErrorBody:
     """The error body of a failed Gitea call (status omitted when there was no response)."""
-    error: dict[str, Any] = {"code": ErrorCode.GITEA_API_ERROR, "detail": detail}
+    error = ErrorBody(code=ErrorCode.GITEA_API_ERROR, detail=detail)
     if status is not None:
         error["status"] = status
     return error

@@ -33,7 +33,10 @@ class GiteaApiError(HubError):
     code_in_body = True  # the same code an agent gets in its `gitea` error frame
 
     def __init__(self, status: int | None, detail: str) -> None:
-        super().__init__(detail, **({} if status is None else {"gitea_status": status}))
+        if status is None:
+            super().__init__(detail)
+        else:
+            super().__init__(detail, gitea_status=status)
         self.status = status
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from scitex_orochi.hub.bus_bodies import GiteaRpc
 from scitex_orochi.hub.config import SHUTDOWN_DEADLINE_S, Config
 from scitex_orochi.hub.errors import RpcError
 from scitex_orochi.hub.peer import BusPeer
@@ -51,7 +52,7 @@ class GiteaWorker:
             await self.peer.stop(drain_s=SHUTDOWN_DEADLINE_S / 2)
         log.info("gitea worker stopped after %d answers", self.answered)
 
-    async def answer(self, request: dict[str, Any]) -> Any:
+    async def answer(self, request: GiteaRpc) -> Any:
         """The result of one request; its error as an RpcError."""
         action = request.get("action")
         try:

@@ -77,8 +77,8 @@ class BotApi:
             form = aiohttp.FormData()
             for key, value in (params or {}).items():
                 form.add_field(key, value if isinstance(value, str) else json.dumps(value))
-            for key, (filename, data, mime) in files.items():
-                form.add_field(key, data, filename=filename, content_type=mime)
+            for key, (filename, content, mime) in files.items():
+                form.add_field(key, content, filename=filename, content_type=mime)
             kwargs["data"] = form
         else:
             kwargs["json"] = params or {}

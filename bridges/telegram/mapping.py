@@ -39,7 +39,9 @@ class FileRef:
 
 
 @dataclass
-class Inbound:
+class ParsedUpdate:
+    """What one Telegram update posts: the hub envelope, and the files to fetch first."""
+
     update_id: int
     envelope: dict[str, Any]
     files: list[FileRef] = field(default_factory=list)
@@ -124,7 +126,7 @@ def _files(message: dict[str, Any]) -> list[FileRef]:
     return out
 
 
-def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> Inbound | None:
+def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> ParsedUpdate | None:
     """The hub message of one update, or None (not a message, or not the configured chat)."""
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return None
@@ -132,8 +134,9 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> Inbound
     if not isinstance(message, dict):
         return None
     chat = message.get("chat") or {}
-    if str(chat.get("id")) != str(chat_id):
-        return None
+    message_id = message.get("message_id")
+    if str(chat.get("id")) != str(chat_id) or not isinstance(message_id, int):
+        return None  # another chat, or not a message (every Bot API message has an id)
     user = message.get("from") or {}
     content = message.get("text")
     if content is None:
@@ -147,22 +150,24 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> Inbound
                                   if x) or None,
         "telegram_user_id": user.get("id"),
         "telegram_chat_id": chat.get("id"),
-        "telegram_message_id": message.get("message_id"),
+        "telegram_message_id": message_id,
         "telegram_username": user.get("username"),
     }
     reply = message.get("reply_to_message")
     if isinstance(reply, dict) and isinstance(reply.get("message_id"), int):
         metadata["telegram_reply_to"] = reply["message_id"]
-    date = message.get("date") if isinstance(message.get("date"), int) else 0
+    date = message.get("date")
+    if not isinstance(date, int):
+        date = 0
     envelope = {
         "type": "message",
         "sender": sender_name(user, chat),
-        "id": hub_message_id(chat.get("id"), message.get("message_id"), key),
+        "id": hub_message_id(chat_id, message_id, key),
         "ts": iso_from_epoch(date) if date else datetime.now(UTC).isoformat(),
         "payload": {"channel": channel, "content": content, "metadata": metadata,
                     "attachments": []},
     }
-    return Inbound(update["update_id"], clean_text(envelope), files, date)
+    return ParsedUpdate(update["update_id"], clean_text(envelope), files, date)
 
 
 def media_relpath(ref: FileRef, date: int) -> str:

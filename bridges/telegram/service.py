@@ -9,7 +9,7 @@ of the configured chat is posted through `Ingest` with an id derived from
 (chat_id, message_id); the polling offset advances only after the persister's
 durable ack, and a re-post after a restart is deduped by the persister.
 
-Outbound (hub -> Telegram): deliveries on `dlv.<ws>.<channel>|` are sent in seq
+Outbound (hub -> Telegram): deliveries on `dlv.<workspace>.<channel>|` are sent in seq
 order; progress is saved after every successful Bot API call (`state.py`), and
 on start the bridge catches up from the database, so a restart neither skips
 nor repeats a message.
@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from scitex_orochi.hub import media_meta
+from scitex_orochi.hub.bus_bodies import Delivery, DeliveryBody, ErrorBody, TelegramRpc
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.errors import IngestTimeout
 from scitex_orochi.hub.ingest import Ingest
@@ -51,8 +52,8 @@ POLL_HTTP_MARGIN_S = 15.0
 WEBHOOK_PATH = "/webhook/telegram"
 SERVICE = "telegram"
 MEDIA_SOURCE = "telegram"
-WEBHOOK_FAILED = {"code": str(ErrorCode.TELEGRAM_BRIDGE_ERROR),
-                  "detail": "the update could not be stored"}
+WEBHOOK_FAILED = ErrorBody(code=str(ErrorCode.TELEGRAM_BRIDGE_ERROR),
+                           detail="the update could not be stored")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class OutMessage:
     attachments: list[Any]
 
 
-def message_from_delivery(body: dict[str, Any]) -> OutMessage:
+def message_from_delivery(body: Delivery) -> OutMessage:
     frame = json.loads(body["frame"]) if isinstance(body["frame"], str | bytes) else body["frame"]
     payload = frame.get("payload") or {}
     return OutMessage(int(body["seq"]), str(body.get("id") or frame.get("id")),
@@ -94,7 +95,7 @@ class TelegramBridge:
             self.peer.serve(SERVICE, self._on_webhook_update, crash_error=WEBHOOK_FAILED)
         self.state = OutboundState(cfg.data_dir / STATE_FILE, f"{self.workspace}/{self.channel}")
         self.id_key = bridge_key(cfg.data_dir / BRIDGE_KEY_FILE)
-        self.deliveries: asyncio.Queue = asyncio.Queue()
+        self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
         self.api: BotApi | None = None
         self.offset: int | None = None
         self.posted = 0
@@ -156,7 +157,7 @@ class TelegramBridge:
             "allowed_updates": ["message"]})
         log.info("webhook set to %s", url)
 
-    def _on_deliveries(self, body: dict[str, Any]) -> None:
+    def _on_deliveries(self, body: DeliveryBody) -> None:
         for item in body.get("items") or ():
             if item.get("ws") == self.workspace and item.get("channel") == self.channel:
                 self.deliveries.put_nowait(item)
@@ -182,7 +183,7 @@ class TelegramBridge:
                 # Only now, with the message durable, may Telegram forget this update.
                 self.offset = int(update["update_id"]) + 1
 
-    async def _on_webhook_update(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _on_webhook_update(self, request: TelegramRpc) -> dict[str, Any]:
         """A webhook update forwarded by the HTTP gateway, answered once it is durable."""
         await self.accept_update(request.get("update"))
         return {"ok": True}
@@ -314,7 +315,8 @@ class TelegramBridge:
                       call.method, msg.id, msg.seq, exc.error_code, exc.description)
             return None
 
-    async def _attachment_source(self, att: dict[str, Any]) -> str | tuple | None:
+    async def _attachment_source(self, att: dict[str, Any]
+                                 ) -> str | tuple[str, bytes, str] | None:
         url = str(att.get("url") or "")
         if url.startswith(("http://", "https://")):
             return url  # Telegram fetches it itself

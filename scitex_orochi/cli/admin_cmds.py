@@ -95,7 +95,9 @@ def create_workspace(g: Globals, name: str, channels: str | None, as_json: bool,
         emit_json(created)
         return
     created = created if isinstance(created, dict) else {}
-    workspace = created.get("workspace") if isinstance(created.get("workspace"), dict) else created
+    workspace = created.get("workspace")
+    if not isinstance(workspace, dict):
+        workspace = created
     click.echo(f"created workspace {workspace.get('name', name)} (id {workspace.get('id')})")
     if created.get("token"):
         click.echo(f"token: {created['token']}")
@@ -203,7 +205,8 @@ def create_invite(g: Globals, workspace_id: str, max_uses: int, expires_in: floa
         emit_json(invite)
         return
     invite = invite if isinstance(invite, dict) else {}
-    invite = invite.get("invite") if isinstance(invite.get("invite"), dict) else invite
+    if isinstance(invite.get("invite"), dict):
+        invite = invite["invite"]
     click.echo(f"invite for {workspace_id}: {invite.get('token')} "
                f"(max uses {invite.get('max_uses', max_uses)})")
 

@@ -84,8 +84,8 @@ def check_processes(cfg: Any) -> list[Check]:
                             "" if running else f"see {_log_hint(cfg, parts[0])}; "
                             f"supervisorctl -c {conf} restart {parts[0]}"))
     if not checks:
-        detail = (out.stdout or out.stderr).strip().splitlines()
-        return [Check("processes", False, detail[0] if detail else "no status",
+        lines = (out.stdout or out.stderr).strip().splitlines()
+        return [Check("processes", False, lines[0] if lines else "no status",
                       "supervisord is not running: start the hub with `scitex-orochi serve`")]
     return checks
 

@@ -73,9 +73,9 @@ def set_workspace_policy(g: Globals, workspace_id: str, require_pinned: bool, as
         dry_run("change a workspace's policy",
                 {"request": f"PATCH {_path(workspace_id)}", **body}, as_json)
         return
-    ws = _rest(g).request("PATCH", _path(workspace_id), body=body)
+    workspace = _rest(g).request("PATCH", _path(workspace_id), body=body)
     if as_json:
-        emit_json(ws)
+        emit_json(workspace)
         return
     state = "requires" if require_pinned else "does not require"
     click.echo(f"workspace {workspace_id} now {state} pinned tokens")
@@ -111,11 +111,11 @@ def grant_gitea(g: Globals, workspace_id: str, owners: str | None, repos: str | 
                 as_json)
         return
     rest = _rest(g)
-    ws = rest.delete(path) if revoke else rest.request("PUT", path, body=body)
+    workspace = rest.delete(path) if revoke else rest.request("PUT", path, body=body)
     if as_json:
-        emit_json(ws)
+        emit_json(workspace)
         return
-    grant = (ws or {}).get("gitea_access") if isinstance(ws, dict) else None
+    grant = workspace.get("gitea_access") if isinstance(workspace, dict) else None
     click.echo(f"workspace {workspace_id}: Gitea access "
                + ("revoked" if not grant else
                   f"owners {', '.join(grant['owners']) or '-'}; "

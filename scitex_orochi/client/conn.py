@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import getpass
 import json
 import logging
@@ -55,7 +56,15 @@ MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
 PING_INTERVAL_S = 20.0
 CLOSE_REPLACED = Close.REPLACED
 CLOSE_AUTH_FAILED = Close.AUTH_FAILED
-INBOX_END = object()  # inbox sentinel: the client stopped
+
+
+class InboxEnd(enum.Enum):
+    """The inbox sentinel: the client stopped."""
+
+    INBOX_END = "inbox end"
+
+
+INBOX_END = InboxEnd.INBOX_END
 
 
 
@@ -100,6 +109,9 @@ class HubConnection:
     port: int
     token: str | None
     machine: str
+    role: str | None
+    model: str | None
+    project: str | None
     agent_id: str
     channels: list[str]
     timeout: float
@@ -110,13 +122,22 @@ class HubConnection:
     resume: bool
     extra_register: dict[str, Any]
 
+    # The public calls the connection itself relies on, defined by OrochiClient.
+    async def query_history(self, channel: str = "#general", limit: int = 50,
+                            since: str | None = None, after_seq: int | None = None,
+                            timeout: float | None = None) -> list[Message]:
+        raise NotImplementedError
+
+    async def heartbeat(self, **extra: Any) -> None:
+        raise NotImplementedError
+
     def _init_connection(self) -> None:
         self.reconnects = 0
         self._requests = Requests()
         self._cursors = Cursors(self.name)
         for channel in self.channels:
             self._cursors.track(channel)
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Message | InboxEnd] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None

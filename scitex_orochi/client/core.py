@@ -50,6 +50,15 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _map(value: object) -> dict[str, Any]:
+    """`value` if it is an object, else an empty one: frames come from the network."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 @dataclass
 class Message:
     """A channel message as an agent sees it: delivered live, resumed, or from history."""
@@ -70,7 +79,7 @@ class Message:
     @classmethod
     def from_frame(cls, frame: dict[str, Any]) -> Message:
         """From a delivered envelope (`payload.seq` added by our hub)."""
-        payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+        payload = _map(frame.get("payload"))
         content = payload.get("content", "")
         content = content if isinstance(content, str) else str(content)
         mentions = payload.get("mentions")
@@ -82,9 +91,8 @@ class Message:
             seq=_int_or_none(payload.get("seq")),
             id=str(frame.get("id", "")),
             ts=str(frame.get("ts", "")),
-            metadata=payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {},
-            attachments=(payload.get("attachments")
-                         if isinstance(payload.get("attachments"), list) else []),
+            metadata=_map(payload.get("metadata")),
+            attachments=_list(payload.get("attachments")),
             sender_type=payload.get("sender_type"),
             type=str(frame.get("type", "message")),
             payload=payload,
@@ -104,8 +112,8 @@ class Message:
             seq=_int_or_none(row.get("seq")),
             id=str(row.get("msg_id") or row.get("id") or ""),
             ts=str(row.get("ts", "")),
-            metadata=row.get("metadata") if isinstance(row.get("metadata"), dict) else {},
-            attachments=row.get("attachments") if isinstance(row.get("attachments"), list) else [],
+            metadata=_map(row.get("metadata")),
+            attachments=_list(row.get("attachments")),
             sender_type=row.get("sender_type"),
             payload=dict(row),
         )
@@ -143,7 +151,7 @@ def classify(frame: dict[str, Any]) -> str:
     """Which kind of incoming frame this is: ack, error, history, presence, gitea_result,
     message (a channel message for us) or other (events we do not act on)."""
     type_ = frame.get("type")
-    payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+    payload = _map(frame.get("payload"))
     if type_ in ("ack", "error", "presence", "gitea_result"):
         return str(type_)
     if type_ == "message":
@@ -194,7 +202,7 @@ class Requests:
     def on_reply(self, kind: str, frame: dict[str, Any]) -> bool:
         """Attach a history/presence/gitea reply to its request. False if none wants it."""
         ref = ref_of(frame)
-        payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+        payload = _map(frame.get("payload"))
         if ref is not None:
             entry = self._pending.get(ref)
             if entry is None:
@@ -213,7 +221,7 @@ class Requests:
         if entry is None:
             return False
         if not entry.future.done():
-            payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+            payload = _map(frame.get("payload"))
             entry.future.set_result(Reply(ack=payload, reply=entry.reply))
         return True
 
@@ -222,7 +230,7 @@ class Requests:
         entry = self._pending.pop(ref, None) if ref else None
         if entry is None:
             return False
-        payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+        payload = _map(frame.get("payload"))
         if not entry.future.done():
             entry.future.set_exception(error_from_payload(payload))
         return True

@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import msgpack
 import zmq
@@ -45,7 +45,7 @@ READY_PROBE_EVERY_S = 0.05
 # (topic, body), which is what lets one recv per part replace recv_multipart.
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
-_HANDSHAKE_FAILURES = {
+_HANDSHAKE_FAILURES: dict[int, str] = {
     zmq.EVENT_HANDSHAKE_FAILED_AUTH:
         "the broker refused this client's CURVE key (its public key is not in the "
         "broker's authorized dir)",
@@ -59,7 +59,8 @@ _HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILE
 
 
 def pack(body: Any) -> bytes:
-    return msgpack.packb(body, use_bin_type=True)
+    data: bytes = msgpack.packb(body, use_bin_type=True)
+    return data
 
 
 def unpack(data: bytes) -> Any:
@@ -71,7 +72,8 @@ def new_origin(kind: str) -> str:
     return f"{kind}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _secure(sock: zmq.Socket, endpoint: str, curve: CurveClient | None) -> zmq.Socket | None:
+def _secure(sock: zmq.Socket[bytes], endpoint: str, curve: CurveClient | None
+            ) -> zmq.Socket[bytes] | None:
     """Make a socket to a tcp endpoint a CURVE client; return its handshake monitor.
 
     Called before connect. A tcp endpoint without keys is refused here, so no bus
@@ -86,7 +88,7 @@ def _secure(sock: zmq.Socket, endpoint: str, curve: CurveClient | None) -> zmq.S
     return sock.get_monitor_socket(_HANDSHAKE_EVENTS)
 
 
-def _handshake_failures(monitor: zmq.Socket | None) -> set[str]:
+def _handshake_failures(monitor: zmq.Socket[bytes] | None) -> set[str]:
     """Failures reported since the last call, without waiting."""
     seen: set[str] = set()
     while monitor is not None:
@@ -98,7 +100,7 @@ def _handshake_failures(monitor: zmq.Socket | None) -> set[str]:
     return seen
 
 
-def _close(sock: zmq.Socket, monitor: zmq.Socket | None) -> None:
+def _close(sock: zmq.Socket[bytes], monitor: zmq.Socket[bytes] | None) -> None:
     if monitor is not None:
         try:
             sock.disable_monitor()  # unbinds its inproc endpoint, which a later fd would reuse
@@ -111,7 +113,7 @@ def _close(sock: zmq.Socket, monitor: zmq.Socket | None) -> None:
         pass
 
 
-def _tune(sock: zmq.Socket) -> None:
+def _tune(sock: zmq.Socket[bytes]) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
@@ -124,7 +126,8 @@ class Publisher:
     its own (the persister's writer) gets another, since a ZeroMQ socket belongs to
     one thread at a time: prove it with `wait_ready(via=...)`, then hand it over."""
 
-    def __init__(self, bus_in: str, ctx: zmq.Context, curve: CurveClient | None = None) -> None:
+    def __init__(self, bus_in: str, ctx: zmq.Context[zmq.Socket[bytes]],
+                 curve: CurveClient | None = None) -> None:
         self.published = 0
         self.sock = ctx.socket(zmq.PUB)
         _tune(self.sock)
@@ -151,8 +154,9 @@ class Publisher:
 
 
 class _BusBase:
-    def __init__(self, bus_in: str, bus_out: str, origin: str, ctx: zmq.Context,
+    def __init__(self, bus_in: str, bus_out: str, origin: str,
                  curve: CurveClient | None = None) -> None:
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.origin = origin
         self.bus_in = bus_in
         self.bus_out = bus_out
@@ -291,8 +295,8 @@ class AsyncBus(_BusBase):
 
     def __init__(self, bus_in: str, bus_out: str, origin: str,
                  curve: CurveClient | None = None) -> None:
-        super().__init__(bus_in, bus_out, origin, zmq.Context.instance(), curve)
-        self._pending: list = []
+        super().__init__(bus_in, bus_out, origin, curve)
+        self._pending: list[tuple[bytes, Any]] = []
         self._readable: asyncio.Event | None = None
         # Barriers: subscribed from the start, so wait_ready proves them live too.
         self._barrier_prefix = topics.PROBE + f"{origin}.b.".encode()
@@ -327,12 +331,11 @@ class AsyncBus(_BusBase):
     def _watch(self) -> asyncio.Event:
         if self._readable is None:
             self._readable = asyncio.Event()
-            asyncio.get_running_loop().add_reader(self._sub_sync.getsockopt(zmq.FD),
-                                                  self._readable.set)
+            asyncio.get_running_loop().add_reader(self._sub_sync.fileno(), self._readable.set)
         return self._readable
 
     def _has_input(self) -> bool:
-        return bool(self._sub_sync.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+        return bool(cast(int, self._sub_sync.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
     async def _wait_input(self, timeout_s: float | None) -> bool:
         readable = self._watch()
@@ -349,7 +352,8 @@ class AsyncBus(_BusBase):
             return self._has_input()
         return True
 
-    async def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
+    async def recv_burst(self, limit: int = 1000, timeout_s: float | None = None
+                         ) -> list[tuple[bytes, Any]]:
         """Wait for at least one frame (or the timeout), then drain a burst."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
@@ -394,7 +398,7 @@ class AsyncBus(_BusBase):
     def close(self) -> None:
         if self._readable is not None:
             try:
-                asyncio.get_running_loop().remove_reader(self._sub_sync.getsockopt(zmq.FD))
+                asyncio.get_running_loop().remove_reader(self._sub_sync.fileno())
             except (RuntimeError, zmq.ZMQError, ValueError):
                 pass
             self._readable = None
@@ -406,10 +410,11 @@ class SyncBus(_BusBase):
 
     def __init__(self, bus_in: str, bus_out: str, origin: str,
                  curve: CurveClient | None = None) -> None:
-        super().__init__(bus_in, bus_out, origin, zmq.Context.instance(), curve)
-        self._pending: list = []
+        super().__init__(bus_in, bus_out, origin, curve)
+        self._pending: list[tuple[bytes, Any]] = []
 
-    def recv_burst(self, limit: int = 1000, timeout_s: float | None = None) -> list:
+    def recv_burst(self, limit: int = 1000, timeout_s: float | None = None
+                   ) -> list[tuple[bytes, Any]]:
         if self._pending:
             out, self._pending = self._pending, []
             return out

@@ -59,7 +59,7 @@ class CurveClient:
     server_key_file: Path
     client_key_file: Path
 
-    def apply(self, sock: zmq.Socket) -> None:
+    def apply(self, sock: zmq.Socket[bytes]) -> None:
         """Make `sock` a CURVE client; call before connect."""
         sock.curve_secretkey = self.secret
         sock.curve_publickey = self.public
@@ -74,7 +74,7 @@ class CurveServer:
     secret: bytes
     authorized_dir: Path
 
-    def apply(self, sock: zmq.Socket) -> None:
+    def apply(self, sock: zmq.Socket[bytes]) -> None:
         """Make `sock` a CURVE server; call before bind."""
         sock.curve_server = True
         sock.curve_secretkey = self.secret

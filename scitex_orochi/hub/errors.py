@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scitex_orochi.hub.bus_bodies import ErrorBody
 from scitex_orochi.protocol.errors import ErrorCode, http_status
 
 __all__ = [
@@ -124,7 +125,7 @@ class RpcTimeout(HubError, TimeoutError):
 class RpcError(HubError):
     """Raised by a served handler: the request is answered with this error body."""
 
-    def __init__(self, error: dict[str, Any]) -> None:
+    def __init__(self, error: ErrorBody) -> None:
         super().__init__(str(error.get("detail", "")),
                          code=as_code(error.get("code"), ErrorCode.SERVER_ERROR))
         self.error = error

@@ -1,7 +1,7 @@
 """Posting messages to the persister until they are durable: the republish-until-acked loop.
 
 Every process that accepts messages (WebSocket and HTTP gateways, bridges) hands
-them to an `Ingest`. It publishes on `in.<ws>|`, keeps each one until the
+them to an `Ingest`. It publishes on `in.<workspace>|`, keeps each one until the
 persister's ack arrives on `ack.<origin>|`, and republishes what is still
 unacked, so a persister or broker restart loses nothing. The persister dedupes
 by (workspace, id), so republishing never stores twice.
@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from scitex_orochi.hub.bus import AsyncBus, pack
+from scitex_orochi.hub.bus_bodies import AckBody, AckItem, InboundBody
 from scitex_orochi.hub.errors import IngestFull, IngestTimeout
 from scitex_orochi.protocol import topics
 from scitex_orochi.protocol.mentions import extract_mentions
 
 log = logging.getLogger("orochi.ingest")
 
-AckCallback = Callable[[dict[str, Any]], None]
+AckCallback = Callable[[AckItem], None]
 JITTER = 0.25  # each backoff step is +-25% so republishers do not move in lockstep
 MAX_AGE_S = 3600.0
 
@@ -79,9 +80,10 @@ class Ingest:
         if self.max_pending_bytes is not None and self.pending_bytes > self.max_pending_bytes:
             raise IngestFull(self.pending_bytes, self.max_pending_bytes)
         tk = next(self._tickets)
-        body = {"origin": self.origin, "tk": tk, "ws": workspace, "sender_type": sender_type,
-                "mentions": extract_mentions(envelope.get("payload", {}).get("content")),
-                "frame": envelope}
+        body: InboundBody = {
+            "origin": self.origin, "tk": tk, "ws": workspace, "sender_type": sender_type,
+            "mentions": extract_mentions(envelope.get("payload", {}).get("content")),
+            "frame": envelope}
         topic, data = topics.inbound(workspace), pack(body)
         now = time.monotonic() if now is None else now
         delay = self.republish_after_s
@@ -91,11 +93,11 @@ class Ingest:
         return tk
 
     async def post(self, workspace: str, envelope: dict[str, Any], sender_type: str,
-                   timeout_s: float) -> dict[str, Any]:
-        """Submit and wait for the durable ack body (`{"id","seq","channel",...}` or error)."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+                   timeout_s: float) -> AckItem:
+        """Submit and wait for the durable ack (`{"id","seq","channel",...}` or error)."""
+        future: asyncio.Future[AckItem] = asyncio.get_running_loop().create_future()
 
-        def done(body: dict[str, Any]) -> None:
+        def done(body: AckItem) -> None:
             if not future.done():
                 future.set_result(body)
 
@@ -106,11 +108,11 @@ class Ingest:
             raise IngestTimeout(f"message {envelope['id']} not confirmed within "
                                 f"{timeout_s:.1f}s") from None
 
-    def on_ack_frame(self, body: dict[str, Any]) -> int:
+    def on_ack_frame(self, body: AckBody) -> int:
         """Feed an `ack.<origin>|` body (`{"items": [ack, ...]}`); how many it settled."""
         return sum(1 for item in body.get("items") or () if self.on_ack(item))
 
-    def on_ack(self, body: dict[str, Any]) -> bool:
+    def on_ack(self, body: AckItem) -> bool:
         """Feed one ack item; True if it settled a pending message."""
         tk = body.get("tk")
         pending = self.pending.pop(tk, None) if type(tk) is int else None

@@ -53,7 +53,8 @@ def _v3_workspace_scoped_ids(conn: Connection) -> None:
     _add_missing_columns(conn, inspector, workspace_tokens, ("agent_name",))
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_workspace_tokens_agent_name "
                          "ON workspace_tokens (agent_name)")
-    uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}
+    uniques: set[tuple[str | None, ...]] = {
+        tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}
     uniques |= {tuple(i["column_names"]) for i in inspector.get_indexes("messages")
                 if i.get("unique")}
     if ("workspace_id", "msg_id") in uniques and ("msg_id",) not in uniques:

@@ -29,10 +29,20 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from scitex_orochi.hub.bus import AsyncBus, new_origin, pack
+from scitex_orochi.hub.bus_bodies import (
+    AgentRecord,
+    ErrorBody,
+    GatewayNotice,
+    PersisterReady,
+    PresenceDelta,
+    RpcHeader,
+    RpcReply,
+    Snapshot,
+)
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.errors import RpcError, RpcTimeout
 from scitex_orochi.hub.ingest import Ingest
@@ -45,9 +55,10 @@ log = logging.getLogger("orochi.peer")
 BUS_BURST = 2000
 READY_TIMEOUT_S = 30.0
 
-Handler = Callable[[dict[str, Any]], Any]
-PresenceHandler = Callable[[list[Change], "dict[str, Any] | None"], None]
-Answer = Callable[[dict[str, Any]], Awaitable[Any]]
+# A handler takes the body of its topic (hub/bus_bodies.py); the table pairs them.
+Handler = Callable[[Any], object]
+PresenceHandler = Callable[[list[Change], "PresenceDelta | None"], None]
+R = TypeVar("R", bound=RpcHeader)  # the request body of one served service
 _DEFAULT = object()
 
 
@@ -64,10 +75,10 @@ class BusPeer:
         self.stopping = asyncio.Event()
         self.unrouted = 0
         self.served = 0
-        self._waiters: dict[str, asyncio.Future] = {}
+        self._waiters: dict[str, asyncio.Future[RpcReply]] = {}
         self._serving = TaskSet()
         self._accepting = True
-        self._own_records: Callable[[], list[dict[str, Any]]] | None = None
+        self._own_records: Callable[[], list[AgentRecord]] | None = None
         self._snapshot_errors = ErrorOnce(log, "presence snapshot")
         self.route(topics.reply(self.origin), self._on_reply)
         self.ingest: Ingest | None = None
@@ -114,7 +125,7 @@ class BusPeer:
             return
         handler(body)
 
-    def publish(self, topic: bytes, body: Any) -> None:
+    def publish(self, topic: bytes, body: Mapping[str, object]) -> None:
         self.bus.publish(topic, body)
 
     async def barrier(self, timeout_s: float) -> bool:
@@ -126,7 +137,7 @@ class BusPeer:
         """Prove the subscriptions live, then run the dispatch loop and the peer's own loops."""
         await self.ready(ready_timeout_s)
         if self.replica is not None:
-            self.publish(topics.SYNC_REQUEST, {"gw": self.origin})
+            self.publish(topics.SYNC_REQUEST, GatewayNotice(gw=self.origin))
         self.spawn(self.bus.dispatch_forever(self.dispatch, self.burst), "bus")
         if self.ingest is not None:
             self.spawn(self.ingest.republish_loop(), "republish")
@@ -140,12 +151,12 @@ class BusPeer:
         """Prove every subscription made so far (raises BusError on timeout)."""
         await self.bus.wait_ready(timeout_s=timeout_s)
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task with a kept reference, cancelled by `stop`."""
         return self.tasks.spawn(coro, name)
 
     def every(self, interval_s: float, step: Callable[[], object], what: str, *,
-              first_delay_s: float | None = None) -> asyncio.Task:
+              first_delay_s: float | None = None) -> asyncio.Task[Any]:
         return self.spawn(every(interval_s, step, log, what, first_delay_s=first_delay_s), what)
 
     def stop_on_signals(self) -> None:
@@ -155,7 +166,7 @@ class BusPeer:
 
     def announce_stop(self) -> None:
         """Tell every replica to drop this process's agents now (`ctl.stop|`)."""
-        self.publish(topics.STOP, {"gw": self.origin})
+        self.publish(topics.STOP, GatewayNotice(gw=self.origin))
 
     async def stop(self, drain_s: float = 0.0) -> None:
         """Stop taking requests, let those in hand finish for `drain_s`, cancel every task
@@ -171,11 +182,12 @@ class BusPeer:
         self.bus.close()
 
     # ---- request / reply ---------------------------------------------------------
-    async def request(self, service: str, body: dict[str, Any], timeout_s: float
-                      ) -> dict[str, Any]:
-        """Ask `service` and wait for its reply body (`result` or `error`); RpcTimeout."""
+    async def request(self, service: str, body: Mapping[str, object], timeout_s: float
+                      ) -> RpcReply:
+        """Ask `service` (`body`: its `bus_bodies.*Ask`) and wait for its reply body
+        (`result` or `error`); RpcTimeout."""
         rid = uuid.uuid4().hex
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = future
         try:
             self.publish(topics.rpc(service), {**body, "rid": rid, "reply_to": self.origin})
@@ -186,24 +198,26 @@ class BusPeer:
         finally:
             self._waiters.pop(rid, None)
 
-    def _on_reply(self, body: dict[str, Any]) -> None:
-        future = self._waiters.get(body.get("rid"))  # type: ignore[arg-type]
+    def _on_reply(self, body: RpcReply) -> None:
+        rid = body.get("rid")
+        future = self._waiters.get(rid) if isinstance(rid, str) else None
         if future is not None and not future.done():
             future.set_result(body)
 
-    def serve(self, service: str, answer: Answer, crash_error: dict[str, Any]) -> None:
+    def serve(self, service: str, answer: Callable[[R], Awaitable[object]],
+              crash_error: ErrorBody) -> None:
         """Answer `rpc.<service>|` requests with `await answer(request)`: its result, the
         error of an `RpcError` it raises, or `crash_error` for anything else."""
 
-        def on_request(request: dict[str, Any]) -> None:
+        def on_request(request: R) -> None:
             if self._accepting:
                 self._serving.spawn(self._answer(service, answer, request, crash_error),
                                     f"rpc-{service}")
 
         self.route(topics.rpc(service), on_request)
 
-    async def _answer(self, service: str, answer: Answer, request: dict[str, Any],
-                      crash_error: dict[str, Any]) -> None:
+    async def _answer(self, service: str, answer: Callable[[R], Awaitable[object]], request: R,
+                      crash_error: ErrorBody) -> None:
         try:
             result = await answer(request)
         except RpcError as exc:
@@ -215,14 +229,14 @@ class BusPeer:
             self.reply(request, result=result)
         self.served += 1
 
-    def reply(self, request: dict[str, Any], *, result: Any = None,
-              error: dict[str, Any] | None = None) -> None:
+    def reply(self, request: RpcHeader, *, result: object = None,
+              error: ErrorBody | None = None) -> None:
         """Answer one request on its requester's reply topic."""
         reply_to = request.get("reply_to")
         if not isinstance(reply_to, str) or not reply_to:
             log.warning("request %s has no reply_to; dropped", request.get("rid"))
             return
-        body: dict[str, Any] = {"rid": request.get("rid")}
+        body: RpcReply = {"rid": request.get("rid")}
         if error is not None:
             body["error"] = error
         else:
@@ -230,26 +244,26 @@ class BusPeer:
         self.publish(topics.reply(reply_to), body)
 
     # ---- ingest ------------------------------------------------------------------
-    def _on_persister_ready(self, _body: dict[str, Any]) -> None:
+    def _on_persister_ready(self, _body: PersisterReady) -> None:
         assert self.ingest is not None
         self.ingest.on_persister_ready()
 
     # ---- presence ----------------------------------------------------------------
-    def own_agents(self, records: Callable[[], list[dict[str, Any]]]) -> None:
+    def own_agents(self, records: Callable[[], list[AgentRecord]]) -> None:
         """This process holds agents: publish `records()` as its snapshot on start, every
         snapshot interval and whenever another process asks (`ctl.sync|`)."""
         self._own_records = records
         self.route(topics.SYNC_REQUEST, self._on_sync_request)
 
-    def _on_sync_request(self, body: dict[str, Any]) -> None:
+    def _on_sync_request(self, body: GatewayNotice) -> None:
         if body.get("gw") != self.origin:
             self.publish_snapshot()
 
     def publish_snapshot(self) -> None:
         assert self._own_records is not None
         records = self._own_records()
-        body = {"gw": self.origin, "agents": records,
-                "interval_s": self.cfg.presence.snapshot_s}
+        body = Snapshot(gw=self.origin, agents=records,
+                        interval_s=self.cfg.presence.snapshot_s)
         try:
             self.publish(topics.SNAPSHOT, body)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -258,22 +272,22 @@ class BusPeer:
             body["agents"] = [r for r in records if _packable(r)]
             self.publish(topics.SNAPSHOT, body)
 
-    def _notify(self, changes: list[Change], body: dict[str, Any] | None) -> None:
+    def _notify(self, changes: list[Change], body: PresenceDelta | None) -> None:
         if self._on_presence is not None:
             self._on_presence(changes, body)
 
-    def _on_delta(self, body: dict[str, Any]) -> None:
+    def _on_delta(self, body: PresenceDelta) -> None:
         if body.get("gw") != self.origin:  # our own agents are in the replica already
             assert self.replica is not None
             self._notify(self.replica.apply_delta(body, time.time()), body)
 
-    def _on_snapshot(self, body: dict[str, Any]) -> None:
+    def _on_snapshot(self, body: Snapshot) -> None:
         if body.get("gw") != self.origin:
             assert self.replica is not None
             self._notify(self.replica.apply_snapshot(body["gw"], body.get("agents") or [],
                                                      time.time()), None)
 
-    def _on_stop(self, body: dict[str, Any]) -> None:
+    def _on_stop(self, body: GatewayNotice) -> None:
         gw = body.get("gw", "")
         if gw != self.origin:
             assert self.replica is not None
@@ -284,7 +298,7 @@ class BusPeer:
         self._notify(self.replica.expire(time.time(), keep=self.origin), None)
 
 
-def _packable(record: dict[str, Any]) -> bool:
+def _packable(record: AgentRecord) -> bool:
     try:
         pack(record)
         return True

@@ -12,7 +12,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-Record = dict[str, Any]
+from scitex_orochi.hub.bus_bodies import AgentRecord, PresenceDelta
+
+Record = AgentRecord
 Key = tuple[str, str]  # (workspace, name)
 SHARED_STR_MAX = 64
 
@@ -32,7 +34,8 @@ def compact(record: Record) -> Record:
     from the bus with fresh copies of every key and of values most agents share
     (workspace, gateway, machine, role, channel names): a replica of thousands of
     agents holds one copy of each instead."""
-    return _shared(record)
+    shared: Record = _shared(record)
+    return shared
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class PresenceReplica:
             return [Change("disconnected", current)]
         return []
 
-    def apply_delta(self, body: dict[str, Any], now: float) -> list[Change]:
+    def apply_delta(self, body: PresenceDelta, now: float) -> list[Change]:
         event, record = body.get("event"), body.get("agent")
         if not isinstance(record, dict) or "ws" not in record or "name" not in record:
             return []
@@ -123,12 +126,13 @@ class PresenceReplica:
                 changes.extend(self.drop_gateway(gw))
         return changes
 
-    def records(self, ws: str | None = None) -> list[Record]:
-        return [r for (w, _), r in self.agents.items() if ws is None or w == ws]
+    def records(self, workspace: str | None = None) -> list[Record]:
+        return [r for (owner, _), r in self.agents.items()
+                if workspace is None or owner == workspace]
 
-    def get(self, ws: str, name: str) -> Record | None:
-        return self.agents.get((ws, name))
+    def get(self, workspace: str, name: str) -> Record | None:
+        return self.agents.get((workspace, name))
 
-    def channel_map(self, ws: str) -> dict[str, list[str]]:
+    def channel_map(self, workspace: str) -> dict[str, list[str]]:
         """The `presence` reply shape: {name: [channels]}."""
-        return {r["name"]: list(r.get("channels") or []) for r in self.records(ws)}
+        return {r["name"]: list(r.get("channels") or []) for r in self.records(workspace)}

@@ -28,6 +28,7 @@ from scitex_orochi.hub.errors import (
     StoreError,
     WorkspaceNotFound,
 )
+from scitex_orochi.hub.settings import DEFAULT_SQLITE_SYNC
 from scitex_orochi.hub.store_admin import (
     DEFAULT_CHANNELS,
     DEFAULT_WORKSPACE_ID,
@@ -37,7 +38,6 @@ from scitex_orochi.hub.store_admin import (
     now_iso,
 )
 from scitex_orochi.hub.store_engine import (
-    DEFAULT_SQLITE_SYNC,
     json_dumps,
     make_engine,
     normalize_url,
@@ -367,16 +367,16 @@ class Store(WorkspaceAdmin):
         """
         sql = sa.text(
             "WITH RECURSIVE c(ch) AS ("
-            " SELECT MIN(channel) FROM messages WHERE workspace_id = :ws"
+            " SELECT MIN(channel) FROM messages WHERE workspace_id = :workspace"
             " UNION ALL"
             " SELECT (SELECT MIN(channel) FROM messages"
-            "         WHERE workspace_id = :ws AND channel > c.ch)"
+            "         WHERE workspace_id = :workspace AND channel > c.ch)"
             " FROM c WHERE c.ch IS NOT NULL"
             ") SELECT ch FROM c WHERE ch IS NOT NULL"
         )
         m = messages
         with self.engine.connect() as conn:
-            names = [r[0] for r in conn.execute(sql, {"ws": workspace_id})]
+            names = [r[0] for r in conn.execute(sql, {"workspace": workspace_id})]
             return {
                 name: conn.execute(sa.select(sa.func.max(m.c.seq)).where(
                     m.c.workspace_id == workspace_id, m.c.channel == name)).scalar() or 0
@@ -396,20 +396,20 @@ class Store(WorkspaceAdmin):
         """Stored messages by (workspace_id, msg_id): rows as in history, plus workspace_id.
         Ids are the senders' own, so an id means something only inside its workspace."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        by_ws: dict[str, list[str]] = {}
-        for ws, msg_id in dict.fromkeys(keys):
-            by_ws.setdefault(ws, []).append(msg_id)
+        by_workspace: dict[str, list[str]] = {}
+        for workspace_id, msg_id in dict.fromkeys(keys):
+            by_workspace.setdefault(workspace_id, []).append(msg_id)
         m = messages
         with self.engine.connect() as conn:
-            for ws, ids in by_ws.items():
+            for workspace_id, ids in by_workspace.items():
                 for start in range(0, len(ids), FIND_CHUNK):
                     chunk = ids[start:start + FIND_CHUNK]
                     rows = conn.execute(sa.select(*_ROW_COLUMNS, m.c.workspace_id).where(
-                        m.c.workspace_id == ws, m.c.msg_id.in_(chunk)))
+                        m.c.workspace_id == workspace_id, m.c.msg_id.in_(chunk)))
                     for row in rows:
                         item = _row_dict(row)
                         item["workspace_id"] = row.workspace_id
-                        found[(ws, row.msg_id)] = item
+                        found[(workspace_id, row.msg_id)] = item
         return found
 
     def insert_messages(self, rows: list[dict[str, Any]]) -> None:

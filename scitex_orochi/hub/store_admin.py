@@ -88,16 +88,16 @@ class WorkspaceAdmin:
         if not isinstance(name, str) or not name.strip():
             raise ValueError("workspace name must be a non-empty string")
         chans = list(DEFAULT_CHANNELS if channels is None else channels)
-        ws = {"id": "ws_" + secrets.token_hex(8), "name": name.strip(),
-              "created_at": now_iso(), "channels": chans, "require_pinned": False,
-              "gitea_access": None}
+        workspace: dict[str, Any] = {
+            "id": "ws_" + secrets.token_hex(8), "name": name.strip(), "created_at": now_iso(),
+            "channels": chans, "require_pinned": False, "gitea_access": None}
         try:
             with write_tx(self._writable()) as conn:
-                conn.execute(workspaces.insert().values(**ws))
-                token = insert_token(conn, ws["id"], "initial")
+                conn.execute(workspaces.insert().values(**workspace))
+                token = insert_token(conn, workspace["id"], "initial")
         except IntegrityError:
             raise Conflict(f"a workspace named {name!r} already exists") from None
-        return ws, token["token"]
+        return workspace, token["token"]
 
     def list_workspaces(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -75,7 +75,7 @@ messages = sa.Table(
     sa.Column("mentions", sa.JSON, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("attachments", sa.JSON, nullable=False),
-    # Also the index behind history and resume: (ws, channel, seq).
+    # Also the index behind history and resume: (workspace, channel, seq).
     sa.UniqueConstraint("workspace_id", "channel", "seq", name="uq_messages_ws_channel_seq"),
     # Message ids are the sender's, so they are unique per workspace, never across them.
     sa.UniqueConstraint("workspace_id", "msg_id", name="uq_messages_ws_msg_id"),

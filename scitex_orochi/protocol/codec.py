@@ -1,6 +1,6 @@
 """The agent protocol as pure functions: parse and validate frames, build replies.
 
-No sockets here. `parse_frame` turns one WebSocket text frame into a `Frame`
+No sockets here. `parse_frame` turns one WebSocket text frame into an `Envelope`
 or raises `ProtocolError` with the code the client sees; the builders return
 JSON text ready to send. Shapes follow PROTOCOL.md §2–§3.
 """
@@ -11,7 +11,7 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .constants import SERVER_NAME, Close, new_id, now_iso
 from .errors import ErrorCode
@@ -52,7 +52,7 @@ HEARTBEAT_KEYS = (
     "cpu_count", "cpu_model", "load_avg_1m", "load_avg_5m", "load_avg_15m",
     "mem_free_mb", "mem_total_mb", "mem_used_percent", "disk_used_percent",
 )
-AGENT_FIELDS = ("agent_id", "machine", "role", "model", "project", "multiplexer")
+AGENT_FIELDS: Final = ("agent_id", "machine", "role", "model", "project", "multiplexer")
 
 # Names nobody may take: the server's own.
 SERVER_NAMES = frozenset({SERVER_NAME, "orochi"})
@@ -89,14 +89,17 @@ class ProtocolError(Exception):
 
 
 @dataclass
-class Frame:
+class Envelope:
+    """A client frame, parsed and validated: `{type, sender, id, ts, payload}`."""
+
     type: str
     id: str
     ts: str
     sender: str | None
     payload: dict[str, Any] = field(default_factory=dict)
 
-    def envelope(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as the bus carries it (the `frame` of an `in.` body)."""
         return {"type": self.type, "sender": self.sender, "id": self.id, "ts": self.ts,
                 "payload": self.payload}
 
@@ -246,7 +249,8 @@ def check_attachments(value: object, ref: str | None, field: str = "payload.atta
     return value
 
 
-def _opt_str(payload: dict, key: str, ref: str | None, limit: int | None = None) -> str | None:
+def _opt_str(payload: dict[str, Any], key: str, ref: str | None, limit: int | None = None
+             ) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -257,7 +261,7 @@ def _opt_str(payload: dict, key: str, ref: str | None, limit: int | None = None)
     return value
 
 
-def _channel(payload: dict, ref: str | None, *, default: str | None = None) -> str:
+def _channel(payload: dict[str, Any], ref: str | None, *, default: str | None = None) -> str:
     value = payload.get("channel", default)
     if value is None:
         raise _invalid("payload.channel is required", ref, "payload.channel")
@@ -277,7 +281,8 @@ def check_channel_name(value: str, ref: str | None = None) -> str:
     return value
 
 
-def _opt_int(payload: dict, key: str, ref: str | None, lo: int, hi: int | None) -> int | None:
+def _opt_int(payload: dict[str, Any], key: str, ref: str | None, lo: int, hi: int | None
+             ) -> int | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -289,7 +294,7 @@ def _opt_int(payload: dict, key: str, ref: str | None, lo: int, hi: int | None) 
     return value
 
 
-def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -> None:
+def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str | None) -> None:
     """Checks types and fills defaults in place; raises ProtocolError."""
     if ftype == "register":
         check_name(sender, "sender", ref)
@@ -339,8 +344,8 @@ def _validate_payload(ftype: str, payload: dict, ref: str, sender: str | None) -
             raise _invalid("payload.params must be an object", ref, "payload.params")
 
 
-def parse_frame(text: str | bytes) -> Frame:
-    """One client frame -> Frame. Raises ProtocolError (PARSE_ERROR, UNKNOWN_TYPE, ...).
+def parse_frame(text: str | bytes) -> Envelope:
+    """One client frame -> Envelope. Raises ProtocolError (PARSE_ERROR, UNKNOWN_TYPE, ...).
 
     The error's `ref` is the frame's id once the frame parsed, so the caller knows
     whether the ack rule applies (it does whenever `ref` is set).
@@ -381,7 +386,7 @@ def parse_frame(text: str | bytes) -> Frame:
     if ftype not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {ftype}", fid)
     _validate_payload(ftype, payload, fid, sender)
-    return Frame(type=ftype, id=fid, ts=ts, sender=sender, payload=payload)
+    return Envelope(type=ftype, id=fid, ts=ts, sender=sender, payload=payload)
 
 
 def server_frame(ftype: str, payload: dict[str, Any]) -> str:
@@ -468,13 +473,17 @@ def page_rows(rows: Any, max_bytes: int) -> tuple[list[str], bool]:
 
 
 def frame_from_row(row: dict[str, Any]) -> str:
-    """A delivered-message frame rebuilt from a stored row (used to fill gaps)."""
+    """The delivered envelope of a stored message, as JSON text, rebuilt from its row.
+
+    Byte for byte what the persister delivered live (keys in the same order), so a
+    duplicate's redelivery and a gap fill match the first delivery.
+    """
     return dumps({
         "type": "message", "sender": row["sender"], "id": row["msg_id"], "ts": row["ts"],
         "payload": {"channel": row["channel"], "content": row["content"],
                     "metadata": row.get("metadata") or {},
                     "attachments": row.get("attachments") or [],
-                    "mentions": row.get("mentions") or [], "seq": row["seq"],
+                    "seq": row["seq"], "mentions": row.get("mentions") or [],
                     "sender_type": row.get("sender_type") or "agent"},
     })
 

@@ -17,14 +17,14 @@ from websockets.asyncio.client import ClientConnection
 
 from support.util import TIME_SCALE
 
-Frame = dict[str, Any]
+JsonFrame = dict[str, Any]
 
 
 class RawAgent:
     def __init__(self, ws: ClientConnection, name: str | None) -> None:
         self.ws = ws
         self.name = name
-        self.frames: list[Frame] = []
+        self.frames: list[JsonFrame] = []
         self.raw: list[str] = []
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
@@ -61,15 +61,15 @@ class RawAgent:
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)
 
-    async def send(self, frame: Frame) -> str:
+    async def send(self, frame: JsonFrame) -> str:
         frame.setdefault("id", str(uuid.uuid4()))
         if self.name is not None:
             frame.setdefault("sender", self.name)
         await self.ws.send(json.dumps(frame))
         return frame["id"]
 
-    async def wait(self, pred: Callable[[Frame], bool], timeout: float = 5.0,
-                   start: int = 0) -> Frame:
+    async def wait(self, pred: Callable[[JsonFrame], bool], timeout: float = 5.0,
+                   start: int = 0) -> JsonFrame:
         """The first received frame (from index `start`) matching `pred`, waiting if needed."""
         deadline = asyncio.get_running_loop().time() + timeout * TIME_SCALE
         seen = start
@@ -91,8 +91,8 @@ class RawAgent:
             except TimeoutError:
                 pass
 
-    async def wait_count(self, pred: Callable[[Frame], bool], n: int,
-                         timeout: float = 10.0) -> list[Frame]:
+    async def wait_count(self, pred: Callable[[JsonFrame], bool], n: int,
+                         timeout: float = 10.0) -> list[JsonFrame]:
         deadline = asyncio.get_running_loop().time() + timeout * TIME_SCALE
         while True:
             found = [f for f in self.frames if pred(f)]
@@ -108,11 +108,11 @@ class RawAgent:
             except TimeoutError:
                 pass
 
-    async def ack_of(self, ref: str, timeout: float = 5.0, start: int = 0) -> Frame:
+    async def ack_of(self, ref: str, timeout: float = 5.0, start: int = 0) -> JsonFrame:
         return await self.wait(lambda f: f["type"] == "ack" and f["payload"].get("ref") == ref,
                                timeout, start)
 
-    async def request(self, frame: Frame, timeout: float = 5.0) -> list[Frame]:
+    async def request(self, frame: JsonFrame, timeout: float = 5.0) -> list[JsonFrame]:
         """Send a frame; return every frame up to and including its ack."""
         start = len(self.frames)
         ref = await self.send(frame)
@@ -121,7 +121,7 @@ class RawAgent:
         return self.frames[start:end + 1]
 
     async def post(self, channel: str, content: str, msg_id: str | None = None,
-                   timeout: float = 5.0, **payload: Any) -> Frame:
+                   timeout: float = 5.0, **payload: Any) -> JsonFrame:
         """Send a message and wait for its ack (durable, with seq)."""
         frame = {"type": "message", "payload": {"channel": channel, "content": content,
                                                 **payload}}
@@ -130,7 +130,7 @@ class RawAgent:
         replies = await self.request(frame, timeout)
         return replies[-1]
 
-    def messages(self, channel: str | None = None) -> list[Frame]:
+    def messages(self, channel: str | None = None) -> list[JsonFrame]:
         return [f for f in self.frames if f["type"] == "message" and f["sender"] != "orochi-server"
                 and (channel is None or f["payload"].get("channel") == channel)]
 

@@ -9,7 +9,7 @@ import pytest
 from scitex_orochi.protocol import codec
 
 
-def parse(obj) -> codec.Frame:
+def parse(obj) -> codec.Envelope:
     return codec.parse_frame(json.dumps(obj))
 
 

@@ -59,12 +59,12 @@ def client(ws: str = "w", auth: Any = None, conn: str = "gw-test:1", **kw: Any) 
     return FakeClient(Session(ws, auth.is_admin, conn, GW, 1000.0), auth=auth, **kw)
 
 
-def frame(obj: dict[str, Any]) -> codec.Frame:
+def frame(obj: dict[str, Any]) -> codec.Envelope:
     return codec.parse_frame(json.dumps(obj))
 
 
 def register_frame(name: str = "alice", channels: tuple[str, ...] = ("#x",), **payload: Any
-                   ) -> codec.Frame:
+                   ) -> codec.Envelope:
     return frame({"type": "register", "sender": name, "id": f"reg-{name}",
                   "payload": {"channels": list(channels), **payload}})
 
@@ -322,7 +322,7 @@ def test_a_newer_registration_elsewhere_closes_the_local_holder():
 
 
 # ---- rate limits -------------------------------------------------------------------------
-def message(i: int) -> codec.Frame:
+def message(i: int) -> codec.Envelope:
     return frame({"type": "message", "id": f"m{i}", "payload": {"channel": "#x",
                                                                 "content": "x"}})
 
@@ -391,7 +391,7 @@ def test_revoke_and_reap():
 
 
 # ---- gitea -------------------------------------------------------------------------------
-def gitea_frame() -> codec.Frame:
+def gitea_frame() -> codec.Envelope:
     return frame({"type": "gitea", "id": "g1", "payload": {
         "action": "list_issues", "params": {"owner": "lab", "repo": "tool"}}})
 

@@ -10,7 +10,7 @@ from gateway_ws.session import Session
 from scitex_orochi.protocol import codec
 
 
-def frame(obj) -> codec.Frame:
+def frame(obj) -> codec.Envelope:
     return codec.parse_frame(json.dumps(obj))
 
 
