@@ -21,10 +21,12 @@ def split(value: str, allowed: tuple[str, ...]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__,
+        prog="python -m bench",
+        description=__doc__,
         epilog="examples:\n  python -m bench\n  python -m bench --quick --targets ours,ceiling\n"
-               "  python -m bench --workloads fleet,latency --markdown /tmp/bench.md",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  python -m bench --workloads fleet,latency --markdown /tmp/bench.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workloads", default="all", help=f"comma list of {','.join(WORKLOADS)}")
     parser.add_argument("--targets", default="all", help=f"comma list of {','.join(TARGETS)}")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
@@ -32,12 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of our hub into this dir")
     args = parser.parse_args(argv)
-    return execute(split(args.workloads, WORKLOADS), split(args.targets, TARGETS), args.quick,
-                   args.markdown, args.json, args.profile)
+    return execute(
+        split(args.workloads, WORKLOADS),
+        split(args.targets, TARGETS),
+        args.quick,
+        args.markdown,
+        args.json,
+        args.profile,
+    )
 
 
-def execute(workloads: list[str], targets: list[str], quick: bool, markdown_path: Path | None,
-            as_json: bool, profile_dir: Path | None) -> int:
+def execute(
+    workloads: list[str],
+    targets: list[str],
+    quick: bool,
+    markdown_path: Path | None,
+    as_json: bool,
+    profile_dir: Path | None,
+) -> int:
     from . import report, runner
 
     def log(line: str) -> None:

@@ -26,9 +26,17 @@ REQUEST_TIMEOUT_S = 30.0
 MessageHook = Callable[["Agent", dict[str, Any], int], None]
 AckHook = Callable[["Agent", str, int], None]
 
-HEARTBEAT = {"cpu_count": 2, "cpu_model": "bench", "load_avg_1m": 0.1, "load_avg_5m": 0.1,
-             "load_avg_15m": 0.1, "mem_free_mb": 1000, "mem_total_mb": 2000,
-             "mem_used_percent": 50.0, "disk_used_percent": 10.0}
+HEARTBEAT = {
+    "cpu_count": 2,
+    "cpu_model": "bench",
+    "load_avg_1m": 0.1,
+    "load_avg_5m": 0.1,
+    "load_avg_15m": 0.1,
+    "mem_free_mb": 1000,
+    "mem_total_mb": 2000,
+    "mem_used_percent": 50.0,
+    "disk_used_percent": 10.0,
+}
 
 
 # The C scanner json.loads ends up in, without its per-call encoding detection and
@@ -42,8 +50,9 @@ def decode(raw: bytes) -> Any:
 
 
 def envelope(ftype: str, sender: str, payload: dict[str, Any], msg_id: str | None = None) -> str:
-    return json.dumps({"type": ftype, "sender": sender, "id": msg_id or uuid.uuid4().hex,
-                       "payload": payload})
+    return json.dumps(
+        {"type": ftype, "sender": sender, "id": msg_id or uuid.uuid4().hex, "payload": payload}
+    )
 
 
 class Agent:
@@ -57,18 +66,25 @@ class Agent:
         self.closed = False
 
     @classmethod
-    async def connect(cls, url: str, name: str, channels: list[str] | None = None,
-                      register: bool = True) -> Agent:
+    async def connect(
+        cls, url: str, name: str, channels: list[str] | None = None, register: bool = True
+    ) -> Agent:
         agent = cls(name)
         agent.conn = await LeanConnection.open(url, agent._on_frame, CONNECT_TIMEOUT_S)
         agent.conn.closed.add_done_callback(agent._on_closed)
         if register:
-            await agent.request("register", {"channels": channels or ["#general"],
-                                             "machine": "bench", "role": "bench"})
+            await agent.request(
+                "register",
+                {"channels": channels or ["#general"], "machine": "bench", "role": "bench"},
+            )
         return agent
 
-    def _on_frame(self, raw: bytes, loads: Callable[[bytes], Any] = decode,
-                  now: Callable[[], int] = time.perf_counter_ns) -> None:
+    def _on_frame(
+        self,
+        raw: bytes,
+        loads: Callable[[bytes], Any] = decode,
+        now: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
         t = now()
         frame = loads(raw)
         ftype = frame.get("type")
@@ -95,8 +111,9 @@ class Agent:
             if not fut.done():
                 fut.set_exception(ConnectionError(f"{self.name}: connection closed"))
 
-    async def request(self, ftype: str, payload: dict[str, Any],
-                      timeout_s: float = REQUEST_TIMEOUT_S) -> tuple[int, int, list]:
+    async def request(
+        self, ftype: str, payload: dict[str, Any], timeout_s: float = REQUEST_TIMEOUT_S
+    ) -> tuple[int, int, list]:
         """Send a frame and wait for its ack: (sent_ns, ack_ns, [(reply, received_ns)])."""
         msg_id = uuid.uuid4().hex
         fut = asyncio.get_running_loop().create_future()
@@ -122,8 +139,13 @@ class Agent:
             await self.conn.close(3.0)
 
 
-async def connect_many(url: str, names: list[str], channels: list[str],
-                       concurrency: int = 100, deadline: float | None = None) -> list[Agent]:
+async def connect_many(
+    url: str,
+    names: list[str],
+    channels: list[str],
+    concurrency: int = 100,
+    deadline: float | None = None,
+) -> list[Agent]:
     """Connect and register every name, `concurrency` at a time; stops at `deadline`."""
     sem = asyncio.Semaphore(concurrency)
     agents: list[Agent] = []

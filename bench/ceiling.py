@@ -21,8 +21,9 @@ NAMES: dict[ServerConnection, str] = {}
 
 
 def _ack(ref: object) -> str:
-    return json.dumps({"type": "ack", "sender": "orochi-server",
-                       "payload": {"status": "ok", "ref": ref}})
+    return json.dumps(
+        {"type": "ack", "sender": "orochi-server", "payload": {"status": "ok", "ref": ref}}
+    )
 
 
 async def handle(ws: ServerConnection) -> None:
@@ -39,12 +40,21 @@ async def handle(ws: ServerConnection) -> None:
             elif ftype == "register":
                 NAMES[ws] = str(frame.get("sender"))
             elif ftype == "presence":
-                await ws.send(json.dumps({"type": "presence", "sender": "orochi-server",
-                                          "payload": {"agents": {n: [] for n in
-                                                                 NAMES.values()}}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "presence",
+                            "sender": "orochi-server",
+                            "payload": {"agents": {n: [] for n in NAMES.values()}},
+                        }
+                    )
+                )
             elif ftype == "query":
-                await ws.send(json.dumps({"type": "message", "sender": "orochi-server",
-                                          "payload": {"history": []}}))
+                await ws.send(
+                    json.dumps(
+                        {"type": "message", "sender": "orochi-server", "payload": {"history": []}}
+                    )
+                )
             await ws.send(_ack(ref))
     except ConnectionClosed:
         pass
@@ -58,8 +68,9 @@ async def main(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with serve(handle, host, port, compression=None, max_size=1 << 20,
-                     ping_interval=30, ping_timeout=10):
+    async with serve(
+        handle, host, port, compression=None, max_size=1 << 20, ping_interval=30, ping_timeout=10
+    ):
         await stop.wait()
 
 

@@ -72,13 +72,13 @@ class LeanConnection(asyncio.Protocol):
         key = base64.b64encode(os.urandom(16))
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout_s):
-            transport, conn = await loop.create_connection(
-                lambda: cls(on_message, key), host, port)
+            transport, conn = await loop.create_connection(lambda: cls(on_message, key), host, port)
             try:
                 transport.write(
                     f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                     f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-                    f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
+                    f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+                )
                 await conn._opened
             except BaseException:
                 transport.close()
@@ -95,7 +95,7 @@ class LeanConnection(asyncio.Protocol):
                 self._fail(HandshakeError("handshake response too large"))
             return False
         head = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
-        del self._buf[:end + 4]
+        del self._buf[: end + 4]
         status = head[0].split(" ", 2)
         headers = {}
         for line in head[1:]:
@@ -139,7 +139,7 @@ class LeanConnection(asyncio.Protocol):
             elif length == 127:
                 if size - pos < 10:
                     break
-                length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 head = 10
             if b1 & 0x80:  # servers never mask
                 self._protocol_error()
@@ -147,7 +147,7 @@ class LeanConnection(asyncio.Protocol):
             end = pos + head + length
             if end > size:
                 break
-            payload = bytes(buf[pos + head:end])
+            payload = bytes(buf[pos + head : end])
             pos = end
             opcode = b0 & 0x0F
             if opcode == OP_TEXT or opcode == OP_BINARY:
@@ -163,8 +163,7 @@ class LeanConnection(asyncio.Protocol):
             elif opcode == OP_PING:
                 self._send(OP_PONG, payload)
             elif opcode == OP_CLOSE:
-                self.close_code = (int.from_bytes(payload[:2], "big") if len(payload) >= 2
-                                   else 1005)
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 self._send_close(payload[:2])
                 if self._transport is not None:
                     self._transport.close()

@@ -66,31 +66,49 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
 
 TITLES = {
     "fleet": "Fleet: {fleet_agents} agents in one channel, {fleet_senders} senders × "
-             "{fleet_per_sender} messages of {msg_bytes} B, ≤ {fleet_window} unacked per sender",
+    "{fleet_per_sender} messages of {msg_bytes} B, ≤ {fleet_window} unacked per sender",
     "latency": "Latency: {latency_agents} agents, 1 sender, one message in flight "
-               "({latency_messages} messages after {latency_warmup} warm-up)",
+    "({latency_messages} messages after {latency_warmup} warm-up)",
     "connections": "Connections: {idle_agents} idle agents (register + {idle_heartbeat_rounds} "
-                   "heartbeat rounds), {presence_queries} presence queries",
+    "heartbeat rounds), {presence_queries} presence queries",
     "ingest": "Ingest: {ingest_messages} inbound bodies published on the bus "
-              "(≤ {ingest_window} unacked), persister commit rate",
+    "(≤ {ingest_window} unacked), persister commit rate",
     "history": "History: last 50 of a channel with {history_rows:,} stored messages "
-               "({history_queries} queries)",
+    "({history_queries} queries)",
     "noisy": "Noisy neighbour: the latency workload in one workspace, alone, then while 2 "
-             "agents of another workspace flood (≤ 500 unacked each, after 1 s of flood)",
+    "agents of another workspace flood (≤ 500 unacked each, after 1 s of flood)",
 }
 
 # (workload, cell, metric, op, bound, description)
 GOALS = [
-    ("fleet", "ratio:published", "deliveries_per_s", ">=", 3.0,
-     "fleet deliveries/s ≥ 3× the published server's"),
+    (
+        "fleet",
+        "ratio:published",
+        "deliveries_per_s",
+        ">=",
+        3.0,
+        "fleet deliveries/s ≥ 3× the published server's",
+    ),
     ("latency", "ours", "e2e_p99_ms", "<=", 4.0, "latency end-to-end p99 ≤ 4 ms"),
     ("latency", "ours", "ack_p99_ms", "<=", 5.0, "latency durable-ack p99 ≤ 5 ms"),
     ("connections", "ours", "rss_per_conn_kb", "<=", 30.0, "idle agents ≤ 30 KB each"),
-    ("ingest", "ours/sqlite", "messages_per_s", ">=", 20_000.0,
-     "persister ≥ 20,000 messages/s into SQLite"),
+    (
+        "ingest",
+        "ours/sqlite",
+        "messages_per_s",
+        ">=",
+        20_000.0,
+        "persister ≥ 20,000 messages/s into SQLite",
+    ),
     ("history", "ours", "ws_p99_ms", "<=", 10.0, "history p99 ≤ 10 ms at 1M rows"),
-    ("noisy", "ours", "p99_ratio", "<=", 2.0,
-     "a flooding workspace raises another's p99 by at most 2×"),
+    (
+        "noisy",
+        "ours",
+        "p99_ratio",
+        "<=",
+        2.0,
+        "a flooding workspace raises another's p99 by at most 2×",
+    ),
 ]
 
 RATIO_METRICS = {
@@ -102,8 +120,11 @@ RATIO_METRICS = {
 
 
 # Shown under every workload table.
-COMMON = [("server_cpu_s", "server CPU (s)", False), ("loadgen_cpu_s", "load generator CPU (s)",
-                                                      False), ("wall_s", "wall time (s)", False)]
+COMMON = [
+    ("server_cpu_s", "server CPU (s)", False),
+    ("loadgen_cpu_s", "load generator CPU (s)", False),
+    ("wall_s", "wall time (s)", False),
+]
 
 
 def fmt(value: Any) -> str:
@@ -179,19 +200,31 @@ def workload_table(workload: str, cells: dict[str, Any]) -> list[str]:
             r = ratio(cells, key, other) if key in RATIO_METRICS[workload] else None
             row.append(f"{r:.3g}×" if r is not None else "")
         rows.append(row)
-    notes = [f"{n}: {c.get('error') or 'skipped: ' + c.get('skipped', '')}"
-             for n, c in cells.items() if "error" in c or "skipped" in c]
+    notes = [
+        f"{n}: {c.get('error') or 'skipped: ' + c.get('skipped', '')}"
+        for n, c in cells.items()
+        if "error" in c or "skipped" in c
+    ]
     lines = _table(header, rows) if rows else []
-    split = [f"{n}: " + ", ".join(f"{k} {v:.1f}" for k, v in c["server_cpu_by_process"].items()
-                                  if v >= 0.05)
-             for n, c in cells.items() if len(c.get("server_cpu_by_process") or {}) > 1]
+    split = [
+        f"{n}: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in c["server_cpu_by_process"].items() if v >= 0.05)
+        for n, c in cells.items()
+        if len(c.get("server_cpu_by_process") or {}) > 1
+    ]
     if split:
         lines += ["", "Server CPU seconds by process — " + "; ".join(split)]
-    by_round = [f"{n}: " + ", ".join(f"{v:,}" for v in c["deliveries_per_s_by_round"])
-                for n, c in cells.items() if len(c.get("deliveries_per_s_by_round") or []) > 1]
+    by_round = [
+        f"{n}: " + ", ".join(f"{v:,}" for v in c["deliveries_per_s_by_round"])
+        for n, c in cells.items()
+        if len(c.get("deliveries_per_s_by_round") or []) > 1
+    ]
     if by_round:
-        lines += ["", "Deliveries/s of each round (CPU seconds above cover all rounds) — "
-                  + "; ".join(by_round)]
+        lines += [
+            "",
+            "Deliveries/s of each round (CPU seconds above cover all rounds) — "
+            + "; ".join(by_round),
+        ]
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
     return lines
@@ -199,17 +232,28 @@ def workload_table(workload: str, cells: dict[str, Any]) -> list[str]:
 
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
-    lines = [f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, "
-             f"Python {m['python']}, Linux {m['kernel']}, {m['date']}"
-             f"{' — QUICK mode (tiny sizes)' if results.get('quick') else ''}.", ""]
+    lines = [
+        f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, "
+        f"Python {m['python']}, Linux {m['kernel']}, {m['date']}"
+        f"{' — QUICK mode (tiny sizes)' if results.get('quick') else ''}.",
+        "",
+    ]
     params = results["params"]
     for workload, cells in results["workloads"].items():
-        lines += [f"### {TITLES[workload].format(**params)}", "", *workload_table(workload, cells),
-                  ""]
+        lines += [
+            f"### {TITLES[workload].format(**params)}",
+            "",
+            *workload_table(workload, cells),
+            "",
+        ]
     goals = goal_rows(results)
     if goals:
-        lines += ["### Targets", "", *_table(["target", "measured", "verdict"],
-                                             [list(g) for g in goals]), ""]
+        lines += [
+            "### Targets",
+            "",
+            *_table(["target", "measured", "verdict"], [list(g) for g in goals]),
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -47,10 +47,15 @@ def machine_info() -> dict[str, Any]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "loadavg_at_start": os.getloadavg()[0]}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "loadavg_at_start": os.getloadavg()[0],
+    }
 
 
 @contextlib.contextmanager
@@ -64,10 +69,25 @@ def profiled(target: Target, out_dir: Path | None, workload: str, log: Log) -> I
     for program, pid in target.program_pids().items():
         db = target.cfg.db.url.split(":")[0]
         path = out_dir / f"{workload}-{db}-{program.split(':')[-1]}.txt"
-        procs.append(subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-             "--output", str(path), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--output",
+                    str(path),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     time.sleep(0.5)
     try:
         yield
@@ -101,13 +121,13 @@ def cpu_meter(target: Target) -> Iterator[dict[str, Any]]:
             by_name[name] = by_name.get(name, 0.0) + used
         out["server_cpu_s"] = sum(by_name.values())
         out["server_cpu_by_process"] = {k: round(v, 2) for k, v in sorted(by_name.items())}
-        out["loadgen_cpu_s"] = ((self_after.user - self_before.user)
-                                + (self_after.system - self_before.system))
+        out["loadgen_cpu_s"] = (self_after.user - self_before.user) + (
+            self_after.system - self_before.system
+        )
         out["wall_s"] = time.monotonic() - wall
 
 
-def _call(func: Callable[[Target, Params], Any], target: Target, params: Params
-          ) -> dict[str, Any]:
+def _call(func: Callable[[Target, Params], Any], target: Target, params: Params) -> dict[str, Any]:
     if inspect.iscoroutinefunction(func):
         result: dict[str, Any] = asyncio.run(func(target, params))
     else:
@@ -139,8 +159,14 @@ def _cells(workload: str, targets: list[str]) -> list[tuple[str, str, dict[str, 
     return [(t, t, {}) for t in targets]
 
 
-def run_cell(workload: str, tname: str, kwargs: dict[str, Any], params: Params, log: Log,
-             profile_dir: Path | None) -> dict[str, Any]:
+def run_cell(
+    workload: str,
+    tname: str,
+    kwargs: dict[str, Any],
+    params: Params,
+    log: Log,
+    profile_dir: Path | None,
+) -> dict[str, Any]:
     cluster = None
     target_kwargs: dict[str, Any] = {}
     if kwargs.get("db") == "postgresql":
@@ -176,8 +202,14 @@ def run_cell(workload: str, tname: str, kwargs: dict[str, Any], params: Params, 
             cluster.destroy()
 
 
-def run(workloads: list[str], targets: list[str], quick: bool = False, log: Log = print,
-        profile_dir: Path | None = None, params: Params | None = None) -> dict[str, Any]:
+def run(
+    workloads: list[str],
+    targets: list[str],
+    quick: bool = False,
+    log: Log = print,
+    profile_dir: Path | None = None,
+    params: Params | None = None,
+) -> dict[str, Any]:
     for name in workloads:
         if name not in WORKLOADS:
             raise ValueError(f"unknown workload {name!r} (one of {', '.join(WORKLOADS)})")
@@ -189,9 +221,13 @@ def run(workloads: list[str], targets: list[str], quick: bool = False, log: Log 
         from .targets import published_venv
 
         published_venv(log=log)
-    results: dict[str, Any] = {"machine": machine_info(), "quick": quick,
-                               "params": asdict(params), "targets": targets,
-                               "workloads": {}}
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "quick": quick,
+        "params": asdict(params),
+        "targets": targets,
+        "workloads": {},
+    }
     for workload in workloads:
         cells: dict[str, Any] = {}
         for cell, tname, kwargs in _cells(workload, targets):
@@ -206,7 +242,14 @@ def run(workloads: list[str], targets: list[str], quick: bool = False, log: Log 
 def _brief(result: dict[str, Any]) -> str:
     if "error" in result or "skipped" in result:
         return str(result.get("error") or "skipped: " + result["skipped"])
-    keys = ("deliveries_per_s", "messages_per_s", "e2e_p99_ms", "ack_p99_ms",
-            "rss_per_conn_kb", "presence_p99_ms", "ws_p99_ms", "completeness_pct")
-    return ", ".join(f"{k}={result[k]:.4g}" for k in keys
-                     if isinstance(result.get(k), int | float))
+    keys = (
+        "deliveries_per_s",
+        "messages_per_s",
+        "e2e_p99_ms",
+        "ack_p99_ms",
+        "rss_per_conn_kb",
+        "presence_p99_ms",
+        "ws_p99_ms",
+        "completeness_pct",
+    )
+    return ", ".join(f"{k}={result[k]:.4g}" for k in keys if isinstance(result.get(k), int | float))

@@ -26,8 +26,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 PUBLISHED_VERSION = "0.17.0"
 PUBLISHED_ADMIN_TOKEN = "bench-admin-token"
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
-    "scitex-orochi-bench"
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scitex-orochi-bench"
 PIP_TIMEOUT_S = 1200
 
 
@@ -65,7 +64,7 @@ def descendants(root: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry))
     out, todo = [], [root]
     while todo:
@@ -91,7 +90,7 @@ def cpu_ticks(pid: int) -> int:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     return int(fields[11]) + int(fields[12])
 
 
@@ -196,14 +195,20 @@ class OursTarget(Target):
     acks_durable = True
     has_history = True
 
-    def __init__(self, db_url: str | None = None, ws_procs: int = 1,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db_url: str | None = None, ws_procs: int = 1, extra_env: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         from scitex_orochi.hub.testing import Hub
 
-        self.hub = Hub(ws_procs=ws_procs, db_url=db_url, port=self.port,
-                       extra_env={"SCITEX_OROCHI_LOG_LEVEL": "WARNING", **(extra_env or {})},
-                       log_name="server.log", test_timings=False)
+        self.hub = Hub(
+            ws_procs=ws_procs,
+            db_url=db_url,
+            port=self.port,
+            extra_env={"SCITEX_OROCHI_LOG_LEVEL": "WARNING", **(extra_env or {})},
+            log_name="server.log",
+            test_timings=False,
+        )
         self.cfg = self.hub.cfg
         self.log_path = self.hub.log_path
 
@@ -241,8 +246,11 @@ class OursTarget(Target):
 
     def program_pids(self) -> dict[str, int]:
         """Supervised program name -> pid (for py-spy)."""
-        return {name: pid for name, (state, pid) in self.hub.status().items()
-                if state == "RUNNING" and pid}
+        return {
+            name: pid
+            for name, (state, pid) in self.hub.status().items()
+            if state == "RUNNING" and pid
+        }
 
     def stop(self) -> None:
         if self.hub.sup.proc is not None:
@@ -259,16 +267,23 @@ def published_venv(version: str = PUBLISHED_VERSION, log=print) -> Path:
     server = venv / "bin" / "scitex-orochi-server"
     if server.exists():
         return venv
-    log(f"installing the published scitex-orochi=={version} into {venv} "
-        f"(first run only; this takes a few minutes)")
+    log(
+        f"installing the published scitex-orochi=={version} into {venv} "
+        f"(first run only; this takes a few minutes)"
+    )
     venv.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     proc = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "--quiet", f"scitex-orochi=={version}"],
-        capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT_S,
+    )
     if proc.returncode != 0 or not server.exists():
-        raise TargetError(f"pip install scitex-orochi=={version} failed:\n"
-                          f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        raise TargetError(
+            f"pip install scitex-orochi=={version} failed:\n"
+            f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
     return venv
 
 
@@ -291,21 +306,28 @@ class PublishedTarget(Target):
 
     def start(self) -> PublishedTarget:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCITEX_OROCHI_")}
-        env.update({
-            "SCITEX_OROCHI_HOST": HOST,
-            "SCITEX_OROCHI_PORT": str(self.port),
-            "SCITEX_OROCHI_DASHBOARD_PORT": str(free_port()),
-            "SCITEX_OROCHI_DB": str(self.db_path),
-            "SCITEX_OROCHI_ADMIN_TOKEN": PUBLISHED_ADMIN_TOKEN,
-            "SCITEX_OROCHI_MEDIA_ROOT": str(self.root / "media"),
-            "SCITEX_OROCHI_GITEA_URL": "http://127.0.0.1:9",
-            "HOME": str(self.root),  # keeps its push/config files out of the user's home
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "SCITEX_OROCHI_HOST": HOST,
+                "SCITEX_OROCHI_PORT": str(self.port),
+                "SCITEX_OROCHI_DASHBOARD_PORT": str(free_port()),
+                "SCITEX_OROCHI_DB": str(self.db_path),
+                "SCITEX_OROCHI_ADMIN_TOKEN": PUBLISHED_ADMIN_TOKEN,
+                "SCITEX_OROCHI_MEDIA_ROOT": str(self.root / "media"),
+                "SCITEX_OROCHI_GITEA_URL": "http://127.0.0.1:9",
+                "HOME": str(self.root),  # keeps its push/config files out of the user's home
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [str(self.venv / "bin" / "scitex-orochi-server")], env=env, cwd=self.root,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [str(self.venv / "bin" / "scitex-orochi-server")],
+                env=env,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if not wait_port(self.port, START_TIMEOUT_S, self.proc):
             self.stop()
             raise TargetError(f"the published server did not start; log:\n{self.log_tail()}")
@@ -335,7 +357,11 @@ class CeilingTarget(Target):
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.ceiling", "--host", HOST, "--port", str(self.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if not wait_port(self.port, START_TIMEOUT_S, self.proc):
             self.stop()
             raise TargetError(f"the ceiling server did not start; log:\n{self.log_tail()}")

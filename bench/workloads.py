@@ -46,11 +46,23 @@ class Params:
     deadline_s: float = 120.0
 
 
-QUICK = Params(fleet_agents=10, fleet_senders=2, fleet_per_sender=50, fleet_rounds=1,
-               latency_agents=5,
-               latency_messages=100, latency_warmup=10, idle_agents=200,
-               idle_heartbeat_rounds=1, presence_queries=20, ingest_messages=5000,
-               ingest_window=2000, history_rows=20_000, history_queries=50, deadline_s=60.0)
+QUICK = Params(
+    fleet_agents=10,
+    fleet_senders=2,
+    fleet_per_sender=50,
+    fleet_rounds=1,
+    latency_agents=5,
+    latency_messages=100,
+    latency_warmup=10,
+    idle_agents=200,
+    idle_heartbeat_rounds=1,
+    presence_queries=20,
+    ingest_messages=5000,
+    ingest_window=2000,
+    history_rows=20_000,
+    history_queries=50,
+    deadline_s=60.0,
+)
 
 
 class WorkloadSkipped(RuntimeError):
@@ -68,8 +80,11 @@ def pct(values: list[float], q: float) -> float | None:
 
 def ms_summary(prefix: str, ns_values: list[int]) -> dict[str, float | None]:
     ms = [v / NS_PER_MS for v in ns_values]
-    return {f"{prefix}_p50_ms": pct(ms, 50), f"{prefix}_p99_ms": pct(ms, 99),
-            f"{prefix}_mean_ms": statistics.fmean(ms) if ms else None}
+    return {
+        f"{prefix}_p50_ms": pct(ms, 50),
+        f"{prefix}_p99_ms": pct(ms, 99),
+        f"{prefix}_mean_ms": statistics.fmean(ms) if ms else None,
+    }
 
 
 def content_of(t_ns: int, sender: str, n: int, size: int) -> str:
@@ -97,8 +112,9 @@ async def fleet(target: Target, p: Params) -> dict[str, Any]:
     return out
 
 
-async def fleet_round(target: Target, p: Params, channel: str = "#fleet",
-                      prefix: str = "") -> dict[str, Any]:
+async def fleet_round(
+    target: Target, p: Params, channel: str = "#fleet", prefix: str = ""
+) -> dict[str, Any]:
     """N agents in one channel; S of them send M messages each, at most W unacked each."""
     deadline = time.monotonic() + p.deadline_s
     names = [f"{prefix}fleet{i:03d}" for i in range(p.fleet_agents)]
@@ -156,9 +172,11 @@ async def fleet_round(target: Target, p: Params, channel: str = "#fleet",
             t0 = time.perf_counter_ns()
             msg_id = f"{agent.name}-{n}-{uuid.uuid4().hex[:8]}"
             sent_at[msg_id] = t0
-            await agent.send("message", {"channel": channel,
-                                         "content": content_of(t0, agent.name, n, p.msg_bytes)},
-                             msg_id)
+            await agent.send(
+                "message",
+                {"channel": channel, "content": content_of(t0, agent.name, n, p.msg_bytes)},
+                msg_id,
+            )
 
     start = time.perf_counter_ns()
     tasks = [asyncio.create_task(send_all(a)) for a in senders]
@@ -172,12 +190,16 @@ async def fleet_round(target: Target, p: Params, channel: str = "#fleet",
     await close_all(agents)
     duration_s = max(1e-9, (last[0] - start) / 1e9)
     out: dict[str, Any] = {
-        "agents": len(agents), "messages": total_msgs, "deliveries": len(seen),
+        "agents": len(agents),
+        "messages": total_msgs,
+        "deliveries": len(seen),
         "expected_deliveries": expected,
         "deliveries_per_s": len(seen) / duration_s,
         "messages_per_s": acked[0] / duration_s,
         "completeness_pct": 100.0 * len(seen) / expected if expected else 0.0,
-        "acked": acked[0], "duplicates": dups, "duration_s": duration_s,
+        "acked": acked[0],
+        "duplicates": dups,
+        "duration_s": duration_s,
     }
     out.update(ms_summary("ack", acks))
     out.update(ms_summary("e2e", e2e))
@@ -187,12 +209,12 @@ async def fleet_round(target: Target, p: Params, channel: str = "#fleet",
 # ---- latency ------------------------------------------------------------------
 async def latency(target: Target, p: Params) -> dict[str, Any]:
     """One sender, one message in flight: wait for its ack and every delivery, then the next."""
-    return await _latency_run(target.url, p, "#latency", "lat",
-                              time.monotonic() + p.deadline_s)
+    return await _latency_run(target.url, p, "#latency", "lat", time.monotonic() + p.deadline_s)
 
 
-async def _latency_run(url: str, p: Params, channel: str, prefix: str,
-                       deadline: float) -> dict[str, Any]:
+async def _latency_run(
+    url: str, p: Params, channel: str, prefix: str, deadline: float
+) -> dict[str, Any]:
     names = [f"{prefix}{i:02d}" for i in range(p.latency_agents)]
     agents = await connect_many(url, names, [channel], concurrency=10, deadline=deadline)
     sender, receivers = agents[0], agents[1:]
@@ -231,19 +253,31 @@ async def _latency_run(url: str, p: Params, channel: str, prefix: str,
         if time.monotonic() > deadline:
             break
         t0 = time.perf_counter_ns()
-        state.update(n=n, got=0, acked=False, t0=t0, event=asyncio.Event(),
-                     id=f"{prefix}-{n}-{uuid.uuid4().hex[:8]}", record=n >= p.latency_warmup)
-        await sender.send("message", {"channel": channel,
-                                      "content": content_of(t0, sender.name, n, p.msg_bytes)},
-                          state["id"])
+        state.update(
+            n=n,
+            got=0,
+            acked=False,
+            t0=t0,
+            event=asyncio.Event(),
+            id=f"{prefix}-{n}-{uuid.uuid4().hex[:8]}",
+            record=n >= p.latency_warmup,
+        )
+        await sender.send(
+            "message",
+            {"channel": channel, "content": content_of(t0, sender.name, n, p.msg_bytes)},
+            state["id"],
+        )
         try:
             await asyncio.wait_for(state["event"].wait(), 5.0)
             complete += n >= p.latency_warmup
         except TimeoutError:
             pass
     await close_all(agents)
-    out: dict[str, Any] = {"agents": len(agents), "messages": p.latency_messages,
-                           "completeness_pct": 100.0 * complete / p.latency_messages}
+    out: dict[str, Any] = {
+        "agents": len(agents),
+        "messages": p.latency_messages,
+        "completeness_pct": 100.0 * complete / p.latency_messages,
+    }
     out.update(ms_summary("e2e", e2e))
     out.update(ms_summary("ack", acks))
     return out
@@ -254,8 +288,9 @@ FLOOD_WINDOW = 500  # unacked frames each flooder keeps in flight
 FLOOD_WARMUP_S = 1.0
 
 
-async def _flood(url: str, names: list[str], channel: str, p: Params, stop: asyncio.Event,
-                 counts: dict[str, int]) -> None:
+async def _flood(
+    url: str, names: list[str], channel: str, p: Params, stop: asyncio.Event, counts: dict[str, int]
+) -> None:
     """Each agent sends as fast as the hub lets it, FLOOD_WINDOW frames in flight."""
     agents = await connect_many(url, names, [channel], concurrency=10)
     windows = {a.name: asyncio.Semaphore(FLOOD_WINDOW) for a in agents}
@@ -273,8 +308,14 @@ async def _flood(url: str, names: list[str], channel: str, p: Params, stop: asyn
             await windows[agent.name].acquire()
             n += 1
             counts["sent"] += 1
-            await agent.send("message", {"channel": channel, "content": content_of(
-                time.perf_counter_ns(), agent.name, n, p.msg_bytes)}, f"{agent.name}-{n}")
+            await agent.send(
+                "message",
+                {
+                    "channel": channel,
+                    "content": content_of(time.perf_counter_ns(), agent.name, n, p.msg_bytes),
+                },
+                f"{agent.name}-{n}",
+            )
 
     tasks = [asyncio.create_task(pump(a)) for a in agents]
     await stop.wait()
@@ -294,8 +335,9 @@ async def noisy(target: Target, p: Params) -> dict[str, Any]:
     quiet = await _latency_run(target.url, p, "#quiet", "qa", deadline)
     stop = asyncio.Event()
     counts = {"sent": 0, "answered": 0}
-    flood = asyncio.create_task(_flood(flood_url, ["flood-a", "flood-b"], "#flood", p, stop,
-                                       counts))
+    flood = asyncio.create_task(
+        _flood(flood_url, ["flood-a", "flood-b"], "#flood", p, stop, counts)
+    )
     try:
         await asyncio.sleep(FLOOD_WARMUP_S)  # past the flooders' burst: the steady state
         before = dict(counts)
@@ -307,8 +349,10 @@ async def noisy(target: Target, p: Params) -> dict[str, Any]:
         stop.set()
         await flood
     out: dict[str, Any] = {
-        "quiet_p99_ms": quiet["e2e_p99_ms"], "loaded_p99_ms": loaded["e2e_p99_ms"],
-        "quiet_p50_ms": quiet["e2e_p50_ms"], "loaded_p50_ms": loaded["e2e_p50_ms"],
+        "quiet_p99_ms": quiet["e2e_p99_ms"],
+        "loaded_p99_ms": loaded["e2e_p99_ms"],
+        "quiet_p50_ms": quiet["e2e_p50_ms"],
+        "loaded_p50_ms": loaded["e2e_p50_ms"],
         "flood_frames_per_s": during["answered"] / max(1e-9, flood_s),
         "completeness_pct": loaded["completeness_pct"],
     }
@@ -349,8 +393,10 @@ async def connections(target: Target, p: Params) -> dict[str, Any]:
     limit = raise_fd_limit(p.idle_agents * 2 + 1000)
     server_limits = [x for x in (process_fd_limit(pid) for pid in target.pids()) if x]
     if limit < p.idle_agents + 100 or (server_limits and min(server_limits) < p.idle_agents):
-        raise WorkloadSkipped(f"open-file limit too low (load {limit}, server "
-                              f"{min(server_limits) if server_limits else '?'})")
+        raise WorkloadSkipped(
+            f"open-file limit too low (load {limit}, server "
+            f"{min(server_limits) if server_limits else '?'})"
+        )
     base_kb = await _settle_rss(target, 1.0)
     names = [f"idle{i:05d}" for i in range(p.idle_agents)]
     t0 = time.monotonic()
@@ -382,17 +428,19 @@ async def connections(target: Target, p: Params) -> dict[str, Any]:
     await close_all(agents)
     n = max(1, alive)
     out: dict[str, Any] = {
-        "connections": alive, "connect_s": connect_s, "rss_base_mb": base_kb / 1024,
+        "connections": alive,
+        "connect_s": connect_s,
+        "rss_base_mb": base_kb / 1024,
         "rss_loaded_mb": loaded_kb / 1024,
         "rss_per_conn_kb": (loaded_kb - base_kb) / n,
-        "presence_listed": listed, "processes": len(target.pids()),
+        "presence_listed": listed,
+        "processes": len(target.pids()),
     }
     out.update(ms_summary("presence", presence))
     return out
 
 
-async def _presence_queries(probe: Agent, count: int, deadline: float,
-                            out: list[int]) -> int:
+async def _presence_queries(probe: Agent, count: int, deadline: float, out: list[int]) -> int:
     """`presence` requests one at a time; appends latencies (ns); the agents listed."""
     listed = 0
     for _ in range(count):
@@ -425,12 +473,29 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
         content = "x" * p.msg_bytes
         bodies = []
         for i in range(p.ingest_messages):
-            frame = {"type": "message", "sender": "bench-ingest", "id": uuid.uuid4().hex,
-                     "ts": (now + timedelta(microseconds=i)).isoformat(),
-                     "payload": {"channel": f"#ingest{i % 4}", "content": content,
-                                 "metadata": {}, "attachments": []}}
-            bodies.append(pack({"origin": origin, "ws": "default", "sender_type": "agent",
-                                "mentions": [], "frame": frame}))
+            frame = {
+                "type": "message",
+                "sender": "bench-ingest",
+                "id": uuid.uuid4().hex,
+                "ts": (now + timedelta(microseconds=i)).isoformat(),
+                "payload": {
+                    "channel": f"#ingest{i % 4}",
+                    "content": content,
+                    "metadata": {},
+                    "attachments": [],
+                },
+            }
+            bodies.append(
+                pack(
+                    {
+                        "origin": origin,
+                        "ws": "default",
+                        "sender_type": "agent",
+                        "mentions": [],
+                        "frame": frame,
+                    }
+                )
+            )
         sent = acked = errors = 0
         deadline = time.monotonic() + p.deadline_s
         start = time.perf_counter()
@@ -441,8 +506,9 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
                 sent += 1
                 if sent % 1000 == 0:
                     break
-            for _topic, frame in bus.recv_burst(limit=10_000, timeout_s=0.001 if
-                                                sent < len(bodies) else 0.2):
+            for _topic, frame in bus.recv_burst(
+                limit=10_000, timeout_s=0.001 if sent < len(bodies) else 0.2
+            ):
                 for body in frame.get("items") or ():
                     if body.get("error"):
                         errors += 1
@@ -452,10 +518,15 @@ def ingest(target: Target, p: Params) -> dict[str, Any]:
     finally:
         bus.close()
     elapsed = max(1e-9, last - start)
-    return {"messages": len(bodies), "acked": acked, "errors": errors,
-            "completeness_pct": 100.0 * acked / len(bodies), "duration_s": elapsed,
-            "messages_per_s": acked / elapsed,
-            "db": "postgresql" if cfg.db.url.startswith("postgresql") else "sqlite"}
+    return {
+        "messages": len(bodies),
+        "acked": acked,
+        "errors": errors,
+        "completeness_pct": 100.0 * acked / len(bodies),
+        "duration_s": elapsed,
+        "messages_per_s": acked / elapsed,
+        "db": "postgresql" if cfg.db.url.startswith("postgresql") else "sqlite",
+    }
 
 
 # ---- history --------------------------------------------------------------------
@@ -467,11 +538,22 @@ def _history_rows(start: int, count: int, base: datetime) -> list[dict[str, Any]
     rows = []
     for seq in range(start + 1, start + count + 1):
         ts = base + timedelta(milliseconds=seq)
-        rows.append({"msg_id": f"h{seq:08d}", "workspace_id": "default",
-                     "channel": HISTORY_CHANNEL, "seq": seq, "ts": ts.isoformat(),
-                     "ts_epoch": ts.timestamp(), "sender": f"agent{seq % 50}",
-                     "sender_type": "agent", "content": "x" * 200, "mentions": [],
-                     "metadata": {}, "attachments": []})
+        rows.append(
+            {
+                "msg_id": f"h{seq:08d}",
+                "workspace_id": "default",
+                "channel": HISTORY_CHANNEL,
+                "seq": seq,
+                "ts": ts.isoformat(),
+                "ts_epoch": ts.timestamp(),
+                "sender": f"agent{seq % 50}",
+                "sender_type": "agent",
+                "content": "x" * 200,
+                "mentions": [],
+                "metadata": {},
+                "attachments": [],
+            }
+        )
     return rows
 
 
@@ -501,8 +583,18 @@ def fill_published(target: PublishedTarget, rows: int) -> float:
             conn.executemany(
                 "INSERT INTO messages (msg_id, ts, channel, sender, content, mentions, metadata,"
                 " sender_type) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)",
-                [(r["msg_id"], r["ts"], r["channel"], r["sender"], r["content"],
-                  r["sender_type"]) for r in batch])
+                [
+                    (
+                        r["msg_id"],
+                        r["ts"],
+                        r["channel"],
+                        r["sender"],
+                        r["content"],
+                        r["sender_type"],
+                    )
+                    for r in batch
+                ],
+            )
             conn.commit()
     finally:
         conn.close()
@@ -522,7 +614,8 @@ async def history(target: Target, p: Params) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 break
             sent, _acked, replies = await agent.request(
-                "query", {"channel": HISTORY_CHANNEL, "limit": 50})
+                "query", {"channel": HISTORY_CHANNEL, "limit": 50}
+            )
             for frame, t in replies:
                 rows = (frame.get("payload") or {}).get("history")
                 if rows is not None:
@@ -553,5 +646,11 @@ def _raw_history(target: OursTarget, p: Params) -> list[int]:
     return out
 
 
-WORKLOAD_FUNCS = {"fleet": fleet, "latency": latency, "connections": connections,
-                  "ingest": ingest, "history": history, "noisy": noisy}
+WORKLOAD_FUNCS = {
+    "fleet": fleet,
+    "latency": latency,
+    "connections": connections,
+    "ingest": ingest,
+    "history": history,
+    "noisy": noisy,
+}

@@ -60,8 +60,9 @@ class AuthorizedKeys:
         return False
 
 
-def start_authenticator(ctx: zmq.Context[zmq.Socket[bytes]], authorized_dir: Path
-                        ) -> ThreadAuthenticator:
+def start_authenticator(
+    ctx: zmq.Context[zmq.Socket[bytes]], authorized_dir: Path
+) -> ThreadAuthenticator:
     """Start ZAP on `ctx` before any CURVE socket binds (without a ZAP handler, libzmq
     would admit any client that knows the server key)."""
     auth = ThreadAuthenticator(ctx, log=logging.getLogger("orochi.broker.zap"))

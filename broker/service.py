@@ -33,12 +33,12 @@ class BrokerStop(Exception):
 
 def _prepare_ipc(endpoint: str) -> None:
     if endpoint.startswith("ipc://"):
-        Path(endpoint[len("ipc://"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(endpoint[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def bind_sockets(ctx: zmq.Context[zmq.Socket[bytes]], bus_in: str, bus_out: str,
-                 curve: CurveServer | None = None
-                 ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
+def bind_sockets(
+    ctx: zmq.Context[zmq.Socket[bytes]], bus_in: str, bus_out: str, curve: CurveServer | None = None
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
     xsub = ctx.socket(zmq.XSUB)
     xpub = ctx.socket(zmq.XPUB)
     for sock, endpoint in ((xsub, bus_in), (xpub, bus_out)):
@@ -72,8 +72,12 @@ def serve(bus_in: str, bus_out: str, curve: CurveServer | None = None) -> None:
             auth.stop()
         ctx.destroy(linger=0)
         raise
-    log.info("broker up: publishers -> %s, subscribers <- %s%s", bus_in, bus_out,
-             " (curve)" if auth is not None else "")
+    log.info(
+        "broker up: publishers -> %s, subscribers <- %s%s",
+        bus_in,
+        bus_out,
+        " (curve)" if auth is not None else "",
+    )
     try:
         zmq.proxy(xsub, xpub)
     except (BrokerStop, KeyboardInterrupt):

@@ -31,16 +31,19 @@ LISTEN_BACKLOG = 1024  # aiohttp's 128 drops SYNs under a burst of connections
 
 
 async def serve(cfg: Config) -> None:
-    runner = EdgeRunner(create_app(cfg), access_log_class=AccessLogger,
-                        keepalive_timeout=KEEPALIVE_S, shutdown_timeout=SHUTDOWN_DEADLINE_S / 2)
+    runner = EdgeRunner(
+        create_app(cfg),
+        access_log_class=AccessLogger,
+        keepalive_timeout=KEEPALIVE_S,
+        shutdown_timeout=SHUTDOWN_DEADLINE_S / 2,
+    )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        site = web.TCPSite(runner, cfg.host, cfg.http.port, backlog=LISTEN_BACKLOG,
-                           reuse_port=True)
+        site = web.TCPSite(runner, cfg.host, cfg.http.port, backlog=LISTEN_BACKLOG, reuse_port=True)
         await site.start()
         log.info("http gateway on http://%s:%d", cfg.host, cfg.http.port)
         await stop.wait()

@@ -24,8 +24,21 @@ REDACTED = "***"
 MAX_TARGET_CHARS = 500
 MAX_AGENT_CHARS = 120
 # Query parameters whose value is a credential (compared lower-case).
-SECRET_PARAMS = frozenset({"token", "ticket", "invite", "access_token", "api_key", "apikey",
-                           "key", "secret", "password", "auth", "authorization"})
+SECRET_PARAMS = frozenset(
+    {
+        "token",
+        "ticket",
+        "invite",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "secret",
+        "password",
+        "auth",
+        "authorization",
+    }
+)
 SECRET_PARAM_PARTS = ("token", "secret", "password", "ticket")
 # Path segments that are credentials: tokens and invite codes in the admin routes.
 _SECRET_SEGMENT_RE = re.compile(r"^(/api/workspaces/[^/?]+/(?:tokens|invites)/)[^/?]+")
@@ -77,9 +90,15 @@ class AccessLogger(AbstractAccessLogger):
         version = request.version
         self.logger.info(
             '%s "%s %s HTTP/%d.%d" %d %d %.3fs "%s"',
-            request.remote or "-", _printable(request.method, 20),
+            request.remote or "-",
+            _printable(request.method, 20),
             _printable(redact_target(request.raw_path), MAX_TARGET_CHARS + 3),
-            version.major, version.minor, status, response.body_length, time,
+            version.major,
+            version.minor,
+            status,
+            response.body_length,
+            time,
             _printable(request.headers.get("User-Agent", "-"), MAX_AGENT_CHARS),
             # Successful answers are ordinary traffic; error answers are what floods.
-            extra={"rate_key": None if status < 400 else f"access status {status}"})
+            extra={"rate_key": None if status < 400 else f"access status {status}"},
+        )

@@ -18,13 +18,25 @@ from .auth import authenticate
 from .health import health_entry
 from .keys import BUS, CONFIG, OBSERVERS, PRESENCE
 
-PUBLIC_FIELDS: Final = ("name", "agent_id", "machine", "role", "model", "project", "multiplexer",
-                 "channels", "status", "current_task", "subagent_count", "resources",
-                 "since", "last_seen")
+PUBLIC_FIELDS: Final = (
+    "name",
+    "agent_id",
+    "machine",
+    "role",
+    "model",
+    "project",
+    "multiplexer",
+    "channels",
+    "status",
+    "current_task",
+    "subagent_count",
+    "resources",
+    "since",
+    "last_seen",
+)
 
 
-def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True
-               ) -> dict[str, Any]:
+def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True) -> dict[str, Any]:
     """A presence record as the API shows it (no internal connection ids)."""
     out: dict[str, Any] = {key: record.get(key) for key in PUBLIC_FIELDS}
     out["channels"] = list(out["channels"] or [])
@@ -35,8 +47,13 @@ def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True
     out["registered_at"] = _iso(record.get("since"))
     out["online"] = online
     out["orochi_current_task"] = out["current_task"] or ""
-    entry = health_entry(record, now, online=online, stale_after_s=cfg.presence.online_within_s,
-                         dead_after_s=cfg.presence.reap_after_s)
+    entry = health_entry(
+        record,
+        now,
+        online=online,
+        stale_after_s=cfg.presence.online_within_s,
+        dead_after_s=cfg.presence.reap_after_s,
+    )
     out["health"] = entry["health"]
     out["last_seen_s_ago"] = entry["last_seen_s_ago"]
     return out
@@ -69,22 +86,32 @@ async def registry(request: web.Request) -> web.Response:
     cfg, now = request.app[CONFIG], time.time()
     online = [agent_view(r, now, cfg) for r in await _online(request, scope.workspace)]
     names = {(a["workspace"], a["name"]) for a in online}
-    gone = [agent_view(r, now, cfg, online=False)
-            for r in request.app[BUS].gone_records(scope.workspace, now)
-            if (r.get("ws"), r.get("name")) not in names]
+    gone = [
+        agent_view(r, now, cfg, online=False)
+        for r in request.app[BUS].gone_records(scope.workspace, now)
+        if (r.get("ws"), r.get("name")) not in names
+    ]
     return web.json_response(online + gone)
 
 
 async def agents_health(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    entries = [health_entry(r, now, stale_after_s=cfg.presence.online_within_s,
-                            dead_after_s=cfg.presence.reap_after_s)
-               for r in await _online(request, scope.workspace)]
+    entries = [
+        health_entry(
+            r,
+            now,
+            stale_after_s=cfg.presence.online_within_s,
+            dead_after_s=cfg.presence.reap_after_s,
+        )
+        for r in await _online(request, scope.workspace)
+    ]
     seen = {(e["workspace"], e["name"]) for e in entries}
-    entries += [health_entry(r, now, online=False)
-                for r in request.app[BUS].gone_records(scope.workspace, now)
-                if (r.get("ws"), r.get("name")) not in seen]
+    entries += [
+        health_entry(r, now, online=False)
+        for r in request.app[BUS].gone_records(scope.workspace, now)
+        if (r.get("ws"), r.get("name")) not in seen
+    ]
     counts: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
     for entry in entries:
         counts[entry["health"]] += 1
@@ -101,14 +128,21 @@ async def stats(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     records = await _online(request, scope.workspace)
     members = channel_members(records)
-    observers = [o for o in request.app[OBSERVERS]
-                 if scope.workspace is None or o.workspace in (None, scope.workspace)]
-    return web.json_response({
-        "agents_online": len(records), "channels_active": len(members),
-        "observers_connected": len(observers),
-        "agents": [r["name"] for r in records], "channels": sorted(members),
-        "workspace": scope.workspace,
-    })
+    observers = [
+        o
+        for o in request.app[OBSERVERS]
+        if scope.workspace is None or o.workspace in (None, scope.workspace)
+    ]
+    return web.json_response(
+        {
+            "agents_online": len(records),
+            "channels_active": len(members),
+            "observers_connected": len(observers),
+            "agents": [r["name"] for r in records],
+            "channels": sorted(members),
+            "workspace": scope.workspace,
+        }
+    )
 
 
 async def resources(request: web.Request) -> web.Response:
@@ -116,10 +150,12 @@ async def resources(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     out: dict[str, dict[str, Any]] = {}
     for record in await _online(request, scope.workspace):
-        out[record["name"]] = {**(record.get("resources") or {}),
-                               "machine": record.get("machine") or "",
-                               "last_seen": record.get("last_seen"),
-                               "workspace": record.get("ws")}
+        out[record["name"]] = {
+            **(record.get("resources") or {}),
+            "machine": record.get("machine") or "",
+            "last_seen": record.get("last_seen"),
+            "workspace": record.get("ws"),
+        }
     return web.json_response(out)
 
 
@@ -127,13 +163,19 @@ async def config(request: web.Request) -> web.Response:
     """What the dashboard needs to know: who it is signed in as, and limits."""
     scope = await authenticate(request)
     cfg = request.app[CONFIG]
-    return web.json_response({
-        "version": __version__, "is_admin": scope.is_admin,
-        "workspace": scope.workspace, "default_workspace": scope.one_workspace,
-        "ws_upstream": cfg.http.dashboard_ws_upstream, "media_max_size": cfg.http.media_max_bytes,
-        "max_frame_bytes": cfg.ws.max_frame_bytes,
-        "online_within_s": cfg.presence.online_within_s, "agent_port": cfg.ws.port,
-    })
+    return web.json_response(
+        {
+            "version": __version__,
+            "is_admin": scope.is_admin,
+            "workspace": scope.workspace,
+            "default_workspace": scope.one_workspace,
+            "ws_upstream": cfg.http.dashboard_ws_upstream,
+            "media_max_size": cfg.http.media_max_bytes,
+            "max_frame_bytes": cfg.ws.max_frame_bytes,
+            "online_within_s": cfg.presence.online_within_s,
+            "agent_port": cfg.ws.port,
+        }
+    )
 
 
 async def whoami(request: web.Request) -> web.Response:

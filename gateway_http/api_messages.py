@@ -32,8 +32,9 @@ async def history(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     store, cfg = request.app[STORE], request.app[CONFIG]
     channel = normalize_channel(request.match_info["channel"])
-    limit = query_int(request, "limit", HISTORY_DEFAULT_LIMIT, lo=1, hi=HISTORY_MAX_LIMIT,
-                      clamp=True)
+    limit = query_int(
+        request, "limit", HISTORY_DEFAULT_LIMIT, lo=1, hi=HISTORY_MAX_LIMIT, clamp=True
+    )
     after_seq = query_int(request, "after_seq", None, lo=0)
     before_seq = query_int(request, "before_seq", None, lo=1)
     since = request.query.get("since") or None
@@ -42,8 +43,15 @@ async def history(request: web.Request) -> web.Response:
     workspace = scope.one_workspace
     try:
         rows, more = await asyncio.to_thread(
-            store.history_page, workspace, channel, max_bytes=cfg.ws.max_reply_bytes, since=since,
-            limit=limit, after_seq=after_seq, before_seq=before_seq)
+            store.history_page,
+            workspace,
+            channel,
+            max_bytes=cfg.ws.max_reply_bytes,
+            since=since,
+            limit=limit,
+            after_seq=after_seq,
+            before_seq=before_seq,
+        )
     except ValueError:
         raise bad_request("since must be an ISO-8601 timestamp", "since") from None
     return json_rows(rows, more)
@@ -52,8 +60,7 @@ async def history(request: web.Request) -> web.Response:
 def json_rows(encoded: list[str], more: bool) -> web.Response:
     """A JSON array of rows already encoded by the store's pager; `X-Orochi-More: true`
     when rows were left out to keep the answer within SCITEX_OROCHI_MAX_REPLY_BYTES."""
-    response = web.Response(text="[" + ",".join(encoded) + "]",
-                            content_type="application/json")
+    response = web.Response(text="[" + ",".join(encoded) + "]", content_type="application/json")
     response.headers["X-Orochi-More"] = "true" if more else "false"
     return response
 
@@ -61,11 +68,14 @@ def json_rows(encoded: list[str], more: bool) -> web.Response:
 async def recent_messages(request: web.Request) -> web.Response:
     """`/api/messages?limit=`: the latest messages across channels, oldest first."""
     scope = await authenticate(request)
-    limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT,
-                      clamp=True)
+    limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT, clamp=True)
     rows, more = await asyncio.to_thread(
-        request.app[STORE].recent_page, scope.workspace, limit,
-        request.app[CONFIG].ws.max_reply_bytes, skip=is_internal)
+        request.app[STORE].recent_page,
+        scope.workspace,
+        limit,
+        request.app[CONFIG].ws.max_reply_bytes,
+        skip=is_internal,
+    )
     return json_rows(rows, more)
 
 
@@ -75,8 +85,9 @@ async def post_message(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     data = await read_json_object(request, cfg.ws.max_frame_bytes)
     envelope = build_envelope(data)
-    result = await post_envelope(request.app[BUS], scope.one_workspace, envelope,
-                                 cfg.http.post_timeout_s)
+    result = await post_envelope(
+        request.app[BUS], scope.one_workspace, envelope, cfg.http.post_timeout_s
+    )
     return web.json_response(result, status=201)
 
 
@@ -88,11 +99,24 @@ async def channel_summary(request: web.Request) -> web.Response:
     last = await asyncio.to_thread(store.channels, workspace)
     workspace_row = await asyncio.to_thread(store.get_workspace, workspace) or {}
     members = channel_members(request.app[PRESENCE].records(workspace))
-    names = {name for name in set(last) | set(members) | set(workspace_row.get("channels") or [])
-             if not is_internal(name)}
-    return web.json_response({"workspace": workspace, "channels": [
-        {"name": name, "members": sorted(members.get(name, [])), "last_seq": last.get(name, 0)}
-        for name in sorted(names)]})
+    names = {
+        name
+        for name in set(last) | set(members) | set(workspace_row.get("channels") or [])
+        if not is_internal(name)
+    }
+    return web.json_response(
+        {
+            "workspace": workspace,
+            "channels": [
+                {
+                    "name": name,
+                    "members": sorted(members.get(name, [])),
+                    "last_seq": last.get(name, 0),
+                }
+                for name in sorted(names)
+            ],
+        }
+    )
 
 
 def channel_members(records: list[AgentRecord]) -> dict[str, list[str]]:

@@ -51,8 +51,9 @@ def _channels(data: dict[str, Any]) -> list[str] | None:
     if len(value) > MAX_WORKSPACE_CHANNELS:
         raise bad_request(f"at most {MAX_WORKSPACE_CHANNELS} channels", "channels")
     try:
-        return list(dict.fromkeys(codec.check_channel_name(normalize_channel(c.strip()))
-                                  for c in value))
+        return list(
+            dict.fromkeys(codec.check_channel_name(normalize_channel(c.strip())) for c in value)
+        )
     except codec.ProtocolError as exc:
         raise bad_request(exc.detail, "channels") from None
 
@@ -73,8 +74,9 @@ async def create_workspace(request: web.Request) -> web.Response:
     if not name or not name.strip():
         raise bad_request("name is required", "name")
     channels = _channels(data)
-    workspace, token = await asyncio.to_thread(request.app[ADMIN_STORE].create_workspace, name,
-                                               channels)
+    workspace, token = await asyncio.to_thread(
+        request.app[ADMIN_STORE].create_workspace, name, channels
+    )
     return web.json_response({**workspace, "workspace": workspace, "token": token}, status=201)
 
 
@@ -118,8 +120,9 @@ async def create_token(request: web.Request) -> web.Response:
             agent_name = codec.check_name(agent_name, "agent_name")
         except codec.ProtocolError as exc:
             raise bad_request(exc.detail, "agent_name") from None
-    row = await asyncio.to_thread(request.app[ADMIN_STORE].create_token, workspace_id, label,
-                                  agent_name)
+    row = await asyncio.to_thread(
+        request.app[ADMIN_STORE].create_token, workspace_id, label, agent_name
+    )
     if agent_name is not None:  # the name is taken now: gateways must look again
         await request.app[BUS].publish_policy_change(workspace_id)
     return web.json_response(row, status=201)
@@ -127,13 +130,16 @@ async def create_token(request: web.Request) -> web.Response:
 
 def _gitea_grant(data: dict[str, Any]) -> dict[str, list[str]]:
     grant: dict[str, list[str]] = {}
-    for key, shape in (("owners", "an owner or organisation name"),
-                       ("repos", "'owner/repo'")):
+    for key, shape in (("owners", "an owner or organisation name"), ("repos", "'owner/repo'")):
         value = data.get(key, [])
-        if (not isinstance(value, list) or len(value) > MAX_GITEA_GRANTS
-                or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value)):
-            raise bad_request(f"{key} must be a list of at most {MAX_GITEA_GRANTS} strings "
-                              f"({shape} each)", key)
+        if (
+            not isinstance(value, list)
+            or len(value) > MAX_GITEA_GRANTS
+            or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value)
+        ):
+            raise bad_request(
+                f"{key} must be a list of at most {MAX_GITEA_GRANTS} strings ({shape} each)", key
+            )
         if key == "repos" and any(v.count("/") != 1 for v in value):
             raise bad_request("repos entries are 'owner/repo'", key)
         grant[key] = sorted(set(value))
@@ -150,8 +156,11 @@ async def update_workspace(request: web.Request) -> web.Response:
     value = data.get("require_pinned")
     if not isinstance(value, bool):
         raise bad_request("require_pinned must be true or false", "require_pinned")
-    workspace = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
-                                        request.match_info["id"], require_pinned=value)
+    workspace = await asyncio.to_thread(
+        request.app[ADMIN_STORE].set_workspace_policy,
+        request.match_info["id"],
+        require_pinned=value,
+    )
     await request.app[BUS].publish_policy_change(workspace["id"])
     return web.json_response(workspace)
 
@@ -161,8 +170,9 @@ async def set_gitea_access(request: web.Request) -> web.Response:
     workspace's agents may then use Gitea on those owners and repos; DELETE revokes."""
     await require_admin(request)
     grant = None if request.method == "DELETE" else _gitea_grant(await _body(request))
-    workspace = await asyncio.to_thread(request.app[ADMIN_STORE].set_workspace_policy,
-                                        request.match_info["id"], gitea_access=grant)
+    workspace = await asyncio.to_thread(
+        request.app[ADMIN_STORE].set_workspace_policy, request.match_info["id"], gitea_access=grant
+    )
     await request.app[BUS].publish_policy_change(workspace["id"])
     return web.json_response(workspace)
 
@@ -192,11 +202,13 @@ async def create_invite(request: web.Request) -> web.Response:
     data = await _body(request, optional=True)
     max_uses = opt_int(data, "max_uses", lo=1, hi=1_000_000) or 1
     expires = data.get("expires_in_s")
-    if expires is not None and (isinstance(expires, bool)
-                                or not isinstance(expires, int | float) or expires <= 0):
+    if expires is not None and (
+        isinstance(expires, bool) or not isinstance(expires, int | float) or expires <= 0
+    ):
         raise bad_request("expires_in_s must be a number > 0", "expires_in_s")
-    row = await asyncio.to_thread(request.app[ADMIN_STORE].create_invite, workspace_id, max_uses,
-                                  expires)
+    row = await asyncio.to_thread(
+        request.app[ADMIN_STORE].create_invite, workspace_id, max_uses, expires
+    )
     return web.json_response(row, status=201)
 
 
@@ -215,11 +227,14 @@ async def redeem_invite(request: web.Request) -> web.Response:
     if not code:
         raise bad_request("invite is required (the inv_... code)", "invite")
     label = opt_str(data, "label", limit=200) or "invite"
-    workspace_id, token = await asyncio.to_thread(request.app[ADMIN_STORE].redeem_invite, code,
-                                                  label)
+    workspace_id, token = await asyncio.to_thread(
+        request.app[ADMIN_STORE].redeem_invite, code, label
+    )
     workspace = await asyncio.to_thread(request.app[STORE].get_workspace, workspace_id)
-    return web.json_response({"status": "ok", "workspace_id": workspace_id,
-                              "workspace": workspace, "token": token}, status=201)
+    return web.json_response(
+        {"status": "ok", "workspace_id": workspace_id, "workspace": workspace, "token": token},
+        status=201,
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -49,8 +49,18 @@ from .service import HttpHub
 
 __all__ = ["create_app"]
 
-ROUTE_MODULES = (metrics, api_agents, api_messages, api_workspaces, uploads, observers,
-                 tickets, dashboard, gitea_routes, telegram_webhook)
+ROUTE_MODULES = (
+    metrics,
+    api_agents,
+    api_messages,
+    api_workspaces,
+    uploads,
+    observers,
+    tickets,
+    dashboard,
+    gitea_routes,
+    telegram_webhook,
+)
 
 
 def provide_bus_side(app: web.Application, hub: HttpHub) -> None:

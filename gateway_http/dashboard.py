@@ -35,8 +35,9 @@ async def favicon(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "orochi-icon.svg", headers=NO_CACHE)
 
 
-def revalidate(static: web.AbstractResource
-               ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+def revalidate(
+    static: web.AbstractResource,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     """A response hook: `no-cache` on what the static resource serves, like the page."""
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:

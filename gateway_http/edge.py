@@ -82,11 +82,13 @@ EDGE = web.AppKey("edge", ConnectionGuard)
 def refusal(reason: str) -> bytes:
     """The whole answer to a refused connection: status line, headers, JSON error body."""
     body = json.dumps({"error": REFUSAL_MESSAGES[reason], "status": 503}).encode()
-    head = ("HTTP/1.1 503 Service Unavailable\r\n"
-            "Content-Type: application/json; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            f"Retry-After: {RETRY_AFTER_S}\r\n"
-            "Connection: close\r\n\r\n")
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Retry-After: {RETRY_AFTER_S}\r\n"
+        "Connection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -110,8 +112,9 @@ class EdgeProtocol(RequestHandler):
 
     __slots__ = ("_guard", "_head_timeout_s", "_addr", "_head_timer", "_answered")
 
-    def __init__(self, manager: web.Server, *, guard: ConnectionGuard, head_timeout_s: float,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, manager: web.Server, *, guard: ConnectionGuard, head_timeout_s: float, **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._head_timeout_s = head_timeout_s
@@ -156,23 +159,33 @@ class EdgeProtocol(RequestHandler):
         elif data and self._head_timer is None:
             self._arm_head_timer()  # the first byte of the next request on a kept-alive socket
 
-    async def finish_response(self, request: Any, resp: web.StreamResponse,
-                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+    async def finish_response(
+        self, request: Any, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
         try:
             return await super().finish_response(request, resp, start_time)
         finally:
             self._answered += 1
 
-    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
         """A request aiohttp could not parse or serve: the gateway's JSON error, closed.
 
         aiohttp's own version logs the exception, whose text quotes the raw request
         line or header (tokens included), and answers text/plain.
         """
         if status >= 500:
-            log.error("request from %s failed: %s", request.remote, type(exc).__name__,
-                      exc_info=exc if exc is not None and status == 500 else None)
+            log.error(
+                "request from %s failed: %s",
+                request.remote,
+                type(exc).__name__,
+                exc_info=exc if exc is not None and status == 500 else None,
+            )
         else:
             log.info("malformed request from %s: %s", request.remote, type(exc).__name__)
         if request.writer.output_size > 0:
@@ -195,23 +208,32 @@ class EdgeProtocol(RequestHandler):
         if self._force_close or self._request_count > self._answered:
             return
         self._guard.header_timeouts += 1
-        log.info("closed a connection from %s: no complete request head within %gs",
-                 self._addr, self._head_timeout_s)
+        log.info(
+            "closed a connection from %s: no complete request head within %gs",
+            self._addr,
+            self._head_timeout_s,
+        )
         self.force_close()
 
 
 class EdgeServer(web.Server):
     """aiohttp's low-level server, building `EdgeProtocol`s."""
 
-    def __init__(self, handler: Any, *, guard: ConnectionGuard, head_timeout_s: float,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, guard: ConnectionGuard, head_timeout_s: float, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self.guard = guard
         self.head_timeout_s = head_timeout_s
 
     def __call__(self) -> EdgeProtocol:
-        return EdgeProtocol(self, loop=self._loop, guard=self.guard,
-                            head_timeout_s=self.head_timeout_s, **self._kwargs)
+        return EdgeProtocol(
+            self,
+            loop=self._loop,
+            guard=self.guard,
+            head_timeout_s=self.head_timeout_s,
+            **self._kwargs,
+        )
 
 
 class EdgeRunner(web.AppRunner):
@@ -219,8 +241,12 @@ class EdgeRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()  # runs the app's startup (the bus round trip)
-        return EdgeServer(server.request_handler, request_factory=server.request_factory,
-                          handler_cancellation=server.handler_cancellation,
-                          loop=asyncio.get_running_loop(), guard=self.app[EDGE],
-                          head_timeout_s=self.app[CONFIG].http.header_timeout_s,
-                          **server._kwargs)
+        return EdgeServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            guard=self.app[EDGE],
+            head_timeout_s=self.app[CONFIG].http.header_timeout_s,
+            **server._kwargs,
+        )

@@ -39,9 +39,16 @@ class ApiError(HubError):
     the answer needs besides: response headers, or closing the connection (a 413
     before the body was read)."""
 
-    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None, close_connection: bool = False,
-                 **extra: Any) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        close_connection: bool = False,
+        **extra: Any,
+    ) -> None:
         super().__init__(message, code=code, field=field, **extra)
         self.headers = dict(headers or {})
         self.close_connection = close_connection
@@ -107,8 +114,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {k: v for k, v in exc.headers.items()
-                   if k.lower() in ("allow", "www-authenticate", "retry-after")}
+        headers = {
+            k: v
+            for k, v in exc.headers.items()
+            if k.lower() in ("allow", "www-authenticate", "retry-after")
+        }
         message = _reason(exc)
         if exc.status == 404:
             message = f"no such route: {request.method} {request.path}"
@@ -136,8 +146,9 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = allowed_origin(request)
-        preflight = (request.method == "OPTIONS"
-                     and "Access-Control-Request-Method" in request.headers)
+        preflight = (
+            request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        )
         if preflight:
             if origin is None:
                 return render(ApiError(ErrorCode.FORBIDDEN, "origin not allowed"))
@@ -156,8 +167,7 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
 
 
 # ---- request fields (bodies are read in bodies.py) -------------------------------
-def opt_str(data: dict[str, Any], key: str, *, limit: int = 1000,
-            prefix: str = "") -> str | None:
+def opt_str(data: dict[str, Any], key: str, *, limit: int = 1000, prefix: str = "") -> str | None:
     value = data.get(key)
     if value is None:
         return None
@@ -181,13 +191,34 @@ def opt_int(data: dict[str, Any], key: str, *, lo: int, hi: int | None = None) -
 
 
 @overload
-def query_int(request: web.Request, key: str, default: int, *, lo: int,
-              hi: int | None = None, clamp: bool = False) -> int: ...
+def query_int(
+    request: web.Request,
+    key: str,
+    default: int,
+    *,
+    lo: int,
+    hi: int | None = None,
+    clamp: bool = False,
+) -> int: ...
 @overload
-def query_int(request: web.Request, key: str, default: None, *, lo: int,
-              hi: int | None = None, clamp: bool = False) -> int | None: ...
-def query_int(request: web.Request, key: str, default: int | None, *, lo: int,
-              hi: int | None = None, clamp: bool = False) -> int | None:
+def query_int(
+    request: web.Request,
+    key: str,
+    default: None,
+    *,
+    lo: int,
+    hi: int | None = None,
+    clamp: bool = False,
+) -> int | None: ...
+def query_int(
+    request: web.Request,
+    key: str,
+    default: int | None,
+    *,
+    lo: int,
+    hi: int | None = None,
+    clamp: bool = False,
+) -> int | None:
     """An integer query parameter: 400 naming it when it is not one."""
     raw = request.query.get(key)
     if raw is None or raw == "":

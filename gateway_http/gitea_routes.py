@@ -40,8 +40,9 @@ class WorkerTimeout(GiteaApiError):
     GITEA_API_ERROR, what an agent gets over its socket for the same wait."""
 
     def __init__(self) -> None:
-        super().__init__(None, "the Gitea worker did not answer in time (is "
-                               "SCITEX_OROCHI_GITEA_URL set?)")
+        super().__init__(
+            None, "the Gitea worker did not answer in time (is SCITEX_OROCHI_GITEA_URL set?)"
+        )
 
     @property
     def http_status(self) -> int:
@@ -57,8 +58,9 @@ def worker_error(error: ErrorBody) -> HubError:
     return ActionError(code, detail)
 
 
-async def call_worker(request: web.Request, scope: Scope, action: str,
-                      params: dict[str, Any]) -> Any:
+async def call_worker(
+    request: web.Request, scope: Scope, action: str, params: dict[str, Any]
+) -> Any:
     """The worker's `result` (cut to what the scope may see); raises a HubError."""
     grant = None
     if not scope.is_admin:
@@ -68,30 +70,34 @@ async def call_worker(request: web.Request, scope: Scope, action: str,
     workspace = scope.one_workspace
     try:
         reply = await request.app[BUS].request(
-            "gitea", {"ws": workspace, "sender": "http", "action": action, "params": params},
-            GITEA_RPC_TIMEOUT_S)
+            "gitea",
+            {"ws": workspace, "sender": "http", "action": action, "params": params},
+            GITEA_RPC_TIMEOUT_S,
+        )
     except RpcTimeout:
         raise WorkerTimeout() from None
     error = reply.get("error")
     if error:
         raise worker_error(error)
-    return authority.filter_result(action, params, reply.get("result"),
-                                   is_admin=scope.is_admin, grant=grant)
+    return authority.filter_result(
+        action, params, reply.get("result"), is_admin=scope.is_admin, grant=grant
+    )
 
 
 async def list_issues(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    params = {"owner": request.match_info["owner"], "repo": request.match_info["repo"],
-              "state": request.query.get("state", "open")}
-    return web.json_response(
-        await call_worker(request, scope, "list_issues", params))
+    params = {
+        "owner": request.match_info["owner"],
+        "repo": request.match_info["repo"],
+        "state": request.query.get("state", "open"),
+    }
+    return web.json_response(await call_worker(request, scope, "list_issues", params))
 
 
 async def list_repos(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     params = {key: request.query[key] for key in ("org", "q") if request.query.get(key)}
-    return web.json_response(
-        await call_worker(request, scope, "list_repos", params))
+    return web.json_response(await call_worker(request, scope, "list_repos", params))
 
 
 async def create_issue(request: web.Request) -> web.Response:

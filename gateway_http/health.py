@@ -26,9 +26,14 @@ DEAD_STATUSES = frozenset({"dead", "crashed", "stopped", "offline"})
 HEALTHY, IDLE, STALE, DEAD = "healthy", "idle", "stale", "dead"
 
 
-def classify(record: AgentRecord, now: float, *, online: bool = True,
-             stale_after_s: float = STALE_AFTER_S,
-             dead_after_s: float = DEAD_AFTER_S) -> tuple[str, str]:
+def classify(
+    record: AgentRecord,
+    now: float,
+    *,
+    online: bool = True,
+    stale_after_s: float = STALE_AFTER_S,
+    dead_after_s: float = DEAD_AFTER_S,
+) -> tuple[str, str]:
     """(health, reason) of one presence record at epoch `now`."""
     status = str(record.get("status") or "").lower()
     age = seen_ago(record, now)
@@ -55,18 +60,30 @@ def seen_ago(record: AgentRecord, now: float) -> float:
     return max(0.0, now - last) if last else float("inf")
 
 
-def health_entry(record: AgentRecord, now: float, *, online: bool = True,
-                 stale_after_s: float = STALE_AFTER_S,
-                 dead_after_s: float = DEAD_AFTER_S) -> dict[str, Any]:
-    health, reason = classify(record, now, online=online, stale_after_s=stale_after_s,
-                              dead_after_s=dead_after_s)
+def health_entry(
+    record: AgentRecord,
+    now: float,
+    *,
+    online: bool = True,
+    stale_after_s: float = STALE_AFTER_S,
+    dead_after_s: float = DEAD_AFTER_S,
+) -> dict[str, Any]:
+    health, reason = classify(
+        record, now, online=online, stale_after_s=stale_after_s, dead_after_s=dead_after_s
+    )
     age = seen_ago(record, now)
     return {
-        "name": record.get("name"), "agent_id": record.get("agent_id") or record.get("name"),
-        "workspace": record.get("ws"), "online": online, "health": health, "reason": reason,
+        "name": record.get("name"),
+        "agent_id": record.get("agent_id") or record.get("name"),
+        "workspace": record.get("ws"),
+        "online": online,
+        "health": health,
+        "reason": reason,
         "last_seen": record.get("last_seen"),
         "last_seen_s_ago": None if age == float("inf") else round(age, 3),
-        "status": record.get("status") or "", "current_task": record.get("current_task") or "",
-        "machine": record.get("machine") or "", "role": record.get("role") or "",
+        "status": record.get("status") or "",
+        "current_task": record.get("current_task") or "",
+        "machine": record.get("machine") or "",
+        "role": record.get("role") or "",
         "resources": dict(record.get("resources") or {}),
     }

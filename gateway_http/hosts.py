@@ -56,8 +56,9 @@ def workspace_subdomain(name: str, base_hosts: Iterable[str]) -> str | None:
 
 
 class HostPolicy:
-    def __init__(self, configured_host: str, allowed: Iterable[str],
-                 extra: Iterable[str] = ()) -> None:
+    def __init__(
+        self, configured_host: str, allowed: Iterable[str], extra: Iterable[str] = ()
+    ) -> None:
         names = {host_name(n) for n in (*ALWAYS_ALLOWED, configured_host, *allowed, *extra) if n}
         self.any = "*" in names
         self.suffixes = tuple(n for n in names if n.startswith("."))
@@ -88,8 +89,11 @@ def host_middleware(policy: HostPolicy) -> Middleware:
         if not policy.allows(header):
             shown = "".join(c if c.isprintable() else "?" for c in (header or ""))[:100]
             return error_response(
-                421, f"this hub does not answer for host {shown!r}: add it to {SETTING} "
-                     f"(comma-separated names) to allow it", setting=SETTING)
+                421,
+                f"this hub does not answer for host {shown!r}: add it to {SETTING} "
+                f"(comma-separated names) to allow it",
+                setting=SETTING,
+            )
         return await handler(request)
 
     return middleware

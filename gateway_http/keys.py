@@ -51,8 +51,7 @@ class ObserverView(Protocol):
 
 
 class Poster(Protocol):
-    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
-                   ) -> AckItem:
+    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float) -> AckItem:
         """Publish one validated envelope; the persister's ack body once it is durable."""
         ...
 
@@ -93,8 +92,7 @@ class BusSide(ObserverHub, Protocol):
 
     async def add_observer(self, observer: Any) -> None: ...
 
-    async def request(self, service: str, body: Mapping[str, object], timeout_s: float
-                      ) -> RpcReply:
+    async def request(self, service: str, body: Mapping[str, object], timeout_s: float) -> RpcReply:
         """Ask a bus service (`gitea`, `telegram`) and wait for its reply body."""
         ...
 

@@ -76,8 +76,9 @@ class MediaStore:
         return None if path is None else (path, media_meta.read_sidecar(path))
 
     # ---- the store's API ------------------------------------------------------------
-    async def save_stream(self, read_chunk: ReadChunk, ext: str, *, workspace: str,
-                          mime_type: str, filename: str) -> StoredFile:
+    async def save_stream(
+        self, read_chunk: ReadChunk, ext: str, *, workspace: str, mime_type: str, filename: str
+    ) -> StoredFile:
         """Stream chunks to a hidden partial file, then rename it into place; 413 (and
         nothing left behind) once the upload passes the size limit."""
         file_id, path = await asyncio.to_thread(self.new_path, ext)
@@ -98,17 +99,20 @@ class MediaStore:
             out.close()
             partial.unlink(missing_ok=True)
             raise
-        await asyncio.to_thread(self._sidecar, path, workspace, mime_type, filename, size,
-                                digest.hexdigest())
+        await asyncio.to_thread(
+            self._sidecar, path, workspace, mime_type, filename, size, digest.hexdigest()
+        )
         return StoredFile(file_id, self.url_of(path), size)
 
-    async def save_bytes(self, data: bytes, ext: str, *, workspace: str, mime_type: str,
-                         filename: str) -> StoredFile:
+    async def save_bytes(
+        self, data: bytes, ext: str, *, workspace: str, mime_type: str, filename: str
+    ) -> StoredFile:
         def store() -> tuple[str, Path]:
             file_id, path = self.new_path(ext)
             media_meta.write_atomic(path, data)
-            self._sidecar(path, workspace, mime_type, filename, len(data),
-                          hashlib.sha256(data).hexdigest())
+            self._sidecar(
+                path, workspace, mime_type, filename, len(data), hashlib.sha256(data).hexdigest()
+            )
             return file_id, path
 
         file_id, path = await asyncio.to_thread(store)
@@ -119,11 +123,18 @@ class MediaStore:
         return await asyncio.to_thread(self._lookup, month, name)
 
     @staticmethod
-    def _sidecar(path: Path, workspace: str, mime_type: str, filename: str, size: int,
-                 sha256: str) -> None:
-        media_meta.write_sidecar(path, workspace=workspace, mime_type=mime_type,
-                                 filename=filename, size=size, sha256=sha256,
-                                 source=UPLOAD_SOURCE)
+    def _sidecar(
+        path: Path, workspace: str, mime_type: str, filename: str, size: int, sha256: str
+    ) -> None:
+        media_meta.write_sidecar(
+            path,
+            workspace=workspace,
+            mime_type=mime_type,
+            filename=filename,
+            size=size,
+            sha256=sha256,
+            source=UPLOAD_SOURCE,
+        )
 
 
 MEDIA = web.AppKey("media", MediaStore)

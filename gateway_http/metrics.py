@@ -30,8 +30,9 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def metric(name: str, kind: str, help_text: str,
-           samples: Iterable[tuple[dict[str, str], float]]) -> list[str]:
+def metric(
+    name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]
+) -> list[str]:
     lines = [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} {kind}"]
     for labels, value in samples:
         label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
@@ -48,71 +49,204 @@ def render(request: web.Request, by_workspace: bool = False) -> str:
     records = app[PRESENCE].records()
     health: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
     for record in records:
-        health[classify(record, now, stale_after_s=cfg.presence.online_within_s,
-                        dead_after_s=cfg.presence.reap_after_s)[0]] += 1
+        health[
+            classify(
+                record,
+                now,
+                stale_after_s=cfg.presence.online_within_s,
+                dead_after_s=cfg.presence.reap_after_s,
+            )[0]
+        ] += 1
     workspaces: dict[str, int] = {}
     for record in records:
         workspaces[record["ws"]] = workspaces.get(record["ws"], 0) + 1
     lines: list[str] = []
     add = lines.extend
-    add(metric("info", "gauge", "Build and process identity.",
-               [({"version": __version__, "origin": side.origin}, 1)]))
-    add(metric("uptime_seconds", "gauge", "Seconds since this process started.",
-               [({}, now - app[STARTED])]))
-    add(metric("observers_connected", "gauge", "Observer WebSocket connections.",
-               [({}, len(app[OBSERVERS]))]))
+    add(
+        metric(
+            "info",
+            "gauge",
+            "Build and process identity.",
+            [({"version": __version__, "origin": side.origin}, 1)],
+        )
+    )
+    add(
+        metric(
+            "uptime_seconds",
+            "gauge",
+            "Seconds since this process started.",
+            [({}, now - app[STARTED])],
+        )
+    )
+    add(
+        metric(
+            "observers_connected",
+            "gauge",
+            "Observer WebSocket connections.",
+            [({}, len(app[OBSERVERS]))],
+        )
+    )
     if by_workspace:
-        add(metric("agents_online", "gauge", "Agents online (presence replica), by workspace.",
-                   [({"workspace": workspace}, n) for workspace, n in sorted(workspaces.items())]
-                   or [({}, 0)]))
+        add(
+            metric(
+                "agents_online",
+                "gauge",
+                "Agents online (presence replica), by workspace.",
+                [({"workspace": workspace}, n) for workspace, n in sorted(workspaces.items())]
+                or [({}, 0)],
+            )
+        )
     else:
-        add(metric("agents_online", "gauge", "Agents online (presence replica).",
-                   [({}, len(records))]))
-    add(metric("agents_health", "gauge", "Agents online by health class.",
-               [({"health": k}, v) for k, v in health.items()]))
-    add(metric("messages_in_total", "counter",
-               "Messages posted through this process (REST and observers) and stored.",
-               [({}, c.messages_in)]))
-    add(metric("messages_rejected_total", "counter", "Posted messages the persister refused.",
-               [({}, c.messages_rejected)]))
-    add(metric("messages_timed_out_total", "counter",
-               "Posts answered 503 because the persister did not confirm in time.",
-               [({}, c.messages_timed_out)]))
-    add(metric("deliveries_total", "counter", "Stored messages delivered on the bus.",
-               [({}, c.deliveries)]))
-    add(metric("observer_frames_out_total", "counter", "Frames written to observers.",
-               [({}, c.observer_frames_out)]))
-    add(metric("observer_slow_closes_total", "counter",
-               "Observers closed with 4008 because their send queue overflowed.",
-               [({}, c.observer_slow_closes)]))
-    add(metric("bus_published_total", "counter", "Frames published on the bus.",
-               [({}, side.bus.published)]))
-    add(metric("bus_received_total", "counter", "Frames received from the bus.",
-               [({}, side.bus.received)]))
-    add(metric("bus_drops_total", "counter",
-               "Delivered seqs never seen by this process (frames dropped on the bus).",
-               [({}, c.seq_gaps)]))
-    add(metric("bus_duplicates_total", "counter", "Deliveries received again (republished).",
-               [({}, c.duplicates)]))
-    add(metric("ingest_pending", "gauge", "Posted messages waiting for the persister's ack.",
-               [({}, len(side.ingest.pending))]))
-    add(metric("ingest_republished_total", "counter",
-               "Republications of messages still unacked.", [({}, side.ingest.republished)]))
-    add(metric("persist_lag_seconds", "gauge",
-               "Age of the oldest message posted here and not yet confirmed durable.",
-               [({}, side.persist_lag_s())]))
-    add(metric("persist_ack_seconds_sum", "counter",
-               "Total seconds from post to durable ack.", [({}, c.ack_seconds_sum)]))
-    add(metric("persist_ack_seconds_count", "counter", "Durable acks timed.",
-               [({}, c.ack_count)]))
-    add(metric("connections_open", "gauge", "Open connections on the dashboard port.",
-               [({}, edge.open)]))
-    add(metric("connections_refused_total", "counter",
-               "Connections answered 503 at once: over the per-address or the total limit.",
-               [({"reason": k}, v) for k, v in sorted(edge.refused.items())]))
-    add(metric("header_timeouts_total", "counter",
-               "Connections closed for not sending a request head in time.",
-               [({}, edge.header_timeouts)]))
+        add(
+            metric(
+                "agents_online", "gauge", "Agents online (presence replica).", [({}, len(records))]
+            )
+        )
+    add(
+        metric(
+            "agents_health",
+            "gauge",
+            "Agents online by health class.",
+            [({"health": k}, v) for k, v in health.items()],
+        )
+    )
+    add(
+        metric(
+            "messages_in_total",
+            "counter",
+            "Messages posted through this process (REST and observers) and stored.",
+            [({}, c.messages_in)],
+        )
+    )
+    add(
+        metric(
+            "messages_rejected_total",
+            "counter",
+            "Posted messages the persister refused.",
+            [({}, c.messages_rejected)],
+        )
+    )
+    add(
+        metric(
+            "messages_timed_out_total",
+            "counter",
+            "Posts answered 503 because the persister did not confirm in time.",
+            [({}, c.messages_timed_out)],
+        )
+    )
+    add(
+        metric(
+            "deliveries_total",
+            "counter",
+            "Stored messages delivered on the bus.",
+            [({}, c.deliveries)],
+        )
+    )
+    add(
+        metric(
+            "observer_frames_out_total",
+            "counter",
+            "Frames written to observers.",
+            [({}, c.observer_frames_out)],
+        )
+    )
+    add(
+        metric(
+            "observer_slow_closes_total",
+            "counter",
+            "Observers closed with 4008 because their send queue overflowed.",
+            [({}, c.observer_slow_closes)],
+        )
+    )
+    add(
+        metric(
+            "bus_published_total",
+            "counter",
+            "Frames published on the bus.",
+            [({}, side.bus.published)],
+        )
+    )
+    add(
+        metric(
+            "bus_received_total",
+            "counter",
+            "Frames received from the bus.",
+            [({}, side.bus.received)],
+        )
+    )
+    add(
+        metric(
+            "bus_drops_total",
+            "counter",
+            "Delivered seqs never seen by this process (frames dropped on the bus).",
+            [({}, c.seq_gaps)],
+        )
+    )
+    add(
+        metric(
+            "bus_duplicates_total",
+            "counter",
+            "Deliveries received again (republished).",
+            [({}, c.duplicates)],
+        )
+    )
+    add(
+        metric(
+            "ingest_pending",
+            "gauge",
+            "Posted messages waiting for the persister's ack.",
+            [({}, len(side.ingest.pending))],
+        )
+    )
+    add(
+        metric(
+            "ingest_republished_total",
+            "counter",
+            "Republications of messages still unacked.",
+            [({}, side.ingest.republished)],
+        )
+    )
+    add(
+        metric(
+            "persist_lag_seconds",
+            "gauge",
+            "Age of the oldest message posted here and not yet confirmed durable.",
+            [({}, side.persist_lag_s())],
+        )
+    )
+    add(
+        metric(
+            "persist_ack_seconds_sum",
+            "counter",
+            "Total seconds from post to durable ack.",
+            [({}, c.ack_seconds_sum)],
+        )
+    )
+    add(metric("persist_ack_seconds_count", "counter", "Durable acks timed.", [({}, c.ack_count)]))
+    add(
+        metric(
+            "connections_open",
+            "gauge",
+            "Open connections on the dashboard port.",
+            [({}, edge.open)],
+        )
+    )
+    add(
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections answered 503 at once: over the per-address or the total limit.",
+            [({"reason": k}, v) for k, v in sorted(edge.refused.items())],
+        )
+    )
+    add(
+        metric(
+            "header_timeouts_total",
+            "counter",
+            "Connections closed for not sending a request head in time.",
+            [({}, edge.header_timeouts)],
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -126,12 +260,17 @@ async def metrics(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     side = app[BUS]
-    return web.json_response({
-        "status": "ok", "version": __version__, "origin": side.origin,
-        "uptime_s": round(time.time() - app[STARTED], 3),
-        "agents_online": len(app[PRESENCE].agents), "observers": len(app[OBSERVERS]),
-        "ingest_pending": len(side.ingest.pending),
-    })
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "origin": side.origin,
+            "uptime_s": round(time.time() - app[STARTED], 3),
+            "agents_online": len(app[PRESENCE].agents),
+            "observers": len(app[OBSERVERS]),
+            "ingest_pending": len(side.ingest.pending),
+        }
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -49,8 +49,9 @@ class Observer:
         self.hub = hub
         self.closing = False
         self.sent = 0
-        self._queue: Outbox[str] = Outbox(hub.cfg.ws.send_queue_max_frames,
-                                          hub.cfg.ws.send_queue_max_bytes)
+        self._queue: Outbox[str] = Outbox(
+            hub.cfg.ws.send_queue_max_frames, hub.cfg.ws.send_queue_max_bytes
+        )
         self._ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._posts: set[asyncio.Task[None]] = set()
@@ -64,8 +65,11 @@ class Observer:
         if self._queue.push(text):
             self._ready.set()
             return True
-        log.warning("slow observer: %d frames (%d bytes) queued, closing", len(self._queue),
-                    self._queue.bytes)
+        log.warning(
+            "slow observer: %d frames (%d bytes) queued, closing",
+            len(self._queue),
+            self._queue.bytes,
+        )
         self._queue.clear()
         self.hub.counters.observer_slow_closes += 1
         self.close_soon(codec.CLOSE_SLOW_CONSUMER)
@@ -101,7 +105,8 @@ class Observer:
         try:
             await asyncio.wait_for(
                 self.ws.close(code=code, message=CLOSE_REASONS.get(code, "").encode()),
-                CLOSE_TIMEOUT_S)
+                CLOSE_TIMEOUT_S,
+            )
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
 
@@ -109,8 +114,9 @@ class Observer:
         for task in [self._writer, *self._posts]:
             if task is not None:
                 task.cancel()
-        await asyncio.gather(*(t for t in [self._writer, *self._posts] if t is not None),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(t for t in [self._writer, *self._posts] if t is not None), return_exceptions=True
+        )
 
     # ---- frames from the observer ------------------------------------------------
     def on_text(self, text: str) -> None:
@@ -120,15 +126,19 @@ class Observer:
             self.refuse(exc.code, exc.detail, exc.ref)
             return
         if frame.type != "message":
-            self.refuse(ErrorCode.UNSUPPORTED_TYPE, f"observers may send 'message' frames "
-                                                    f"only, not {frame.type!r}", frame.id)
+            self.refuse(
+                ErrorCode.UNSUPPORTED_TYPE,
+                f"observers may send 'message' frames only, not {frame.type!r}",
+                frame.id,
+            )
             return
         if not self.scope.is_admin:
             self.refuse(ErrorCode.FORBIDDEN, POST_NEEDS_ADMIN, frame.id)
             return
         try:
-            envelope = build_envelope({"sender": frame.sender, "id": frame.id,
-                                       "payload": frame.payload})
+            envelope = build_envelope(
+                {"sender": frame.sender, "id": frame.id, "payload": frame.payload}
+            )
         except HubError as exc:
             self.refuse(exc.code, exc.detail, frame.id)
             return
@@ -139,8 +149,9 @@ class Observer:
     async def _post(self, envelope: dict[str, Any]) -> None:
         ref = envelope["id"]
         try:
-            result = await post_envelope(self.hub, self.scope.one_workspace, envelope,
-                                         self.hub.cfg.http.post_timeout_s)
+            result = await post_envelope(
+                self.hub, self.scope.one_workspace, envelope, self.hub.cfg.http.post_timeout_s
+            )
         except HubError as exc:  # PERSIST_TIMEOUT, or the persister's refusal
             self.refuse(exc.code, exc.detail, ref)
             return
@@ -162,20 +173,26 @@ def observer_token(request: web.Request) -> str:
 
 async def observer_ws(request: web.Request) -> web.WebSocketResponse:
     hub, cfg = request.app[BUS], request.app[CONFIG]
-    ws = web.WebSocketResponse(heartbeat=cfg.ws.ping_interval_s,
-                               max_msg_size=cfg.ws.max_frame_bytes)
+    ws = web.WebSocketResponse(
+        heartbeat=cfg.ws.ping_interval_s, max_msg_size=cfg.ws.max_frame_bytes
+    )
     await ws.prepare(request)
     try:
-        scope = await scope_of_token(request.app, observer_token(request),
-                                     request.query.get("workspace"))
+        scope = await scope_of_token(
+            request.app, observer_token(request), request.query.get("workspace")
+        )
     except Exception:  # noqa: BLE001 - a broken store must not crash the gateway
         log.exception("observer authentication failed with an error")
         scope = None
     if scope is None:
-        await ws.send_str(codec.server_frame(
-            "error", {"code": ErrorCode.AUTH_FAILED, "detail": "Invalid or missing token"}))
-        await ws.close(code=codec.CLOSE_AUTH_FAILED,
-                       message=CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode())
+        await ws.send_str(
+            codec.server_frame(
+                "error", {"code": ErrorCode.AUTH_FAILED, "detail": "Invalid or missing token"}
+            )
+        )
+        await ws.close(
+            code=codec.CLOSE_AUTH_FAILED, message=CLOSE_REASONS[codec.CLOSE_AUTH_FAILED].encode()
+        )
         return ws
     observer = Observer(ws, scope, hub)
     await hub.add_observer(observer)
@@ -187,8 +204,9 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
             if msg.type == WSMsgType.TEXT:
                 observer.on_text(msg.data)
             elif msg.type == WSMsgType.BINARY:
-                observer.refuse(ErrorCode.PARSE_ERROR,
-                                "binary frames are not supported; send JSON text", None)
+                observer.refuse(
+                    ErrorCode.PARSE_ERROR, "binary frames are not supported; send JSON text", None
+                )
     finally:
         hub.remove_observer(observer)
         await observer.stop()

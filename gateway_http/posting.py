@@ -55,8 +55,9 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     sender = check_sender(data.get("sender", DEFAULT_SENDER))
     payload = data.get("payload")
     if payload is None:
-        payload = {k: data[k] for k in ("channel", "content", "metadata", "attachments")
-                   if k in data}
+        payload = {
+            k: data[k] for k in ("channel", "content", "metadata", "attachments") if k in data
+        }
     if not isinstance(payload, dict):
         raise bad_request("payload must be an object", "payload")
     payload = dict(payload)
@@ -64,11 +65,17 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(channel, str) and channel:
         payload["channel"] = normalize_channel(channel)
     msg_id = data.get("id")
-    if msg_id is not None and (not isinstance(msg_id, str) or not msg_id
-                               or len(msg_id) > codec.MAX_ID_CHARS):
+    if msg_id is not None and (
+        not isinstance(msg_id, str) or not msg_id or len(msg_id) > codec.MAX_ID_CHARS
+    ):
         raise bad_request(f"id must be a string of 1..{codec.MAX_ID_CHARS} characters", "id")
-    frame = {"type": "message", "sender": sender, "id": msg_id or new_id(),
-             "ts": now_iso(), "payload": payload}
+    frame = {
+        "type": "message",
+        "sender": sender,
+        "id": msg_id or new_id(),
+        "ts": now_iso(),
+        "payload": payload,
+    }
     try:
         parsed = codec.parse_frame(codec.dumps(frame))
     except codec.ProtocolError as exc:
@@ -76,8 +83,9 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     return parsed.to_dict()
 
 
-async def post_envelope(poster: Poster, workspace: str, envelope: dict[str, Any],
-                        timeout_s: float) -> dict[str, Any]:
+async def post_envelope(
+    poster: Poster, workspace: str, envelope: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
     """Post and wait for the durable ack: `{"status","id","seq","channel"}`.
 
     503 if the persister does not confirm in time (the message stays queued and
@@ -86,15 +94,25 @@ async def post_envelope(poster: Poster, workspace: str, envelope: dict[str, Any]
     try:
         ack = await poster.post(workspace, envelope, timeout_s)
     except IngestTimeout:
-        raise ApiError(ErrorCode.PERSIST_TIMEOUT,
-                       f"the persister did not confirm message {envelope['id']} within "
-                       f"{timeout_s:.0f}s; it stays queued and will be stored when the "
-                       "persister is back (re-posting the same id is safe)",
-                       id=envelope["id"]) from None
+        raise ApiError(
+            ErrorCode.PERSIST_TIMEOUT,
+            f"the persister did not confirm message {envelope['id']} within "
+            f"{timeout_s:.0f}s; it stays queued and will be stored when the "
+            "persister is back (re-posting the same id is safe)",
+            id=envelope["id"],
+        ) from None
     if ack.get("error"):
         err = ack["error"]
-        raise MessageRefused(as_code(err.get("code"), ErrorCode.INVALID_MESSAGE),
-                             str(err.get("detail") or "message refused"), envelope["id"])
-    return {"status": "ok", "id": envelope["id"], "seq": ack.get("seq"),
-            "channel": ack.get("channel") or envelope["payload"]["channel"],
-            "workspace": workspace, "duplicate": bool(ack.get("dup"))}
+        raise MessageRefused(
+            as_code(err.get("code"), ErrorCode.INVALID_MESSAGE),
+            str(err.get("detail") or "message refused"),
+            envelope["id"],
+        )
+    return {
+        "status": "ok",
+        "id": envelope["id"],
+        "seq": ack.get("seq"),
+        "channel": ack.get("channel") or envelope["payload"]["channel"],
+        "workspace": workspace,
+        "duplicate": bool(ack.get("dup")),
+    }

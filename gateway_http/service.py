@@ -72,12 +72,19 @@ class Counters:
 
 
 class HttpHub:
-    def __init__(self, cfg: Config, store: Store | None = None,
-                 admin_store: Store | None = None) -> None:
+    def __init__(
+        self, cfg: Config, store: Store | None = None, admin_store: Store | None = None
+    ) -> None:
         self.cfg = cfg
-        self.peer = BusPeer(cfg, "http", ingest=True,
-                            ingest_max_bytes=cfg.ingest.pending_max_bytes, replica=True,
-                            on_presence=self._on_presence, burst=BUS_BURST)
+        self.peer = BusPeer(
+            cfg,
+            "http",
+            ingest=True,
+            ingest_max_bytes=cfg.ingest.pending_max_bytes,
+            replica=True,
+            on_presence=self._on_presence,
+            burst=BUS_BURST,
+        )
         # Deliveries are subscribed only while observers are connected (add_observer):
         # decoding every message for nobody would cost every message CPU.
         self.peer.route(topics.DELIVER, self._on_deliveries, subscribe=None)
@@ -89,8 +96,9 @@ class HttpHub:
         self.counters = Counters()
         self.gone: OrderedDict[tuple[str, str], GoneRecord] = OrderedDict()
         self.last_seq: dict[tuple[str, str], int] = {}
-        self.auth_cache: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max,
-                                                      cfg.auth.token_cache_s)
+        self.auth_cache: TokenCache[Any] = TokenCache(
+            cfg.auth.token_cache_max, cfg.auth.token_cache_s
+        )
         self._deliveries: asyncio.Event | None = None  # set once the dlv. subscription is live
 
     # The peer's parts, under the names the routes and /metrics read.
@@ -115,18 +123,19 @@ class HttpHub:
     # ---- lifecycle -------------------------------------------------------
     async def start(self) -> None:
         await self.peer.start(BUS_READY_TIMEOUT_S)
-        self.peer.every(self.cfg.auth.revocation_sweep_s, self._revocation_sweep,
-                        "revocation sweep")
+        self.peer.every(
+            self.cfg.auth.revocation_sweep_s, self._revocation_sweep, "revocation sweep"
+        )
         log.info("http gateway %s joined the bus", self.origin)
 
     async def stop(self) -> None:
-        await asyncio.gather(*(o.close(codec.CLOSE_GOING_AWAY) for o in list(self.observers)),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(o.close(codec.CLOSE_GOING_AWAY) for o in list(self.observers)), return_exceptions=True
+        )
         pending = len(self.ingest.pending)
         await self.peer.stop()
         if pending:
-            log.warning("stopping with %d messages not yet confirmed by the persister",
-                        pending)
+            log.warning("stopping with %d messages not yet confirmed by the persister", pending)
         self.store.close()
         self.admin_store.close()
 
@@ -158,17 +167,17 @@ class HttpHub:
         passed us before, in order, so a change another process saw acked is applied.
         (An agent's register is acked once its presence passed the broker.)"""
         if not await self.peer.barrier(READ_BARRIER_TIMEOUT_S):
-            log.warning("bus probe not back within %.1fs; answering with the presence at hand",
-                        READ_BARRIER_TIMEOUT_S)
+            log.warning(
+                "bus probe not back within %.1fs; answering with the presence at hand",
+                READ_BARRIER_TIMEOUT_S,
+            )
 
-    async def request(self, service: str, body: Mapping[str, object], timeout_s: float
-                      ) -> RpcReply:
+    async def request(self, service: str, body: Mapping[str, object], timeout_s: float) -> RpcReply:
         """Ask a bus service (the Gitea worker, the Telegram bridge); RpcTimeout."""
         return await self.peer.request(service, body, timeout_s)
 
     # ---- posting ---------------------------------------------------------
-    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float
-                   ) -> AckItem:
+    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float) -> AckItem:
         """Publish one validated envelope and wait until it is durable; the ack body.
 
         Raises `IngestTimeout` (the message stays queued for republish).
@@ -209,8 +218,9 @@ class HttpHub:
     def publish_revocation(self, tokens: set[str], workspaces: set[str]) -> None:
         """Tell every process that these tokens (or every token of these workspaces) are
         gone, and act on it here at once; the periodic sweeps are the backstop."""
-        self.peer.publish(topics.REVOKE, Revocation(tokens=sorted(tokens),
-                                                    workspaces=sorted(workspaces)))
+        self.peer.publish(
+            topics.REVOKE, Revocation(tokens=sorted(tokens), workspaces=sorted(workspaces))
+        )
         self.revoke(tokens, workspaces)
 
     async def publish_policy_change(self, workspace: str) -> None:
@@ -293,20 +303,31 @@ class HttpHub:
 
 
 def presence_frame(record: AgentRecord, event: str) -> str:
-    return codec.server_frame("presence_change", {
-        "agent": record.get("name"), "event": event,
-        "channels": list(record.get("channels") or []),
-        "agent_id": record.get("agent_id") or record.get("name"),
-        "project": record.get("project") or "", "workspace": record.get("ws"),
-    })
+    return codec.server_frame(
+        "presence_change",
+        {
+            "agent": record.get("name"),
+            "event": event,
+            "channels": list(record.get("channels") or []),
+            "agent_id": record.get("agent_id") or record.get("name"),
+            "project": record.get("project") or "",
+            "workspace": record.get("ws"),
+        },
+    )
 
 
 def status_frame(record: AgentRecord) -> str:
-    return codec.server_frame("status_update", {
-        "agent": record.get("name"), "status": record.get("status") or "",
-        "current_task": record.get("current_task") or "",
-        "orochi_current_task": record.get("current_task") or "",
-        "agent_id": record.get("agent_id") or record.get("name"),
-        "machine": record.get("machine") or "", "role": record.get("role") or "",
-        "project": record.get("project") or "", "workspace": record.get("ws"),
-    })
+    return codec.server_frame(
+        "status_update",
+        {
+            "agent": record.get("name"),
+            "status": record.get("status") or "",
+            "current_task": record.get("current_task") or "",
+            "orochi_current_task": record.get("current_task") or "",
+            "agent_id": record.get("agent_id") or record.get("name"),
+            "machine": record.get("machine") or "",
+            "role": record.get("role") or "",
+            "project": record.get("project") or "",
+            "workspace": record.get("ws"),
+        },
+    )

@@ -38,8 +38,9 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if not isinstance(update.get("update_id"), int):
         raise ApiError(ErrorCode.INVALID_FIELD, "the body must be a JSON Update with an update_id")
     try:
-        reply = await request.app[BUS].request("telegram", {"update": update},
-                                               WEBHOOK_RPC_TIMEOUT_S)
+        reply = await request.app[BUS].request(
+            "telegram", {"update": update}, WEBHOOK_RPC_TIMEOUT_S
+        )
     except RpcTimeout:  # not known to be stored in time: Telegram redelivers on a 503
         raise ApiError(ErrorCode.PERSIST_TIMEOUT, "the Telegram bridge did not answer") from None
     if reply.get("error"):

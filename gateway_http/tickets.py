@@ -29,8 +29,12 @@ TICKET_RANDOM_BYTES = 24
 class TicketStore:
     """Ticket -> token, each redeemable once before it expires."""
 
-    def __init__(self, ttl_s: float = TICKET_TTL_S, max_tickets: int = TICKETS_MAX,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float = TICKET_TTL_S,
+        max_tickets: int = TICKETS_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_tickets = max_tickets
         self.clock = clock
@@ -70,8 +74,10 @@ TICKETS = web.AppKey("tickets", TicketStore)
 async def ws_ticket(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     store = request.app[TICKETS]
-    return web.json_response({"ticket": store.issue(scope.token), "expires_in_s": int(store.ttl_s)},
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"ticket": store.issue(scope.token), "expires_in_s": int(store.ttl_s)},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -33,8 +33,15 @@ MAX_FILENAME_CHARS = 255
 DEFAULT_MIME = "application/octet-stream"
 _EXT_RE = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 # Served as downloads, never rendered inline on our origin.
-_ACTIVE_TYPES = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/xml",
-                 "application/xml", "application/javascript", "text/javascript")
+_ACTIVE_TYPES = (
+    "text/html",
+    "image/svg+xml",
+    "application/xhtml+xml",
+    "text/xml",
+    "application/xml",
+    "application/javascript",
+    "text/javascript",
+)
 
 
 def safe_filename(name: str | None) -> str:
@@ -59,8 +66,16 @@ def mime_for(filename: str, given: str | None) -> str:
 
 
 def _answer(stored: StoredFile, mime: str, filename: str) -> web.Response:
-    return web.json_response({"file_id": stored.file_id, "url": stored.url, "mime_type": mime,
-                              "filename": filename, "size": stored.size}, status=201)
+    return web.json_response(
+        {
+            "file_id": stored.file_id,
+            "url": stored.url,
+            "mime_type": mime,
+            "filename": filename,
+            "size": stored.size,
+        },
+        status=201,
+    )
 
 
 async def upload_multipart(request: web.Request) -> web.Response:
@@ -68,8 +83,10 @@ async def upload_multipart(request: web.Request) -> web.Response:
     media = request.app[MEDIA]
     if not request.content_type.startswith("multipart/"):
         raise bad_request("send multipart/form-data with a 'file' field", "file")
-    if (request.content_length is not None
-            and request.content_length > media.max_size + MULTIPART_OVERHEAD_BYTES):
+    if (
+        request.content_length is not None
+        and request.content_length > media.max_size + MULTIPART_OVERHEAD_BYTES
+    ):
         raise file_too_large(media.max_size)
     try:
         reader = await request.multipart()
@@ -80,9 +97,13 @@ async def upload_multipart(request: web.Request) -> web.Response:
             continue  # another field, or a nested multipart
         filename = safe_filename(part.filename)
         mime = mime_for(filename, part.headers.get("Content-Type"))
-        stored = await media.save_stream(part.read_chunk, extension_for(filename, mime),
-                                         workspace=scope.one_workspace, mime_type=mime,
-                                         filename=filename)
+        stored = await media.save_stream(
+            part.read_chunk,
+            extension_for(filename, mime),
+            workspace=scope.one_workspace,
+            mime_type=mime,
+            filename=filename,
+        )
         return _answer(stored, mime, filename)
     raise bad_request("multipart field 'file' is required", "file")
 
@@ -106,9 +127,13 @@ async def upload_base64(request: web.Request) -> web.Response:
         raise file_too_large(media.max_size)
     filename = safe_filename(opt_str(data, "filename", limit=1000))
     mime = mime_for(filename, opt_str(data, "mime_type", limit=200))
-    stored = await media.save_bytes(raw, extension_for(filename, mime),
-                                    workspace=scope.one_workspace, mime_type=mime,
-                                    filename=filename)
+    stored = await media.save_bytes(
+        raw,
+        extension_for(filename, mime),
+        workspace=scope.one_workspace,
+        mime_type=mime,
+        filename=filename,
+    )
     return _answer(stored, mime, filename)
 
 
@@ -131,15 +156,18 @@ def may_read(scope: Scope, meta: dict[str, Any] | None) -> bool:
 
 async def serve_media(request: web.Request) -> web.StreamResponse:
     scope = await _media_scope(request)  # before looking: no token learns what exists
-    found = await request.app[MEDIA].find(request.match_info["month"],
-                                          request.match_info["name"])
+    found = await request.app[MEDIA].find(request.match_info["month"], request.match_info["name"])
     if found is None or not may_read(scope, found[1]):
         raise not_found("no such file")
     path = found[0]
     mime = mimetypes.guess_type(path.name)[0] or DEFAULT_MIME
-    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
-               "Cache-Control": "private, max-age=86400", "Vary": "Authorization",
-               "Content-Type": mime}
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "private, max-age=86400",
+        "Vary": "Authorization",
+        "Content-Type": mime,
+    }
     if mime in _ACTIVE_TYPES:
         headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
     return web.FileResponse(path, headers=headers)

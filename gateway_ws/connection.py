@@ -65,13 +65,37 @@ def framed(text: str) -> Framed:
 class AgentConnection:
     # Thousands are held at once: no per-instance __dict__, and the send queue only
     # exists once a connection has backed up (an empty deque is a 64-slot block).
-    __slots__ = ("ws", "conn_id", "session", "closing", "sent", "_queue", "_queue_max",
-                 "_queue_max_bytes", "_writer", "_spawn", "auth", "token", "addr", "opened",
-                 "limits", "dialect")
+    __slots__ = (
+        "ws",
+        "conn_id",
+        "session",
+        "closing",
+        "sent",
+        "_queue",
+        "_queue_max",
+        "_queue_max_bytes",
+        "_writer",
+        "_spawn",
+        "auth",
+        "token",
+        "addr",
+        "opened",
+        "limits",
+        "dialect",
+    )
 
-    def __init__(self, ws: ServerConnection, workspace: str, is_admin: bool, gw: str,
-                 queue_max: int, queue_max_bytes: int = 1 << 62, *, spawn: Spawn,
-                 dialect: DialectA = DIALECT_A) -> None:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        workspace: str,
+        is_admin: bool,
+        gw: str,
+        queue_max: int,
+        queue_max_bytes: int = 1 << 62,
+        *,
+        spawn: Spawn,
+        dialect: DialectA = DIALECT_A,
+    ) -> None:
         self.ws = ws
         self._spawn = spawn
         self.dialect = dialect  # how this connection's frames are read and shaped
@@ -128,8 +152,12 @@ class AgentConnection:
         if isinstance(data, str):
             data = data.encode()
         ws = self.ws
-        if (not self._queue and self._writer is None and ws.protocol.state is State.OPEN
-                and ws.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH):
+        if (
+            not self._queue
+            and self._writer is None
+            and ws.protocol.state is State.OPEN
+            and ws.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH
+        ):
             ws.protocol.send_text(data)
             ws.send_data()
             self.sent += 1
@@ -138,8 +166,12 @@ class AgentConnection:
         if queue is None:
             queue = self._queue = Outbox(self._queue_max, self._queue_max_bytes)
         if not queue.push(data):
-            log.warning("slow consumer %s: %d frames (%d bytes) queued, closing", self,
-                        len(queue), queue.bytes)
+            log.warning(
+                "slow consumer %s: %d frames (%d bytes) queued, closing",
+                self,
+                len(queue),
+                queue.bytes,
+            )
             queue.clear()
             self.close_soon(codec.CLOSE_SLOW_CONSUMER)
             return False
@@ -153,10 +185,15 @@ class AgentConnection:
         if self.closing:
             return
         ws = self.ws
-        if (not self._queue and self._writer is None and ws.protocol.state is State.OPEN
-                and ws.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH):
-            ws.transport.write(frames[0][1] if len(frames) == 1
-                               else b"".join([wire for _text, wire in frames]))
+        if (
+            not self._queue
+            and self._writer is None
+            and ws.protocol.state is State.OPEN
+            and ws.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH
+        ):
+            ws.transport.write(
+                frames[0][1] if len(frames) == 1 else b"".join([wire for _text, wire in frames])
+            )
             self.sent += len(frames)
             return
         for text, _wire in frames:

@@ -61,9 +61,17 @@ def _packed_size(record: Mapping[str, object]) -> int:
 
 
 class FrameCore:
-    def __init__(self, cfg: Config, origin: str, replica: PresenceReplica, limits: Limits,
-                 roster: Roster[Any] | None = None, *, wall: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        origin: str,
+        replica: PresenceReplica,
+        limits: Limits,
+        roster: Roster[Any] | None = None,
+        *,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cfg = cfg
         self.origin = origin
         self.replica = replica
@@ -84,14 +92,20 @@ class FrameCore:
             client.session.check(frame)
         except codec.ProtocolError as exc:
             return self.on_unreadable(client, exc)
-        wait, which = self.limits.check(client.limits, client.session.workspace,
-                                        frame.type == "message", now)
+        wait, which = self.limits.check(
+            client.limits, client.session.workspace, frame.type == "message", now
+        )
         if wait:
             self.rate_limited += 1
             actions = Actions()
-            actions.sends.extend(client.dialect.refusal(
-                ErrorCode.RATE_LIMITED, f"over the limit of {which}; retry in {wait:.2f}s",
-                frame.id, retry_after_s=round(wait, 3)))
+            actions.sends.extend(
+                client.dialect.refusal(
+                    ErrorCode.RATE_LIMITED,
+                    f"over the limit of {which}; retry in {wait:.2f}s",
+                    frame.id,
+                    retry_after_s=round(wait, 3),
+                )
+            )
             actions.pause_s = read_pause(wait)
             return actions
         client.session.seen(self.wall())
@@ -122,8 +136,9 @@ class FrameCore:
             refusal = client.dialect.refusal(exc.code, exc.detail, frame.id, **exc.extra)
         except Exception:  # noqa: BLE001 - never let one frame take the gateway down
             log.exception("frame %s of %s failed", frame.type, client)
-            refusal = client.dialect.refusal(ErrorCode.SERVER_ERROR,
-                                             "internal error handling this frame", frame.id)
+            refusal = client.dialect.refusal(
+                ErrorCode.SERVER_ERROR, "internal error handling this frame", frame.id
+            )
         actions = Actions()
         actions.sends.extend(refusal)
         return actions
@@ -133,20 +148,27 @@ class FrameCore:
         limit = self.cfg.presence.max_channels_per_agent
         if count > limit:
             raise codec.ProtocolError(
-                ErrorCode.LIMIT_EXCEEDED, f"an agent may be in at most {limit} channels "
-                "(SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT)", ref)
+                ErrorCode.LIMIT_EXCEEDED,
+                f"an agent may be in at most {limit} channels "
+                "(SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT)",
+                ref,
+            )
 
     def check_record(self, record: Mapping[str, object], ref: str) -> None:
         size = _packed_size(record)
         if size > self.cfg.presence.max_record_bytes:
             raise codec.ProtocolError(
-                ErrorCode.LIMIT_EXCEEDED, f"the agent's presence record would be {size} bytes, "
+                ErrorCode.LIMIT_EXCEEDED,
+                f"the agent's presence record would be {size} bytes, "
                 f"over {self.cfg.presence.max_record_bytes} "
                 "(SCITEX_OROCHI_MAX_PRESENCE_RECORD_BYTES); send shorter fields or fewer "
-                "channels", ref)
+                "channels",
+                ref,
+            )
 
-    def check_identity(self, client: Client, name: str, ref: str, found: Found
-                       ) -> PinnedNames | None:
+    def check_identity(
+        self, client: Client, name: str, ref: str, found: Found
+    ) -> PinnedNames | None:
         """Pinned tokens: a token pinned to a name registers only that name, a pinned name is
         taken by its token only, and a workspace may require pinned tokens. Returns the
         lookup still needed, if any."""
@@ -157,26 +179,32 @@ class FrameCore:
             if name != auth.agent_name:
                 raise codec.ProtocolError(
                     ErrorCode.FORBIDDEN,
-                    f"this token is pinned to the agent name {auth.agent_name!r}", ref)
+                    f"this token is pinned to the agent name {auth.agent_name!r}",
+                    ref,
+                )
             return None
         if auth.require_pinned:
             raise codec.ProtocolError(
-                ErrorCode.FORBIDDEN, "this workspace requires a token pinned to the agent's "
-                "name (ask an admin for one)", ref)
+                ErrorCode.FORBIDDEN,
+                "this workspace requires a token pinned to the agent's name (ask an admin for one)",
+                ref,
+            )
         if not auth.has_pins:  # (a pin created since is announced: caches are dropped)
             return None
         if PinnedNames not in found:
             return PinnedNames(client.session.workspace, (name,))
         if name in found[PinnedNames]:
             raise codec.ProtocolError(
-                ErrorCode.FORBIDDEN, f"the name {name!r} belongs to its pinned token", ref)
+                ErrorCode.FORBIDDEN, f"the name {name!r} belongs to its pinned token", ref
+            )
         return None
 
     # ---- sessions ------------------------------------------------------------------
     def presence(self, client: Client, event: str) -> tuple[bytes, PresenceDelta]:
         session = client.session
         return topics.presence(session.workspace), PresenceDelta(
-            gw=self.origin, event=event, agent=session.presence_record())
+            gw=self.origin, event=event, agent=session.presence_record()
+        )
 
     def register(self, client: Client, frame: codec.Envelope) -> Actions:
         """Take the frame's identity: bind the name (replacing an older local holder), join
@@ -210,11 +238,14 @@ class FrameCore:
             return []
         self.roster.unbind(session.workspace, session.name, client)
         self.replica.remove(session.record)
-        return [(topics.presence(session.workspace),
-                 PresenceDelta(gw=self.origin, event="disconnected", agent=session.record))]
+        return [
+            (
+                topics.presence(session.workspace),
+                PresenceDelta(gw=self.origin, event="disconnected", agent=session.record),
+            )
+        ]
 
-    def on_remote_presence(self, changes: list[Change], delta: PresenceDelta | None
-                           ) -> list[Close]:
+    def on_remote_presence(self, changes: list[Change], delta: PresenceDelta | None) -> list[Close]:
         """Another gateway's delta, applied to the replica: if it registered a name held here
         and its record won, the local holder is closed with 4000."""
         if delta is None or delta.get("event") != "connected":
@@ -225,8 +256,11 @@ class FrameCore:
             return []
         if not any(c.event == "connected" and c.record is record for c in changes):
             return []
-        log.info("%s registered on %s: closing the older local connection",
-                 record.get("name"), record.get("gw"))
+        log.info(
+            "%s registered on %s: closing the older local connection",
+            record.get("name"),
+            record.get("gw"),
+        )
         self.roster.unbind(local.session.workspace, local.session.name or "", local)
         self.roster.leave_all(local.session.workspace, local.session.channels, local)
         local.session.name = None
@@ -244,11 +278,13 @@ class FrameCore:
 
     def overloaded(self, client: Client, ref: str, detail: str) -> list[str]:
         """Ingest holds too much already: the message is refused, to be retried."""
-        return client.dialect.refusal(ErrorCode.OVERLOADED, detail, ref,
-                                      retry_after_s=RETRY_AFTER_S)
+        return client.dialect.refusal(
+            ErrorCode.OVERLOADED, detail, ref, retry_after_s=RETRY_AFTER_S
+        )
 
-    def revoke(self, clients: Iterable[Client], tokens: set[str], workspaces: set[str]
-               ) -> list[Close]:
+    def revoke(
+        self, clients: Iterable[Client], tokens: set[str], workspaces: set[str]
+    ) -> list[Close]:
         """Sessions of a revoked token or workspace (never the admin's) close with 4001."""
         closes = []
         for client in clients:
@@ -274,8 +310,9 @@ class FrameCore:
                 continue
             session = client.session
             if session.name is None and client.opened < register_by:
-                log.info("closing %s: no register within %.0fs", client,
-                         self.cfg.ws.register_timeout_s)
+                log.info(
+                    "closing %s: no register within %.0fs", client, self.cfg.ws.register_timeout_s
+                )
                 closes.append(Close(client, codec.CLOSE_REGISTER_TIMEOUT))
             elif session.last_seen < cutoff:
                 log.info("reaping %s: silent for %.0fs", client, wall - session.last_seen)
@@ -285,6 +322,10 @@ class FrameCore:
     def snapshot(self, clients: Iterable[Client]) -> list[AgentRecord]:
         """The records of the agents this gateway holds (its presence snapshot)."""
         by_name = self.roster.by_name
-        return [c.session.record for c in clients
-                if c.session.name is not None and not c.closing
-                and by_name.get((c.session.workspace, c.session.name)) is c]
+        return [
+            c.session.record
+            for c in clients
+            if c.session.name is not None
+            and not c.closing
+            and by_name.get((c.session.workspace, c.session.name)) is c
+        ]

@@ -71,8 +71,9 @@ class DeliveryCore(Generic[C]):
 
     def route(self, body: Delivery, out: dict[C, list[Framed]]) -> None:
         """Add one delivery to the sends of each of its local recipients."""
-        recipients = self.roster.recipients(body["ws"], body["channel"],
-                                            body.get("mentions") or (), body.get("sender", ""))
+        recipients = self.roster.recipients(
+            body["ws"], body["channel"], body.get("mentions") or (), body.get("sender", "")
+        )
         if recipients:
             framed = self.encode(body["frame"])
             for conn in recipients:
@@ -101,10 +102,20 @@ class DeliveryCore(Generic[C]):
         for text in encoded_rows:
             row = json.loads(text)
             if row["seq"] < fetch.upto:
-                items.append((row["seq"], Delivery(
-                    ws=fetch.workspace, channel=fetch.channel, seq=row["seq"],
-                    id=row["msg_id"], sender=row["sender"],
-                    mentions=row.get("mentions") or [], frame=codec.frame_from_row(row))))
+                items.append(
+                    (
+                        row["seq"],
+                        Delivery(
+                            ws=fetch.workspace,
+                            channel=fetch.channel,
+                            seq=row["seq"],
+                            id=row["msg_id"],
+                            sender=row["sender"],
+                            mentions=row.get("mentions") or [],
+                            frame=codec.frame_from_row(row),
+                        ),
+                    )
+                )
         sequencer = self.sequencers[(fetch.workspace, fetch.channel)]
         return self._route_all(sequencer.fill(items))
 

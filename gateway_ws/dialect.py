@@ -63,8 +63,11 @@ class DialectA:
         out = [codec.error(exc.code, exc.detail, exc.ref)]
         if exc.ref is not None:
             # Published servers ack an unknown type as read; a refused frame is not.
-            out.append(codec.ack(exc.ref) if exc.code == ErrorCode.UNKNOWN_TYPE
-                       else codec.error_ack(exc.ref, exc.code))
+            out.append(
+                codec.ack(exc.ref)
+                if exc.code == ErrorCode.UNKNOWN_TYPE
+                else codec.error_ack(exc.ref, exc.code)
+            )
         return out
 
     @staticmethod
@@ -77,8 +80,7 @@ class DialectA:
 
     @staticmethod
     def gitea_result(action: str, result: Any, ref: str) -> str | None:
-        return codec.server_frame("gitea_result", {"action": action, "result": result,
-                                                   "ref": ref})
+        return codec.server_frame("gitea_result", {"action": action, "result": result, "ref": ref})
 
     @staticmethod
     def refused_connection(code: str, detail: str) -> str:

@@ -48,8 +48,7 @@ def on_subscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: 
     channel, session = frame.payload["channel"], client.session
     if channel not in session.channels:
         core.check_channels(len(session.channels) + 1, frame.id)
-        core.check_record({**session.record, "channels": [*session.channels, channel]},
-                          frame.id)
+        core.check_record({**session.record, "channels": [*session.channels, channel]}, frame.id)
     actions = Actions()
     if session.subscribe(channel):
         core.roster.join(session.workspace, channel, client)
@@ -57,8 +56,7 @@ def on_subscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: 
     return actions.send(client.dialect.ack(frame.id))
 
 
-def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: Found
-                   ) -> Actions:
+def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     channel, session = frame.payload["channel"], client.session
     actions = Actions()
     if session.unsubscribe(channel):
@@ -72,16 +70,26 @@ def on_query(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     `more: true` says older rows (or, with after_seq, later ones) were left out."""
     p = frame.payload
     if HistoryPage not in found:
-        return needing(HistoryPage(
-            client.session.workspace, p["channel"], max_bytes=core.cfg.ws.max_reply_bytes,
-            limit=p.get("limit") or codec.DEFAULT_QUERY_LIMIT, since=p.get("since"),
-            after_seq=p.get("after_seq"), before_seq=p.get("before_seq")))
+        return needing(
+            HistoryPage(
+                client.session.workspace,
+                p["channel"],
+                max_bytes=core.cfg.ws.max_reply_bytes,
+                limit=p.get("limit") or codec.DEFAULT_QUERY_LIMIT,
+                since=p.get("since"),
+                after_seq=p.get("after_seq"),
+                before_seq=p.get("before_seq"),
+            )
+        )
     try:
         rows, more = found[HistoryPage]
     except ValueError as exc:
         raise codec.ProtocolError(ErrorCode.INVALID_FIELD, str(exc), frame.id) from None
-    return Actions().send(client.dialect.history(p["channel"], rows, frame.id, more)).send(
-        client.dialect.ack(frame.id))
+    return (
+        Actions()
+        .send(client.dialect.history(p["channel"], rows, frame.id, more))
+        .send(client.dialect.ack(frame.id))
+    )
 
 
 def on_presence(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
@@ -96,11 +104,14 @@ def on_heartbeat(core: FrameCore, client: Client, frame: codec.Envelope, found: 
     return actions.send(client.dialect.ack(frame.id))
 
 
-def on_status_update(core: FrameCore, client: Client, frame: codec.Envelope, found: Found
-                     ) -> Actions:
+def on_status_update(
+    core: FrameCore, client: Client, frame: codec.Envelope, found: Found
+) -> Actions:
     session = client.session
-    core.check_record({**session.record, **{k: v for k, v in frame.payload.items()
-                                            if isinstance(v, str)}}, frame.id)
+    core.check_record(
+        {**session.record, **{k: v for k, v in frame.payload.items() if isinstance(v, str)}},
+        frame.id,
+    )
     session.status(frame.payload)
     actions = Actions()
     actions.publishes.append(core.presence(client, "status"))
@@ -113,8 +124,11 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     the reply comes without holding up the client's next frames."""
     if not core.cfg.gitea.url:
         raise codec.ProtocolError(
-            ErrorCode.GITEA_NOT_CONFIGURED, "Gitea is not configured on this hub "
-            "(set SCITEX_OROCHI_GITEA_URL and SCITEX_OROCHI_GITEA_TOKEN)", frame.id)
+            ErrorCode.GITEA_NOT_CONFIGURED,
+            "Gitea is not configured on this hub "
+            "(set SCITEX_OROCHI_GITEA_URL and SCITEX_OROCHI_GITEA_TOKEN)",
+            frame.id,
+        )
     action, params = frame.payload["action"], frame.payload.get("params") or {}
     session = client.session
     grant = None
@@ -127,8 +141,13 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     except authority.GiteaForbidden as exc:
         raise codec.ProtocolError(ErrorCode.FORBIDDEN, exc.detail, frame.id) from None
     if GiteaCall not in found:
-        return needing(GiteaCall(GiteaAsk(ws=session.workspace, sender=session.name or "",
-                                          action=action, params=params)))
+        return needing(
+            GiteaCall(
+                GiteaAsk(
+                    ws=session.workspace, sender=session.name or "", action=action, params=params
+                )
+            )
+        )
     try:
         reply = found[GiteaCall]
     except TimeoutError:
@@ -137,11 +156,18 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     if reply.get("error"):
         err = reply["error"]
         extra = {"status": err["status"]} if "status" in err else {}
-        actions.send(client.dialect.error(err.get("code", ErrorCode.GITEA_API_ERROR),
-                                          str(err.get("detail", "")), frame.id, **extra))
+        actions.send(
+            client.dialect.error(
+                err.get("code", ErrorCode.GITEA_API_ERROR),
+                str(err.get("detail", "")),
+                frame.id,
+                **extra,
+            )
+        )
     else:
-        result = authority.filter_result(action, params, reply.get("result"),
-                                         is_admin=session.is_admin, grant=grant)
+        result = authority.filter_result(
+            action, params, reply.get("result"), is_admin=session.is_admin, grant=grant
+        )
         actions.send(client.dialect.gitea_result(action, result, frame.id))
     return actions.send(client.dialect.ack(frame.id))
 

@@ -46,17 +46,20 @@ class Limits:
     def refuse_address(self, addr: str) -> str | None:
         """Why a new connection from `addr` is refused at the handshake, or None."""
         if self.total >= self.cfg.ws.max_connections:
-            return (f"this gateway holds {self.total} connections "
-                    "(SCITEX_OROCHI_MAX_CONNECTIONS)")
+            return f"this gateway holds {self.total} connections (SCITEX_OROCHI_MAX_CONNECTIONS)"
         if self.by_addr.get(addr, 0) >= self.cfg.ws.max_connections_per_addr:
-            return (f"{self.cfg.ws.max_connections_per_addr} connections from {addr} already "
-                    "(SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR)")
+            return (
+                f"{self.cfg.ws.max_connections_per_addr} connections from {addr} already "
+                "(SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR)"
+            )
         return None
 
     def refuse_token(self, token: str) -> str | None:
         if self.by_token.get(token, 0) >= self.cfg.ws.max_connections_per_token:
-            return (f"{self.cfg.ws.max_connections_per_token} connections with this token "
-                    "already (SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN)")
+            return (
+                f"{self.cfg.ws.max_connections_per_token} connections with this token "
+                "already (SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN)"
+            )
         return None
 
     def opened(self, addr: str, token: str) -> None:
@@ -76,11 +79,14 @@ class Limits:
     # ---- rates -----------------------------------------------------------------------
     def buckets(self, now: float) -> ConnBuckets:
         cfg = self.cfg
-        return ConnBuckets(TokenBucket(cfg.ws.msg_rate_per_s, cfg.ws.msg_burst, now),
-                           TokenBucket(cfg.ws.frame_rate_per_s, cfg.ws.frame_burst, now))
+        return ConnBuckets(
+            TokenBucket(cfg.ws.msg_rate_per_s, cfg.ws.msg_burst, now),
+            TokenBucket(cfg.ws.frame_rate_per_s, cfg.ws.frame_burst, now),
+        )
 
-    def check(self, own: ConnBuckets, workspace: str, is_message: bool, now: float
-              ) -> tuple[float, str]:
+    def check(
+        self, own: ConnBuckets, workspace: str, is_message: bool, now: float
+    ) -> tuple[float, str]:
         """(retry_after_s, which limit) for one frame; (0.0, "") when it may go ahead."""
         if not is_message:
             return own.frames.take(now), "frames per connection"

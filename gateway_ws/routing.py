@@ -44,8 +44,9 @@ class Roster(Generic[C]):
         for channel in list(channels):
             self.leave(workspace, channel, conn)
 
-    def recipients(self, workspace: str, channel: str, mentions: Iterable[str],
-                   sender: str) -> list[C]:
+    def recipients(
+        self, workspace: str, channel: str, mentions: Iterable[str], sender: str
+    ) -> list[C]:
         """Channel members plus mentioned local agents, each once, never the sender."""
         out: dict[int, C] = {}
         for conn in self.members.get((workspace, channel), ()):

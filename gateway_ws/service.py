@@ -73,8 +73,15 @@ class Gateway:
     def __init__(self, cfg: Config, store: Any) -> None:
         self.cfg = cfg
         self.store = store
-        self.peer = BusPeer(cfg, "gw", ingest=True, ingest_max_bytes=cfg.ingest.pending_max_bytes,
-                            replica=True, on_presence=self._on_presence, burst=BUS_BURST)
+        self.peer = BusPeer(
+            cfg,
+            "gw",
+            ingest=True,
+            ingest_max_bytes=cfg.ingest.pending_max_bytes,
+            replica=True,
+            on_presence=self._on_presence,
+            burst=BUS_BURST,
+        )
         assert self.peer.ingest is not None and self.peer.replica is not None
         self.origin = self.peer.origin
         self.ingest = self.peer.ingest
@@ -95,27 +102,36 @@ class Gateway:
     async def start_bus(self) -> None:
         await self.peer.start()
         cfg = self.cfg
-        self.peer.every(min(5.0, cfg.presence.reap_after_s / 4, cfg.ws.register_timeout_s / 4),
-                        self._reap_step, "reaper")
+        self.peer.every(
+            min(5.0, cfg.presence.reap_after_s / 4, cfg.ws.register_timeout_s / 4),
+            self._reap_step,
+            "reaper",
+        )
         self.peer.every(cfg.auth.revocation_sweep_s, self._revocation_sweep, "revocation sweep")
 
     async def run(self) -> None:
         await self.start_bus()
         self.peer.stop_on_signals()
         async with serve(
-            self.handle, self.cfg.host, self.cfg.ws.port,
-            max_size=self.cfg.ws.max_frame_bytes, process_request=self.process_request,
-            ping_interval=self.cfg.ws.ping_interval_s, ping_timeout=self.cfg.ws.ping_timeout_s,
-            reuse_port=True, max_queue=64, compression=None,
+            self.handle,
+            self.cfg.host,
+            self.cfg.ws.port,
+            max_size=self.cfg.ws.max_frame_bytes,
+            process_request=self.process_request,
+            ping_interval=self.cfg.ws.ping_interval_s,
+            ping_timeout=self.cfg.ws.ping_timeout_s,
+            reuse_port=True,
+            max_queue=64,
+            compression=None,
         ) as server:
-            log.info("gateway %s listening on ws://%s:%d", self.origin, self.cfg.host,
-                     self.cfg.ws.port)
+            log.info(
+                "gateway %s listening on ws://%s:%d", self.origin, self.cfg.host, self.cfg.ws.port
+            )
             await self.peer.stopping.wait()
             log.info("stopping: closing %d connections", len(self.conns))
             self.peer.announce_stop()
             server.close(close_connections=False)
-            await asyncio.wait_for(self._close_all(codec.CLOSE_GOING_AWAY),
-                                   SHUTDOWN_DEADLINE_S / 2)
+            await asyncio.wait_for(self._close_all(codec.CLOSE_GOING_AWAY), SHUTDOWN_DEADLINE_S / 2)
         await self.peer.stop()
         log.info("gateway stopped")
 
@@ -135,8 +151,7 @@ class Gateway:
         """A store call in the default executor (the store is blocking)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    def process_request(self, connection: ServerConnection, request: Request
-                        ) -> Response | None:
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Before the handshake: refuse a client address (or this gateway) that holds
         too many connections already, with 503 and Retry-After."""
         reason = self.limits.refuse_address(_address(connection))
@@ -179,18 +194,27 @@ class Gateway:
             log.exception("authentication failed with an error")
             found = None
         if found is None:
-            await self._refuse(ws, ErrorCode.AUTH_FAILED, "Invalid or missing token",
-                               codec.CLOSE_AUTH_FAILED)
+            await self._refuse(
+                ws, ErrorCode.AUTH_FAILED, "Invalid or missing token", codec.CLOSE_AUTH_FAILED
+            )
             return
         auth, token, workspace = found
         reason = self.limits.refuse_token(token)
         if reason is not None:
-            await self._refuse(ws, ErrorCode.TOO_MANY_CONNECTIONS, reason,
-                               codec.CLOSE_TOO_MANY_CONNECTIONS)
+            await self._refuse(
+                ws, ErrorCode.TOO_MANY_CONNECTIONS, reason, codec.CLOSE_TOO_MANY_CONNECTIONS
+            )
             return
-        conn = AgentConnection(ws, workspace, auth.is_admin, self.origin,
-                               self.cfg.ws.send_queue_max_frames, self.cfg.ws.send_queue_max_bytes,
-                               spawn=self.peer.spawn, dialect=DIALECT_A)
+        conn = AgentConnection(
+            ws,
+            workspace,
+            auth.is_admin,
+            self.origin,
+            self.cfg.ws.send_queue_max_frames,
+            self.cfg.ws.send_queue_max_bytes,
+            spawn=self.peer.spawn,
+            dialect=DIALECT_A,
+        )
         conn.auth, conn.token, conn.addr = auth, token, _address(ws)
         self.limits.opened(conn.addr, token)
         self.conns.add(conn)
@@ -224,16 +248,25 @@ class Gateway:
         self._send(conn, actions.sends)
         return actions.pause_s
 
-    async def _advance(self, conn: AgentConnection, frame: codec.Envelope, actions: Actions,
-                       found: Found, *, in_background: bool = False) -> None:
+    async def _advance(
+        self,
+        conn: AgentConnection,
+        frame: codec.Envelope,
+        actions: Actions,
+        found: Found,
+        *,
+        in_background: bool = False,
+    ) -> None:
         """Make the lookups the frame needs, resuming the core after each, then carry out
         its actions. A background lookup (a Gitea call) goes on in a kept task, so the
         client's next frames are read meanwhile; the others hold up its reading."""
         while actions.need is not None:
             need = actions.need
             if need.background and not in_background:
-                self.peer.spawn(self._advance(conn, frame, actions, found, in_background=True),
-                                f"{frame.type}-{frame.id}")
+                self.peer.spawn(
+                    self._advance(conn, frame, actions, found, in_background=True),
+                    f"{frame.type}-{frame.id}",
+                )
                 return
             try:
                 found.put(type(need), await LOOKUPS[type(need)](self, need))
@@ -252,8 +285,12 @@ class Gateway:
         if actions.submit is not None:
             submit = actions.submit
             try:
-                self.ingest.submit(submit.workspace, submit.envelope, submit.sender_type,
-                                   lambda body: self._send(conn, self.core.acked(conn, body)))
+                self.ingest.submit(
+                    submit.workspace,
+                    submit.envelope,
+                    submit.sender_type,
+                    lambda body: self._send(conn, self.core.acked(conn, body)),
+                )
             except IngestFull as exc:
                 self._send(conn, self.core.overloaded(conn, submit.ref, str(exc)))
 
@@ -276,9 +313,17 @@ class Gateway:
         return await self._blocking(self.store.pinned_names, need.workspace, list(need.names))
 
     async def _history_page(self, need: HistoryPage) -> tuple[list[str], bool]:
-        return await self._blocking(lambda: self.store.history_page(
-            need.workspace, need.channel, max_bytes=need.max_bytes, since=need.since,
-            limit=need.limit, after_seq=need.after_seq, before_seq=need.before_seq))
+        return await self._blocking(
+            lambda: self.store.history_page(
+                need.workspace,
+                need.channel,
+                max_bytes=need.max_bytes,
+                since=need.since,
+                limit=need.limit,
+                after_seq=need.after_seq,
+                before_seq=need.before_seq,
+            )
+        )
 
     async def _gitea_grant(self, need: GiteaGrant) -> dict[str, Any] | None:
         auth = await self._blocking(self.store.authenticate, need.token, self._admin())
@@ -318,11 +363,21 @@ class Gateway:
                 fetch = delivery.gap_fetch(key)
                 if fetch is None:
                     return
-                encoded, _more = await self._blocking(lambda f=fetch: self.store.history_page(
-                    f.workspace, f.channel, after_seq=f.after_seq, limit=f.limit,
-                    max_bytes=GAP_FILL_MAX_BYTES))
-                log.info("filling gap on %s/%s after seq %d: %d rows", *key, fetch.after_seq,
-                         len(encoded))
+                encoded, _more = await self._blocking(
+                    lambda f=fetch: self.store.history_page(
+                        f.workspace,
+                        f.channel,
+                        after_seq=f.after_seq,
+                        limit=f.limit,
+                        max_bytes=GAP_FILL_MAX_BYTES,
+                    )
+                )
+                log.info(
+                    "filling gap on %s/%s after seq %d: %d rows",
+                    *key,
+                    fetch.after_seq,
+                    len(encoded),
+                )
                 self._deliver(delivery.fill(fetch, encoded))
                 if delivery.gap_open(key):
                     await asyncio.sleep(GAP_FILL_RETRY_S)

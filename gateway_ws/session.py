@@ -16,11 +16,18 @@ from scitex_orochi.protocol.errors import ErrorCode
 
 
 class Session:
-    __slots__ = ("workspace", "is_admin", "conn_id", "gw", "name", "channels", "record",
-                 "last_seen")
+    __slots__ = (
+        "workspace",
+        "is_admin",
+        "conn_id",
+        "gw",
+        "name",
+        "channels",
+        "record",
+        "last_seen",
+    )
 
-    def __init__(self, workspace: str, is_admin: bool, conn_id: str, gw: str,
-                 now: float) -> None:
+    def __init__(self, workspace: str, is_admin: bool, conn_id: str, gw: str, now: float) -> None:
         self.workspace = workspace
         self.is_admin = is_admin
         self.conn_id = conn_id
@@ -40,12 +47,14 @@ class Session:
             return
         if self.name is None:
             raise codec.ProtocolError(
-                ErrorCode.NOT_REGISTERED, f"send 'register' before '{frame.type}'", frame.id)
+                ErrorCode.NOT_REGISTERED, f"send 'register' before '{frame.type}'", frame.id
+            )
         if frame.sender not in (None, "", self.name):
             raise codec.ProtocolError(
                 ErrorCode.SENDER_MISMATCH,
                 f"this connection is registered as {self.name!r}, not {frame.sender!r}",
-                frame.id)
+                frame.id,
+            )
 
     def seen(self, now: float) -> None:
         self.last_seen = now
@@ -63,16 +72,27 @@ class Session:
         self.name = name
         self.channels = list(p["channels"])
         machine = p.get("machine") or ""
-        self.record = compact({
-            "name": name, "ws": self.workspace, "conn": self.conn_id, "gw": self.gw,
-            "since": now, "channels": list(self.channels),
-            "agent_id": p.get("agent_id") or (f"{name}@{machine}" if machine else name),
-            "machine": machine, "role": p.get("role") or "", "model": p.get("model") or "",
-            "project": p.get("project") or "", "multiplexer": p.get("multiplexer") or "",
-            "status": "online", "current_task": p.get("orochi_current_task") or "",
-            "subagent_count": _int_or(p.get("orochi_subagent_count"), 0), "resources": {},
-            "last_seen": now,
-        })
+        self.record = compact(
+            {
+                "name": name,
+                "ws": self.workspace,
+                "conn": self.conn_id,
+                "gw": self.gw,
+                "since": now,
+                "channels": list(self.channels),
+                "agent_id": p.get("agent_id") or (f"{name}@{machine}" if machine else name),
+                "machine": machine,
+                "role": p.get("role") or "",
+                "model": p.get("model") or "",
+                "project": p.get("project") or "",
+                "multiplexer": p.get("multiplexer") or "",
+                "status": "online",
+                "current_task": p.get("orochi_current_task") or "",
+                "subagent_count": _int_or(p.get("orochi_subagent_count"), 0),
+                "resources": {},
+                "last_seen": now,
+            }
+        )
         if p.get("transient") is True:  # a one-shot client (CLI): not kept as dead when gone
             self.record["transient"] = True
         return left, previous

@@ -46,8 +46,10 @@ def _prepare_store(cfg: Config) -> tuple[Store, Bootstrap]:
     if boot.admin_generated:
         log.warning("generated the admin token (saved in %s)", cfg.admin_token_file)
     if boot.default_token_generated:
-        log.warning("created workspace %r and its first token (scitex-orochi list-tokens "
-                    "shows it)", boot.default_workspace_id)
+        log.warning(
+            "created workspace %r and its first token (scitex-orochi list-tokens shows it)",
+            boot.default_workspace_id,
+        )
     return store, boot
 
 
@@ -82,8 +84,12 @@ def main() -> int:
     finally:
         bus.close()
         store.close()
-    log.info("persister stopped (stored %d messages in %d batches, %d dups)", persister.stored,
-             persister.batches, persister.dups)
+    log.info(
+        "persister stopped (stored %d messages in %d batches, %d dups)",
+        persister.stored,
+        persister.batches,
+        persister.dups,
+    )
     return 0
 
 

@@ -30,8 +30,14 @@ class InvalidInbound(HubError, ValueError):
 
     code = ErrorCode.INVALID_MESSAGE
 
-    def __init__(self, detail: str, origin: str | None = None, msg_id: str | None = None,
-                 tk: Any = None, workspace: str | None = None):
+    def __init__(
+        self,
+        detail: str,
+        origin: str | None = None,
+        msg_id: str | None = None,
+        tk: Any = None,
+        workspace: str | None = None,
+    ):
         super().__init__(detail)
         self.origin = origin
         self.msg_id = msg_id
@@ -84,10 +90,19 @@ def parse_inbound(body: Any) -> Inbound:
         mentions = body.get("mentions")
         sender_type = body.get("sender_type") or "agent"
         if (
-            type(origin) is str and origin and type(workspace) is str and workspace
-            and "." not in workspace and "|" not in workspace
-            and type(msg_id) is str and msg_id and type(sender) is str and sender
-            and type(channel) is str and channel and "|" not in channel
+            type(origin) is str
+            and origin
+            and type(workspace) is str
+            and workspace
+            and "." not in workspace
+            and "|" not in workspace
+            and type(msg_id) is str
+            and msg_id
+            and type(sender) is str
+            and sender
+            and type(channel) is str
+            and channel
+            and "|" not in channel
             and frame.get("type") == "message"
             and (content is None or type(content) is str)
             and type(payload.get("metadata") or {}) is dict
@@ -96,8 +111,18 @@ def parse_inbound(body: Any) -> Inbound:
             and type(mentions) is list
             and (not mentions or all(type(m) is str for m in mentions))
         ):
-            return Inbound(origin, workspace, sender_type, mentions, frame, payload, msg_id,
-                           sender, channel, body.get("tk"))
+            return Inbound(
+                origin,
+                workspace,
+                sender_type,
+                mentions,
+                frame,
+                payload,
+                msg_id,
+                sender,
+                channel,
+                body.get("tk"),
+            )
     except (KeyError, TypeError, AttributeError):
         pass
     return _explain(body)
@@ -150,8 +175,18 @@ def _explain(body: Any) -> Inbound:
         mentions = extract_mentions(content)
     elif not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
         raise bad("mentions must be a list of strings")
-    return Inbound(origin, workspace, sender_type, mentions, frame, payload, msg_id, sender,
-                   channel, body.get("tk"))
+    return Inbound(
+        origin,
+        workspace,
+        sender_type,
+        mentions,
+        frame,
+        payload,
+        msg_id,
+        sender,
+        channel,
+        body.get("tk"),
+    )
 
 
 def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
@@ -172,8 +207,9 @@ def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
 
 # Frame and payload keys the fast path of build_message spells out itself.
 _FRAME_KEYS = frozenset(("type", "sender", "id", "ts", "payload"))
-_PAYLOAD_KEYS = frozenset(("channel", "content", "metadata", "attachments", "seq", "mentions",
-                           "sender_type"))
+_PAYLOAD_KEYS = frozenset(
+    ("channel", "content", "metadata", "attachments", "seq", "mentions", "sender_type")
+)
 _EMPTY_MAP: dict[str, Any] = {}
 _EMPTY_LIST: list[Any] = []
 
@@ -193,19 +229,35 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
     mentions_json = dumps(msg.mentions)
     metadata_json = dumps(payload.get("metadata") or {})
     attachments_json = dumps(payload.get("attachments") or [])
-    params = (msg.msg_id, msg.workspace, msg.channel, seq, ts, ts_epoch, msg.sender,
-              msg.sender_type, content, mentions_json, metadata_json, attachments_json)
-    if (_FRAME_KEYS.issuperset(frame) and _PAYLOAD_KEYS.issuperset(payload)
-            and type(payload.get("content", "")) is str
-            and type(payload.get("metadata", _EMPTY_MAP)) is dict
-            and type(payload.get("attachments", _EMPTY_LIST)) is list):
+    params = (
+        msg.msg_id,
+        msg.workspace,
+        msg.channel,
+        seq,
+        ts,
+        ts_epoch,
+        msg.sender,
+        msg.sender_type,
+        content,
+        mentions_json,
+        metadata_json,
+        attachments_json,
+    )
+    if (
+        _FRAME_KEYS.issuperset(frame)
+        and _PAYLOAD_KEYS.issuperset(payload)
+        and type(payload.get("content", "")) is str
+        and type(payload.get("metadata", _EMPTY_MAP)) is dict
+        and type(payload.get("attachments", _EMPTY_LIST)) is list
+    ):
         enc = encode_basestring
         frame_json = (
             f'{{"type":"message","sender":{enc(msg.sender)},"id":{enc(msg.msg_id)},'
             f'"ts":{enc(ts)},"payload":{{"channel":{enc(msg.channel)},'
             f'"content":{enc(content)},"metadata":{metadata_json},'
             f'"attachments":{attachments_json},"seq":{seq},"mentions":{mentions_json},'
-            f'"sender_type":"{msg.sender_type}"}}}}')
+            f'"sender_type":"{msg.sender_type}"}}}}'
+        )
     else:
         # Keys beyond the documented ones, or values of other types: kept as sent.
         full = dict(payload)
@@ -216,24 +268,44 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
         envelope = dict(frame)
         envelope.update(ts=ts, payload=full)
         frame_json = dumps(envelope)
-    delivery = Delivery(ws=msg.workspace, channel=msg.channel, seq=seq, id=msg.msg_id,
-                        sender=msg.sender, mentions=msg.mentions, frame=frame_json)
+    delivery = Delivery(
+        ws=msg.workspace,
+        channel=msg.channel,
+        seq=seq,
+        id=msg.msg_id,
+        sender=msg.sender,
+        mentions=msg.mentions,
+        frame=frame_json,
+    )
     return params, delivery
 
 
 def delivery_from_row(row: dict[str, Any]) -> Delivery:
     """The `dlv.` item of a stored message (row as returned by Store.find_messages)."""
-    return Delivery(ws=row["workspace_id"], channel=row["channel"], seq=row["seq"],
-                    id=row["msg_id"], sender=row["sender"], mentions=row["mentions"],
-                    frame=frame_from_row(row))
+    return Delivery(
+        ws=row["workspace_id"],
+        channel=row["channel"],
+        seq=row["seq"],
+        id=row["msg_id"],
+        sender=row["sender"],
+        mentions=row["mentions"],
+        frame=frame_from_row(row),
+    )
 
 
 def ack_body(msg: Inbound, delivery: Delivery, dup: bool) -> AckItem:
     """The durable ack of `msg`, addressed by its submitter's ticket."""
-    return AckItem(tk=msg.tk, id=delivery["id"], ws=delivery["ws"],
-                   channel=delivery["channel"], seq=delivery["seq"], dup=dup)
+    return AckItem(
+        tk=msg.tk,
+        id=delivery["id"],
+        ws=delivery["ws"],
+        channel=delivery["channel"],
+        seq=delivery["seq"],
+        dup=dup,
+    )
 
 
-def error_ack(msg_id: str, code: str, detail: str, tk: Any = None,
-              workspace: str | None = None) -> AckItem:
+def error_ack(
+    msg_id: str, code: str, detail: str, tk: Any = None, workspace: str | None = None
+) -> AckItem:
     return AckItem(tk=tk, id=msg_id, ws=workspace, error=ErrorBody(code=code, detail=detail))

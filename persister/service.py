@@ -76,6 +76,7 @@ Outcome = tuple[Inbound, Delivery | None, bool]  # (message, delivery, duplicate
 @dataclass(slots=True)
 class Batch:
     """A prepared burst: the rows to insert and what to publish once they are committed."""
+
     msgs: list[Inbound]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     out: list[Outcome] = field(default_factory=list)
@@ -90,8 +91,9 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class Persister:
-    def __init__(self, store: Store, bus: SyncBus, batch_max: int,
-                 recent_max: int = RECENT_IDS_MAX) -> None:
+    def __init__(
+        self, store: Store, bus: SyncBus, batch_max: int, recent_max: int = RECENT_IDS_MAX
+    ) -> None:
         self.store = store
         self.bus = bus
         self.batch_max = batch_max
@@ -120,10 +122,12 @@ class Persister:
         try:
             while not self.stopping.is_set():
                 # With a commit in flight, take what has arrived without waiting for more.
-                burst = self.bus.recv_burst(limit=self.batch_max, timeout_s=0.0
-                                            if self._inflight else RECV_TIMEOUT_S)
-                self._advance(self._parse([body for topic, body in burst
-                                           if topic.startswith(topics.INBOUND)]))
+                burst = self.bus.recv_burst(
+                    limit=self.batch_max, timeout_s=0.0 if self._inflight else RECV_TIMEOUT_S
+                )
+                self._advance(
+                    self._parse([body for topic, body in burst if topic.startswith(topics.INBOUND)])
+                )
                 if time.monotonic() >= self._next_summary:
                     self._summary()
         finally:
@@ -143,8 +147,15 @@ class Persister:
         now = (self.stored, self.batches, self.dups, self.rejected)
         if now != self._reported:
             d = [a - b for a, b in zip(now, self._reported, strict=True)]
-            log.info("last %.0fs: stored %d in %d batches, %d dups, %d rejected "
-                     "(total stored %d)", SUMMARY_EVERY_S, d[0], d[1], d[2], d[3], self.stored)
+            log.info(
+                "last %.0fs: stored %d in %d batches, %d dups, %d rejected (total stored %d)",
+                SUMMARY_EVERY_S,
+                d[0],
+                d[1],
+                d[2],
+                d[3],
+                self.stored,
+            )
             self._reported = now
 
     # -- one burst ------------------------------------------------------------------
@@ -154,8 +165,9 @@ class Persister:
             try:
                 msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
-                self._reject(exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk,
-                             exc.workspace)
+                self._reject(
+                    exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk, exc.workspace
+                )
         return msgs
 
     def _advance(self, msgs: list[Inbound]) -> None:
@@ -193,13 +205,21 @@ class Persister:
         self._committed(batch, counts)
         return True
 
-    def _reject(self, origin: str | None, msg_id: str | None, code: str, detail: str,
-                tk: Any = None, workspace: str | None = None) -> None:
+    def _reject(
+        self,
+        origin: str | None,
+        msg_id: str | None,
+        code: str,
+        detail: str,
+        tk: Any = None,
+        workspace: str | None = None,
+    ) -> None:
         self.rejected += 1
         log.warning("rejected message %s from %s: %s", msg_id, origin, detail)
         if origin and msg_id:
-            self.bus.publish(topics.ack(origin),
-                             AckBody(items=[error_ack(msg_id, code, detail, tk, workspace)]))
+            self.bus.publish(
+                topics.ack(origin), AckBody(items=[error_ack(msg_id, code, detail, tk, workspace)])
+            )
 
     def _store_with_retry(self, msgs: list[Inbound]) -> bool:
         """Commit and publish `msgs`; False when abandoned because we are stopping."""
@@ -215,11 +235,14 @@ class Persister:
                     data_errors += 1
                     if data_errors > 1:
                         return self._isolate(msgs, exc)
-                log.warning("commit of %d messages failed, retrying in %.2fs: %s",
-                            len(msgs), delay, str(exc).splitlines()[0][:300])
+                log.warning(
+                    "commit of %d messages failed, retrying in %.2fs: %s",
+                    len(msgs),
+                    delay,
+                    str(exc).splitlines()[0][:300],
+                )
             if self.stopping.wait(delay):
-                log.info("stopping with %d uncommitted messages (they were not acked)",
-                         len(msgs))
+                log.info("stopping with %d uncommitted messages (they were not acked)", len(msgs))
                 return False
             delay = min(delay * 2, BACKOFF_MAX_S)
 
@@ -228,9 +251,14 @@ class Persister:
         if len(msgs) == 1:
             msg = msgs[0]
             cause = (exc.orig if isinstance(exc, StatementError) else None) or exc
-            self._reject(msg.origin, msg.msg_id, INVALID_MESSAGE,
-                         f"cannot be stored: {str(cause).splitlines()[0][:200]}",
-                         msg.tk, msg.workspace)
+            self._reject(
+                msg.origin,
+                msg.msg_id,
+                INVALID_MESSAGE,
+                f"cannot be stored: {str(cause).splitlines()[0][:200]}",
+                msg.tk,
+                msg.workspace,
+            )
             return True
         log.warning("batch of %d keeps failing, storing one by one", len(msgs))
         for msg in msgs:
@@ -249,8 +277,7 @@ class Persister:
             self._seqs[key] = base
         return base
 
-    def _known(self, msgs: list[Inbound], check_store: bool
-               ) -> dict[MsgKey, Delivery]:
+    def _known(self, msgs: list[Inbound], check_store: bool) -> dict[MsgKey, Delivery]:
         """Delivery bodies of already stored messages, by (workspace, id).
 
         The batch in flight knows its own; an id in the recent-ids LRU (ids only, not
@@ -355,21 +382,20 @@ class Persister:
                 code, detail = DUPLICATE_ID, "this id belongs to another message"
             else:
                 dups += dup
-                dlv_groups.setdefault((delivery["ws"], delivery["channel"]),
-                                      []).append(delivery)
+                dlv_groups.setdefault((delivery["ws"], delivery["channel"]), []).append(delivery)
                 ack_groups.setdefault(msg.origin, []).append(ack_body(msg, delivery, dup))
                 continue
             rejected += 1
             log.warning("rejected message %s from %s: %s", msg.msg_id, msg.origin, detail)
             ack_groups.setdefault(msg.origin, []).append(
-                error_ack(msg.msg_id, code, detail, msg.tk, msg.workspace))
+                error_ack(msg.msg_id, code, detail, msg.tk, msg.workspace)
+            )
         dlv_topics, ack_topics = self._dlv_topics, self._ack_topics
         for key, items in dlv_groups.items():
             topic = dlv_topics.get(key) or self._remember(dlv_topics, key, topics.deliver(*key))
             publish(topic, DeliveryBody(items=items))
         for origin, acks in ack_groups.items():
-            topic = ack_topics.get(origin) or self._remember(ack_topics, origin,
-                                                             topics.ack(origin))
+            topic = ack_topics.get(origin) or self._remember(ack_topics, origin, topics.ack(origin))
             publish(topic, AckBody(items=acks))
         return dups, rejected
 

@@ -111,20 +111,22 @@ def list_issues(params: dict[str, Any]) -> GiteaRequest:
 
 def close_issue(params: dict[str, Any]) -> GiteaRequest:
     path = _repo_path(params)
-    return GiteaRequest("PATCH", f"{path}/issues/{_issue_number(params)}",
-                        body={"state": "closed"})
+    return GiteaRequest("PATCH", f"{path}/issues/{_issue_number(params)}", body={"state": "closed"})
 
 
 def add_comment(params: dict[str, Any]) -> GiteaRequest:
     path = _repo_path(params)
     number = _issue_number(params)
-    return GiteaRequest("POST", f"{path}/issues/{number}/comments",
-                        body={"body": _str(params, "body")})
+    return GiteaRequest(
+        "POST", f"{path}/issues/{number}/comments", body={"body": _str(params, "body")}
+    )
 
 
 def create_repo(params: dict[str, Any]) -> GiteaRequest:
-    body: dict[str, Any] = {"name": _str(params, "name"),
-                            "private": bool(params.get("private", False))}
+    body: dict[str, Any] = {
+        "name": _str(params, "name"),
+        "private": bool(params.get("private", False)),
+    }
     description = _opt_str(params, "description")
     if description:
         body["description"] = description
@@ -149,8 +151,7 @@ def list_repos(params: dict[str, Any]) -> GiteaRequest:
     if org:
         return GiteaRequest("GET", f"/orgs/{_seg(org)}/repos")
     # /repos/search wraps its list as {"ok": true, "data": [...]}: return the list.
-    return GiteaRequest("GET", "/repos/search", query={"q": _opt_str(params, "q")},
-                        unwrap="data")
+    return GiteaRequest("GET", "/repos/search", query={"q": _opt_str(params, "q")}, unwrap="data")
 
 
 def get_version(params: dict[str, Any]) -> GiteaRequest:

@@ -50,8 +50,9 @@ class GiteaApiError(HubError):
 
 
 class GiteaApi:
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None,
-                 timeout_s: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, token: str | None, timeout_s: float
+    ) -> None:
         self.session = session
         self.base = url.rstrip("/") + "/api/v1"
         self._token = token or ""
@@ -66,17 +67,23 @@ class GiteaApi:
             headers["Authorization"] = f"token {self._token}"
         try:
             async with self.session.request(
-                req.method, self.base + req.path, params=req.query or None, json=req.body,
-                headers=headers, timeout=self.timeout,
+                req.method,
+                self.base + req.path,
+                params=req.query or None,
+                json=req.body,
+                headers=headers,
+                timeout=self.timeout,
             ) as resp:
                 text = await resp.text()
                 status = resp.status
         except TimeoutError:
-            raise GiteaApiError(None, f"Gitea did not answer within "
-                                      f"{self.timeout.total:.1f}s") from None
+            raise GiteaApiError(
+                None, f"Gitea did not answer within {self.timeout.total:.1f}s"
+            ) from None
         except aiohttp.ClientError as exc:
-            raise GiteaApiError(None, self.scrub(f"cannot reach Gitea: "
-                                                 f"{type(exc).__name__}: {exc}")) from None
+            raise GiteaApiError(
+                None, self.scrub(f"cannot reach Gitea: {type(exc).__name__}: {exc}")
+            ) from None
         if status >= 400:
             raise GiteaApiError(status, self.scrub(text[:MAX_DETAIL_CHARS]))
         if not text.strip():

@@ -52,8 +52,10 @@ def check(action: Any, params: Any, *, is_admin: bool, grant: dict[str, Any] | N
     if is_admin:
         return
     if not grant:
-        raise GiteaForbidden("this workspace has no Gitea access: an admin can grant it "
-                             "(PUT /api/workspaces/<id>/gitea with owners and repos)")
+        raise GiteaForbidden(
+            "this workspace has no Gitea access: an admin can grant it "
+            "(PUT /api/workspaces/<id>/gitea with owners and repos)"
+        )
     params = params if isinstance(params, dict) else {}
     owner, repo = params.get("owner"), params.get("repo")
     if action in REPO_ACTIONS:
@@ -64,8 +66,9 @@ def check(action: Any, params: Any, *, is_admin: bool, grant: dict[str, Any] | N
     elif action == "create_repo":
         org = params.get("org")
         if not isinstance(org, str) or not org:
-            raise GiteaForbidden("creating a repository under the hub's own Gitea user "
-                                 + ADMIN_ONLY)
+            raise GiteaForbidden(
+                "creating a repository under the hub's own Gitea user " + ADMIN_ONLY
+            )
         if not allows_repo(grant, org):
             raise GiteaForbidden(f"this workspace may not create repositories in {org}")
     elif action == "create_org":
@@ -76,8 +79,9 @@ def check(action: Any, params: Any, *, is_admin: bool, grant: dict[str, Any] | N
             raise GiteaForbidden(f"this workspace may not list the repositories of {org}")
 
 
-def filter_result(action: Any, params: Any, result: Any, *, is_admin: bool,
-                  grant: dict[str, Any] | None) -> Any:
+def filter_result(
+    action: Any, params: Any, result: Any, *, is_admin: bool, grant: dict[str, Any] | None
+) -> Any:
     """A search across all repositories, cut down to what the workspace may see."""
     if is_admin or action != "list_repos" or not isinstance(result, list):
         return result

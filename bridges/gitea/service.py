@@ -43,8 +43,9 @@ class GiteaWorker:
     async def run(self) -> None:
         self.peer.stop_on_signals()
         async with aiohttp.ClientSession() as session:
-            self.api = GiteaApi(session, self.cfg.gitea.url or "", self.cfg.gitea.token,
-                                self.cfg.gitea.timeout_s)
+            self.api = GiteaApi(
+                session, self.cfg.gitea.url or "", self.cfg.gitea.token, self.cfg.gitea.timeout_s
+            )
             self.peer.serve(SERVICE, self.answer, crash_error=api_error(None, CRASHED))
             await self.peer.start()
             log.info("gitea worker %s ready for %s", self.peer.origin, self.api.base)

@@ -29,8 +29,9 @@ RETRY_AFTER_MAX_S = 3600.0
 class TelegramError(Exception):
     """The Bot API refused a call (`ok: false`) with a status that is not retried."""
 
-    def __init__(self, method: str, error_code: int, description: str,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, method: str, error_code: int, description: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{method}: {error_code} {description}")
         self.method = method
         self.error_code = error_code
@@ -42,17 +43,27 @@ class TelegramUnavailable(Exception):
     """A network error or a 5xx answer: worth retrying later."""
 
 
-def backoff_delay(attempt: int, base_s: float = BACKOFF_BASE_S,
-                  max_s: float = BACKOFF_MAX_S, rand: random.Random | None = None) -> float:
+def backoff_delay(
+    attempt: int,
+    base_s: float = BACKOFF_BASE_S,
+    max_s: float = BACKOFF_MAX_S,
+    rand: random.Random | None = None,
+) -> float:
     """Exponential backoff with jitter: uniform in [d/2, d], d = min(max, base * 2^attempt)."""
     ceiling = min(max_s, base_s * (2 ** min(attempt, 30)))
     return (rand or random).uniform(ceiling / 2, ceiling)
 
 
 class BotApi:
-    def __init__(self, session: aiohttp.ClientSession, base: str, token: str, *,
-                 backoff_base_s: float = BACKOFF_BASE_S,
-                 backoff_max_s: float = BACKOFF_MAX_S) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base: str,
+        token: str,
+        *,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+    ) -> None:
         self.session = session
         self.base = base.rstrip("/")
         self._token = token
@@ -67,9 +78,14 @@ class BotApi:
     def _url(self, method: str) -> str:
         return f"{self.base}/bot{self._token}/{method}"
 
-    async def call_once(self, method: str, params: dict[str, Any] | None = None, *,
-                        files: dict[str, tuple[str, bytes, str]] | None = None,
-                        timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
+    async def call_once(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> Any:
         """One request; the `result`, or TelegramError / TelegramUnavailable."""
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         kwargs: dict[str, Any] = {"timeout": timeout}
@@ -89,8 +105,9 @@ class BotApi:
         except TimeoutError:
             raise TelegramUnavailable(f"{method}: no answer within {timeout_s:.0f}s") from None
         except aiohttp.ClientError as exc:
-            raise TelegramUnavailable(self.scrub(f"{method}: {type(exc).__name__}: {exc}")) \
-                from None
+            raise TelegramUnavailable(
+                self.scrub(f"{method}: {type(exc).__name__}: {exc}")
+            ) from None
         try:
             data = json.loads(text)
         except ValueError:
@@ -106,12 +123,18 @@ class BotApi:
         retry_after = (data.get("parameters") or {}).get("retry_after")
         if code >= 500:
             raise TelegramUnavailable(f"{method}: {code} {description}")
-        raise TelegramError(method, code, description,
-                            float(retry_after) if retry_after is not None else None)
+        raise TelegramError(
+            method, code, description, float(retry_after) if retry_after is not None else None
+        )
 
-    async def call(self, method: str, params: dict[str, Any] | None = None, *,
-                   files: dict[str, tuple[str, bytes, str]] | None = None,
-                   timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> Any:
         """`call_once` until it succeeds or fails for good (a 4xx other than 409/429)."""
         attempt = 0
         while True:
@@ -122,18 +145,26 @@ class BotApi:
                 log.warning("telegram %s unavailable (%s); retrying in %.2fs", method, exc, delay)
             except TelegramError as exc:
                 if exc.error_code == 429:
-                    delay = min(exc.retry_after if exc.retry_after is not None
-                                else backoff_delay(attempt, self.backoff_base_s,
-                                                   self.backoff_max_s), RETRY_AFTER_MAX_S)
-                    log.warning("telegram %s rate limited: waiting %.1fs (retry_after)",
-                                method, delay)
+                    delay = min(
+                        exc.retry_after
+                        if exc.retry_after is not None
+                        else backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s),
+                        RETRY_AFTER_MAX_S,
+                    )
+                    log.warning(
+                        "telegram %s rate limited: waiting %.1fs (retry_after)", method, delay
+                    )
                 elif exc.error_code == 409:
                     self.conflicts += 1
                     delay = backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s)
-                    log.error("telegram %s: 409 Conflict: %s. Another process is polling this "
-                              "bot, or a webhook is set for it; only one bridge may poll a "
-                              "bot (use webhook mode or stop the other). Retrying in %.1fs",
-                              method, exc.description, delay)
+                    log.error(
+                        "telegram %s: 409 Conflict: %s. Another process is polling this "
+                        "bot, or a webhook is set for it; only one bridge may poll a "
+                        "bot (use webhook mode or stop the other). Retrying in %.1fs",
+                        method,
+                        exc.description,
+                        delay,
+                    )
                 else:
                     raise
             self.retries += 1
@@ -147,12 +178,14 @@ class BotApi:
         while True:
             try:
                 async with self.session.get(
-                        url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                    url, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                ) as resp:
                     if resp.status == 200:
                         return await resp.read()
                     if resp.status < 500 and resp.status != 429:
-                        raise TelegramError("download", resp.status,
-                                            f"file download failed with HTTP {resp.status}")
+                        raise TelegramError(
+                            "download", resp.status, f"file download failed with HTTP {resp.status}"
+                        )
                     problem = f"HTTP {resp.status}"
             except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = self.scrub(f"{type(exc).__name__}: {exc}")

@@ -106,23 +106,46 @@ def _files(message: dict[str, Any]) -> list[FileRef]:
     msg_id = message.get("message_id")
     photos = message.get("photo")
     if isinstance(photos, list) and photos:
-        best = max(photos, key=lambda p: (p.get("width", 0) * p.get("height", 0),
-                                          p.get("file_size") or 0))
-        out.append(FileRef("photo", best["file_id"], best.get("file_unique_id") or best["file_id"],
-                           f"photo_{msg_id}.jpg", "image/jpeg", best.get("file_size")))
+        best = max(
+            photos, key=lambda p: (p.get("width", 0) * p.get("height", 0), p.get("file_size") or 0)
+        )
+        out.append(
+            FileRef(
+                "photo",
+                best["file_id"],
+                best.get("file_unique_id") or best["file_id"],
+                f"photo_{msg_id}.jpg",
+                "image/jpeg",
+                best.get("file_size"),
+            )
+        )
     doc = message.get("document")
     if isinstance(doc, dict) and doc.get("file_id"):
         mime = doc.get("mime_type") or "application/octet-stream"
         name = doc.get("file_name") or f"document_{msg_id}{_ext('', mime)}"
-        out.append(FileRef("document", doc["file_id"], doc.get("file_unique_id") or doc["file_id"],
-                           name, mime, doc.get("file_size")))
+        out.append(
+            FileRef(
+                "document",
+                doc["file_id"],
+                doc.get("file_unique_id") or doc["file_id"],
+                name,
+                mime,
+                doc.get("file_size"),
+            )
+        )
     voice = message.get("voice")
     if isinstance(voice, dict) and voice.get("file_id"):
         mime = voice.get("mime_type") or "audio/ogg"
-        out.append(FileRef("voice", voice["file_id"],
-                           voice.get("file_unique_id") or voice["file_id"],
-                           f"voice_{msg_id}{_ext('', mime) or '.ogg'}", mime,
-                           voice.get("file_size")))
+        out.append(
+            FileRef(
+                "voice",
+                voice["file_id"],
+                voice.get("file_unique_id") or voice["file_id"],
+                f"voice_{msg_id}{_ext('', mime) or '.ogg'}",
+                mime,
+                voice.get("file_size"),
+            )
+        )
     return out
 
 
@@ -146,8 +169,8 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> ParsedU
         return None  # service messages (joins, pins...) carry nothing to post
     metadata: dict[str, Any] = {
         "source": SOURCE,
-        "telegram_user": " ".join(x for x in (user.get("first_name"), user.get("last_name"))
-                                  if x) or None,
+        "telegram_user": " ".join(x for x in (user.get("first_name"), user.get("last_name")) if x)
+        or None,
         "telegram_user_id": user.get("id"),
         "telegram_chat_id": chat.get("id"),
         "telegram_message_id": message_id,
@@ -164,8 +187,12 @@ def parse_update(update: Any, chat_id: str, channel: str, key: bytes) -> ParsedU
         "sender": sender_name(user, chat),
         "id": hub_message_id(chat_id, message_id, key),
         "ts": iso_from_epoch(date) if date else datetime.now(UTC).isoformat(),
-        "payload": {"channel": channel, "content": content, "metadata": metadata,
-                    "attachments": []},
+        "payload": {
+            "channel": channel,
+            "content": content,
+            "metadata": metadata,
+            "attachments": [],
+        },
     }
     return ParsedUpdate(update["update_id"], clean_text(envelope), files, date)
 
@@ -179,9 +206,14 @@ def media_relpath(ref: FileRef, date: int) -> str:
 
 def attachment(ref: FileRef, relpath: str, size: int) -> dict[str, Any]:
     """The attachment record, shaped like an upload's (PROTOCOL.md §6)."""
-    return {"file_id": PurePosixPath(relpath).stem, "url": f"/media/{relpath}",
-            "mime_type": ref.mime_type, "filename": ref.filename, "size": size,
-            "kind": ref.kind}
+    return {
+        "file_id": PurePosixPath(relpath).stem,
+        "url": f"/media/{relpath}",
+        "mime_type": ref.mime_type,
+        "filename": ref.filename,
+        "size": size,
+        "kind": ref.kind,
+    }
 
 
 def is_from_telegram(metadata: Any) -> bool:
@@ -220,7 +252,7 @@ def _fit(text: str, limit: int) -> int:
 
 
 def _truncate(text: str, limit: int) -> str:
-    return text if utf16_len(text) <= limit else text[:_fit(text, limit - 1)] + "…"
+    return text if utf16_len(text) <= limit else text[: _fit(text, limit - 1)] + "…"
 
 
 def reply_target(metadata: Any) -> int | None:
@@ -240,8 +272,9 @@ def is_photo(att: dict[str, Any]) -> bool:
     return str(att.get("mime_type") or "").lower() in PHOTO_TYPES
 
 
-def outbound_calls(sender: str, content: str, attachments: list[Any], chat_id: str,
-                   reply_to: int | None = None) -> list[OutCall]:
+def outbound_calls(
+    sender: str, content: str, attachments: list[Any], chat_id: str, reply_to: int | None = None
+) -> list[OutCall]:
     """The Bot API calls that carry one hub message to the chat, in order."""
     calls: list[OutCall] = []
     base: dict[str, Any] = {"chat_id": chat_id}
@@ -260,7 +293,10 @@ def outbound_calls(sender: str, content: str, attachments: list[Any], chat_id: s
         calls.append(OutCall("sendMessage", {**base, "text": f"[{sender}]"}))
     if reply_to:  # the first piece answers the message; the rest follow it
         first = calls[0]
-        calls[0] = OutCall(first.method, {**first.params, "reply_to_message_id": reply_to,
-                                          "allow_sending_without_reply": True},
-                           first.file_field, first.attachment)
+        calls[0] = OutCall(
+            first.method,
+            {**first.params, "reply_to_message_id": reply_to, "allow_sending_without_reply": True},
+            first.file_field,
+            first.attachment,
+        )
     return calls

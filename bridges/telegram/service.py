@@ -52,8 +52,9 @@ POLL_HTTP_MARGIN_S = 15.0
 WEBHOOK_PATH = "/webhook/telegram"
 SERVICE = "telegram"
 MEDIA_SOURCE = "telegram"
-WEBHOOK_FAILED = ErrorBody(code=str(ErrorCode.TELEGRAM_BRIDGE_ERROR),
-                           detail="the update could not be stored")
+WEBHOOK_FAILED = ErrorBody(
+    code=str(ErrorCode.TELEGRAM_BRIDGE_ERROR), detail="the update could not be stored"
+)
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,25 @@ class OutMessage:
 def message_from_delivery(body: Delivery) -> OutMessage:
     frame = json.loads(body["frame"]) if isinstance(body["frame"], str | bytes) else body["frame"]
     payload = frame.get("payload") or {}
-    return OutMessage(int(body["seq"]), str(body.get("id") or frame.get("id")),
-                      str(frame.get("sender") or body.get("sender") or ""),
-                      payload.get("content") or "", payload.get("metadata") or {},
-                      payload.get("attachments") or [])
+    return OutMessage(
+        int(body["seq"]),
+        str(body.get("id") or frame.get("id")),
+        str(frame.get("sender") or body.get("sender") or ""),
+        payload.get("content") or "",
+        payload.get("metadata") or {},
+        payload.get("attachments") or [],
+    )
 
 
 def message_from_row(row: dict[str, Any]) -> OutMessage:
-    return OutMessage(int(row["seq"]), row["msg_id"], row["sender"], row["content"] or "",
-                      row.get("metadata") or {}, row.get("attachments") or [])
+    return OutMessage(
+        int(row["seq"]),
+        row["msg_id"],
+        row["sender"],
+        row["content"] or "",
+        row.get("metadata") or {},
+        row.get("attachments") or [],
+    )
 
 
 class TelegramBridge:
@@ -89,8 +100,11 @@ class TelegramBridge:
         self.chat_id = str(cfg.telegram.chat_id)
         self.webhook_mode = bool(cfg.telegram.webhook_secret)
         self.peer = BusPeer(cfg, "telegram", ingest=True, burst=BUS_BURST)
-        self.peer.route(topics.DELIVER, self._on_deliveries,
-                        subscribe=topics.deliver(self.workspace, self.channel))
+        self.peer.route(
+            topics.DELIVER,
+            self._on_deliveries,
+            subscribe=topics.deliver(self.workspace, self.channel),
+        )
         if self.webhook_mode:  # answered once the dispatch loop runs, after getMe
             self.peer.serve(SERVICE, self._on_webhook_update, crash_error=WEBHOOK_FAILED)
         self.state = OutboundState(cfg.data_dir / STATE_FILE, f"{self.workspace}/{self.channel}")
@@ -116,24 +130,37 @@ class TelegramBridge:
             code = main.result() if main.done() else 0
         finally:
             await self.peer.stop()
-        log.info("telegram bridge stopped: %d posted to the hub, %d sent to telegram",
-                 self.posted, self.sent)
+        log.info(
+            "telegram bridge stopped: %d posted to the hub, %d sent to telegram",
+            self.posted,
+            self.sent,
+        )
         return code
 
     async def _main(self) -> int:
         async with aiohttp.ClientSession() as session:
-            self.api = BotApi(session, self.cfg.telegram.api_base,
-                              self.cfg.telegram.bot_token or "")
+            self.api = BotApi(
+                session, self.cfg.telegram.api_base, self.cfg.telegram.bot_token or ""
+            )
             try:
                 me = await self.api.call("getMe")
             except TelegramError as exc:
-                log.error("telegram refused the bot token (%s %s): check "
-                          "SCITEX_OROCHI_TELEGRAM_BOT_TOKEN", exc.error_code, exc.description)
+                log.error(
+                    "telegram refused the bot token (%s %s): check "
+                    "SCITEX_OROCHI_TELEGRAM_BOT_TOKEN",
+                    exc.error_code,
+                    exc.description,
+                )
                 return 2
             await self.peer.start()
-            log.info("telegram bridge for @%s: chat %s <-> %s %s (%s)",
-                     (me or {}).get("username"), self.chat_id, self.workspace, self.channel,
-                     "webhook" if self.webhook_mode else "long polling")
+            log.info(
+                "telegram bridge for @%s: chat %s <-> %s %s (%s)",
+                (me or {}).get("username"),
+                self.chat_id,
+                self.workspace,
+                self.channel,
+                "webhook" if self.webhook_mode else "long polling",
+            )
             loops = [self._outbound_loop()]
             if self.webhook_mode:
                 await self._set_webhook()
@@ -145,16 +172,24 @@ class TelegramBridge:
     async def _set_webhook(self) -> None:
         url = self.cfg.telegram.webhook_url
         if not url:
-            log.info("webhook mode: SCITEX_OROCHI_TELEGRAM_WEBHOOK_URL unset, so setWebhook "
-                     "is left to the operator (POST %s on the HTTP gateway)", WEBHOOK_PATH)
+            log.info(
+                "webhook mode: SCITEX_OROCHI_TELEGRAM_WEBHOOK_URL unset, so setWebhook "
+                "is left to the operator (POST %s on the HTTP gateway)",
+                WEBHOOK_PATH,
+            )
             return
         url = url.rstrip("/")
         if not url.endswith(WEBHOOK_PATH):
             url += WEBHOOK_PATH
         assert self.api is not None
-        await self.api.call("setWebhook", {
-            "url": url, "secret_token": self.cfg.telegram.webhook_secret,
-            "allowed_updates": ["message"]})
+        await self.api.call(
+            "setWebhook",
+            {
+                "url": url,
+                "secret_token": self.cfg.telegram.webhook_secret,
+                "allowed_updates": ["message"],
+            },
+        )
         log.info("webhook set to %s", url)
 
     def _on_deliveries(self, body: DeliveryBody) -> None:
@@ -171,11 +206,16 @@ class TelegramBridge:
             if self.offset is not None:
                 params["offset"] = self.offset
             try:
-                updates = await self.api.call("getUpdates", params,
-                                              timeout_s=timeout + POLL_HTTP_MARGIN_S)
+                updates = await self.api.call(
+                    "getUpdates", params, timeout_s=timeout + POLL_HTTP_MARGIN_S
+                )
             except TelegramError as exc:
-                log.error("getUpdates refused: %s %s; retrying in %.0fs", exc.error_code,
-                          exc.description, BACKOFF_MAX_S)
+                log.error(
+                    "getUpdates refused: %s %s; retrying in %.0fs",
+                    exc.error_code,
+                    exc.description,
+                    BACKOFF_MAX_S,
+                )
                 await asyncio.sleep(BACKOFF_MAX_S)
                 continue
             for update in updates or []:
@@ -192,8 +232,11 @@ class TelegramBridge:
         """Post one update's message to the hub and return once it is durable (or ignored)."""
         inbound = mapping.parse_update(update, self.chat_id, self.channel, self.id_key)
         if inbound is None:
-            log.info("ignored update %s: not a message of chat %s",
-                     update.get("update_id") if isinstance(update, dict) else "?", self.chat_id)
+            log.info(
+                "ignored update %s: not a message of chat %s",
+                update.get("update_id") if isinstance(update, dict) else "?",
+                self.chat_id,
+            )
             return
         payload = inbound.envelope["payload"]
         for ref in inbound.files:
@@ -210,8 +253,11 @@ class TelegramBridge:
                 ack = await self.ingest.post(self.workspace, envelope, "human", INGEST_WAIT_S)
                 break
             except IngestTimeout:
-                log.warning("message %s not durable after %.0fs; still waiting",
-                            envelope["id"], INGEST_WAIT_S)
+                log.warning(
+                    "message %s not durable after %.0fs; still waiting",
+                    envelope["id"],
+                    INGEST_WAIT_S,
+                )
         if ack.get("error"):
             log.error("the hub refused telegram message %s: %s", envelope["id"], ack["error"])
         elif not ack.get("dup"):
@@ -226,8 +272,11 @@ class TelegramBridge:
                 await loop.run_in_executor(None, _record_owner, path, ref, self.workspace, None)
             return mapping.attachment(ref, rel, path.stat().st_size)
         if ref.size is not None and ref.size > self.cfg.http.media_max_bytes:
-            log.warning("telegram file %s is %d bytes, over the media limit; not fetched",
-                        ref.filename, ref.size)
+            log.warning(
+                "telegram file %s is %d bytes, over the media limit; not fetched",
+                ref.filename,
+                ref.size,
+            )
             return None
         assert self.api is not None
         try:
@@ -259,7 +308,8 @@ class TelegramBridge:
         if self.state.seq is None:
             # First run: start at the channel's current end rather than replaying history.
             self.state.seq = await loop.run_in_executor(
-                None, self.store.max_seq, self.workspace, self.channel)
+                None, self.store.max_seq, self.workspace, self.channel
+            )
             await loop.run_in_executor(None, self.state.save)
             log.info("outbound starts after seq %d of %s", self.state.seq, self.channel)
         await self._catch_up()
@@ -267,8 +317,12 @@ class TelegramBridge:
     async def _catch_up(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            rows = await loop.run_in_executor(None, lambda: self.store.history(
-                self.workspace, self.channel, after_seq=self.state.seq, limit=CATCH_UP_BATCH))
+            rows = await loop.run_in_executor(
+                None,
+                lambda: self.store.history(
+                    self.workspace, self.channel, after_seq=self.state.seq, limit=CATCH_UP_BATCH
+                ),
+            )
             if not rows:
                 return
             for row in rows:
@@ -280,12 +334,16 @@ class TelegramBridge:
             self.state.message_done(msg.seq)
             return
         reply_to = mapping.reply_target(msg.metadata) or await self._reply_target(msg.metadata)
-        calls = mapping.outbound_calls(msg.sender, msg.content, msg.attachments, self.chat_id,
-                                       reply_to)
+        calls = mapping.outbound_calls(
+            msg.sender, msg.content, msg.attachments, self.chat_id, reply_to
+        )
         for index in range(self.state.part, len(calls)):
             result = await self._execute(calls[index], msg)
-            if index == 0 and isinstance(result, dict) and isinstance(result.get("message_id"),
-                                                                      int):
+            if (
+                index == 0
+                and isinstance(result, dict)
+                and isinstance(result.get("message_id"), int)
+            ):
                 self.state.remember(msg.id, result["message_id"])
             if index + 1 < len(calls):
                 self.state.part_done(index + 1)
@@ -299,8 +357,11 @@ class TelegramBridge:
         if call.file_field and call.attachment is not None:
             source = await self._attachment_source(call.attachment)
             if source is None:
-                log.error("attachment %s of message %s is not readable; skipped",
-                          call.attachment.get("url"), msg.id)
+                log.error(
+                    "attachment %s of message %s is not readable; skipped",
+                    call.attachment.get("url"),
+                    msg.id,
+                )
                 return None
             if isinstance(source, str):
                 params[call.file_field] = source
@@ -311,19 +372,24 @@ class TelegramBridge:
         except TelegramError as exc:
             # A permanent refusal (400, 403...): retrying cannot help, and blocking
             # the channel behind it would stop every later message.
-            log.error("telegram refused %s for message %s (seq %d): %s %s; skipped",
-                      call.method, msg.id, msg.seq, exc.error_code, exc.description)
+            log.error(
+                "telegram refused %s for message %s (seq %d): %s %s; skipped",
+                call.method,
+                msg.id,
+                msg.seq,
+                exc.error_code,
+                exc.description,
+            )
             return None
 
-    async def _attachment_source(self, att: dict[str, Any]
-                                 ) -> str | tuple[str, bytes, str] | None:
+    async def _attachment_source(self, att: dict[str, Any]) -> str | tuple[str, bytes, str] | None:
         url = str(att.get("url") or "")
         if url.startswith(("http://", "https://")):
             return url  # Telegram fetches it itself
         if not url.startswith("/media/"):
             return None
         root = self.cfg.http.media_root.resolve()
-        path = (root / url[len("/media/"):]).resolve()
+        path = (root / url[len("/media/") :]).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             return None
         data = await asyncio.get_running_loop().run_in_executor(None, path.read_bytes)
@@ -338,7 +404,8 @@ class TelegramBridge:
         if hub_id in self.state.sent:
             return self.state.sent[hub_id]
         found = await asyncio.get_running_loop().run_in_executor(
-            None, self.store.find_messages, [(self.workspace, hub_id)])
+            None, self.store.find_messages, [(self.workspace, hub_id)]
+        )
         row = found.get((self.workspace, hub_id))
         if row and mapping.is_from_telegram(row.get("metadata")):
             value = row["metadata"].get("telegram_message_id")
@@ -365,6 +432,12 @@ def _record_owner(path: Path, ref: mapping.FileRef, workspace: str, data: bytes 
     """The sidecar that lets /media serve the file to the bridge's workspace."""
     digest = hashlib.sha256(data).hexdigest() if data is not None else media_meta.sha256_of(path)
     size = len(data) if data is not None else path.stat().st_size
-    media_meta.write_sidecar(path, workspace=workspace, mime_type=ref.mime_type,
-                             filename=ref.filename, size=size, sha256=digest,
-                             source=MEDIA_SOURCE)
+    media_meta.write_sidecar(
+        path,
+        workspace=workspace,
+        mime_type=ref.mime_type,
+        filename=ref.filename,
+        size=size,
+        sha256=digest,
+        source=MEDIA_SOURCE,
+    )

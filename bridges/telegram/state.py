@@ -35,8 +35,9 @@ class OutboundState:
         except FileNotFoundError:
             return
         except ValueError:
-            log.error("state file %s is corrupt; starting from the current end of the channel",
-                      self.path)
+            log.error(
+                "state file %s is corrupt; starting from the current end of the channel", self.path
+            )
             return
         channels = data.get("channels") or {}
         mine = channels.pop(self.key, None)

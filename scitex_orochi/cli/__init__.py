@@ -7,8 +7,17 @@ import importlib
 from scitex_orochi.cli.group import main
 
 # Modules that add commands to `main`; a missing optional one is skipped.
-_COMMAND_MODULES = ("serve", "config_cmds", "tail", "agent_cmds", "admin_cmds", "doctor",
-                    "bench", "bus_keys_cmds", "policy_cmds")
+_COMMAND_MODULES = (
+    "serve",
+    "config_cmds",
+    "tail",
+    "agent_cmds",
+    "admin_cmds",
+    "doctor",
+    "bench",
+    "bus_keys_cmds",
+    "policy_cmds",
+)
 
 for _name in _COMMAND_MODULES:
     try:

@@ -25,8 +25,10 @@ from scitex_orochi.cli.output import (
 from scitex_orochi.client.errors import NotFound
 from scitex_orochi.client.rest import RestClient, channel_path, http_url
 
-NAME_HELP = ("Agent name to register as (env SCITEX_OROCHI_AGENT, else user@host). "
-             "An agent already online under this name is replaced.")
+NAME_HELP = (
+    "Agent name to register as (env SCITEX_OROCHI_AGENT, else user@host). "
+    "An agent already online under this name is replaced."
+)
 
 
 # One-shot commands (send, join) say so when they register: the hub does not keep them
@@ -55,18 +57,24 @@ def _name_option(func: Any) -> Any:
 def format_message(msg: Any, colour: bool) -> str:
     when = msg.time.astimezone().strftime("%H:%M:%S") if msg.time else "--:--:--"
     seq = f"#{msg.seq}" if msg.seq is not None else ""
-    return (f"{paint(when, 'dim', colour)} {paint(msg.channel, 'cyan', colour)}"
-            f"{paint(seq, 'dim', colour)} {paint(msg.sender, 'yellow', colour)}: {msg.content}")
+    return (
+        f"{paint(when, 'dim', colour)} {paint(msg.channel, 'cyan', colour)}"
+        f"{paint(seq, 'dim', colour)} {paint(msg.sender, 'yellow', colour)}: {msg.content}"
+    )
 
 
 # ---- WebSocket commands -----------------------------------------------------------
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   scitex-orochi send '#general' 'Build #42 passed. @deployer ready to ship.'
   echo 'from stdin' | scitex-orochi send '#builds' -
   scitex-orochi send '#general' 'hi' --metadata '{"build": 42}' --json
   scitex-orochi send '#general' 'hi' --dry-run
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP
+)
 @click.argument("channel")
 @click.argument("content")
 @_name_option
@@ -76,8 +84,16 @@ Examples:
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would be sent; send nothing.")
 @click.pass_obj
 @handle_errors
-def send(g: Globals, channel: str, content: str, name: str | None, metadata: str | None,
-         timeout: float, as_json: bool, dry_run_: bool) -> None:
+def send(
+    g: Globals,
+    channel: str,
+    content: str,
+    name: str | None,
+    metadata: str | None,
+    timeout: float,
+    as_json: bool,
+    dry_run_: bool,
+) -> None:
     """Post CONTENT to CHANNEL; returns once the hub has stored it (prints its seq).
 
     CONTENT `-` reads the message from standard input.
@@ -94,13 +110,22 @@ def send(g: Globals, channel: str, content: str, name: str | None, metadata: str
         if not isinstance(meta, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--metadata")
     if dry_run_:
-        dry_run("send a message", {"url": f"ws://{g.host}:{g.port}/", "channel": channel,
-                                   "content": content, "metadata": meta or {}}, as_json)
+        dry_run(
+            "send a message",
+            {
+                "url": f"ws://{g.host}:{g.port}/",
+                "channel": channel,
+                "content": content,
+                "metadata": meta or {},
+            },
+            as_json,
+        )
         return
 
     async def run() -> Any:
-        async with _client(g, name, [], resume=False, reconnect=True, timeout=timeout,
-                           extra_register=ONE_SHOT) as c:
+        async with _client(
+            g, name, [], resume=False, reconnect=True, timeout=timeout, extra_register=ONE_SHOT
+        ) as c:
             return await c.send(channel, content, meta)
 
     sent = asyncio.run(run())
@@ -110,24 +135,36 @@ def send(g: Globals, channel: str, content: str, name: str | None, metadata: str
         click.echo(f"sent to {sent.channel} (seq {sent.seq}, id {sent.id})")
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   scitex-orochi login --name my-agent --channels '#general,#builds'
   scitex-orochi login --json | jq .content     # one JSON object per message
   scitex-orochi login --count 1                # exit after the first message
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP
+)
 @_name_option
-@click.option("--channels", default="#general", show_default=True,
-              help="Comma-separated channels to join.")
-@click.option("--count", type=click.IntRange(1), default=None,
-              help="Exit after this many messages.")
-@click.option("--heartbeat", type=float, default=30.0, show_default=True,
-              help="Seconds between heartbeats with system metrics (0: none).")
+@click.option(
+    "--channels", default="#general", show_default=True, help="Comma-separated channels to join."
+)
+@click.option(
+    "--count", type=click.IntRange(1), default=None, help="Exit after this many messages."
+)
+@click.option(
+    "--heartbeat",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between heartbeats with system metrics (0: none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_obj
 @handle_errors
-def login(g: Globals, name: str | None, channels: str, count: int | None, heartbeat: float,
-          as_json: bool) -> None:
+def login(
+    g: Globals, name: str | None, channels: str, count: int | None, heartbeat: float, as_json: bool
+) -> None:
     """Connect as an agent and print messages as they arrive (Ctrl-C to stop).
 
     Reconnects by itself and prints what was missed while away, once, in order.
@@ -139,9 +176,14 @@ def login(g: Globals, name: str | None, channels: str, count: int | None, heartb
             if heartbeat > 0:
                 client.start_heartbeat(heartbeat)
             # on stderr, also with --json: scripts can wait for it; stdout stays data
-            click.echo(paint(f"connected to {client.url} as {client.name} on "
-                             f"{', '.join(client.channels)}", "green", colour_enabled(sys.stderr)),
-                       err=True)
+            click.echo(
+                paint(
+                    f"connected to {client.url} as {client.name} on {', '.join(client.channels)}",
+                    "green",
+                    colour_enabled(sys.stderr),
+                ),
+                err=True,
+            )
             seen = 0
             async for msg in client.listen():
                 if as_json:
@@ -159,11 +201,15 @@ def login(g: Globals, name: str | None, channels: str, count: int | None, heartb
         pass
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   scitex-orochi join '#alerts' --name my-agent
   scitex-orochi join alerts --dry-run
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP
+)
 @click.argument("channel")
 @_name_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -174,8 +220,7 @@ def join(g: Globals, channel: str, name: str | None, as_json: bool, dry_run_: bo
     """Subscribe NAME to CHANNEL on the hub (for as long as this connection lasts)."""
     channel = normalize_channel(channel)
     if dry_run_:
-        dry_run("join a channel", {"channel": channel, "name": name or "(default)"},
-                       as_json)
+        dry_run("join a channel", {"channel": channel, "name": name or "(default)"}, as_json)
         return
 
     async def run() -> tuple[str, list[str]]:
@@ -196,16 +241,22 @@ def agent_rows(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, dict) and isinstance(data.get("agents"), list | dict):
         data = data["agents"]
     if isinstance(data, dict):
-        return [{"name": k, **(v if isinstance(v, dict) else {"channels": v})}
-                for k, v in data.items()]
+        return [
+            {"name": k, **(v if isinstance(v, dict) else {"channels": v})} for k, v in data.items()
+        ]
     return [r for r in data or [] if isinstance(r, dict)]
 
 
-@main.command("list-agents", epilog="""\b
+@main.command(
+    "list-agents",
+    epilog="""\b
 Examples:
   scitex-orochi list-agents
   scitex-orochi list-agents --json | jq '.[].name'
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 @handle_errors
@@ -221,9 +272,20 @@ def list_agents(g: Globals, as_json: bool) -> None:
     for row in rows:
         row["seen"] = relative_time(row.get("last_seen") or row.get("last_heartbeat"))
         row["task"] = row.get("current_task") or row.get("orochi_current_task")
-    click.echo(table(sorted(rows, key=lambda r: str(r.get("name"))), [
-        ("name", "name"), ("status", "status"), ("machine", "machine"), ("role", "role"),
-        ("channels", "channels"), ("seen", "seen"), ("task", "task")]))
+    click.echo(
+        table(
+            sorted(rows, key=lambda r: str(r.get("name"))),
+            [
+                ("name", "name"),
+                ("status", "status"),
+                ("machine", "machine"),
+                ("role", "role"),
+                ("channels", "channels"),
+                ("seen", "seen"),
+                ("task", "task"),
+            ],
+        )
+    )
 
 
 def _channel_members(g: Globals) -> dict[str, list[str]]:
@@ -233,11 +295,16 @@ def _channel_members(g: Globals) -> dict[str, list[str]]:
     return {k: list(v) for k, v in (data or {}).items()} if isinstance(data, dict) else {}
 
 
-@main.command("list-channels", epilog="""\b
+@main.command(
+    "list-channels",
+    epilog="""\b
 Examples:
   scitex-orochi list-channels
   scitex-orochi list-channels --json
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 @handle_errors
@@ -250,9 +317,12 @@ def list_channels(g: Globals, as_json: bool) -> None:
     if not channels:
         click.echo("no channels")
         return
-    click.echo(table([{"channel": c, "members": len(m), "names": m}
-                      for c, m in sorted(channels.items())],
-                     [("channel", "channel"), ("members", "members"), ("names", "names")]))
+    click.echo(
+        table(
+            [{"channel": c, "members": len(m), "names": m} for c, m in sorted(channels.items())],
+            [("channel", "channel"), ("members", "members"), ("names", "names")],
+        )
+    )
 
 
 def _channel_summary(g: Globals) -> dict[str, list[str]]:
@@ -263,15 +333,23 @@ def _channel_summary(g: Globals) -> dict[str, list[str]]:
     except NotFound:
         return _channel_members(g)
     rows = data.get("channels") if isinstance(data, dict) else None
-    return {str(r["name"]): list(r.get("members") or []) for r in rows or []
-            if isinstance(r, dict) and r.get("name")}
+    return {
+        str(r["name"]): list(r.get("members") or [])
+        for r in rows or []
+        if isinstance(r, dict) and r.get("name")
+    }
 
 
-@main.command("list-members", epilog="""\b
+@main.command(
+    "list-members",
+    epilog="""\b
 Examples:
   scitex-orochi list-members --channel '#general'
   scitex-orochi list-members --channel general --json
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP,
+)
 @click.option("--channel", required=True, help="Channel to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
@@ -290,11 +368,16 @@ def list_members(g: Globals, channel: str, as_json: bool) -> None:
         click.echo("\n".join(members) if members else f"{channel}: no members online")
 
 
-@main.command("show-status", epilog="""\b
+@main.command(
+    "show-status",
+    epilog="""\b
 Examples:
   scitex-orochi show-status
   scitex-orochi show-status --json
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 @handle_errors
@@ -305,8 +388,12 @@ def show_status(g: Globals, as_json: bool) -> None:
         emit_json(stats)
         return
     stats = stats if isinstance(stats, dict) else {}
-    rows = [{"item": "hub", "value": f"{http_url(g.host, g.dashboard_port)}  "
-                                     f"(agents: ws://{g.host}:{g.port}/)"}]
+    rows = [
+        {
+            "item": "hub",
+            "value": f"{http_url(g.host, g.dashboard_port)}  (agents: ws://{g.host}:{g.port}/)",
+        }
+    ]
     for key in ("agents_online", "channels_active", "observers_connected"):
         if key in stats:
             rows.append({"item": key.replace("_", " "), "value": stats[key]})
@@ -318,11 +405,16 @@ def show_status(g: Globals, as_json: bool) -> None:
     click.echo(table(rows, [("item", "item"), ("value", "value")]))
 
 
-@main.command("show-history", epilog="""\b
+@main.command(
+    "show-history",
+    epilog="""\b
 Examples:
   scitex-orochi show-history '#general' --limit 20
   scitex-orochi show-history general --since 2024-01-15T00:00:00+00:00 --json
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP,
+)
 @click.argument("channel")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--since", default=None, help="Only messages at or after this ISO time.")

@@ -31,9 +31,12 @@ def _config() -> Config:
 
 def _require_keys(cfg: Config) -> None:
     if not cfg.bus.keys_dir.is_dir():
-        click.echo(f"error: no bus keys at {cfg.bus.keys_dir}: `scitex-orochi serve` creates "
-                   "them at its first start (or set SCITEX_OROCHI_DATA_DIR / "
-                   "SCITEX_OROCHI_BUS_KEYS_DIR)", err=True)
+        click.echo(
+            f"error: no bus keys at {cfg.bus.keys_dir}: `scitex-orochi serve` creates "
+            "them at its first start (or set SCITEX_OROCHI_DATA_DIR / "
+            "SCITEX_OROCHI_BUS_KEYS_DIR)",
+            err=True,
+        )
         sys.exit(EXIT_NOT_FOUND)
 
 
@@ -51,19 +54,26 @@ def describe(cfg: Config) -> dict[str, Any]:
         "server_key": str(cfg.bus.server_key),
         "client_key": str(cfg.bus.client_key),
         "authorized_dir": str(authorized),
-        "authorized": [{"name": name, "public_key": key.decode(),
-                        "file": str(authorized / f"{name}.key")}
-                       for key, name in sorted(clients.items(), key=lambda kv: kv[1])],
+        "authorized": [
+            {"name": name, "public_key": key.decode(), "file": str(authorized / f"{name}.key")}
+            for key, name in sorted(clients.items(), key=lambda kv: kv[1])
+        ],
     }
 
 
-@main.group("bus-keys", invoke_without_command=True, epilog="""\b
+@main.group(
+    "bus-keys",
+    invoke_without_command=True,
+    epilog="""\b
 Examples:
   scitex-orochi bus-keys                       # where the keys are, who is authorized
   scitex-orochi bus-keys --json
   scitex-orochi bus-keys add-client gw-host2   # a keypair for a gateway on host2
   scitex-orochi bus-keys remove-client gw-host2
-""" + "\n" + HANDOVER)
+"""
+    + "\n"
+    + HANDOVER,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 def bus_keys(ctx: click.Context, as_json: bool) -> None:
@@ -88,12 +98,17 @@ def bus_keys(ctx: click.Context, as_json: bool) -> None:
         click.echo("  none: every client is refused")
 
 
-@bus_keys.command("add-client", epilog="""\b
+@bus_keys.command(
+    "add-client",
+    epilog="""\b
 Examples:
   scitex-orochi bus-keys add-client gw-host2
   scitex-orochi bus-keys add-client gw-host2 --dry-run
   scitex-orochi bus-keys add-client gw-host2 --json
-""" + "\n" + HANDOVER)
+"""
+    + "\n"
+    + HANDOVER,
+)
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would be written.")
@@ -113,9 +128,15 @@ def add_client(name: str, as_json: bool, dry_run_: bool) -> None:
     secret_file = cfg.bus.keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret"
     public_file = cfg.bus.authorized_dir / f"{name}.key"
     if dry_run_:
-        dry_run(f"mint a bus client keypair for {name}",
-                {"secret_file": str(secret_file), "authorized_file": str(public_file),
-                 "exists": public_file.exists()}, as_json)
+        dry_run(
+            f"mint a bus client keypair for {name}",
+            {
+                "secret_file": str(secret_file),
+                "authorized_file": str(public_file),
+                "exists": public_file.exists(),
+            },
+            as_json,
+        )
         return
     try:
         secret_file, public_file = add_client(cfg.bus.keys_dir, name)
@@ -132,15 +153,23 @@ def add_client(name: str, as_json: bool, dry_run_: bool) -> None:
 
 
 def _handover(cfg: Config, name: str, secret_file: Path, public_file: Path) -> dict[str, Any]:
-    return {"name": name, "client_key": str(secret_file), "authorized_file": str(public_file),
-            "server_key": str(cfg.bus.server_key),
-            "env": {"SCITEX_OROCHI_BUS_CLIENT_KEY": f"<copy of {secret_file.name}>",
-                    "SCITEX_OROCHI_BUS_SERVER_KEY": f"<copy of {cfg.bus.server_key.name}>",
-                    "SCITEX_OROCHI_BUS_IN": cfg.bus.in_endpoint,
-                    "SCITEX_OROCHI_BUS_OUT": cfg.bus.out_endpoint}}
+    return {
+        "name": name,
+        "client_key": str(secret_file),
+        "authorized_file": str(public_file),
+        "server_key": str(cfg.bus.server_key),
+        "env": {
+            "SCITEX_OROCHI_BUS_CLIENT_KEY": f"<copy of {secret_file.name}>",
+            "SCITEX_OROCHI_BUS_SERVER_KEY": f"<copy of {cfg.bus.server_key.name}>",
+            "SCITEX_OROCHI_BUS_IN": cfg.bus.in_endpoint,
+            "SCITEX_OROCHI_BUS_OUT": cfg.bus.out_endpoint,
+        },
+    }
 
 
-@bus_keys.command("remove-client", epilog="""\b
+@bus_keys.command(
+    "remove-client",
+    epilog="""\b
 Examples:
   scitex-orochi bus-keys remove-client gw-host2
   scitex-orochi bus-keys remove-client gw-host2 --dry-run
@@ -148,7 +177,8 @@ Examples:
 New connections with that key are refused at once; a connection already open stays
 until it drops: restart the broker to end it now
 (supervisorctl -c <run dir>/supervisord.conf restart broker).
-""")
+""",
+)
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would be removed.")
@@ -168,10 +198,13 @@ def remove_client(name: str, as_json: bool, dry_run_: bool) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if name == LOCAL_CLIENT_NAME:
-        raise click.UsageError(f"{name!r} is this hub host's own key: removing it would cut "
-                               "its processes off the bus")
-    files = [cfg.bus.authorized_dir / f"{name}.key",
-             cfg.bus.keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret"]
+        raise click.UsageError(
+            f"{name!r} is this hub host's own key: removing it would cut its processes off the bus"
+        )
+    files = [
+        cfg.bus.authorized_dir / f"{name}.key",
+        cfg.bus.keys_dir / CLIENTS_DIR_NAME / f"{name}.key_secret",
+    ]
     present = [str(p) for p in files if p.exists()]
     if dry_run_:
         dry_run(f"withdraw bus client {name}", {"remove": present or "nothing"}, as_json)

@@ -37,13 +37,22 @@ GLOBAL_OVERRIDES = {"host": "host", "port": "ws.port", "dashboard_port": "http.p
 def hub_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--data-dir, --db and --ws-procs, for `serve` and `check-config`."""
     options = [
-        click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-                     help="Data directory (env SCITEX_OROCHI_DATA_DIR); run dir, bus sockets, "
-                          "database, media, logs and keys follow it unless set themselves."),
-        click.option("--db", "db", default=None,
-                     help="SQLite path or SQLAlchemy URL (env SCITEX_OROCHI_DB)."),
-        click.option("--ws-procs", type=click.IntRange(1, 64), default=None,
-                     help="Number of WebSocket gateway processes (env SCITEX_OROCHI_WS_PROCS)."),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Data directory (env SCITEX_OROCHI_DATA_DIR); run dir, bus sockets, "
+            "database, media, logs and keys follow it unless set themselves.",
+        ),
+        click.option(
+            "--db", "db", default=None, help="SQLite path or SQLAlchemy URL (env SCITEX_OROCHI_DB)."
+        ),
+        click.option(
+            "--ws-procs",
+            type=click.IntRange(1, 64),
+            default=None,
+            help="Number of WebSocket gateway processes (env SCITEX_OROCHI_WS_PROCS).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -54,8 +63,11 @@ def hub_overrides(data_dir: Path | None, db: str | None, ws_procs: int | None) -
     """The command line's settings: the group's --host/--port/--dashboard-port when given
     there (from the environment the configuration reads them itself), and hub_options."""
     root = click.get_current_context().find_root()
-    out: dict[str, Any] = {key: root.params[param] for param, key in GLOBAL_OVERRIDES.items()
-                           if root.get_parameter_source(param) == ParameterSource.COMMANDLINE}
+    out: dict[str, Any] = {
+        key: root.params[param]
+        for param, key in GLOBAL_OVERRIDES.items()
+        if root.get_parameter_source(param) == ParameterSource.COMMANDLINE
+    }
     if data_dir is not None:
         out["data_dir"] = data_dir.expanduser().resolve()
     if db is not None:
@@ -91,32 +103,48 @@ def source_text(setting: Setting, source: str) -> str:
 def report(cfg: Config, unknown: list[tuple[str, str | None]]) -> dict[str, Any]:
     groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
     for s in SETTINGS:
-        groups[s.group][s.name] = {"value": json_value(s, cfg.value(s.key)),
-                                   "source": cfg.source_name(s.key),
-                                   "variable": "SCITEX_OROCHI_" + s.env}
-    return {"ok": True, "settings": groups, "legacy_env": list(cfg.legacy_env),
-            "unknown_env": [{"variable": n, "did_you_mean": c} for n, c in unknown]}
+        groups[s.group][s.name] = {
+            "value": json_value(s, cfg.value(s.key)),
+            "source": cfg.source_name(s.key),
+            "variable": "SCITEX_OROCHI_" + s.env,
+        }
+    return {
+        "ok": True,
+        "settings": groups,
+        "legacy_env": list(cfg.legacy_env),
+        "unknown_env": [{"variable": n, "did_you_mean": c} for n, c in unknown],
+    }
 
 
 def render_text(cfg: Config) -> str:
-    rows = [(s, describe_value(s, cfg.value(s.key)), source_text(s, cfg.source_name(s.key)))
-            for s in SETTINGS]
+    rows = [
+        (s, describe_value(s, cfg.value(s.key)), source_text(s, cfg.source_name(s.key)))
+        for s in SETTINGS
+    ]
     name_width = max(len(s.name) for s in SETTINGS)
     value_width = min(max(len(value) for _, value, _ in rows), 60)
     lines: list[str] = []
     for group in GROUPS:
         lines.append(group)
-        lines += [f"  {s.name.ljust(name_width)}  {value.ljust(value_width)}  {source}"
-                  for s, value, source in rows if s.group == group]
-    from_env = sum(1 for s in SETTINGS if cfg.source_name(s.key) not in
-                   (DEFAULT, DERIVED, OVERRIDE))
+        lines += [
+            f"  {s.name.ljust(name_width)}  {value.ljust(value_width)}  {source}"
+            for s, value, source in rows
+            if s.group == group
+        ]
+    from_env = sum(
+        1 for s in SETTINGS if cfg.source_name(s.key) not in (DEFAULT, DERIVED, OVERRIDE)
+    )
     given = sum(1 for s in SETTINGS if cfg.source_name(s.key) == OVERRIDE)
-    lines.append(f"configuration valid ({from_env} from the environment, {given} from the "
-                 "command line, the rest defaults)")
+    lines.append(
+        f"configuration valid ({from_env} from the environment, {given} from the "
+        "command line, the rest defaults)"
+    )
     return "\n".join(lines)
 
 
-@main.command("check-config", epilog="""\b
+@main.command(
+    "check-config",
+    epilog="""\b
 Examples:
   scitex-orochi check-config                         # what `serve` would run with
   scitex-orochi check-config --data-dir /srv/orochi  # with serve's overrides
@@ -129,11 +157,13 @@ Every setting: docs/configuration.md.
 Exit codes:
   0  the configuration is valid
   2  it is not (the error names the variable)
-""")
+""",
+)
 @hub_options
 @click.option("--json", "as_json", is_flag=True, help="Print the configuration as JSON.")
-def check_config(data_dir: Path | None, db: str | None, ws_procs: int | None,
-                 as_json: bool) -> None:
+def check_config(
+    data_dir: Path | None, db: str | None, ws_procs: int | None, as_json: bool
+) -> None:
     """Print the effective configuration by group: each value (secrets masked) and where
     it came from (default, derived, a variable, the command line)."""
     try:

@@ -46,11 +46,17 @@ def check_config(g: Globals) -> tuple[Check, Any]:
     from scitex_orochi.hub.config import Config, ConfigError
 
     try:  # the hub these options reach (they read the same variables)
-        cfg = Config.from_env(overrides={"host": g.host, "ws.port": g.port,
-                                         "http.port": g.dashboard_port})
+        cfg = Config.from_env(
+            overrides={"host": g.host, "ws.port": g.port, "http.port": g.dashboard_port}
+        )
     except ConfigError as exc:
-        return Check("config", False, str(exc), "fix the SCITEX_OROCHI_* variable named "
-                     "(`scitex-orochi check-config` shows every setting)"), None
+        return Check(
+            "config",
+            False,
+            str(exc),
+            "fix the SCITEX_OROCHI_* variable named "
+            "(`scitex-orochi check-config` shows every setting)",
+        ), None
     warn_legacy(cfg.legacy_env)
     return Check("config", True, f"data dir {cfg.data_dir}"), cfg
 
@@ -58,17 +64,34 @@ def check_config(g: Globals) -> tuple[Check, Any]:
 def check_processes(cfg: Any) -> list[Check]:
     conf = cfg.run_dir / "supervisord.conf"
     if not conf.exists():
-        return [Check("processes", None, f"no {conf}",
-                      "start the hub here with `scitex-orochi serve`, or this hub runs "
-                      "elsewhere (set SCITEX_OROCHI_RUN_DIR to check it)")]
-    ctl = shutil.which("supervisorctl") or os.path.join(os.path.dirname(sys.executable),
-                                                        "supervisorctl")
+        return [
+            Check(
+                "processes",
+                None,
+                f"no {conf}",
+                "start the hub here with `scitex-orochi serve`, or this hub runs "
+                "elsewhere (set SCITEX_OROCHI_RUN_DIR to check it)",
+            )
+        ]
+    ctl = shutil.which("supervisorctl") or os.path.join(
+        os.path.dirname(sys.executable), "supervisorctl"
+    )
     try:
-        out = subprocess.run([ctl, "-c", str(conf), "status"], capture_output=True, text=True,
-                             timeout=CHECK_TIMEOUT_S * 2)
+        out = subprocess.run(
+            [ctl, "-c", str(conf), "status"],
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT_S * 2,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return [Check("processes", False, f"supervisorctl failed: {exc}",
-                      "is supervisor installed (pip install supervisor)?")]
+        return [
+            Check(
+                "processes",
+                False,
+                f"supervisorctl failed: {exc}",
+                "is supervisor installed (pip install supervisor)?",
+            )
+        ]
     checks = []
     for line in out.stdout.splitlines():
         parts = line.split()
@@ -80,13 +103,26 @@ def check_processes(cfg: Any) -> list[Check]:
             checks.append(Check(f"process {parts[0]}", None, "not started (not configured)"))
             continue
         running = parts[1] == "RUNNING"
-        checks.append(Check(f"process {parts[0]}", running, detail,
-                            "" if running else f"see {_log_hint(cfg, parts[0])}; "
-                            f"supervisorctl -c {conf} restart {parts[0]}"))
+        checks.append(
+            Check(
+                f"process {parts[0]}",
+                running,
+                detail,
+                ""
+                if running
+                else f"see {_log_hint(cfg, parts[0])}; supervisorctl -c {conf} restart {parts[0]}",
+            )
+        )
     if not checks:
         lines = (out.stdout or out.stderr).strip().splitlines()
-        return [Check("processes", False, lines[0] if lines else "no status",
-                      "supervisord is not running: start the hub with `scitex-orochi serve`")]
+        return [
+            Check(
+                "processes",
+                False,
+                lines[0] if lines else "no status",
+                "supervisord is not running: start the hub with `scitex-orochi serve`",
+            )
+        ]
     return checks
 
 
@@ -98,12 +134,19 @@ def _log_hint(cfg: Any, program: str) -> str:
 
 def check_ports(cfg: Any) -> list[Check]:
     out = []
-    for label, port, env in (("agent port", cfg.ws.port, "SCITEX_OROCHI_PORT"),
-                             ("dashboard port", cfg.http.port,
-                              "SCITEX_OROCHI_DASHBOARD_PORT")):
+    for label, port, env in (
+        ("agent port", cfg.ws.port, "SCITEX_OROCHI_PORT"),
+        ("dashboard port", cfg.http.port, "SCITEX_OROCHI_DASHBOARD_PORT"),
+    ):
         ok = _port_open(cfg.host, port)
-        out.append(Check(label, ok, f"{cfg.host}:{port} {'open' if ok else 'closed'}",
-                         "" if ok else f"is the hub running? is {env}/--host right?"))
+        out.append(
+            Check(
+                label,
+                ok,
+                f"{cfg.host}:{port} {'open' if ok else 'closed'}",
+                "" if ok else f"is the hub running? is {env}/--host right?",
+            )
+        )
     return out
 
 
@@ -111,8 +154,9 @@ def check_http(g: Globals) -> Check:
     from scitex_orochi.client.rest import RestClient, http_url
 
     try:
-        stats = RestClient(http_url(g.host, g.dashboard_port), g.token,
-                           timeout=CHECK_TIMEOUT_S).get("/api/stats")
+        stats = RestClient(
+            http_url(g.host, g.dashboard_port), g.token, timeout=CHECK_TIMEOUT_S
+        ).get("/api/stats")
     except OrochiError as exc:
         return Check("http api", False, str(exc).split(";")[0], "check the gateway_http process")
     online = stats.get("agents_online", "?") if isinstance(stats, dict) else "?"
@@ -123,8 +167,9 @@ def check_database(cfg: Any) -> Check:
     try:
         from scitex_orochi.hub.store import Store
     except ImportError as exc:
-        return Check("database", False, f"cannot import the store: {exc}",
-                     "reinstall scitex-orochi")
+        return Check(
+            "database", False, f"cannot import the store: {exc}", "reinstall scitex-orochi"
+        )
     try:
         store = Store(cfg.db.url, readonly=True)
         try:
@@ -132,11 +177,19 @@ def check_database(cfg: Any) -> Check:
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - any driver error is the finding here
-        return Check("database", False, f"{_mask(cfg.db.url)}: {exc.__class__.__name__}: {exc}",
-                     "check SCITEX_OROCHI_DB and that the database server is up")
+        return Check(
+            "database",
+            False,
+            f"{_mask(cfg.db.url)}: {exc.__class__.__name__}: {exc}",
+            "check SCITEX_OROCHI_DB and that the database server is up",
+        )
     if not version:
-        return Check("database", False, f"{_mask(cfg.db.url)}: no schema",
-                     "run `scitex-orochi serve` once to create it")
+        return Check(
+            "database",
+            False,
+            f"{_mask(cfg.db.url)}: no schema",
+            "run `scitex-orochi serve` once to create it",
+        )
     return Check("database", True, f"{_mask(cfg.db.url)} (schema v{version})")
 
 
@@ -158,8 +211,12 @@ def check_bus(cfg: Any) -> Check:
         return Check("bus", False, str(exc), "check the broker process and SCITEX_OROCHI_BUS_*")
     finally:
         bus.close()
-    return Check("bus", True, f"round trip {cfg.bus.in_endpoint} -> {cfg.bus.out_endpoint}"
-                 + (" (curve)" if cfg.bus.curve else ""))
+    return Check(
+        "bus",
+        True,
+        f"round trip {cfg.bus.in_endpoint} -> {cfg.bus.out_endpoint}"
+        + (" (curve)" if cfg.bus.curve else ""),
+    )
 
 
 def check_message(g: Globals) -> Check:
@@ -171,22 +228,41 @@ def check_message(g: Globals) -> Check:
 
     async def round_trip() -> Any:
         name = f"doctor-{os.getpid()}"
-        async with OrochiClient(name, host=g.host, port=g.port, token=g.token,
-                                channels=[DOCTOR_CHANNEL], reconnect=False, resume=False,
-                                timeout=CHECK_TIMEOUT_S * 2, connect_timeout=CHECK_TIMEOUT_S,
-                                extra_register={"transient": True}) as client:
+        async with OrochiClient(
+            name,
+            host=g.host,
+            port=g.port,
+            token=g.token,
+            channels=[DOCTOR_CHANNEL],
+            reconnect=False,
+            resume=False,
+            timeout=CHECK_TIMEOUT_S * 2,
+            connect_timeout=CHECK_TIMEOUT_S,
+            extra_register={"transient": True},
+        ) as client:
             return await client.send(DOCTOR_CHANNEL, f"doctor check from {socket.gethostname()}")
 
     try:
         sent = asyncio.run(round_trip())
     except OrochiError as exc:
-        return Check("message round trip", False, str(exc).split(";")[0],
-                     "check the token, gateway_ws and persister processes")
+        return Check(
+            "message round trip",
+            False,
+            str(exc).split(";")[0],
+            "check the token, gateway_ws and persister processes",
+        )
     if sent.seq is None:
-        return Check("message round trip", False, "acked without a seq: not stored",
-                     "check the persister process")
-    return Check("message round trip", True,
-                 f"stored as seq {sent.seq} in {DOCTOR_CHANNEL} (internal, never listed)")
+        return Check(
+            "message round trip",
+            False,
+            "acked without a seq: not stored",
+            "check the persister process",
+        )
+    return Check(
+        "message round trip",
+        True,
+        f"stored as seq {sent.seq} in {DOCTOR_CHANNEL} (internal, never listed)",
+    )
 
 
 def _mask(url: str) -> str:
@@ -213,14 +289,18 @@ def run_checks(g: Globals) -> list[Check]:
     return checks
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   scitex-orochi doctor
   scitex-orochi --host 10.0.0.5 doctor     # a remote hub: ports, API, message round trip
   scitex-orochi doctor --json
 
 Exit code 0 when every check passes, 1 when any fails.
-""" + "\n" + EXIT_CODES_HELP)
+"""
+    + "\n"
+    + EXIT_CODES_HELP
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.pass_obj
 def doctor(g: Globals, as_json: bool) -> None:
@@ -234,11 +314,17 @@ def doctor(g: Globals, as_json: bool) -> None:
         colour = colour_enabled()
         width = max(len(c.name) for c in checks)
         for c in checks:
-            mark = {True: paint("✓", "green", colour), False: paint("✗", "red", colour),
-                    None: paint("-", "yellow", colour)}[c.ok]
+            mark = {
+                True: paint("✓", "green", colour),
+                False: paint("✗", "red", colour),
+                None: paint("-", "yellow", colour),
+            }[c.ok]
             click.echo(f"{mark} {c.name.ljust(width)}  {c.detail}")
             if c.hint and c.ok is not True:
                 click.echo(f"  {' ' * width}  {paint('→ ' + c.hint, 'yellow', colour)}")
-        click.echo(paint(f"{len(failed)} problem(s) found", "red", colour) if failed
-                   else paint("all checks passed", "green", colour))
+        click.echo(
+            paint(f"{len(failed)} problem(s) found", "red", colour)
+            if failed
+            else paint("all checks passed", "green", colour)
+        )
     sys.exit(1 if failed else 0)

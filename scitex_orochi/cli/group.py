@@ -16,8 +16,12 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # The options every command reads from the environment, by their SCITEX_OROCHI_* suffix:
 # their 0.1.0 names (OROCHI_HOST, ...) count while the new ones are unset.
-CONNECTION_NAMES = {"host": "HOST", "port": "PORT", "dashboard_port": "DASHBOARD_PORT",
-                    "token": "TOKEN"}
+CONNECTION_NAMES = {
+    "host": "HOST",
+    "port": "PORT",
+    "dashboard_port": "DASHBOARD_PORT",
+    "token": "TOKEN",
+}
 
 
 @dataclass
@@ -40,8 +44,11 @@ def warn_legacy(names: Iterable[str]) -> None:
 
 
 def _warn_legacy_options(ctx: click.Context) -> None:
-    from_env = [name for param, name in CONNECTION_NAMES.items()
-                if ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT]
+    from_env = [
+        name
+        for param, name in CONNECTION_NAMES.items()
+        if ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT
+    ]
     # --token reads SCITEX_OROCHI_ADMIN_TOKEN before OROCHI_TOKEN, as the settings do.
     warn_legacy(client_settings().legacy_for(*from_env))
 
@@ -56,16 +63,35 @@ Examples:
 """,
 )
 @click.version_option(__version__, "--version", prog_name="scitex-orochi")
-@click.option("--host", envvar=["SCITEX_OROCHI_HOST", "OROCHI_HOST"], default="127.0.0.1",
-              show_default=True, help="Hub host (env SCITEX_OROCHI_HOST).")
-@click.option("--port", envvar=["SCITEX_OROCHI_PORT", "OROCHI_PORT"], default=9559, type=int,
-              show_default=True, help="Agent WebSocket port (env SCITEX_OROCHI_PORT).")
-@click.option("--dashboard-port", envvar=["SCITEX_OROCHI_DASHBOARD_PORT", "OROCHI_DASHBOARD_PORT"],
-              default=8559, type=int, show_default=True,
-              help="HTTP/dashboard port (env SCITEX_OROCHI_DASHBOARD_PORT).")
-@click.option("--token",
-              envvar=["SCITEX_OROCHI_TOKEN", "SCITEX_OROCHI_ADMIN_TOKEN", "OROCHI_TOKEN"],
-              default=None, help="Workspace or admin token (env SCITEX_OROCHI_TOKEN).")
+@click.option(
+    "--host",
+    envvar=["SCITEX_OROCHI_HOST", "OROCHI_HOST"],
+    default="127.0.0.1",
+    show_default=True,
+    help="Hub host (env SCITEX_OROCHI_HOST).",
+)
+@click.option(
+    "--port",
+    envvar=["SCITEX_OROCHI_PORT", "OROCHI_PORT"],
+    default=9559,
+    type=int,
+    show_default=True,
+    help="Agent WebSocket port (env SCITEX_OROCHI_PORT).",
+)
+@click.option(
+    "--dashboard-port",
+    envvar=["SCITEX_OROCHI_DASHBOARD_PORT", "OROCHI_DASHBOARD_PORT"],
+    default=8559,
+    type=int,
+    show_default=True,
+    help="HTTP/dashboard port (env SCITEX_OROCHI_DASHBOARD_PORT).",
+)
+@click.option(
+    "--token",
+    envvar=["SCITEX_OROCHI_TOKEN", "SCITEX_OROCHI_ADMIN_TOKEN", "OROCHI_TOKEN"],
+    default=None,
+    help="Workspace or admin token (env SCITEX_OROCHI_TOKEN).",
+)
 @click.pass_context
 def main(ctx: click.Context, host: str, port: int, dashboard_port: int, token: str | None) -> None:
     """Orochi: a real-time communication hub for AI agents.

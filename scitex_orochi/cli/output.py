@@ -40,8 +40,16 @@ Exit codes:
                          6  no reply in time
 """
 
-_COLOURS = {"red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35, "cyan": 36,
-            "dim": 2, "bold": 1}
+_COLOURS = {
+    "red": 31,
+    "green": 32,
+    "yellow": 33,
+    "blue": 34,
+    "magenta": 35,
+    "cyan": 36,
+    "dim": 2,
+    "bold": 1,
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,14 +102,14 @@ def cell(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]],
-          colour: bool | None = None) -> str:
+def table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], colour: bool | None = None
+) -> str:
     """Rows as aligned columns under a header; `columns` is [(key, header), ...]."""
     texts = [[cell(row.get(key)) for key, _ in columns] for row in rows]
     headers = [header for _, header in columns]
     widths = [max([len(h)] + [len(t[i]) for t in texts]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
-             .rstrip()]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines[0] = paint(lines[0], "bold", colour)
     for values in texts:
         lines.append("  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip())

@@ -18,14 +18,17 @@ def _names(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
-@main.command("create-token", epilog=_epilog("""\b
+@main.command(
+    "create-token",
+    epilog=_epilog("""\b
 Examples:
   scitex-orochi create-token default --label laptop
   scitex-orochi create-token ws_0123456789abcdef --agent-name lead --json
   scitex-orochi create-token default --agent-name healer --dry-run
 A token pinned with --agent-name registers only that name, and no other token of
 the workspace may take the name.
-"""))
+"""),
+)
 @click.argument("workspace_id")
 @click.option("--label", default="", help="What the token is for.")
 @click.option("--agent-name", default=None, help="Pin the token to this agent name.")
@@ -33,15 +36,17 @@ the workspace may take the name.
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show the request; change nothing.")
 @click.pass_obj
 @handle_errors
-def create_token(g: Globals, workspace_id: str, label: str, agent_name: str | None,
-                 as_json: bool, dry_run_: bool) -> None:
+def create_token(
+    g: Globals, workspace_id: str, label: str, agent_name: str | None, as_json: bool, dry_run_: bool
+) -> None:
     """Create a workspace token (give it to one agent or one machine)."""
     body: dict[str, Any] = {"label": label}
     if agent_name:
         body["agent_name"] = agent_name
     if dry_run_:
-        dry_run("create a token", {"request": f"POST {_path(workspace_id, 'tokens')}", **body},
-                as_json)
+        dry_run(
+            "create a token", {"request": f"POST {_path(workspace_id, 'tokens')}", **body}, as_json
+        )
         return
     row = _rest(g).post(_path(workspace_id, "tokens"), body)
     if as_json:
@@ -52,26 +57,36 @@ def create_token(g: Globals, workspace_id: str, label: str, agent_name: str | No
     click.echo(f"token for {workspace_id}{pinned}: {row.get('token')}")
 
 
-@main.command("set-workspace-policy", epilog=_epilog("""\b
+@main.command(
+    "set-workspace-policy",
+    epilog=_epilog("""\b
 Examples:
   scitex-orochi set-workspace-policy ws_0123456789abcdef --require-pinned
   scitex-orochi set-workspace-policy default --no-require-pinned --json
   scitex-orochi set-workspace-policy default --require-pinned --dry-run
-"""))
+"""),
+)
 @click.argument("workspace_id")
-@click.option("--require-pinned/--no-require-pinned", required=True,
-              help="Only tokens pinned to an agent name may register.")
+@click.option(
+    "--require-pinned/--no-require-pinned",
+    required=True,
+    help="Only tokens pinned to an agent name may register.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show the request; change nothing.")
 @click.pass_obj
 @handle_errors
-def set_workspace_policy(g: Globals, workspace_id: str, require_pinned: bool, as_json: bool,
-                         dry_run_: bool) -> None:
+def set_workspace_policy(
+    g: Globals, workspace_id: str, require_pinned: bool, as_json: bool, dry_run_: bool
+) -> None:
     """Change a workspace's policies."""
     body = {"require_pinned": require_pinned}
     if dry_run_:
-        dry_run("change a workspace's policy",
-                {"request": f"PATCH {_path(workspace_id)}", **body}, as_json)
+        dry_run(
+            "change a workspace's policy",
+            {"request": f"PATCH {_path(workspace_id)}", **body},
+            as_json,
+        )
         return
     workspace = _rest(g).request("PATCH", _path(workspace_id), body=body)
     if as_json:
@@ -81,7 +96,9 @@ def set_workspace_policy(g: Globals, workspace_id: str, require_pinned: bool, as
     click.echo(f"workspace {workspace_id} now {state} pinned tokens")
 
 
-@main.command("grant-gitea", epilog=_epilog("""\b
+@main.command(
+    "grant-gitea",
+    epilog=_epilog("""\b
 Examples:
   scitex-orochi grant-gitea ws_0123456789abcdef --owners lab
   scitex-orochi grant-gitea default --repos lab/orochi,tools/ci --json
@@ -89,7 +106,8 @@ Examples:
   scitex-orochi grant-gitea default --owners lab --dry-run
 Gitea actions run with the hub's own Gitea token: a workspace's agents may use
 only what it was granted (the admin token may use everything).
-"""))
+"""),
+)
 @click.argument("workspace_id")
 @click.option("--owners", default=None, help="Comma-separated Gitea owners/organisations.")
 @click.option("--repos", default=None, help="Comma-separated owner/repo names.")
@@ -98,8 +116,15 @@ only what it was granted (the admin token may use everything).
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show the request; change nothing.")
 @click.pass_obj
 @handle_errors
-def grant_gitea(g: Globals, workspace_id: str, owners: str | None, repos: str | None,
-                revoke: bool, as_json: bool, dry_run_: bool) -> None:
+def grant_gitea(
+    g: Globals,
+    workspace_id: str,
+    owners: str | None,
+    repos: str | None,
+    revoke: bool,
+    as_json: bool,
+    dry_run_: bool,
+) -> None:
     """Grant (or revoke) a workspace's Gitea access."""
     path = _path(workspace_id, "gitea")
     body = {"owners": _names(owners), "repos": _names(repos)}
@@ -107,8 +132,7 @@ def grant_gitea(g: Globals, workspace_id: str, owners: str | None, repos: str | 
         raise click.UsageError("give --owners and/or --repos, or --revoke")
     request = f"DELETE {path}" if revoke else f"PUT {path}"
     if dry_run_:
-        dry_run("change Gitea access", {"request": request, **({} if revoke else body)},
-                as_json)
+        dry_run("change Gitea access", {"request": request, **({} if revoke else body)}, as_json)
         return
     rest = _rest(g)
     workspace = rest.delete(path) if revoke else rest.request("PUT", path, body=body)
@@ -116,7 +140,12 @@ def grant_gitea(g: Globals, workspace_id: str, owners: str | None, repos: str | 
         emit_json(workspace)
         return
     grant = workspace.get("gitea_access") if isinstance(workspace, dict) else None
-    click.echo(f"workspace {workspace_id}: Gitea access "
-               + ("revoked" if not grant else
-                  f"owners {', '.join(grant['owners']) or '-'}; "
-                  f"repos {', '.join(grant['repos']) or '-'}"))
+    click.echo(
+        f"workspace {workspace_id}: Gitea access "
+        + (
+            "revoked"
+            if not grant
+            else f"owners {', '.join(grant['owners']) or '-'}; "
+            f"repos {', '.join(grant['repos']) or '-'}"
+        )
+    )

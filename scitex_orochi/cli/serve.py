@@ -66,8 +66,13 @@ def serve(data_dir: Path | None, db: str | None, ws_procs: int | None) -> None:
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     ready = hub.wait_ready(60.0)
-    lines = ["", "Orochi hub " + ("ready" if ready else "starting (not answering yet)"),
-             *banner(prepared), "  stop with Ctrl-C", ""]
+    lines = [
+        "",
+        "Orochi hub " + ("ready" if ready else "starting (not answering yet)"),
+        *banner(prepared),
+        "  stop with Ctrl-C",
+        "",
+    ]
     click.echo("\n".join(lines), err=True)
     code = proc.wait()
     click.echo(f"Orochi hub stopped (supervisord exit {code})", err=True)
@@ -90,29 +95,45 @@ def banner(prepared: Any) -> list[str]:
         f"  dashboard:  http://{host}:{cfg.http.port}/  (sign in with the admin token)",
     ]
     if prepared.admin_generated:
-        lines.append(f"  admin token:             {prepared.admin_token}  (generated, "
-                     f"kept in {cfg.admin_token_file})")
+        lines.append(
+            f"  admin token:             {prepared.admin_token}  (generated, "
+            f"kept in {cfg.admin_token_file})"
+        )
     if prepared.default_token_generated:
-        lines.append(f"  default workspace token: {prepared.default_token}  (generated, "
-                     "kept in the database)")
+        lines.append(
+            f"  default workspace token: {prepared.default_token}  (generated, "
+            "kept in the database)"
+        )
     if prepared.admin_generated or prepared.default_token_generated:
         lines.append("  (tokens are shown only at the first start: keep them)")
     if not prepared.admin_generated:
-        where = ("the environment (SCITEX_OROCHI_ADMIN_TOKEN)" if cfg.auth.admin_token
-                 else str(cfg.admin_token_file))
+        where = (
+            "the environment (SCITEX_OROCHI_ADMIN_TOKEN)"
+            if cfg.auth.admin_token
+            else str(cfg.admin_token_file)
+        )
         lines.append(f"  admin token:             in {where}")
     if not prepared.default_token_generated:
-        lines.append("  workspace tokens:        scitex-orochi list-tokens default "
-                     "(list-workspaces for the others)")
+        lines.append(
+            "  workspace tokens:        scitex-orochi list-tokens default "
+            "(list-workspaces for the others)"
+        )
     lines += [
         f"  database:   {_mask(cfg.db.url)}",
         f"  data dir:   {cfg.data_dir}   gateways: {cfg.ws.procs}",
         f"  bus:        {cfg.bus.in_endpoint} , {cfg.bus.out_endpoint}"
-        + (f"  (CURVE; keys in {cfg.bus.keys_dir}, see `scitex-orochi bus-keys`)"
-           if cfg.bus.curve else ""),
-        "  logs:       " + ("this output (SCITEX_OROCHI_LOG_STDOUT)" if cfg.log.stdout else
-                            f"{cfg.log.dir}/<process>.log (rotated at "
-                            f"{_size(cfg.log.max_bytes)}, {cfg.log.backups} kept)"),
+        + (
+            f"  (CURVE; keys in {cfg.bus.keys_dir}, see `scitex-orochi bus-keys`)"
+            if cfg.bus.curve
+            else ""
+        ),
+        "  logs:       "
+        + (
+            "this output (SCITEX_OROCHI_LOG_STDOUT)"
+            if cfg.log.stdout
+            else f"{cfg.log.dir}/<process>.log (rotated at "
+            f"{_size(cfg.log.max_bytes)}, {cfg.log.backups} kept)"
+        ),
     ]
     return lines
 

@@ -24,16 +24,20 @@ def summarize(topic: bytes, body: Any) -> str:
     if t.startswith("in."):
         frame = body.get("frame") or {}
         payload = frame.get("payload") or {}
-        return (f"{t} {frame.get('sender')} -> {payload.get('channel')} id={frame.get('id')} "
-                f"{_short(payload.get('content'))}")
+        return (
+            f"{t} {frame.get('sender')} -> {payload.get('channel')} id={frame.get('id')} "
+            f"{_short(payload.get('content'))}"
+        )
     if t.startswith("dlv."):
         return "\n".join(_delivery_line(t, item) for item in body.get("items") or ())
     if t.startswith("ack."):
         return "\n".join(_ack_line(t, item) for item in body.get("items") or ())
     if t.startswith("pres."):
         agent = body.get("agent") or {}
-        return (f"{t} {body.get('event')} {agent.get('name')} gw={body.get('gw')} "
-                f"channels={','.join(agent.get('channels') or [])} status={agent.get('status')}")
+        return (
+            f"{t} {body.get('event')} {agent.get('name')} gw={body.get('gw')} "
+            f"channels={','.join(agent.get('channels') or [])} status={agent.get('status')}"
+        )
     if t.startswith("snap"):
         names = [a.get("name") for a in body.get("agents") or []]
         return f"{t} gw={body.get('gw')} agents={len(names)} {','.join(map(str, names))[:200]}"
@@ -45,20 +49,20 @@ def _delivery_line(t: str, item: dict[str, Any]) -> str:
         content = json.loads(item.get("frame") or "{}").get("payload", {}).get("content")
     except ValueError:
         content = None
-    return (f"{t} seq={item.get('seq')} {item.get('sender')} id={item.get('id')} "
-            f"{_short(content)}")
+    return f"{t} seq={item.get('seq')} {item.get('sender')} id={item.get('id')} {_short(content)}"
 
 
 def _ack_line(t: str, item: dict[str, Any]) -> str:
     if item.get("error"):
         return f"{t} id={item.get('id')} error={item['error']}"
-    return (f"{t} id={item.get('id')} seq={item.get('seq')} channel={item.get('channel')}"
-            + (" dup" if item.get("dup") else ""))
+    return f"{t} id={item.get('id')} seq={item.get('seq')} channel={item.get('channel')}" + (
+        " dup" if item.get("dup") else ""
+    )
 
 
 def _short(content: Any) -> str:
     text = json.dumps(content if content is not None else "", ensure_ascii=False)
-    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…\""
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + '…"'
 
 
 @main.command(
@@ -76,8 +80,13 @@ pres. (presence), snap| (presence snapshots), ctl. (control), rpc. / rep.
 @click.argument("prefix", default="")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("-n", "--count", type=int, default=0, help="Stop after N messages (0: never).")
-@click.option("--timeout", "timeout_s", type=float, default=0.0,
-              help="Stop after this many seconds (0: never).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=0.0,
+    help="Stop after this many seconds (0: never).",
+)
 @click.option("--no-snapshots", is_flag=True, help="Hide periodic presence snapshots.")
 def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots: bool) -> None:
     """Print bus traffic as it happens (operators' view of the hub's internals).
@@ -100,10 +109,13 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
     try:
         bus.wait_ready(5.0)
     except BusError as exc:
-        raise click.ClickException(f"{exc}\n  (bus: {cfg.bus.out_endpoint}; start the hub with "
-                                   "`scitex-orochi serve` or set SCITEX_OROCHI_DATA_DIR)") from None
-    click.echo(f"tailing {prefix or 'all topics'} on {cfg.bus.out_endpoint} (Ctrl-C to stop)",
-               err=True)
+        raise click.ClickException(
+            f"{exc}\n  (bus: {cfg.bus.out_endpoint}; start the hub with "
+            "`scitex-orochi serve` or set SCITEX_OROCHI_DATA_DIR)"
+        ) from None
+    click.echo(
+        f"tailing {prefix or 'all topics'} on {cfg.bus.out_endpoint} (Ctrl-C to stop)", err=True
+    )
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     seen = 0
@@ -119,11 +131,15 @@ def tail(prefix: str, as_json: bool, count: int, timeout_s: float, no_snapshots:
                     continue
                 stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
                 if as_json:
-                    line = json.dumps({"ts": stamp, "topic": topic.decode("utf-8", "replace"),
-                                       "body": body}, ensure_ascii=False, default=str)
+                    line = json.dumps(
+                        {"ts": stamp, "topic": topic.decode("utf-8", "replace"), "body": body},
+                        ensure_ascii=False,
+                        default=str,
+                    )
                 else:
-                    line = "\n".join(f"{stamp} {part}"
-                                     for part in summarize(topic, body).splitlines())
+                    line = "\n".join(
+                        f"{stamp} {part}" for part in summarize(topic, body).splitlines()
+                    )
                 sys.stdout.write(line + "\n")
                 seen += 1
                 if count and seen >= count:

@@ -86,9 +86,16 @@ class OrochiClient(HubConnection):
         self._init_connection()
 
     # ---- public calls ----------------------------------------------------
-    async def send(self, channel: str, content: str, metadata: dict[str, Any] | None = None,
-                   attachments: list[Any] | None = None, *, msg_id: str | None = None,
-                   timeout: float | None = None) -> Sent:
+    async def send(
+        self,
+        channel: str,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        attachments: list[Any] | None = None,
+        *,
+        msg_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Sent:
         """Post a message; returns once the hub has it on disk, with its `seq`.
 
         Pass the same `msg_id` to retry a send that timed out: the hub stores it once.
@@ -103,13 +110,23 @@ class OrochiClient(HubConnection):
         seq = seq if isinstance(seq, int) else None
         acked_channel = str(reply.ack.get("channel") or channel)
         self._cursors.note_own(acked_channel, seq)
-        return Sent(id=str(reply.ack.get("ref")), channel=acked_channel, seq=seq,
-                    dup=bool(reply.ack.get("dup", False)))
+        return Sent(
+            id=str(reply.ack.get("ref")),
+            channel=acked_channel,
+            seq=seq,
+            dup=bool(reply.ack.get("dup", False)),
+        )
 
-    async def update_status(self, status: str = "idle", current_task: str | None = None,
-                            **extra: Any) -> None:
-        payload: dict[str, Any] = {"status": status, "machine": self.machine,
-                                   "agent_id": self.agent_id, **self._identity(), **extra}
+    async def update_status(
+        self, status: str = "idle", current_task: str | None = None, **extra: Any
+    ) -> None:
+        payload: dict[str, Any] = {
+            "status": status,
+            "machine": self.machine,
+            "agent_id": self.agent_id,
+            **self._identity(),
+            **extra,
+        }
         if current_task is not None:
             payload["current_task"] = current_task
             payload["orochi_current_task"] = current_task[:200]
@@ -121,9 +138,14 @@ class OrochiClient(HubConnection):
         agents = (reply.reply or {}).get("agents", {})
         return agents if isinstance(agents, dict) else {}
 
-    async def query_history(self, channel: str = "#general", limit: int = 50,
-                            since: str | None = None, after_seq: int | None = None,
-                            timeout: float | None = None) -> list[Message]:
+    async def query_history(
+        self,
+        channel: str = "#general",
+        limit: int = 50,
+        since: str | None = None,
+        after_seq: int | None = None,
+        timeout: float | None = None,
+    ) -> list[Message]:
         """Stored messages: newest first, or oldest first when `after_seq` is given."""
         payload: dict[str, Any] = {"channel": channel, "limit": limit}
         if since is not None:
@@ -152,12 +174,14 @@ class OrochiClient(HubConnection):
         """Report liveness and system metrics (CPU, load, memory, disk)."""
         await self._request("heartbeat", {**collect_metrics(), **extra}, resend=False)
 
-    def start_heartbeat(self, interval: float = HEARTBEAT_INTERVAL_S,
-                        **extra: Any) -> asyncio.Task[None]:
+    def start_heartbeat(
+        self, interval: float = HEARTBEAT_INTERVAL_S, **extra: Any
+    ) -> asyncio.Task[None]:
         """Send a heartbeat every `interval` seconds until the client closes."""
         if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.create_task(self._beat(interval, extra),
-                                                  name="orochi-heartbeat")
+            self._heartbeat = asyncio.create_task(
+                self._beat(interval, extra), name="orochi-heartbeat"
+            )
         return self._heartbeat
 
     async def listen(self) -> AsyncIterator[Message]:

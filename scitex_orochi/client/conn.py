@@ -67,7 +67,6 @@ class InboxEnd(enum.Enum):
 INBOX_END = InboxEnd.INBOX_END
 
 
-
 def default_agent_name(settings: ClientSettings | None = None) -> str:
     """SCITEX_OROCHI_AGENT, else user@host."""
     env = (settings or client_settings()).agent
@@ -123,9 +122,14 @@ class HubConnection:
     extra_register: dict[str, Any]
 
     # The public calls the connection itself relies on, defined by OrochiClient.
-    async def query_history(self, channel: str = "#general", limit: int = 50,
-                            since: str | None = None, after_seq: int | None = None,
-                            timeout: float | None = None) -> list[Message]:
+    async def query_history(
+        self,
+        channel: str = "#general",
+        limit: int = 50,
+        since: str | None = None,
+        after_seq: int | None = None,
+        timeout: float | None = None,
+    ) -> list[Message]:
         raise NotImplementedError
 
     async def heartbeat(self, **extra: Any) -> None:
@@ -192,14 +196,25 @@ class HubConnection:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
     # ---- requests --------------------------------------------------------
     def _identity(self) -> dict[str, Any]:
-        return {k: v for k, v in (("role", self.role), ("model", self.model),
-                                  ("project", self.project)) if v is not None}
+        return {
+            k: v
+            for k, v in (("role", self.role), ("model", self.model), ("project", self.project))
+            if v is not None
+        }
 
-    async def _request(self, type_: str, payload: dict[str, Any], *, expects: str | None = None,
-                       resend: bool = True, frame_id: str | None = None,
-                       timeout: float | None = None) -> Reply:
+    async def _request(
+        self,
+        type_: str,
+        payload: dict[str, Any],
+        *,
+        expects: str | None = None,
+        resend: bool = True,
+        frame_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
         if self._fatal is not None:
             raise self._fatal
         if self._closing or self._supervisor is None:
@@ -207,8 +222,9 @@ class HubConnection:
         frame = build_frame(type_, self.name, payload, frame_id)
         text = encode(frame)
         if len(text.encode()) > MAX_FRAME_BYTES:
-            raise FrameTooLarge(f"{type_} frame is {len(text.encode())} bytes; "
-                                f"the hub accepts {MAX_FRAME_BYTES}")
+            raise FrameTooLarge(
+                f"{type_} frame is {len(text.encode())} bytes; the hub accepts {MAX_FRAME_BYTES}"
+            )
         ws = self._ws
         if ws is None and not resend:
             raise ConnectionFailed(f"not connected to {self.url} (reconnecting)", self.url)
@@ -222,8 +238,10 @@ class HubConnection:
             try:
                 return await asyncio.wait_for(future, limit)
             except TimeoutError:
-                raise RequestTimeout(f"no reply to {type_} from {self.url} within {limit:g}s"
-                                     + ("" if self._ws else " (reconnecting)")) from None
+                raise RequestTimeout(
+                    f"no reply to {type_} from {self.url} within {limit:g}s"
+                    + ("" if self._ws else " (reconnecting)")
+                ) from None
         finally:
             self._requests.discard(frame["id"])
 
@@ -233,26 +251,37 @@ class HubConnection:
         self._auth_refused = False
         try:
             ws = await websockets.connect(
-                ws_url(self.host, self.port, self.token), open_timeout=self.connect_timeout,
-                max_size=None, ping_interval=PING_INTERVAL_S, ping_timeout=PING_INTERVAL_S,
+                ws_url(self.host, self.port, self.token),
+                open_timeout=self.connect_timeout,
+                max_size=None,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_INTERVAL_S,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
                 raise AuthError(f"{self.url} refused the token (HTTP {status})") from None
-            raise ConnectionFailed(f"{self.url} answered HTTP {status}, not a WebSocket; "
-                                   "is this the agent port (not the dashboard port)?",
-                                   self.url) from None
+            raise ConnectionFailed(
+                f"{self.url} answered HTTP {status}, not a WebSocket; "
+                "is this the agent port (not the dashboard port)?",
+                self.url,
+            ) from None
         except InvalidURI as exc:
             raise ConnectionFailed(f"bad hub address {self.url}: {exc}", self.url) from None
         except (OSError, TimeoutError, websockets.exceptions.InvalidHandshake) as exc:
             raise ConnectionFailed(
                 f"cannot connect to {self.url} ({exc.__class__.__name__}: {exc}); check that "
                 "the hub is running (`scitex-orochi serve`) and SCITEX_OROCHI_HOST/_PORT",
-                self.url) from None
+                self.url,
+            ) from None
         self._reader = asyncio.create_task(self._read(ws), name="orochi-read")
-        register = {"channels": list(self.channels), "machine": self.machine,
-                    "agent_id": self.agent_id, **self._identity(), **self.extra_register}
+        register = {
+            "channels": list(self.channels),
+            "machine": self.machine,
+            "agent_id": self.agent_id,
+            **self._identity(),
+            **self.extra_register,
+        }
         frame = build_frame("register", self.name, register)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._requests.add(frame, future, resend=False)
@@ -262,11 +291,14 @@ class HubConnection:
         except ConnectionClosed:
             await self._reader
             raise self._close_error() or ConnectionFailed(
-                f"{self.url} closed the connection during register", self.url) from None
+                f"{self.url} closed the connection during register", self.url
+            ) from None
         except TimeoutError:
             await ws.close()
-            raise ConnectionFailed(f"{self.url} did not acknowledge register within "
-                                   f"{self.connect_timeout:g}s", self.url) from None
+            raise ConnectionFailed(
+                f"{self.url} did not acknowledge register within {self.connect_timeout:g}s",
+                self.url,
+            ) from None
         except OrochiError as exc:
             await ws.close()
             await self._reader
@@ -299,8 +331,10 @@ class HubConnection:
             pass
         finally:
             self._last_close = (ws.close_code, ws.close_reason or "")
-            self._requests.drop_not_resent(self._close_error() or ConnectionFailed(
-                f"lost the connection to {self.url}", self.url))
+            self._requests.drop_not_resent(
+                self._close_error()
+                or ConnectionFailed(f"lost the connection to {self.url}", self.url)
+            )
 
     def _dispatch(self, raw: str | bytes) -> None:
         try:
@@ -330,11 +364,14 @@ class HubConnection:
     def _close_error(self) -> OrochiError | None:
         code, reason = self._last_close
         if self._auth_refused or code == CLOSE_AUTH_FAILED:
-            return AuthError(f"{self.url} refused the token (AUTH_FAILED); check "
-                             "--token / SCITEX_OROCHI_TOKEN")
+            return AuthError(
+                f"{self.url} refused the token (AUTH_FAILED); check --token / SCITEX_OROCHI_TOKEN"
+            )
         if code == CLOSE_REPLACED:
-            return Replaced(f"another connection registered as {self.name!r} on {self.url}; "
-                            "this one was closed (4000)")
+            return Replaced(
+                f"another connection registered as {self.name!r} on {self.url}; "
+                "this one was closed (4000)"
+            )
         return None
 
     async def _supervise(self) -> None:
@@ -347,13 +384,15 @@ class HubConnection:
                 return
             fatal = self._close_error()
             if fatal is None and not self.reconnect:
-                fatal = ConnectionFailed(f"lost the connection to {self.url} "
-                                         f"(close {self._last_close[0]})", self.url)
+                fatal = ConnectionFailed(
+                    f"lost the connection to {self.url} (close {self._last_close[0]})", self.url
+                )
             if fatal is not None:
                 self._stop(fatal)
                 return
-            log.info("connection to %s lost (close %s); reconnecting", self.url,
-                     self._last_close[0])
+            log.info(
+                "connection to %s lost (close %s); reconnecting", self.url, self._last_close[0]
+            )
             self._requests.drop_not_resent(ConnectionFailed("connection lost", self.url))
             ws = await self._reconnect()
             if ws is None:
@@ -365,8 +404,11 @@ class HubConnection:
         attempt = 0
         while not self._closing:
             if self.max_reconnect_attempts is not None and attempt >= self.max_reconnect_attempts:
-                self._stop(ConnectionFailed(f"gave up reconnecting to {self.url} after "
-                                            f"{attempt} attempts", self.url))
+                self._stop(
+                    ConnectionFailed(
+                        f"gave up reconnecting to {self.url} after {attempt} attempts", self.url
+                    )
+                )
                 return None
             await asyncio.sleep(self.backoff.delay(attempt))
             attempt += 1

@@ -25,11 +25,17 @@ EXPECTS_HISTORY = "history"
 EXPECTS_PRESENCE = "presence"
 
 
-def build_frame(type_: str, sender: str, payload: dict[str, Any],
-                frame_id: str | None = None) -> dict[str, Any]:
+def build_frame(
+    type_: str, sender: str, payload: dict[str, Any], frame_id: str | None = None
+) -> dict[str, Any]:
     """An envelope of PROTOCOL.md §2."""
-    return {"type": type_, "sender": sender, "payload": payload,
-            "id": frame_id or new_id(), "ts": now_iso()}
+    return {
+        "type": type_,
+        "sender": sender,
+        "payload": payload,
+        "id": frame_id or new_id(),
+        "ts": now_iso(),
+    }
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -123,10 +129,18 @@ class Message:
         return parse_ts(self.ts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "ts": self.ts, "channel": self.channel, "sender": self.sender,
-                "content": self.content, "mentions": list(self.mentions), "seq": self.seq,
-                "metadata": self.metadata, "attachments": self.attachments,
-                "sender_type": self.sender_type}
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "channel": self.channel,
+            "sender": self.sender,
+            "content": self.content,
+            "mentions": list(self.mentions),
+            "seq": self.seq,
+            "metadata": self.metadata,
+            "attachments": self.attachments,
+            "sender_type": self.sender_type,
+        }
 
 
 @dataclass(frozen=True)
@@ -192,8 +206,13 @@ class Requests:
     def __contains__(self, frame_id: object) -> bool:
         return frame_id in self._pending
 
-    def add(self, frame: dict[str, Any], future: asyncio.Future[Reply],
-            expects: str | None = None, resend: bool = True) -> None:
+    def add(
+        self,
+        frame: dict[str, Any],
+        future: asyncio.Future[Reply],
+        expects: str | None = None,
+        resend: bool = True,
+    ) -> None:
         self._pending[frame["id"]] = _Pending(frame, future, expects, resend)
 
     def discard(self, frame_id: str) -> None:

@@ -1,14 +1,14 @@
 """Every exception the agent client, its REST helper, the CLI and the MCP server raise.
 
-    OrochiError
-    ├── ConnectionFailed      the hub cannot be reached (URL and what to check in the text)
-    ├── AuthError             the token was refused (AUTH_FAILED / close 4001 / HTTP 401, 403)
-    ├── Replaced              another connection registered the same name (close 4000)
-    ├── RequestTimeout        no reply to a request within its timeout
-    ├── ClientClosed          the client was closed while a call was waiting
-    ├── FrameTooLarge         a frame is over the hub's size limit; it was not sent
-    └── ServerError           the hub answered with an error (`code`, `detail`)
-        └── NotFound          the thing asked for does not exist (HTTP 404, unknown channel)
+OrochiError
+├── ConnectionFailed      the hub cannot be reached (URL and what to check in the text)
+├── AuthError             the token was refused (AUTH_FAILED / close 4001 / HTTP 401, 403)
+├── Replaced              another connection registered the same name (close 4000)
+├── RequestTimeout        no reply to a request within its timeout
+├── ClientClosed          the client was closed while a call was waiting
+├── FrameTooLarge         a frame is over the hub's size limit; it was not sent
+└── ServerError           the hub answered with an error (`code`, `detail`)
+    └── NotFound          the thing asked for does not exist (HTTP 404, unknown channel)
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ class AgentSession:
             async with self._arrived:
                 self._arrived.notify_all()
 
-    async def wait(self, channels: list[str] | None, timeout: float,
-                   max_messages: int) -> dict[str, Any]:
+    async def wait(
+        self, channels: list[str] | None, timeout: float, max_messages: int
+    ) -> dict[str, Any]:
         await self.client()
         wanted = set(channels or [])
 
@@ -74,13 +75,18 @@ class AgentSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._arrived.wait_for(lambda: bool(matching()) or self.error is not None),
-                    timeout)
+                    timeout,
+                )
             taken = matching()[:max_messages]
             for msg in taken:
                 self._inbox.remove(msg)
-        return {"messages": [m.to_dict() for m in taken], "timed_out": not taken,
-                "still_queued": len(self._inbox), "dropped": self.dropped,
-                **({"error": self.error} if self.error and not taken else {})}
+        return {
+            "messages": [m.to_dict() for m in taken],
+            "timed_out": not taken,
+            "still_queued": len(self._inbox),
+            "dropped": self.dropped,
+            **({"error": self.error} if self.error and not taken else {}),
+        }
 
     def queued(self) -> int:
         return len(self._inbox)
@@ -95,8 +101,9 @@ class AgentSession:
 
 def client_from_env() -> OrochiClient:
     env = client_settings()
-    return OrochiClient(channels=list(env.channels), role=env.role, model=env.model,
-                        project=env.project)
+    return OrochiClient(
+        channels=list(env.channels), role=env.role, model=env.model, project=env.project
+    )
 
 
 def create_server(factory: Callable[[], OrochiClient] = client_from_env) -> Any:
@@ -131,12 +138,17 @@ def create_server(factory: Callable[[], OrochiClient] = client_from_env) -> Any:
         return {"agents": await (await session().client()).who()}
 
     @mcp.tool
-    async def history(channel: str = "#general", limit: int = 20, since: str | None = None,
-                      after_seq: int | None = None) -> dict:
+    async def history(
+        channel: str = "#general",
+        limit: int = 20,
+        since: str | None = None,
+        after_seq: int | None = None,
+    ) -> dict:
         """Stored messages of a channel, oldest first. `after_seq` pages forward from a seq."""
         client = await session().client()
-        rows = await client.query_history(channel, limit=max(1, min(limit, 1000)),
-                                          since=since, after_seq=after_seq)
+        rows = await client.query_history(
+            channel, limit=max(1, min(limit, 1000)), since=since, after_seq=after_seq
+        )
         rows.sort(key=lambda m: (m.seq or 0, m.ts))
         return {"channel": channel, "messages": [m.to_dict() for m in rows]}
 
@@ -166,17 +178,24 @@ def create_server(factory: Callable[[], OrochiClient] = client_from_env) -> Any:
         """Tell the hub and the people watching what this agent is doing (idle, busy, error)."""
         client = await session().client()
         await client.update_status(status, current_task)
-        return {"agent": client.name, "status": status, "current_task": current_task,
-                "connected": client.connected, "queued_messages": session().queued()}
+        return {
+            "agent": client.name,
+            "status": status,
+            "current_task": current_task,
+            "connected": client.connected,
+            "queued_messages": session().queued(),
+        }
 
     @mcp.tool
-    async def wait_for_message(channels: list[str] | None = None,
-                               timeout: float = WAIT_DEFAULT_S, max_messages: int = 50) -> dict:
+    async def wait_for_message(
+        channels: list[str] | None = None, timeout: float = WAIT_DEFAULT_S, max_messages: int = 50
+    ) -> dict:
         """Wait until a message arrives (on `channels`, or any) and return it, with every other
         matching message that arrived while you were busy. Returns at once when some are queued;
         `timed_out` is true when none came within `timeout` seconds."""
-        return await session().wait(channels, max(0.0, min(timeout, WAIT_MAX_S)),
-                                    max(1, max_messages))
+        return await session().wait(
+            channels, max(0.0, min(timeout, WAIT_MAX_S)), max(1, max_messages)
+        )
 
     return mcp
 

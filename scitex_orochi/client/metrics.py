@@ -46,16 +46,20 @@ def collect(proc: Path = PROC, disk_path: str = "/") -> dict[str, Any]:
         metrics["cpu_model"] = model
     try:
         one, five, fifteen = os.getloadavg()
-        metrics.update(load_avg_1m=round(one, 2), load_avg_5m=round(five, 2),
-                       load_avg_15m=round(fifteen, 2))
+        metrics.update(
+            load_avg_1m=round(one, 2), load_avg_5m=round(five, 2), load_avg_15m=round(fifteen, 2)
+        )
     except OSError:
         pass
     mem = _meminfo(proc)
     total = mem.get("MemTotal")
     free = mem.get("MemAvailable", mem.get("MemFree"))
     if total and free is not None:
-        metrics.update(mem_total_mb=total // 1024, mem_free_mb=free // 1024,
-                       mem_used_percent=round(100.0 * (total - free) / total, 1))
+        metrics.update(
+            mem_total_mb=total // 1024,
+            mem_free_mb=free // 1024,
+            mem_used_percent=round(100.0 * (total - free) / total, 1),
+        )
     try:
         usage = shutil.disk_usage(disk_path)
         metrics["disk_used_percent"] = round(100.0 * usage.used / usage.total, 1)

@@ -24,14 +24,16 @@ def http_url(host: str, port: int) -> str:
 
 
 class RestClient:
-    def __init__(self, base_url: str, token: str | None = None,
-                 timeout: float = REST_TIMEOUT_S) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout: float = REST_TIMEOUT_S
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body).encode()
@@ -51,7 +53,8 @@ class RestClient:
             raise ConnectionFailed(
                 f"cannot reach the HTTP gateway at {self.base_url} ({reason}); check that the "
                 "hub is running and --dashboard-port / SCITEX_OROCHI_DASHBOARD_PORT",
-                self.base_url) from None
+                self.base_url,
+            ) from None
         if not raw:
             return None
         try:
@@ -68,8 +71,10 @@ class RestClient:
         if isinstance(body, dict):
             detail = str(body.get("detail") or body.get("error") or body.get("message") or "")
         if exc.code in (401, 403):
-            return AuthError(f"{self.base_url} refused the token for {method} {path} "
-                             f"(HTTP {exc.code}); check --token / SCITEX_OROCHI_ADMIN_TOKEN")
+            return AuthError(
+                f"{self.base_url} refused the token for {method} {path} "
+                f"(HTTP {exc.code}); check --token / SCITEX_OROCHI_ADMIN_TOKEN"
+            )
         if exc.code == 404:
             return NotFound("NOT_FOUND", detail or f"{method} {path}: not found", status=404)
         return ServerError(f"HTTP_{exc.code}", detail or exc.reason or "", status=exc.code)

@@ -11,8 +11,18 @@ from dataclasses import dataclass
 from scitex_orochi.protocol.env import ENV_PREFIX, legacy_value
 
 # Its variables, after ENV_PREFIX (the hub's table knows them, for its typo warning).
-CLIENT_ENV = ("HOST", "PORT", "DASHBOARD_PORT", "TOKEN", "ADMIN_TOKEN", "AGENT", "CHANNELS",
-              "ROLE", "MODEL", "PROJECT")
+CLIENT_ENV = (
+    "HOST",
+    "PORT",
+    "DASHBOARD_PORT",
+    "TOKEN",
+    "ADMIN_TOKEN",
+    "AGENT",
+    "CHANNELS",
+    "ROLE",
+    "MODEL",
+    "PROJECT",
+)
 DEFAULT_CHANNELS = ("#general",)
 
 
@@ -69,10 +79,20 @@ def client_settings(environ: Mapping[str, str] | None = None) -> ClientSettings:
     dashboard_port = _port(env, "DASHBOARD_PORT", get("DASHBOARD_PORT", old=True))
     admin_token = get("ADMIN_TOKEN")
     token = get("TOKEN") or admin_token or get("TOKEN", old=True)
-    channels = tuple(c.strip() for c in (get("CHANNELS") or ",".join(DEFAULT_CHANNELS))
-                     .split(",") if c.strip())
+    channels = tuple(
+        c.strip() for c in (get("CHANNELS") or ",".join(DEFAULT_CHANNELS)).split(",") if c.strip()
+    )
     return ClientSettings(
-        host=host, port=port, dashboard_port=dashboard_port, token=token,
-        admin_token=admin_token, agent=get("AGENT"), channels=channels, role=get("ROLE"),
-        model=get("MODEL"), project=get("PROJECT"), no_color=bool(env.get("NO_COLOR")),
-        legacy=legacy)
+        host=host,
+        port=port,
+        dashboard_port=dashboard_port,
+        token=token,
+        admin_token=admin_token,
+        agent=get("AGENT"),
+        channels=channels,
+        role=get("ROLE"),
+        model=get("MODEL"),
+        project=get("PROJECT"),
+        no_color=bool(env.get("NO_COLOR")),
+        legacy=legacy,
+    )

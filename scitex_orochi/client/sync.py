@@ -25,8 +25,9 @@ class SyncOrochiClient:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args, self._kwargs = args, kwargs
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="orochi-sync-client")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="orochi-sync-client"
+        )
         self._thread.start()
         self._client: OrochiClient = self._call(self._make())
 
@@ -64,12 +65,19 @@ class SyncOrochiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, channel: str, content: str, metadata: dict[str, Any] | None = None,
-             attachments: list[Any] | None = None, **kw: Any) -> Sent:
+    def send(
+        self,
+        channel: str,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        attachments: list[Any] | None = None,
+        **kw: Any,
+    ) -> Sent:
         return self._call(self._client.send(channel, content, metadata, attachments, **kw))
 
-    def update_status(self, status: str = "idle", current_task: str | None = None,
-                      **extra: Any) -> None:
+    def update_status(
+        self, status: str = "idle", current_task: str | None = None, **extra: Any
+    ) -> None:
         self._call(self._client.update_status(status, current_task, **extra))
 
     def who(self) -> dict[str, list[str]]:

@@ -46,16 +46,22 @@ READY_PROBE_EVERY_S = 0.05
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _HANDSHAKE_FAILURES: dict[int, str] = {
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-        "the broker refused this client's CURVE key (its public key is not in the "
-        "broker's authorized dir)",
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        "the CURVE handshake failed (is the server key the broker's?)",
-    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-        "the CURVE handshake failed with a protocol error (is the broker using CURVE?)",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: (
+        "the broker refused this client's CURVE key "
+        "(its public key is not in the broker's authorized dir)"
+    ),
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: (
+        "the CURVE handshake failed (is the server key the broker's?)"
+    ),
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: (
+        "the CURVE handshake failed with a protocol error (is the broker using CURVE?)"
+    ),
 }
-_HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+_HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+)
 
 
 def pack(body: Any) -> bytes:
@@ -72,8 +78,9 @@ def new_origin(kind: str) -> str:
     return f"{kind}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _secure(sock: zmq.Socket[bytes], endpoint: str, curve: CurveClient | None
-            ) -> zmq.Socket[bytes] | None:
+def _secure(
+    sock: zmq.Socket[bytes], endpoint: str, curve: CurveClient | None
+) -> zmq.Socket[bytes] | None:
     """Make a socket to a tcp endpoint a CURVE client; return its handshake monitor.
 
     Called before connect. A tcp endpoint without keys is refused here, so no bus
@@ -82,8 +89,10 @@ def _secure(sock: zmq.Socket[bytes], endpoint: str, curve: CurveClient | None
     if not is_tcp(endpoint):
         return None
     if curve is None:
-        raise BusError(f"bus endpoint {endpoint} is tcp, which needs CURVE keys: build the "
-                       "client with from_config(cfg), or pass curve=bus_keys.load_client(cfg)")
+        raise BusError(
+            f"bus endpoint {endpoint} is tcp, which needs CURVE keys: build the "
+            "client with from_config(cfg), or pass curve=bus_keys.load_client(cfg)"
+        )
     curve.apply(sock)
     return sock.get_monitor_socket(_HANDSHAKE_EVENTS)
 
@@ -126,8 +135,9 @@ class Publisher:
     its own (the persister's writer) gets another, since a ZeroMQ socket belongs to
     one thread at a time: prove it with `wait_ready(via=...)`, then hand it over."""
 
-    def __init__(self, bus_in: str, ctx: zmq.Context[zmq.Socket[bytes]],
-                 curve: CurveClient | None = None) -> None:
+    def __init__(
+        self, bus_in: str, ctx: zmq.Context[zmq.Socket[bytes]], curve: CurveClient | None = None
+    ) -> None:
         self.published = 0
         self.sock = ctx.socket(zmq.PUB)
         _tune(self.sock)
@@ -154,8 +164,9 @@ class Publisher:
 
 
 class _BusBase:
-    def __init__(self, bus_in: str, bus_out: str, origin: str,
-                 curve: CurveClient | None = None) -> None:
+    def __init__(
+        self, bus_in: str, bus_out: str, origin: str, curve: CurveClient | None = None
+    ) -> None:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.origin = origin
         self.bus_in = bus_in
@@ -266,8 +277,10 @@ class _BusBase:
 
     def _not_ready(self, timeout_s: float, via: Publisher | None = None) -> BusError:
         """The error for a wait_ready that timed out: with CURVE on, say what the keys did."""
-        text = (f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
-                f"within {timeout_s:.1f}s")
+        text = (
+            f"no round trip through the bus ({self.bus_in} -> {self.bus_out}) "
+            f"within {timeout_s:.1f}s"
+        )
         curve = self._curve
         if curve is None:
             return BusError(f"{text}: is the broker running?")
@@ -275,9 +288,11 @@ class _BusBase:
         failures = self._handshake_failures(via)
         if failures:
             return BusError(f"{text}: {'; '.join(sorted(failures))} ({keys}; see {HOWTO})")
-        return BusError(f"{text}: is the broker running? CURVE is on, so the keys may also be "
-                        f"wrong ({keys}): the server key must be the broker's and the client's "
-                        f"public key must be in the broker's authorized dir (see {HOWTO})")
+        return BusError(
+            f"{text}: is the broker running? CURVE is on, so the keys may also be "
+            f"wrong ({keys}): the server key must be the broker's and the client's "
+            f"public key must be in the broker's authorized dir (see {HOWTO})"
+        )
 
     def close(self) -> None:
         self._out.close()
@@ -293,8 +308,9 @@ class AsyncBus(_BusBase):
     ZeroMQ's sense, so readiness is always confirmed with `EVENTS` before waiting.
     """
 
-    def __init__(self, bus_in: str, bus_out: str, origin: str,
-                 curve: CurveClient | None = None) -> None:
+    def __init__(
+        self, bus_in: str, bus_out: str, origin: str, curve: CurveClient | None = None
+    ) -> None:
         super().__init__(bus_in, bus_out, origin, curve)
         self._pending: list[tuple[bytes, Any]] = []
         self._readable: asyncio.Event | None = None
@@ -352,8 +368,9 @@ class AsyncBus(_BusBase):
             return self._has_input()
         return True
 
-    async def recv_burst(self, limit: int = 1000, timeout_s: float | None = None
-                         ) -> list[tuple[bytes, Any]]:
+    async def recv_burst(
+        self, limit: int = 1000, timeout_s: float | None = None
+    ) -> list[tuple[bytes, Any]]:
         """Wait for at least one frame (or the timeout), then drain a burst."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
@@ -368,8 +385,9 @@ class AsyncBus(_BusBase):
                 return []
             await self._wait_input(left)
 
-    async def dispatch_forever(self, handle: Callable[[bytes, Any], None],
-                               burst: int = 2000) -> None:
+    async def dispatch_forever(
+        self, handle: Callable[[bytes, Any], None], burst: int = 2000
+    ) -> None:
         """Feed every frame to `handle(topic, body)`; one bad frame never stops the loop."""
         while True:
             for topic, body in await self.recv_burst(burst, timeout_s=1.0):
@@ -408,13 +426,15 @@ class AsyncBus(_BusBase):
 class SyncBus(_BusBase):
     """Bus client for blocking processes (persister, tail)."""
 
-    def __init__(self, bus_in: str, bus_out: str, origin: str,
-                 curve: CurveClient | None = None) -> None:
+    def __init__(
+        self, bus_in: str, bus_out: str, origin: str, curve: CurveClient | None = None
+    ) -> None:
         super().__init__(bus_in, bus_out, origin, curve)
         self._pending: list[tuple[bytes, Any]] = []
 
-    def recv_burst(self, limit: int = 1000, timeout_s: float | None = None
-                   ) -> list[tuple[bytes, Any]]:
+    def recv_burst(
+        self, limit: int = 1000, timeout_s: float | None = None
+    ) -> list[tuple[bytes, Any]]:
         if self._pending:
             out, self._pending = self._pending, []
             return out

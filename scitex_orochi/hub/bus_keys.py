@@ -89,8 +89,13 @@ def _key_text(name: str, public: bytes, secret: bytes | None) -> str:
     lines = [f"#   ZeroMQ CURVE {kind} Certificate: scitex-orochi bus, {name}"]
     if secret:
         lines.append("#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.")
-    lines += ["", "metadata", f'    name = "{name}"', "curve",
-              f'    public-key = "{public.decode()}"']
+    lines += [
+        "",
+        "metadata",
+        f'    name = "{name}"',
+        "curve",
+        f'    public-key = "{public.decode()}"',
+    ]
     if secret:
         lines.append(f'    secret-key = "{secret.decode()}"')
     return "\n".join(lines) + "\n"
@@ -145,8 +150,11 @@ def ensure_keys(keys_dir: Path) -> bool:
         write_key(tmp / BUS_CLIENT_KEY_NAME, LOCAL_CLIENT_NAME, client_public, client_secret)
         for sub in (BUS_AUTHORIZED_DIR_NAME, CLIENTS_DIR_NAME):
             _mkdir(tmp / sub)
-        write_key(tmp / BUS_AUTHORIZED_DIR_NAME / (LOCAL_CLIENT_NAME + PUBLIC_SUFFIX),
-                  LOCAL_CLIENT_NAME, client_public)
+        write_key(
+            tmp / BUS_AUTHORIZED_DIR_NAME / (LOCAL_CLIENT_NAME + PUBLIC_SUFFIX),
+            LOCAL_CLIENT_NAME,
+            client_public,
+        )
         try:
             os.rename(tmp, keys_dir)
         except OSError:
@@ -161,27 +169,35 @@ def ensure_keys(keys_dir: Path) -> bool:
 
 def _check_layout(keys_dir: Path) -> None:
     """An existing keys dir must be complete; its modes are tightened, never widened."""
-    needed = [keys_dir / BUS_SERVER_KEY_NAME, keys_dir / BUS_SERVER_SECRET_NAME,
-              keys_dir / BUS_AUTHORIZED_DIR_NAME]
+    needed = [
+        keys_dir / BUS_SERVER_KEY_NAME,
+        keys_dir / BUS_SERVER_SECRET_NAME,
+        keys_dir / BUS_AUTHORIZED_DIR_NAME,
+    ]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise ConfigError(
             f"the bus keys dir {keys_dir} is incomplete (missing {', '.join(missing)}); "
             f"restore it from a backup, or move it away to make new keys (every remote "
-            f"gateway then needs the new server.key and a new client key, see {HOWTO})")
+            f"gateway then needs the new server.key and a new client key, see {HOWTO})"
+        )
     for path in (keys_dir, keys_dir / BUS_AUTHORIZED_DIR_NAME, keys_dir / CLIENTS_DIR_NAME):
         if path.is_dir() and stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
             os.chmod(path, DIR_MODE)
-    for path in [*keys_dir.glob("*" + SECRET_SUFFIX),
-                 *(keys_dir / CLIENTS_DIR_NAME).glob("*" + SECRET_SUFFIX)]:
+    for path in [
+        *keys_dir.glob("*" + SECRET_SUFFIX),
+        *(keys_dir / CLIENTS_DIR_NAME).glob("*" + SECRET_SUFFIX),
+    ]:
         if stat.S_IMODE(path.stat().st_mode) != SECRET_MODE:
             os.chmod(path, SECRET_MODE)
 
 
 def check_client_name(name: str) -> str:
     if not _CLIENT_NAME.match(name):
-        raise ConfigError(f"client name {name!r}: use letters, digits, '.', '_' or '-' "
-                          "(at most 64, starting with a letter or digit)")
+        raise ConfigError(
+            f"client name {name!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
     return name
 
 
@@ -196,8 +212,10 @@ def add_client(keys_dir: Path, name: str) -> tuple[Path, Path]:
     public_file = keys_dir / BUS_AUTHORIZED_DIR_NAME / (name + PUBLIC_SUFFIX)
     secret_file = keys_dir / CLIENTS_DIR_NAME / (name + SECRET_SUFFIX)
     if public_file.exists():
-        raise ConfigError(f"client {name!r} is already authorized ({public_file}); "
-                          "remove it first or choose another name")
+        raise ConfigError(
+            f"client {name!r} is already authorized ({public_file}); "
+            "remove it first or choose another name"
+        )
     _mkdir(keys_dir / CLIENTS_DIR_NAME)
     public, secret = zmq.curve_keypair()
     write_key(secret_file, name, public, secret)
@@ -209,8 +227,10 @@ def remove_client(keys_dir: Path, name: str) -> list[Path]:
     """Withdraw a client's authorization; returns the files removed."""
     check_client_name(name)
     removed = []
-    for path in (keys_dir / BUS_AUTHORIZED_DIR_NAME / (name + PUBLIC_SUFFIX),
-                 keys_dir / CLIENTS_DIR_NAME / (name + SECRET_SUFFIX)):
+    for path in (
+        keys_dir / BUS_AUTHORIZED_DIR_NAME / (name + PUBLIC_SUFFIX),
+        keys_dir / CLIENTS_DIR_NAME / (name + SECRET_SUFFIX),
+    ):
         if path.exists():
             path.unlink()
             removed.append(path)
@@ -235,15 +255,18 @@ def authorized_keys(directory: Path) -> dict[bytes, str]:
 
 def _load(path: Path, what: str, how: str, need_secret: bool) -> tuple[bytes, bytes | None]:
     if not path.is_file():
-        raise ConfigError(f"CURVE is on (a bus endpoint is tcp) but {what} {path} is missing: "
-                          f"{how}")
+        raise ConfigError(
+            f"CURVE is on (a bus endpoint is tcp) but {what} {path} is missing: {how}"
+        )
     try:
         public, secret = load_certificate(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{what} {path} is not a ZeroMQ key file: {exc}") from None
     if len(public) != 40 or (need_secret and (secret is None or len(secret) != 40)):
-        raise ConfigError(f"{what} {path} does not hold a CURVE "
-                          f"{'keypair' if need_secret else 'public key'}: {how}")
+        raise ConfigError(
+            f"{what} {path} does not hold a CURVE "
+            f"{'keypair' if need_secret else 'public key'}: {how}"
+        )
     if need_secret and secret is not None:
         if zmq.curve_public(secret) != public:
             raise ConfigError(f"{what} {path}: its public and secret keys do not match")
@@ -255,15 +278,25 @@ def _load(path: Path, what: str, how: str, need_secret: bool) -> tuple[bytes, by
 def load_client(cfg: Config) -> CurveClient:
     """This host's client keys; a clear ConfigError names a missing file and how to get it."""
     server_public, _ = _load(
-        cfg.bus.server_key, "the broker's public key", need_secret=False,
-        how=(f"copy {BUS_SERVER_KEY_NAME} from the hub host's bus keys dir (`scitex-orochi "
-             "bus-keys` there shows it), or point SCITEX_OROCHI_BUS_SERVER_KEY at your copy; "
-             f"see {HOWTO}"))
+        cfg.bus.server_key,
+        "the broker's public key",
+        need_secret=False,
+        how=(
+            f"copy {BUS_SERVER_KEY_NAME} from the hub host's bus keys dir (`scitex-orochi "
+            "bus-keys` there shows it), or point SCITEX_OROCHI_BUS_SERVER_KEY at your copy; "
+            f"see {HOWTO}"
+        ),
+    )
     public, secret = _load(
-        cfg.bus.client_key, "the client keypair", need_secret=True,
-        how=("on the hub host run `scitex-orochi bus-keys add-client NAME` and copy the "
-             "NAME.key_secret it writes here, or point SCITEX_OROCHI_BUS_CLIENT_KEY at it; "
-             f"see {HOWTO}"))
+        cfg.bus.client_key,
+        "the client keypair",
+        need_secret=True,
+        how=(
+            "on the hub host run `scitex-orochi bus-keys add-client NAME` and copy the "
+            "NAME.key_secret it writes here, or point SCITEX_OROCHI_BUS_CLIENT_KEY at it; "
+            f"see {HOWTO}"
+        ),
+    )
     assert secret is not None
     return CurveClient(public, secret, server_public, cfg.bus.server_key, cfg.bus.client_key)
 
@@ -278,7 +311,8 @@ def load_server(cfg: Config) -> CurveServer:
     how = "start the hub with `scitex-orochi serve`, which creates the bus keys"
     public, secret = _load(cfg.bus.server_secret, "the broker's keypair", how, need_secret=True)
     if not cfg.bus.authorized_dir.is_dir():
-        raise ConfigError(f"CURVE is on but the authorized keys dir {cfg.bus.authorized_dir} "
-                          f"is missing: {how}")
+        raise ConfigError(
+            f"CURVE is on but the authorized keys dir {cfg.bus.authorized_dir} is missing: {how}"
+        )
     assert secret is not None
     return CurveServer(public, secret, cfg.bus.authorized_dir)

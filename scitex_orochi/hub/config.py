@@ -44,11 +44,28 @@ from scitex_orochi.hub.settings_load import (
 from scitex_orochi.protocol.env import ENV_PREFIX
 
 __all__ = [  # with the constants other modules take from here (defined in settings.py)
-    "BUS_AUTHORIZED_DIR_NAME", "BUS_CLIENT_KEY_NAME", "BUS_SERVER_KEY_NAME",
-    "BUS_SERVER_SECRET_NAME", "ENV_PREFIX", "ONLINE_WITHIN_S", "REAP_AFTER_S",
-    "SHUTDOWN_DEADLINE_S", "AuthConfig", "BusConfig", "Config", "ConfigError", "DbConfig",
-    "GiteaConfig", "HttpConfig", "IngestConfig", "LogConfig", "PresenceConfig",
-    "TelegramConfig", "WsConfig", "is_tcp", "process_environ",
+    "BUS_AUTHORIZED_DIR_NAME",
+    "BUS_CLIENT_KEY_NAME",
+    "BUS_SERVER_KEY_NAME",
+    "BUS_SERVER_SECRET_NAME",
+    "ENV_PREFIX",
+    "ONLINE_WITHIN_S",
+    "REAP_AFTER_S",
+    "SHUTDOWN_DEADLINE_S",
+    "AuthConfig",
+    "BusConfig",
+    "Config",
+    "ConfigError",
+    "DbConfig",
+    "GiteaConfig",
+    "HttpConfig",
+    "IngestConfig",
+    "LogConfig",
+    "PresenceConfig",
+    "TelegramConfig",
+    "WsConfig",
+    "is_tcp",
+    "process_environ",
 ]
 
 MAX_IPC_PATH_CHARS = 100  # a unix socket path (sun_path is 108 bytes with its NUL)
@@ -204,9 +221,16 @@ class GiteaConfig:
 
 
 GROUP_TYPES: dict[str, type] = {
-    "auth": AuthConfig, "bus": BusConfig, "ws": WsConfig, "http": HttpConfig, "db": DbConfig,
-    "presence": PresenceConfig, "ingest": IngestConfig, "log": LogConfig,
-    "telegram": TelegramConfig, "gitea": GiteaConfig,
+    "auth": AuthConfig,
+    "bus": BusConfig,
+    "ws": WsConfig,
+    "http": HttpConfig,
+    "db": DbConfig,
+    "presence": PresenceConfig,
+    "ingest": IngestConfig,
+    "log": LogConfig,
+    "telegram": TelegramConfig,
+    "gitea": GiteaConfig,
 }
 
 
@@ -234,38 +258,48 @@ class Config:
 
     # ---- building ----------------------------------------------------------------------
     @classmethod
-    def load(cls, environ: Mapping[str, str],
-             overrides: Mapping[str, Any] | None = None) -> Config:
+    def load(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Config:
         """Build from `environ` with `overrides` (keys "data_dir", "ws.port", or a group's
         mapping: {"ws": {"port": 0}}) applied before derived defaults, and validate."""
         flat = flatten(overrides or {})
         values, sources, legacy = resolve(environ, flat)
-        groups = {name: kind(**{s.name: values[s.key] for s in SETTINGS if s.group == name})
-                  for name, kind in GROUP_TYPES.items()}
+        groups = {
+            name: kind(**{s.name: values[s.key] for s in SETTINGS if s.group == name})
+            for name, kind in GROUP_TYPES.items()
+        }
         top = {s.name: values[s.key] for s in SETTINGS if s.group == HUB}
-        cfg = cls(**top, **groups, legacy_env=legacy, sources=MappingProxyType(sources),
-                  environ=MappingProxyType(relevant_environ(environ)),
-                  overrides=MappingProxyType(flat))
+        cfg = cls(
+            **top,
+            **groups,
+            legacy_env=legacy,
+            sources=MappingProxyType(sources),
+            environ=MappingProxyType(relevant_environ(environ)),
+            overrides=MappingProxyType(flat),
+        )
         cfg.validate()
         return cfg
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> Config:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Config:
         """`load` from `environ`, by default this process's environment."""
         return cls.load(os.environ if environ is None else environ, overrides)
 
     def with_(self, overrides: Mapping[str, Any] | None = None, /, **more: Any) -> Config:
         """The same environment with more overrides, derived values computed again:
         `cfg.with_(data_dir=path)`, `cfg.with_(ws={"port": 0})`, `cfg.with_({"ws.port": 0})`."""
-        return Config.load(self.environ, {**self.overrides, **flatten(overrides or {}),
-                                          **flatten(more)})
+        return Config.load(
+            self.environ, {**self.overrides, **flatten(overrides or {}), **flatten(more)}
+        )
 
     def validate(self) -> None:
         """What no single setting shows: endpoints usable as bus sockets, the Telegram
         bridge's required settings."""
-        for key, endpoint in (("bus.in_endpoint", self.bus.in_endpoint),
-                              ("bus.out_endpoint", self.bus.out_endpoint)):
+        for key, endpoint in (
+            ("bus.in_endpoint", self.bus.in_endpoint),
+            ("bus.out_endpoint", self.bus.out_endpoint),
+        ):
             where = self.source_name(key)
             if not endpoint.startswith(BUS_TRANSPORTS):
                 # Another transport would bypass both guards: CURVE (tcp) and file modes (ipc).

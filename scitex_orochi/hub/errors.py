@@ -52,9 +52,22 @@ from scitex_orochi.hub.bus_bodies import ErrorBody
 from scitex_orochi.protocol.errors import ErrorCode, http_status
 
 __all__ = [
-    "BusError", "ConfigError", "Conflict", "HubError", "IngestFull",
-    "IngestTimeout", "InviteError", "InviteGone", "ReadOnlyStore", "RpcError",
-    "RpcTimeout", "StoreError", "SuperviseError", "UnknownInvite", "WorkspaceNotFound", "as_code",
+    "BusError",
+    "ConfigError",
+    "Conflict",
+    "HubError",
+    "IngestFull",
+    "IngestTimeout",
+    "InviteError",
+    "InviteGone",
+    "ReadOnlyStore",
+    "RpcError",
+    "RpcTimeout",
+    "StoreError",
+    "SuperviseError",
+    "UnknownInvite",
+    "WorkspaceNotFound",
+    "as_code",
 ]
 
 
@@ -70,8 +83,14 @@ class HubError(Exception):
     # (Gitea, refused messages); elsewhere REST bodies have never carried one.
     code_in_body: bool = False
 
-    def __init__(self, detail: str = "", *, code: ErrorCode | None = None,
-                 field: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: ErrorCode | None = None,
+        field: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
@@ -126,8 +145,9 @@ class RpcError(HubError):
     """Raised by a served handler: the request is answered with this error body."""
 
     def __init__(self, error: ErrorBody) -> None:
-        super().__init__(str(error.get("detail", "")),
-                         code=as_code(error.get("code"), ErrorCode.SERVER_ERROR))
+        super().__init__(
+            str(error.get("detail", "")), code=as_code(error.get("code"), ErrorCode.SERVER_ERROR)
+        )
         self.error = error
 
 
@@ -144,8 +164,10 @@ class IngestFull(HubError, RuntimeError):
     code = ErrorCode.OVERLOADED
 
     def __init__(self, pending_bytes: int, limit: int) -> None:
-        super().__init__(f"{pending_bytes} bytes of messages are waiting to be stored "
-                         f"(limit {limit}); retry shortly")
+        super().__init__(
+            f"{pending_bytes} bytes of messages are waiting to be stored "
+            f"(limit {limit}); retry shortly"
+        )
         self.pending_bytes = pending_bytes
         self.limit = limit
 

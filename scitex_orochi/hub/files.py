@@ -67,7 +67,7 @@ def sqlite_files(db_url: str) -> list[Path]:
     prefix = "sqlite:///"
     if not db_url.startswith(prefix) or db_url == prefix or ":memory:" in db_url:
         return []
-    db = Path(db_url[len(prefix):].split("?", 1)[0])
+    db = Path(db_url[len(prefix) :].split("?", 1)[0])
     return [db] + [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
 
 

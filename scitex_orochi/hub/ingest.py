@@ -52,9 +52,16 @@ class _Pending:
 
 
 class Ingest:
-    def __init__(self, bus: AsyncBus, republish_after_s: float,
-                 max_age_s: float = MAX_AGE_S, *, republish_max_s: float | None = None,
-                 max_pending_bytes: int | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        bus: AsyncBus,
+        republish_after_s: float,
+        max_age_s: float = MAX_AGE_S,
+        *,
+        republish_max_s: float | None = None,
+        max_pending_bytes: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.bus = bus
         self.republish_after_s = republish_after_s
         self.republish_max_s = max(republish_after_s, republish_max_s or republish_after_s * 30)
@@ -73,17 +80,27 @@ class Ingest:
     def subscriptions(self) -> tuple[bytes, ...]:
         return (topics.ack(self.origin), topics.PERSISTER_READY)
 
-    def submit(self, workspace: str, envelope: dict[str, Any], sender_type: str,
-               on_ack: AckCallback, now: float | None = None) -> int:
+    def submit(
+        self,
+        workspace: str,
+        envelope: dict[str, Any],
+        sender_type: str,
+        on_ack: AckCallback,
+        now: float | None = None,
+    ) -> int:
         """Publish one validated message envelope; `on_ack(body)` runs once it is durable
         (or refused). Returns the ticket. Raises IngestFull over the byte bound."""
         if self.max_pending_bytes is not None and self.pending_bytes > self.max_pending_bytes:
             raise IngestFull(self.pending_bytes, self.max_pending_bytes)
         tk = next(self._tickets)
         body: InboundBody = {
-            "origin": self.origin, "tk": tk, "ws": workspace, "sender_type": sender_type,
+            "origin": self.origin,
+            "tk": tk,
+            "ws": workspace,
+            "sender_type": sender_type,
             "mentions": extract_mentions(envelope.get("payload", {}).get("content")),
-            "frame": envelope}
+            "frame": envelope,
+        }
         topic, data = topics.inbound(workspace), pack(body)
         now = time.monotonic() if now is None else now
         delay = self.republish_after_s
@@ -92,8 +109,9 @@ class Ingest:
         self.bus.publish_raw(topic, data)
         return tk
 
-    async def post(self, workspace: str, envelope: dict[str, Any], sender_type: str,
-                   timeout_s: float) -> AckItem:
+    async def post(
+        self, workspace: str, envelope: dict[str, Any], sender_type: str, timeout_s: float
+    ) -> AckItem:
         """Submit and wait for the durable ack (`{"id","seq","channel",...}` or error)."""
         future: asyncio.Future[AckItem] = asyncio.get_running_loop().create_future()
 
@@ -105,8 +123,9 @@ class Ingest:
         try:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
-            raise IngestTimeout(f"message {envelope['id']} not confirmed within "
-                                f"{timeout_s:.1f}s") from None
+            raise IngestTimeout(
+                f"message {envelope['id']} not confirmed within {timeout_s:.1f}s"
+            ) from None
 
     def on_ack_frame(self, body: AckBody) -> int:
         """Feed an `ack.<origin>|` body (`{"items": [ack, ...]}`); how many it settled."""

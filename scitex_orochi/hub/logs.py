@@ -44,10 +44,15 @@ class _Window:
 class RepeatFilter(logging.Filter):
     """Drop repeats beyond `burst` per `window_s`; `emit` writes the summary records."""
 
-    def __init__(self, emit: Callable[[logging.LogRecord], Any], *,
-                 burst: int = LOG_REPEAT_BURST, window_s: float = LOG_REPEAT_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic,
-                 max_kinds: int = LOG_REPEAT_KINDS_MAX) -> None:
+    def __init__(
+        self,
+        emit: Callable[[logging.LogRecord], Any],
+        *,
+        burst: int = LOG_REPEAT_BURST,
+        window_s: float = LOG_REPEAT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_kinds: int = LOG_REPEAT_KINDS_MAX,
+    ) -> None:
         super().__init__()
         self.emit = emit
         self.burst = burst
@@ -109,17 +114,25 @@ class RepeatFilter(logging.Filter):
         if not window.suppressed:
             return
         summary = logging.LogRecord(
-            window.name, window.levelno, __file__, 0,
+            window.name,
+            window.levelno,
+            __file__,
+            0,
             "suppressed %d similar lines in %.0fs: %s",
-            (window.suppressed, min(now - window.start, self.window_s),
-             window.template[:SUMMARY_TEMPLATE_CHARS]),
-            None)
+            (
+                window.suppressed,
+                min(now - window.start, self.window_s),
+                window.template[:SUMMARY_TEMPLATE_CHARS],
+            ),
+            None,
+        )
         setattr(summary, _SUMMARY, True)
         self.emit(summary)
 
 
-def setup_logging(level: str = "INFO", process: str = "orochi",
-                  legacy_env: Iterable[str] = ()) -> None:
+def setup_logging(
+    level: str = "INFO", process: str = "orochi", legacy_env: Iterable[str] = ()
+) -> None:
     """One handler on stderr; then one deprecation notice per 0.1.0 variable the
     configuration was read from (`Config.legacy_env`)."""
     handler = logging.StreamHandler(sys.stderr)

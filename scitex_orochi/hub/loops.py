@@ -66,8 +66,14 @@ class ErrorOnce:
         self.seen[key] = count + 1
 
 
-async def every(interval_s: float, step: Callable[[], object | Awaitable[object]],
-                log: logging.Logger, what: str, *, first_delay_s: float | None = None) -> None:
+async def every(
+    interval_s: float,
+    step: Callable[[], object | Awaitable[object]],
+    log: logging.Logger,
+    what: str,
+    *,
+    first_delay_s: float | None = None,
+) -> None:
     """Run `step` every `interval_s` seconds until cancelled; errors never end the loop."""
     report = ErrorOnce(log, what)
     await asyncio.sleep(interval_s if first_delay_s is None else first_delay_s)

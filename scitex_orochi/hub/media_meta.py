@@ -44,11 +44,26 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_sidecar(media_path: Path, *, workspace: str, mime_type: str, filename: str,
-                  size: int, sha256: str, source: str) -> dict[str, Any]:
+def write_sidecar(
+    media_path: Path,
+    *,
+    workspace: str,
+    mime_type: str,
+    filename: str,
+    size: int,
+    sha256: str,
+    source: str,
+) -> dict[str, Any]:
     """Record who a stored media file belongs to; returns what was written."""
-    meta = {"workspace": workspace, "mime_type": mime_type, "filename": filename,
-            "size": size, "sha256": sha256, "source": source, "stored_at": time.time()}
+    meta = {
+        "workspace": workspace,
+        "mime_type": mime_type,
+        "filename": filename,
+        "size": size,
+        "sha256": sha256,
+        "source": source,
+        "stored_at": time.time(),
+    }
     write_atomic(sidecar_path(media_path), json.dumps(meta, ensure_ascii=False).encode())
     return meta
 

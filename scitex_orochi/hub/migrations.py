@@ -29,6 +29,7 @@ log = logging.getLogger("orochi.store")
 # Any fixed 64-bit key: only migrations and bootstrap take it.
 MIGRATION_LOCK_KEY = 0x0A0C_4100_0001
 
+
 def _v1_initial(conn: Connection) -> None:
     for table in (workspaces, workspace_tokens, invites, messages):
         table.create(conn, checkfirst=True)
@@ -51,26 +52,32 @@ def _v3_workspace_scoped_ids(conn: Connection) -> None:
     inspector = sa.inspect(conn)
     _add_missing_columns(conn, inspector, workspaces, ("require_pinned", "gitea_access"))
     _add_missing_columns(conn, inspector, workspace_tokens, ("agent_name",))
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_workspace_tokens_agent_name "
-                         "ON workspace_tokens (agent_name)")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_workspace_tokens_agent_name ON workspace_tokens (agent_name)"
+    )
     uniques: set[tuple[str | None, ...]] = {
-        tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}
-    uniques |= {tuple(i["column_names"]) for i in inspector.get_indexes("messages")
-                if i.get("unique")}
+        tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")
+    }
+    uniques |= {
+        tuple(i["column_names"]) for i in inspector.get_indexes("messages") if i.get("unique")
+    }
     if ("workspace_id", "msg_id") in uniques and ("msg_id",) not in uniques:
         return  # created by this version's table definition
     if conn.dialect.name == "postgresql":
         for u in inspector.get_unique_constraints("messages"):
             if u["column_names"] == ["msg_id"]:
                 conn.exec_driver_sql(f'ALTER TABLE messages DROP CONSTRAINT "{u["name"]}"')
-        conn.exec_driver_sql("ALTER TABLE messages ADD CONSTRAINT uq_messages_ws_msg_id "
-                             "UNIQUE (workspace_id, msg_id)")
+        conn.exec_driver_sql(
+            "ALTER TABLE messages ADD CONSTRAINT uq_messages_ws_msg_id "
+            "UNIQUE (workspace_id, msg_id)"
+        )
         return
     _rebuild_sqlite_messages(conn)
 
 
-def _add_missing_columns(conn: Connection, inspector: sa.Inspector, table: sa.Table,
-                         names: tuple[str, ...]) -> None:
+def _add_missing_columns(
+    conn: Connection, inspector: sa.Inspector, table: sa.Table, names: tuple[str, ...]
+) -> None:
     present = {c["name"] for c in inspector.get_columns(table.name)}
     for name in names:
         if name in present:
@@ -79,8 +86,7 @@ def _add_missing_columns(conn: Connection, inspector: sa.Inspector, table: sa.Ta
         ddl = column.type.compile(dialect=conn.dialect)
         default = ""
         if column.server_default is not None:
-            default = " NOT NULL DEFAULT " + ("false" if conn.dialect.name == "postgresql"
-                                              else "0")
+            default = " NOT NULL DEFAULT " + ("false" if conn.dialect.name == "postgresql" else "0")
         conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl}{default}")
 
 
@@ -101,8 +107,11 @@ Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _v1_initial),
     (2, "history indexes", _v2_history_indexes),
-    (3, "workspace-scoped message ids, pinned tokens, workspace policies",
-     _v3_workspace_scoped_ids),
+    (
+        3,
+        "workspace-scoped message ids, pinned tokens, workspace policies",
+        _v3_workspace_scoped_ids,
+    ),
 ]
 
 
@@ -135,8 +144,9 @@ def migrate(engine: Engine, migrations: list[Migration] | None = None) -> int:
                 continue
             log.info("applying migration %d: %s", number, name)
             apply(conn)
-            conn.execute(schema_migrations.insert().values(
-                version=number, name=name, applied_at=_now_iso()))
+            conn.execute(
+                schema_migrations.insert().values(version=number, name=name, applied_at=_now_iso())
+            )
             version = number
     if not steps:
         with engine.connect() as conn:

@@ -63,9 +63,17 @@ _DEFAULT = object()
 
 
 class BusPeer:
-    def __init__(self, cfg: Config, kind: str, *, ingest: bool = False,
-                 ingest_max_bytes: int | None = None, replica: bool = False,
-                 on_presence: PresenceHandler | None = None, burst: int = BUS_BURST) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        kind: str,
+        *,
+        ingest: bool = False,
+        ingest_max_bytes: int | None = None,
+        replica: bool = False,
+        on_presence: PresenceHandler | None = None,
+        burst: int = BUS_BURST,
+    ) -> None:
         self.cfg = cfg
         self.origin = new_origin(kind)
         self.bus = AsyncBus.from_config(cfg, self.origin)
@@ -83,9 +91,12 @@ class BusPeer:
         self.route(topics.reply(self.origin), self._on_reply)
         self.ingest: Ingest | None = None
         if ingest:
-            self.ingest = Ingest(self.bus, cfg.ingest.republish_after_s,
-                                 republish_max_s=cfg.ingest.republish_max_s,
-                                 max_pending_bytes=ingest_max_bytes)
+            self.ingest = Ingest(
+                self.bus,
+                cfg.ingest.republish_after_s,
+                republish_max_s=cfg.ingest.republish_max_s,
+                max_pending_bytes=ingest_max_bytes,
+            )
             self.route(topics.ack(self.origin), self.ingest.on_ack_frame)
             self.route(topics.PERSISTER_READY, self._on_persister_ready)
         self.replica: PresenceReplica | None = None
@@ -142,8 +153,12 @@ class BusPeer:
         if self.ingest is not None:
             self.spawn(self.ingest.republish_loop(), "republish")
         if self._own_records is not None:
-            self.every(self.cfg.presence.snapshot_s, self.publish_snapshot, "presence snapshot",
-                       first_delay_s=0.0)
+            self.every(
+                self.cfg.presence.snapshot_s,
+                self.publish_snapshot,
+                "presence snapshot",
+                first_delay_s=0.0,
+            )
         if self.replica is not None:
             self.every(self.cfg.presence.snapshot_s, self._expire, "presence expiry")
 
@@ -155,8 +170,14 @@ class BusPeer:
         """A background task with a kept reference, cancelled by `stop`."""
         return self.tasks.spawn(coro, name)
 
-    def every(self, interval_s: float, step: Callable[[], object], what: str, *,
-              first_delay_s: float | None = None) -> asyncio.Task[Any]:
+    def every(
+        self,
+        interval_s: float,
+        step: Callable[[], object],
+        what: str,
+        *,
+        first_delay_s: float | None = None,
+    ) -> asyncio.Task[Any]:
         return self.spawn(every(interval_s, step, log, what, first_delay_s=first_delay_s), what)
 
     def stop_on_signals(self) -> None:
@@ -182,8 +203,7 @@ class BusPeer:
         self.bus.close()
 
     # ---- request / reply ---------------------------------------------------------
-    async def request(self, service: str, body: Mapping[str, object], timeout_s: float
-                      ) -> RpcReply:
+    async def request(self, service: str, body: Mapping[str, object], timeout_s: float) -> RpcReply:
         """Ask `service` (`body`: its `bus_bodies.*Ask`) and wait for its reply body
         (`result` or `error`); RpcTimeout."""
         rid = uuid.uuid4().hex
@@ -204,20 +224,27 @@ class BusPeer:
         if future is not None and not future.done():
             future.set_result(body)
 
-    def serve(self, service: str, answer: Callable[[R], Awaitable[object]],
-              crash_error: ErrorBody) -> None:
+    def serve(
+        self, service: str, answer: Callable[[R], Awaitable[object]], crash_error: ErrorBody
+    ) -> None:
         """Answer `rpc.<service>|` requests with `await answer(request)`: its result, the
         error of an `RpcError` it raises, or `crash_error` for anything else."""
 
         def on_request(request: R) -> None:
             if self._accepting:
-                self._serving.spawn(self._answer(service, answer, request, crash_error),
-                                    f"rpc-{service}")
+                self._serving.spawn(
+                    self._answer(service, answer, request, crash_error), f"rpc-{service}"
+                )
 
         self.route(topics.rpc(service), on_request)
 
-    async def _answer(self, service: str, answer: Callable[[R], Awaitable[object]], request: R,
-                      crash_error: ErrorBody) -> None:
+    async def _answer(
+        self,
+        service: str,
+        answer: Callable[[R], Awaitable[object]],
+        request: R,
+        crash_error: ErrorBody,
+    ) -> None:
         try:
             result = await answer(request)
         except RpcError as exc:
@@ -229,8 +256,9 @@ class BusPeer:
             self.reply(request, result=result)
         self.served += 1
 
-    def reply(self, request: RpcHeader, *, result: object = None,
-              error: ErrorBody | None = None) -> None:
+    def reply(
+        self, request: RpcHeader, *, result: object = None, error: ErrorBody | None = None
+    ) -> None:
         """Answer one request on its requester's reply topic."""
         reply_to = request.get("reply_to")
         if not isinstance(reply_to, str) or not reply_to:
@@ -262,8 +290,7 @@ class BusPeer:
     def publish_snapshot(self) -> None:
         assert self._own_records is not None
         records = self._own_records()
-        body = Snapshot(gw=self.origin, agents=records,
-                        interval_s=self.cfg.presence.snapshot_s)
+        body = Snapshot(gw=self.origin, agents=records, interval_s=self.cfg.presence.snapshot_s)
         try:
             self.publish(topics.SNAPSHOT, body)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -284,8 +311,9 @@ class BusPeer:
     def _on_snapshot(self, body: Snapshot) -> None:
         if body.get("gw") != self.origin:
             assert self.replica is not None
-            self._notify(self.replica.apply_snapshot(body["gw"], body.get("agents") or [],
-                                                     time.time()), None)
+            self._notify(
+                self.replica.apply_snapshot(body["gw"], body.get("agents") or [], time.time()), None
+            )
 
     def _on_stop(self, body: GatewayNotice) -> None:
         gw = body.get("gw", "")

@@ -127,8 +127,9 @@ class PresenceReplica:
         return changes
 
     def records(self, workspace: str | None = None) -> list[Record]:
-        return [r for (owner, _), r in self.agents.items()
-                if workspace is None or owner == workspace]
+        return [
+            r for (owner, _), r in self.agents.items() if workspace is None or owner == workspace
+        ]
 
     def get(self, workspace: str, name: str) -> Record | None:
         return self.agents.get((workspace, name))

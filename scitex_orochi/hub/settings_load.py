@@ -90,8 +90,9 @@ def _coerce(setting: Setting, value: Any) -> Any:
     return _checked(setting, value, where)
 
 
-def resolve(environ: Mapping[str, str], overrides: Mapping[str, Any]
-            ) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
+def resolve(
+    environ: Mapping[str, str], overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
     """(values, sources, 0.1.0 names read) by key, in table order: an override, else the
     variable, else the derived default, else the default."""
     values: dict[str, Any] = {}
@@ -169,13 +170,14 @@ def describe_value(setting: Setting, value: Any) -> str:
     return setting.kind.render(shown) if isinstance(shown, bool | int | float) else str(shown)
 
 
-def unknown_variables(environ: Mapping[str, str], also_known: tuple[str, ...] = ()
-                      ) -> list[tuple[str, str | None]]:
+def unknown_variables(
+    environ: Mapping[str, str], also_known: tuple[str, ...] = ()
+) -> list[tuple[str, str | None]]:
     """SCITEX_OROCHI_* variables that are no setting (typos?), each with the closest name."""
     known = sorted({n for s in SETTINGS for n in s.variables} | {*PROCESS_ENV, *also_known})
     out = []
     for name in sorted(environ):
-        suffix = name[len(ENV_PREFIX):]
+        suffix = name[len(ENV_PREFIX) :]
         if name.startswith(ENV_PREFIX) and suffix not in known:
             close = difflib.get_close_matches(suffix, known, n=1, cutoff=0.75)
             out.append((name, ENV_PREFIX + close[0] if close else None))
@@ -197,9 +199,12 @@ def markdown() -> str:
     lines: list[str] = []
     for group in GROUPS:
         title = "hub (top level: `cfg.<name>`)" if group == HUB else f"{group} (`cfg.{group}`)"
-        lines += [f"### {title}", "",
-                  "| variable | attribute | type | default | minimum | meaning |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"### {title}",
+            "",
+            "| variable | attribute | type | default | minimum | meaning |",
+            "|---|---|---|---|---|---|",
+        ]
         for s in (s for s in SETTINGS if s.group == group):
             variables = " or ".join(f"`{ENV_PREFIX}{n}`" for n in s.variables)
             old = [LEGACY_ENV[n] for n in s.variables if n in LEGACY_ENV]
@@ -207,8 +212,10 @@ def markdown() -> str:
                 variables += " (0.1.0: " + ", ".join(f"`{o}`" for o in old) + ")"
             minimum = "" if s.minimum is None else str(s.minimum)
             help_text = s.help + (" **secret**" if s.secret else "")
-            lines.append(f"| {variables} | `{s.key}` | {s.kind.name} | `{_default_text(s)}` "
-                         f"| {minimum} | {help_text} |")
+            lines.append(
+                f"| {variables} | `{s.key}` | {s.kind.name} | `{_default_text(s)}` "
+                f"| {minimum} | {help_text} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -47,8 +47,17 @@ from scitex_orochi.hub.tables import messages, workspace_tokens, workspaces
 from scitex_orochi.protocol.codec import page_rows
 
 __all__ = [
-    "Auth", "Bootstrap", "Conflict", "InviteError", "ReadOnlyStore", "Store", "StoreError",
-    "WorkspaceNotFound", "parse_iso_epoch", "read_admin_token", "DEFAULT_WORKSPACE_ID",
+    "Auth",
+    "Bootstrap",
+    "Conflict",
+    "InviteError",
+    "ReadOnlyStore",
+    "Store",
+    "StoreError",
+    "WorkspaceNotFound",
+    "parse_iso_epoch",
+    "read_admin_token",
+    "DEFAULT_WORKSPACE_ID",
 ]
 
 log = logging.getLogger("orochi.store")
@@ -64,15 +73,34 @@ SQLITE_WRITER_CACHE_SIZE = -32 * 1024  # PRAGMA cache_size, negative = KiB; fill
 SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 _ROW_COLUMNS = (
-    messages.c.msg_id, messages.c.ts, messages.c.channel, messages.c.sender,
-    messages.c.content, messages.c.mentions, messages.c["metadata"], messages.c.sender_type,
-    messages.c.attachments, messages.c.seq,
+    messages.c.msg_id,
+    messages.c.ts,
+    messages.c.channel,
+    messages.c.sender,
+    messages.c.content,
+    messages.c.mentions,
+    messages.c["metadata"],
+    messages.c.sender_type,
+    messages.c.attachments,
+    messages.c.seq,
 )
 
 
 _ROWS_SQL: dict[int, str] = {}  # multi-row INSERT statements by row count
-INSERT_COLUMNS = ("msg_id", "workspace_id", "channel", "seq", "ts", "ts_epoch", "sender",
-                   "sender_type", "content", "mentions", "metadata", "attachments")
+INSERT_COLUMNS = (
+    "msg_id",
+    "workspace_id",
+    "channel",
+    "seq",
+    "ts",
+    "ts_epoch",
+    "sender",
+    "sender_type",
+    "content",
+    "mentions",
+    "metadata",
+    "attachments",
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +145,12 @@ def _clamp(limit: int) -> int:
 
 def _row_dict(row: Any) -> dict[str, Any]:
     return {
-        "msg_id": row.msg_id, "ts": row.ts, "channel": row.channel, "sender": row.sender,
-        "content": row.content, "mentions": row.mentions if row.mentions is not None else [],
+        "msg_id": row.msg_id,
+        "ts": row.ts,
+        "channel": row.channel,
+        "sender": row.sender,
+        "content": row.content,
+        "mentions": row.mentions if row.mentions is not None else [],
         "metadata": row.metadata if row.metadata is not None else {},
         "sender_type": row.sender_type,
         "attachments": row.attachments if row.attachments is not None else [],
@@ -168,8 +200,9 @@ def _sqlalchemy_error(statement: str, exc: sqlite3.Error) -> sa.exc.DBAPIError:
 
 
 class Store(WorkspaceAdmin):
-    def __init__(self, url: str, *, readonly: bool = False,
-                 sqlite_sync: str = DEFAULT_SQLITE_SYNC) -> None:
+    def __init__(
+        self, url: str, *, readonly: bool = False, sqlite_sync: str = DEFAULT_SQLITE_SYNC
+    ) -> None:
         """`sqlite_sync`: SQLite's synchronous pragma (`cfg.db.sqlite_sync`)."""
         self.url = normalize_url(url)
         self.readonly = readonly
@@ -211,22 +244,35 @@ class Store(WorkspaceAdmin):
         token_generated = False
         with write_tx(self._writable()) as conn:
             migrations.lock_for_schema(conn)
-            found = conn.execute(sa.select(workspaces.c.id)
-                                 .where(workspaces.c.id == DEFAULT_WORKSPACE_ID)).first()
+            found = conn.execute(
+                sa.select(workspaces.c.id).where(workspaces.c.id == DEFAULT_WORKSPACE_ID)
+            ).first()
             if found is None:
-                conn.execute(workspaces.insert().values(
-                    id=DEFAULT_WORKSPACE_ID, name=DEFAULT_WORKSPACE_ID, created_at=now_iso(),
-                    channels=list(DEFAULT_CHANNELS)))
+                conn.execute(
+                    workspaces.insert().values(
+                        id=DEFAULT_WORKSPACE_ID,
+                        name=DEFAULT_WORKSPACE_ID,
+                        created_at=now_iso(),
+                        channels=list(DEFAULT_CHANNELS),
+                    )
+                )
             t = workspace_tokens
             token = conn.execute(
-                sa.select(t.c.token).where(t.c.workspace_id == DEFAULT_WORKSPACE_ID)
-                .order_by(t.c.created_at, t.c.token).limit(1)).scalar()
+                sa.select(t.c.token)
+                .where(t.c.workspace_id == DEFAULT_WORKSPACE_ID)
+                .order_by(t.c.created_at, t.c.token)
+                .limit(1)
+            ).scalar()
             if token is None:
                 token = insert_token(conn, DEFAULT_WORKSPACE_ID, "default")["token"]
                 token_generated = True
-        return Bootstrap(admin_token=admin_token, admin_generated=admin_generated,
-                         default_workspace_id=DEFAULT_WORKSPACE_ID, default_token=token,
-                         default_token_generated=token_generated)
+        return Bootstrap(
+            admin_token=admin_token,
+            admin_generated=admin_generated,
+            default_workspace_id=DEFAULT_WORKSPACE_ID,
+            default_token=token,
+            default_token_generated=token_generated,
+        )
 
     def authenticate(self, token: str, admin_token: str) -> Auth | None:
         if not isinstance(token, str) or not token:
@@ -237,19 +283,31 @@ class Store(WorkspaceAdmin):
             return None
         t, w = workspace_tokens, workspaces
         pins = workspace_tokens.alias("pins")
-        has_pins = sa.exists().where(pins.c.workspace_id == t.c.workspace_id,
-                                     pins.c.agent_name.is_not(None))
+        has_pins = sa.exists().where(
+            pins.c.workspace_id == t.c.workspace_id, pins.c.agent_name.is_not(None)
+        )
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(t.c.workspace_id, t.c.agent_name, w.c.require_pinned,
-                          w.c.gitea_access, has_pins.label("has_pins"))
+                sa.select(
+                    t.c.workspace_id,
+                    t.c.agent_name,
+                    w.c.require_pinned,
+                    w.c.gitea_access,
+                    has_pins.label("has_pins"),
+                )
                 .select_from(t.join(w, w.c.id == t.c.workspace_id))
-                .where(t.c.token == token)).first()
+                .where(t.c.token == token)
+            ).first()
         if row is None:
             return None
-        return Auth(row.workspace_id, False, row.agent_name or None, bool(row.require_pinned),
-                    row.gitea_access if isinstance(row.gitea_access, dict) else None,
-                    bool(row.has_pins))
+        return Auth(
+            row.workspace_id,
+            False,
+            row.agent_name or None,
+            bool(row.require_pinned),
+            row.gitea_access if isinstance(row.gitea_access, dict) else None,
+            bool(row.has_pins),
+        )
 
     def live_tokens(self, tokens: list[str]) -> set[str]:
         """Which of `tokens` (workspace tokens) still exist: the revocation sweep."""
@@ -258,27 +316,39 @@ class Store(WorkspaceAdmin):
         t = workspace_tokens
         with self.engine.connect() as conn:
             for start in range(0, len(ids), FIND_CHUNK):
-                chunk = ids[start:start + FIND_CHUNK]
-                found.update(conn.execute(sa.select(t.c.token).where(t.c.token.in_(chunk)))
-                             .scalars())
+                chunk = ids[start : start + FIND_CHUNK]
+                found.update(
+                    conn.execute(sa.select(t.c.token).where(t.c.token.in_(chunk))).scalars()
+                )
         return found
 
     def pinned_names(self, workspace_id: str, names: list[str]) -> set[str]:
         """Which of `names` have a token pinned to them in the workspace."""
         t = workspace_tokens
         with self.engine.connect() as conn:
-            return set(conn.execute(sa.select(t.c.agent_name).where(
-                t.c.workspace_id == workspace_id, t.c.agent_name.in_(names))).scalars())
+            return set(
+                conn.execute(
+                    sa.select(t.c.agent_name).where(
+                        t.c.workspace_id == workspace_id, t.c.agent_name.in_(names)
+                    )
+                ).scalars()
+            )
 
     # -- reads ----------------------------------------------------------------
     def history(
-        self, workspace_id: str, channel: str, *, since: str | None = None,
-        limit: int = HISTORY_DEFAULT_LIMIT, after_seq: int | None = None,
+        self,
+        workspace_id: str,
+        channel: str,
+        *,
+        since: str | None = None,
+        limit: int = HISTORY_DEFAULT_LIMIT,
+        after_seq: int | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first (optionally `ts >= since`), or oldest first after `after_seq`."""
         m = messages
-        query = sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id,
-                                               m.c.channel == channel)
+        query = sa.select(*_ROW_COLUMNS).where(
+            m.c.workspace_id == workspace_id, m.c.channel == channel
+        )
         if after_seq is not None:
             query = query.where(m.c.seq > int(after_seq)).order_by(m.c.seq.asc())
         else:
@@ -289,8 +359,14 @@ class Store(WorkspaceAdmin):
             return [_row_dict(r) for r in conn.execute(query.limit(_clamp(limit)))]
 
     def history_page(
-        self, workspace_id: str, channel: str, *, max_bytes: int, since: str | None = None,
-        limit: int = HISTORY_DEFAULT_LIMIT, after_seq: int | None = None,
+        self,
+        workspace_id: str,
+        channel: str,
+        *,
+        max_bytes: int,
+        since: str | None = None,
+        limit: int = HISTORY_DEFAULT_LIMIT,
+        after_seq: int | None = None,
         before_seq: int | None = None,
     ) -> tuple[list[str], bool]:
         """History as encoded rows that fit in `max_bytes`, and whether more were left
@@ -298,8 +374,9 @@ class Store(WorkspaceAdmin):
         (or loads) more than the client can take. Order as in `history`; `before_seq`
         pages backwards (newest first) from there."""
         m = messages
-        query = sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id,
-                                               m.c.channel == channel)
+        query = sa.select(*_ROW_COLUMNS).where(
+            m.c.workspace_id == workspace_id, m.c.channel == channel
+        )
         if after_seq is not None:
             query = query.where(m.c.seq > int(after_seq)).order_by(m.c.seq.asc())
         else:
@@ -310,7 +387,8 @@ class Store(WorkspaceAdmin):
             query = query.order_by(m.c.seq.desc())
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=50).execute(
-                query.limit(_clamp(limit)))
+                query.limit(_clamp(limit))
+            )
             try:
                 rows, more = page_rows(map(_row_dict, result), max_bytes)
             finally:
@@ -333,8 +411,9 @@ class Store(WorkspaceAdmin):
             out.append(item)
         return out
 
-    def recent_page(self, workspace_id: str | None, limit: int, max_bytes: int,
-                    skip: Any = None) -> tuple[list[str], bool]:
+    def recent_page(
+        self, workspace_id: str | None, limit: int, max_bytes: int, skip: Any = None
+    ) -> tuple[list[str], bool]:
         """`recent` as encoded rows within `max_bytes` (the newest that fit), oldest first;
         `skip(channel)` leaves channels out (the internal ones)."""
         m = messages
@@ -378,8 +457,12 @@ class Store(WorkspaceAdmin):
         with self.engine.connect() as conn:
             names = [r[0] for r in conn.execute(sql, {"workspace": workspace_id})]
             return {
-                name: conn.execute(sa.select(sa.func.max(m.c.seq)).where(
-                    m.c.workspace_id == workspace_id, m.c.channel == name)).scalar() or 0
+                name: conn.execute(
+                    sa.select(sa.func.max(m.c.seq)).where(
+                        m.c.workspace_id == workspace_id, m.c.channel == name
+                    )
+                ).scalar()
+                or 0
                 for name in sorted(names)
             }
 
@@ -387,12 +470,14 @@ class Store(WorkspaceAdmin):
     def max_seq(self, workspace_id: str, channel: str) -> int:
         m = messages
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(sa.func.max(m.c.seq)).where(
-                m.c.workspace_id == workspace_id, m.c.channel == channel)).scalar()
+            value = conn.execute(
+                sa.select(sa.func.max(m.c.seq)).where(
+                    m.c.workspace_id == workspace_id, m.c.channel == channel
+                )
+            ).scalar()
         return int(value or 0)
 
-    def find_messages(self, keys: list[tuple[str, str]]
-                      ) -> dict[tuple[str, str], dict[str, Any]]:
+    def find_messages(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Stored messages by (workspace_id, msg_id): rows as in history, plus workspace_id.
         Ids are the senders' own, so an id means something only inside its workspace."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
@@ -403,9 +488,12 @@ class Store(WorkspaceAdmin):
         with self.engine.connect() as conn:
             for workspace_id, ids in by_workspace.items():
                 for start in range(0, len(ids), FIND_CHUNK):
-                    chunk = ids[start:start + FIND_CHUNK]
-                    rows = conn.execute(sa.select(*_ROW_COLUMNS, m.c.workspace_id).where(
-                        m.c.workspace_id == workspace_id, m.c.msg_id.in_(chunk)))
+                    chunk = ids[start : start + FIND_CHUNK]
+                    rows = conn.execute(
+                        sa.select(*_ROW_COLUMNS, m.c.workspace_id).where(
+                            m.c.workspace_id == workspace_id, m.c.msg_id.in_(chunk)
+                        )
+                    )
                     for row in rows:
                         item = _row_dict(row)
                         item["workspace_id"] = row.workspace_id
@@ -419,12 +507,25 @@ class Store(WorkspaceAdmin):
         sender_type, content, mentions, metadata, attachments.
         """
         dumps = json_dumps
-        self.insert_params([
-            (r["msg_id"], r["workspace_id"], r["channel"], r["seq"], r["ts"], r["ts_epoch"],
-             r["sender"], r["sender_type"], r["content"], dumps(r["mentions"]),
-             dumps(r["metadata"]), dumps(r["attachments"]))
-            for r in rows
-        ])
+        self.insert_params(
+            [
+                (
+                    r["msg_id"],
+                    r["workspace_id"],
+                    r["channel"],
+                    r["seq"],
+                    r["ts"],
+                    r["ts_epoch"],
+                    r["sender"],
+                    r["sender_type"],
+                    r["content"],
+                    dumps(r["mentions"]),
+                    dumps(r["metadata"]),
+                    dumps(r["attachments"]),
+                )
+                for r in rows
+            ]
+        )
 
     def insert_params(self, params: list[tuple[Any, ...]]) -> None:
         """The persister's hot path: rows as tuples in INSERT_COLUMNS order, JSON columns
@@ -457,9 +558,10 @@ class Store(WorkspaceAdmin):
         try:
             cur.execute("BEGIN IMMEDIATE")
             for start in range(0, len(params), chunk):
-                part = params[start:start + chunk]
-                cur.execute(self._insert_rows_sql(len(part)),
-                            [value for row in part for value in row])
+                part = params[start : start + chunk]
+                cur.execute(
+                    self._insert_rows_sql(len(part)), [value for row in part for value in row]
+                )
             cur.execute("COMMIT")
         except sqlite3.Error as exc:
             try:
@@ -475,8 +577,9 @@ class Store(WorkspaceAdmin):
         sql = _ROWS_SQL.get(count)
         if sql is None:
             one = f"({', '.join(['?'] * len(INSERT_COLUMNS))})"
-            sql = (f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES "
-                   + ", ".join([one] * count))
+            sql = f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
+                [one] * count
+            )
             if len(_ROWS_SQL) < 64:
                 _ROWS_SQL[count] = sql
         return sql
@@ -484,5 +587,7 @@ class Store(WorkspaceAdmin):
     @property
     def _insert_sql(self) -> str:
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        return (f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) "
-                f"VALUES ({', '.join([mark] * len(INSERT_COLUMNS))})")
+        return (
+            f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(INSERT_COLUMNS))})"
+        )

@@ -44,26 +44,47 @@ def new_invite_token() -> str:
 
 
 def _ws_dict(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "created_at": row.created_at,
-            "channels": list(row.channels or []),
-            "require_pinned": bool(row.require_pinned),
-            "gitea_access": row.gitea_access if isinstance(row.gitea_access, dict) else None}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": row.created_at,
+        "channels": list(row.channels or []),
+        "require_pinned": bool(row.require_pinned),
+        "gitea_access": row.gitea_access if isinstance(row.gitea_access, dict) else None,
+    }
 
 
 def _token_dict(row: Any) -> dict[str, Any]:
-    return {"token": row.token, "workspace_id": row.workspace_id, "label": row.label,
-            "created_at": row.created_at, "agent_name": row.agent_name}
+    return {
+        "token": row.token,
+        "workspace_id": row.workspace_id,
+        "label": row.label,
+        "created_at": row.created_at,
+        "agent_name": row.agent_name,
+    }
 
 
 def _invite_dict(row: Any) -> dict[str, Any]:
-    return {"token": row.token, "workspace_id": row.workspace_id, "max_uses": row.max_uses,
-            "uses": row.uses, "expires_at": row.expires_at, "created_at": row.created_at}
+    return {
+        "token": row.token,
+        "workspace_id": row.workspace_id,
+        "max_uses": row.max_uses,
+        "uses": row.uses,
+        "expires_at": row.expires_at,
+        "created_at": row.created_at,
+    }
 
 
-def insert_token(conn: Connection, workspace_id: str, label: str = "",
-                 agent_name: str | None = None) -> dict[str, Any]:
-    values = {"token": new_workspace_token(), "workspace_id": workspace_id, "label": label,
-              "created_at": now_iso(), "agent_name": agent_name}
+def insert_token(
+    conn: Connection, workspace_id: str, label: str = "", agent_name: str | None = None
+) -> dict[str, Any]:
+    values = {
+        "token": new_workspace_token(),
+        "workspace_id": workspace_id,
+        "label": label,
+        "created_at": now_iso(),
+        "agent_name": agent_name,
+    }
     conn.execute(workspace_tokens.insert().values(**values))
     return values
 
@@ -89,8 +110,13 @@ class WorkspaceAdmin:
             raise ValueError("workspace name must be a non-empty string")
         chans = list(DEFAULT_CHANNELS if channels is None else channels)
         workspace: dict[str, Any] = {
-            "id": "ws_" + secrets.token_hex(8), "name": name.strip(), "created_at": now_iso(),
-            "channels": chans, "require_pinned": False, "gitea_access": None}
+            "id": "ws_" + secrets.token_hex(8),
+            "name": name.strip(),
+            "created_at": now_iso(),
+            "channels": chans,
+            "require_pinned": False,
+            "gitea_access": None,
+        }
         try:
             with write_tx(self._writable()) as conn:
                 conn.execute(workspaces.insert().values(**workspace))
@@ -101,14 +127,14 @@ class WorkspaceAdmin:
 
     def list_workspaces(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(workspaces).order_by(workspaces.c.created_at,
-                                                               workspaces.c.id))
+            rows = conn.execute(
+                sa.select(workspaces).order_by(workspaces.c.created_at, workspaces.c.id)
+            )
             return [_ws_dict(r) for r in rows]
 
     def get_workspace(self, workspace_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
+            row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
         return None if row is None else _ws_dict(row)
 
     def delete_workspace(self, workspace_id: str) -> bool:
@@ -118,21 +144,27 @@ class WorkspaceAdmin:
         with write_tx(self._writable()) as conn:
             conn.execute(invites.delete().where(invites.c.workspace_id == workspace_id))
             conn.execute(
-                workspace_tokens.delete().where(workspace_tokens.c.workspace_id == workspace_id))
+                workspace_tokens.delete().where(workspace_tokens.c.workspace_id == workspace_id)
+            )
             result = conn.execute(workspaces.delete().where(workspaces.c.id == workspace_id))
             return result.rowcount > 0
 
     # -- tokens -------------------------------------------------------------
-    def create_token(self, workspace_id: str, label: str = "",
-                     agent_name: str | None = None) -> dict[str, Any]:
+    def create_token(
+        self, workspace_id: str, label: str = "", agent_name: str | None = None
+    ) -> dict[str, Any]:
         """A new workspace token; pinned to `agent_name` (already validated) if given."""
         with write_tx(self._writable()) as conn:
             _require_workspace(conn, workspace_id)
             return insert_token(conn, workspace_id, label or "", agent_name)
 
-    def set_workspace_policy(self, workspace_id: str, *, require_pinned: bool | None = None,
-                             gitea_access: dict[str, Any] | None | bool = False
-                             ) -> dict[str, Any]:
+    def set_workspace_policy(
+        self,
+        workspace_id: str,
+        *,
+        require_pinned: bool | None = None,
+        gitea_access: dict[str, Any] | None | bool = False,
+    ) -> dict[str, Any]:
         """Change a workspace's policies; `gitea_access=None` revokes the Gitea grant,
         the default (False) leaves it as it is. The updated workspace."""
         values: dict[str, Any] = {}
@@ -143,24 +175,28 @@ class WorkspaceAdmin:
         with write_tx(self._writable()) as conn:
             _require_workspace(conn, workspace_id)
             if values:
-                conn.execute(workspaces.update().where(workspaces.c.id == workspace_id)
-                             .values(**values))
-            row = conn.execute(sa.select(workspaces)
-                               .where(workspaces.c.id == workspace_id)).first()
+                conn.execute(
+                    workspaces.update().where(workspaces.c.id == workspace_id).values(**values)
+                )
+            row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
         return _ws_dict(row)
 
     def list_tokens(self, workspace_id: str) -> list[dict[str, Any]]:
         t = workspace_tokens
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.workspace_id == workspace_id)
-                                .order_by(t.c.created_at, t.c.token))
+            rows = conn.execute(
+                sa.select(t)
+                .where(t.c.workspace_id == workspace_id)
+                .order_by(t.c.created_at, t.c.token)
+            )
             return [_token_dict(r) for r in rows]
 
     def delete_token(self, workspace_id: str, token: str) -> bool:
         t = workspace_tokens
         with write_tx(self._writable()) as conn:
             result = conn.execute(
-                t.delete().where(t.c.workspace_id == workspace_id, t.c.token == token))
+                t.delete().where(t.c.workspace_id == workspace_id, t.c.token == token)
+            )
             return result.rowcount > 0
 
     # -- invites ------------------------------------------------------------
@@ -171,10 +207,14 @@ class WorkspaceAdmin:
             raise ValueError("max_uses must be an integer >= 1")
         if expires_in_s is not None and expires_in_s <= 0:
             raise ValueError("expires_in_s must be > 0")
-        values = {"token": new_invite_token(), "workspace_id": workspace_id,
-                  "max_uses": max_uses, "uses": 0,
-                  "expires_at": None if expires_in_s is None else time.time() + expires_in_s,
-                  "created_at": now_iso()}
+        values = {
+            "token": new_invite_token(),
+            "workspace_id": workspace_id,
+            "max_uses": max_uses,
+            "uses": 0,
+            "expires_at": None if expires_in_s is None else time.time() + expires_in_s,
+            "created_at": now_iso(),
+        }
         with write_tx(self._writable()) as conn:
             _require_workspace(conn, workspace_id)
             conn.execute(invites.insert().values(**values))
@@ -182,14 +222,20 @@ class WorkspaceAdmin:
 
     def list_invites(self, workspace_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(invites).where(invites.c.workspace_id == workspace_id)
-                                .order_by(invites.c.created_at, invites.c.token))
+            rows = conn.execute(
+                sa.select(invites)
+                .where(invites.c.workspace_id == workspace_id)
+                .order_by(invites.c.created_at, invites.c.token)
+            )
             return [_invite_dict(r) for r in rows]
 
     def delete_invite(self, workspace_id: str, token: str) -> bool:
         with write_tx(self._writable()) as conn:
-            result = conn.execute(invites.delete().where(
-                invites.c.workspace_id == workspace_id, invites.c.token == token))
+            result = conn.execute(
+                invites.delete().where(
+                    invites.c.workspace_id == workspace_id, invites.c.token == token
+                )
+            )
             return result.rowcount > 0
 
     def redeem_invite(self, token: str, label: str = "invite") -> tuple[str, str]:
@@ -198,8 +244,11 @@ class WorkspaceAdmin:
         with write_tx(self._writable()) as conn:
             claimed = conn.execute(
                 invites.update()
-                .where(invites.c.token == token, invites.c.uses < invites.c.max_uses,
-                       sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now))
+                .where(
+                    invites.c.token == token,
+                    invites.c.uses < invites.c.max_uses,
+                    sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
+                )
                 .values(uses=invites.c.uses + 1)
             )
             row = conn.execute(sa.select(invites).where(invites.c.token == token)).first()

@@ -31,7 +31,7 @@ def normalize_url(url: str) -> str:
     """Accept `postgresql://` / `postgres://` and use the psycopg 3 driver for them."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -45,8 +45,9 @@ def _compact_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return encoder.encode
-    c_encode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
-                    False, False, True)
+    c_encode = make(
+        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
 
     def encode(value: Any) -> str:
         if type(value) is str:
@@ -74,8 +75,9 @@ def sqlite_sync_mode(mode: str) -> str:
     """The synchronous pragma's value (`cfg.db.sqlite_sync` is checked when it is read)."""
     value = mode.strip().upper()
     if value not in SQLITE_SYNC_MODES:
-        raise ValueError(f"SQLite synchronous mode {mode!r} is not one of "
-                         f"{', '.join(SQLITE_SYNC_MODES)}")
+        raise ValueError(
+            f"SQLite synchronous mode {mode!r} is not one of {', '.join(SQLITE_SYNC_MODES)}"
+        )
     return value
 
 
@@ -98,14 +100,19 @@ def _set_wal(cur: Any) -> None:
             delay = min(delay * 2, 0.1)
 
 
-def make_engine(url: str, *, readonly: bool = False,
-                sqlite_sync: str = DEFAULT_SQLITE_SYNC) -> Engine:
+def make_engine(
+    url: str, *, readonly: bool = False, sqlite_sync: str = DEFAULT_SQLITE_SYNC
+) -> Engine:
     url = normalize_url(url)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, json_serializer=json_dumps,
-                                hide_parameters=True,  # tokens never reach an error's text
-                                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            json_serializer=json_dumps,
+            hide_parameters=True,  # tokens never reach an error's text
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        )
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)

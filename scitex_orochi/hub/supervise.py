@@ -53,17 +53,18 @@ def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
             env.pop(name, None)
         else:
             env[name] = value
-    env.update({
-        "SCITEX_OROCHI_PYTHON": sys.executable,
-        "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram.enabled else "false",
-        "SCITEX_OROCHI_GITEA_AUTOSTART": "true" if cfg.gitea.url else "false",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "SCITEX_OROCHI_PYTHON": sys.executable,
+            "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram.enabled else "false",
+            "SCITEX_OROCHI_GITEA_AUTOSTART": "true" if cfg.gitea.url else "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
-def render(template: str, env: dict[str, str],
-           values: dict[str, str | None] | None = None) -> str:
+def render(template: str, env: dict[str, str], values: dict[str, str | None] | None = None) -> str:
     """Substitute %(ENV_X)s references, so supervisorctl works without the environment.
 
     `values` (see `conf_values`) are substituted as they are, before `env`; a line whose
@@ -80,8 +81,11 @@ def render(template: str, env: dict[str, str],
         return env[name].replace("%", "%%")
 
     dropped = {name for name, value in values.items() if value is None}
-    lines = [line for line in template.splitlines(keepends=True)
-             if not any(name in dropped for name in _ENV_REF.findall(line))]
+    lines = [
+        line
+        for line in template.splitlines(keepends=True)
+        if not any(name in dropped for name in _ENV_REF.findall(line))
+    ]
     return _ENV_REF.sub(sub, "".join(lines))
 
 
@@ -179,11 +183,19 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
         env = hub_env(cfg, base_env)
         env["SCITEX_OROCHI_ADMIN_TOKEN"] = boot.admin_token
         conf_path = cfg.run_dir / CONF_NAME
-        conf_path.write_text(render(template_path().read_text(), env,
-                                    conf_values(cfg, boot.admin_token)))
+        conf_path.write_text(
+            render(template_path().read_text(), env, conf_values(cfg, boot.admin_token))
+        )
         _tighten(cfg)
-    return Prepared(cfg, env, conf_path, boot.admin_token, boot.default_token,
-                    boot.admin_generated, boot.default_token_generated)
+    return Prepared(
+        cfg,
+        env,
+        conf_path,
+        boot.admin_token,
+        boot.default_token,
+        boot.admin_generated,
+        boot.default_token_generated,
+    )
 
 
 def _tighten(cfg: Config) -> None:
@@ -191,7 +203,8 @@ def _tighten(cfg: Config) -> None:
     and the files the hub keeps there."""
     tighten_hub_files(
         [cfg.run_dir, cfg.http.media_root, cfg.log.dir],
-        [cfg.data_dir, cfg.admin_token_file, *sqlite_files(cfg.db.url)])
+        [cfg.data_dir, cfg.admin_token_file, *sqlite_files(cfg.db.url)],
+    )
 
 
 def _append_mode(stdout: IO | int | None) -> None:
@@ -227,16 +240,26 @@ class HubSupervisor:
             if port_in_use(cfg.host, port):
                 raise SuperviseError(
                     f"port {port} on {cfg.host} is already in use: stop what holds it "
-                    f"or choose another with SCITEX_OROCHI_PORT / SCITEX_OROCHI_DASHBOARD_PORT")
+                    f"or choose another with SCITEX_OROCHI_PORT / SCITEX_OROCHI_DASHBOARD_PORT"
+                )
         _append_mode(self.stdout)
         # supervisord in the foreground keeps the umask it starts with (its `umask=`
         # applies only when it daemonizes): its log, pid and socket files, and every
         # program, start under the private one.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-n", "-c",
-             str(self.prepared.conf_path)],
-            env=self.prepared.env, stdout=self.stdout, stderr=subprocess.STDOUT,
-            start_new_session=True, umask=PRIVATE_UMASK,
+            [
+                sys.executable,
+                "-m",
+                "supervisor.supervisord",
+                "-n",
+                "-c",
+                str(self.prepared.conf_path),
+            ],
+            env=self.prepared.env,
+            stdout=self.stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
         return self.proc
 
@@ -253,9 +276,19 @@ class HubSupervisor:
 
     def ctl(self, *args: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisorctl", "-c",
-             str(self.prepared.conf_path), *args],
-            capture_output=True, text=True, timeout=timeout_s, env=self.prepared.env)
+            [
+                sys.executable,
+                "-m",
+                "supervisor.supervisorctl",
+                "-c",
+                str(self.prepared.conf_path),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=self.prepared.env,
+        )
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

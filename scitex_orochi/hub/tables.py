@@ -29,8 +29,9 @@ workspaces = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("channels", sa.JSON, nullable=False),
     # Only tokens pinned to an agent name may register in this workspace.
-    sa.Column("require_pinned", sa.Boolean, nullable=False, default=False,
-              server_default=sa.false()),
+    sa.Column(
+        "require_pinned", sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    ),
     # Gitea writes over the agent socket: {"owners": [...], "repos": ["owner/repo", ...]}.
     sa.Column("gitea_access", sa.JSON, nullable=True),
 )
@@ -39,8 +40,9 @@ workspace_tokens = sa.Table(
     "workspace_tokens",
     metadata,
     sa.Column("token", sa.String(64), primary_key=True),
-    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False,
-              index=True),
+    sa.Column(
+        "workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False, index=True
+    ),
     sa.Column("label", sa.String(200), nullable=False, default=""),
     sa.Column("created_at", sa.String(40), nullable=False),
     # A pinned token may register only this agent name, and nobody else may take it.
@@ -51,8 +53,9 @@ invites = sa.Table(
     "invites",
     metadata,
     sa.Column("token", sa.String(64), primary_key=True),
-    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False,
-              index=True),
+    sa.Column(
+        "workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False, index=True
+    ),
     sa.Column("max_uses", sa.Integer, nullable=False),
     sa.Column("uses", sa.Integer, nullable=False, default=0),
     sa.Column("expires_at", sa.Float, nullable=True),  # epoch seconds

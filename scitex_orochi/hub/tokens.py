@@ -43,8 +43,9 @@ class TokenCache(Generic[T]):
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def forget(self, tokens: set[str] | None = None,
-               where: Callable[[T], bool] | None = None) -> None:
+    def forget(
+        self, tokens: set[str] | None = None, where: Callable[[T], bool] | None = None
+    ) -> None:
         """Drop the given tokens, and those whose value matches `where`."""
         for token in list(self._entries):
             value = self._entries[token][0]

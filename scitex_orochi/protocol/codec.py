@@ -41,16 +41,32 @@ DEFAULT_QUERY_LIMIT = 50
 DEFAULT_CHANNEL = "#general"
 
 CLIENT_TYPES = frozenset(
-    {"register", "message", "subscribe", "unsubscribe", "query", "presence",
-     "heartbeat", "status_update", "gitea"}
+    {
+        "register",
+        "message",
+        "subscribe",
+        "unsubscribe",
+        "query",
+        "presence",
+        "heartbeat",
+        "status_update",
+        "gitea",
+    }
 )
 # Frames that act under an identity and so need a `register` first.
 NEEDS_IDENTITY = frozenset(
     {"message", "subscribe", "unsubscribe", "heartbeat", "status_update", "gitea"}
 )
 HEARTBEAT_KEYS = (
-    "cpu_count", "cpu_model", "load_avg_1m", "load_avg_5m", "load_avg_15m",
-    "mem_free_mb", "mem_total_mb", "mem_used_percent", "disk_used_percent",
+    "cpu_count",
+    "cpu_model",
+    "load_avg_1m",
+    "load_avg_5m",
+    "load_avg_15m",
+    "mem_free_mb",
+    "mem_total_mb",
+    "mem_used_percent",
+    "disk_used_percent",
 )
 AGENT_FIELDS: Final = ("agent_id", "machine", "role", "model", "project", "multiplexer")
 
@@ -58,10 +74,21 @@ AGENT_FIELDS: Final = ("agent_id", "machine", "role", "model", "project", "multi
 SERVER_NAMES = frozenset({SERVER_NAME, "orochi"})
 # Names agents may not register: people, bridges and the REST API post under them,
 # and mentions of them address groups.
-RESERVED_AGENT_NAMES = SERVER_NAMES | frozenset({
-    "api", "dashboard", "telegram", "gitea", "admin", "system", "human", "all", "everyone",
-    "here", "channel",
-})
+RESERVED_AGENT_NAMES = SERVER_NAMES | frozenset(
+    {
+        "api",
+        "dashboard",
+        "telegram",
+        "gitea",
+        "admin",
+        "system",
+        "human",
+        "all",
+        "everyone",
+        "here",
+        "channel",
+    }
+)
 # Prefixes of DM participant keys (`dm:agent:a|human:b`).
 RESERVED_NAME_PREFIXES = ("agent:", "human:", "dm:")
 ATTACHMENT_STRING_KEYS = ("url", "filename", "mime_type", "file_id", "kind", "name")
@@ -78,8 +105,15 @@ class ProtocolError(Exception):
     package imports nothing of the hub (`scitex_orochi.hub.errors`).
     """
 
-    def __init__(self, code: ErrorCode, detail: str, ref: str | None = None, *,
-                 field: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str,
+        ref: str | None = None,
+        *,
+        field: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = ErrorCode(code)
         self.detail = detail
@@ -100,8 +134,13 @@ class Envelope:
 
     def to_dict(self) -> dict[str, Any]:
         """The envelope as the bus carries it (the `frame` of an `in.` body)."""
-        return {"type": self.type, "sender": self.sender, "id": self.id, "ts": self.ts,
-                "payload": self.payload}
+        return {
+            "type": self.type,
+            "sender": self.sender,
+            "id": self.id,
+            "ts": self.ts,
+            "payload": self.payload,
+        }
 
 
 def dumps(obj: Any) -> str:
@@ -180,8 +219,9 @@ def _refuse_constant(name: str) -> Any:
 
 # The C scanner calls these only for numbers and for NaN/Infinity: checking values as
 # they are parsed costs next to nothing, where a regex over every frame cost 11 µs.
-_DECODER = json.JSONDecoder(parse_int=_checked_int, parse_float=_checked_float,
-                            parse_constant=_refuse_constant)
+_DECODER = json.JSONDecoder(
+    parse_int=_checked_int, parse_float=_checked_float, parse_constant=_refuse_constant
+)
 
 
 def loads_checked(text: str) -> tuple[Any, bool]:
@@ -198,8 +238,9 @@ def normalize_name(value: str) -> str:
     return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
-def check_name(value: object, field: str = "sender", ref: str | None = None, *,
-               agent: bool = True) -> str:
+def check_name(
+    value: object, field: str = "sender", ref: str | None = None, *, agent: bool = True
+) -> str:
     """A valid name in NFC: 1..MAX_NAME_CHARS characters, no control, format, bidi or
     zero-width characters, no leading or trailing spaces, no `|`. `agent` names may
     not be reserved ones (server, people, bridges, groups); every name may not be the
@@ -211,20 +252,30 @@ def check_name(value: object, field: str = "sender", ref: str | None = None, *,
         raise _invalid(f"{field} must be at most {MAX_NAME_CHARS} characters", ref, field)
     if name != name.strip():
         raise _invalid(f"{field} cannot start or end with spaces", ref, field)
-    if "|" in name or (not name.isascii() and any(
-            unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name)) or any(
-            ord(c) < 32 or ord(c) == 127 for c in name):
-        raise _invalid(f"{field} cannot contain control, format, bidi or zero-width "
-                       "characters, or '|'", ref, field)
+    if (
+        "|" in name
+        or (
+            not name.isascii()
+            and any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name)
+        )
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise _invalid(
+            f"{field} cannot contain control, format, bidi or zero-width characters, or '|'",
+            ref,
+            field,
+        )
     lowered = name.lower()
-    if lowered in SERVER_NAMES or (agent and (lowered in RESERVED_AGENT_NAMES
-                                              or lowered.startswith(RESERVED_NAME_PREFIXES))):
+    if lowered in SERVER_NAMES or (
+        agent and (lowered in RESERVED_AGENT_NAMES or lowered.startswith(RESERVED_NAME_PREFIXES))
+    ):
         raise _invalid(f"{field} {name!r} is reserved", ref, field)
     return name
 
 
-def check_attachments(value: object, ref: str | None, field: str = "payload.attachments"
-                      ) -> list[dict[str, Any]]:
+def check_attachments(
+    value: object, ref: str | None, field: str = "payload.attachments"
+) -> list[dict[str, Any]]:
     """Attachments are a list of at most MAX_ATTACHMENTS objects of strings (and numbers,
     e.g. `size`); `url`, `filename`, `mime_type`, ... must be strings when present."""
     if not isinstance(value, list):
@@ -240,8 +291,11 @@ def check_attachments(value: object, ref: str | None, field: str = "payload.atta
         for key, item in att.items():
             if isinstance(item, str):
                 if len(item) > MAX_ATTACHMENT_STRING:
-                    raise _invalid(f"{where}.{key} is longer than {MAX_ATTACHMENT_STRING}", ref,
-                                   f"{where}.{key}")
+                    raise _invalid(
+                        f"{where}.{key} is longer than {MAX_ATTACHMENT_STRING}",
+                        ref,
+                        f"{where}.{key}",
+                    )
             elif key in ATTACHMENT_STRING_KEYS:
                 raise _invalid(f"{where}.{key} must be a string", ref, f"{where}.{key}")
             elif item is not None and not isinstance(item, int | float):
@@ -249,8 +303,9 @@ def check_attachments(value: object, ref: str | None, field: str = "payload.atta
     return value
 
 
-def _opt_str(payload: dict[str, Any], key: str, ref: str | None, limit: int | None = None
-             ) -> str | None:
+def _opt_str(
+    payload: dict[str, Any], key: str, ref: str | None, limit: int | None = None
+) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -274,15 +329,19 @@ def check_channel_name(value: str, ref: str | None = None) -> str:
     if not value or len(value) > MAX_CHANNEL_CHARS:
         raise _invalid(f"channel names are 1..{MAX_CHANNEL_CHARS} characters", ref, None)
     if any(c.isspace() or ord(c) < 32 or c == "|" for c in value) or (
-            not value.isascii()
-            and any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value)):
-        raise _invalid("channel names cannot contain spaces, control, format or bidi "
-                       "characters, or '|'", ref, None)
+        not value.isascii() and any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value)
+    ):
+        raise _invalid(
+            "channel names cannot contain spaces, control, format or bidi characters, or '|'",
+            ref,
+            None,
+        )
     return value
 
 
-def _opt_int(payload: dict[str, Any], key: str, ref: str | None, lo: int, hi: int | None
-             ) -> int | None:
+def _opt_int(
+    payload: dict[str, Any], key: str, ref: str | None, lo: int, hi: int | None
+) -> int | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -304,8 +363,9 @@ def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
             raise _invalid("payload.channels must be a list of strings", ref, "payload.channels")
         if len(channels) > MAX_REGISTER_CHANNELS:
-            raise _invalid(f"payload.channels holds at most {MAX_REGISTER_CHANNELS}", ref,
-                           "payload.channels")
+            raise _invalid(
+                f"payload.channels holds at most {MAX_REGISTER_CHANNELS}", ref, "payload.channels"
+            )
         payload["channels"] = list(dict.fromkeys(check_channel_name(c, ref) for c in channels))
         for key in AGENT_FIELDS + ("orochi_current_task",):
             _opt_str(payload, key, ref, 1000)
@@ -326,20 +386,28 @@ def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str
         _opt_int(payload, "after_seq", ref, 0, INT_MAX)
         _opt_int(payload, "before_seq", ref, 1, INT_MAX)
         if payload.get("after_seq") is not None and payload.get("before_seq") is not None:
-            raise _invalid("payload.after_seq and payload.before_seq exclude each other", ref,
-                           "payload.after_seq")
+            raise _invalid(
+                "payload.after_seq and payload.before_seq exclude each other",
+                ref,
+                "payload.after_seq",
+            )
     elif ftype == "heartbeat":
         task = payload.get("orochi_current_task")
         if task is not None and not isinstance(task, str):
-            raise _invalid("payload.orochi_current_task must be a string", ref,
-                           "payload.orochi_current_task")
+            raise _invalid(
+                "payload.orochi_current_task must be a string", ref, "payload.orochi_current_task"
+            )
     elif ftype == "status_update":
         for key in ("status", "current_task", "orochi_current_task") + AGENT_FIELDS:
             _opt_str(payload, key, ref, 1000)
     elif ftype == "gitea":
         if not isinstance(payload.get("action"), str):
-            raise ProtocolError(ErrorCode.GITEA_MISSING_PARAM, "payload.action is required", ref,
-                                field="payload.action")
+            raise ProtocolError(
+                ErrorCode.GITEA_MISSING_PARAM,
+                "payload.action is required",
+                ref,
+                field="payload.action",
+            )
         if not isinstance(payload.setdefault("params", {}), dict):
             raise _invalid("payload.params must be an object", ref, "payload.params")
 
@@ -351,8 +419,9 @@ def parse_frame(text: str | bytes) -> Envelope:
     whether the ack rule applies (it does whenever `ref` is set).
     """
     if isinstance(text, bytes):
-        raise ProtocolError(ErrorCode.PARSE_ERROR,
-                            "binary frames are not supported; send JSON text")
+        raise ProtocolError(
+            ErrorCode.PARSE_ERROR, "binary frames are not supported; send JSON text"
+        )
     try:
         data, suspect = loads_checked(text)
     except (ValueError, RecursionError) as exc:
@@ -366,8 +435,9 @@ def parse_frame(text: str | bytes) -> Envelope:
     if fid is None or fid == "":
         fid = new_id()
     elif not isinstance(fid, str) or len(fid) > MAX_ID_CHARS:
-        raise ProtocolError(ErrorCode.PARSE_ERROR,
-                            f"'id' must be a string of at most {MAX_ID_CHARS}")
+        raise ProtocolError(
+            ErrorCode.PARSE_ERROR, f"'id' must be a string of at most {MAX_ID_CHARS}"
+        )
     if suspect:
         check_value(data, "", fid)
     ts = data.get("ts")
@@ -390,8 +460,9 @@ def parse_frame(text: str | bytes) -> Envelope:
 
 
 def server_frame(ftype: str, payload: dict[str, Any]) -> str:
-    return dumps({"type": ftype, "sender": SERVER_NAME, "id": new_id(), "ts": now_iso(),
-                  "payload": payload})
+    return dumps(
+        {"type": ftype, "sender": SERVER_NAME, "id": new_id(), "ts": now_iso(), "payload": payload}
+    )
 
 
 def ack(ref: str, **extra: Any) -> str:
@@ -415,8 +486,9 @@ def presence_reply(agents: dict[str, list[str]]) -> str:
     return server_frame("presence", {"agents": agents})
 
 
-def history_reply(channel: str, rows: list[dict[str, Any]], ref: str,
-                  more: bool | None = None) -> str:
+def history_reply(
+    channel: str, rows: list[dict[str, Any]], ref: str, more: bool | None = None
+) -> str:
     payload: dict[str, Any] = {"channel": channel, "content": "", "history": rows, "ref": ref}
     if more is not None:
         payload["more"] = more
@@ -425,8 +497,9 @@ def history_reply(channel: str, rows: list[dict[str, Any]], ref: str,
 
 def history_reply_encoded(channel: str, encoded_rows: list[str], ref: str, more: bool) -> str:
     """The history reply built around rows already encoded by `page_rows`."""
-    head = server_frame("message", {"channel": channel, "content": "", "ref": ref,
-                                    "more": more, "history": None})
+    head = server_frame(
+        "message", {"channel": channel, "content": "", "ref": ref, "more": more, "history": None}
+    )
     return head.replace('"history":null', '"history":[' + ",".join(encoded_rows) + "]", 1)
 
 
@@ -478,14 +551,23 @@ def frame_from_row(row: dict[str, Any]) -> str:
     Byte for byte what the persister delivered live (keys in the same order), so a
     duplicate's redelivery and a gap fill match the first delivery.
     """
-    return dumps({
-        "type": "message", "sender": row["sender"], "id": row["msg_id"], "ts": row["ts"],
-        "payload": {"channel": row["channel"], "content": row["content"],
-                    "metadata": row.get("metadata") or {},
-                    "attachments": row.get("attachments") or [],
-                    "seq": row["seq"], "mentions": row.get("mentions") or [],
-                    "sender_type": row.get("sender_type") or "agent"},
-    })
+    return dumps(
+        {
+            "type": "message",
+            "sender": row["sender"],
+            "id": row["msg_id"],
+            "ts": row["ts"],
+            "payload": {
+                "channel": row["channel"],
+                "content": row["content"],
+                "metadata": row.get("metadata") or {},
+                "attachments": row.get("attachments") or [],
+                "seq": row["seq"],
+                "mentions": row.get("mentions") or [],
+                "sender_type": row.get("sender_type") or "agent",
+            },
+        }
+    )
 
 
 def heartbeat_resources(payload: dict[str, Any]) -> dict[str, Any]:

@@ -62,15 +62,23 @@ def make_bed() -> Iterator[Callable[..., Bed]]:
 
     def make(**env: str) -> Bed:
         root = Path(tempfile.mkdtemp(prefix="oroc", dir="/tmp"))  # ipc paths stay short
-        base = {"SCITEX_OROCHI_DATA_DIR": str(root / "data"),
-                "SCITEX_OROCHI_RUN_DIR": str(root / "run"),
-                "SCITEX_OROCHI_HOST": "127.0.0.1",
-                "SCITEX_OROCHI_PORT": str(free_port()),
-                **TEST_ENV, **env}
+        base = {
+            "SCITEX_OROCHI_DATA_DIR": str(root / "data"),
+            "SCITEX_OROCHI_RUN_DIR": str(root / "run"),
+            "SCITEX_OROCHI_HOST": "127.0.0.1",
+            "SCITEX_OROCHI_PORT": str(free_port()),
+            **TEST_ENV,
+            **env,
+        }
         prepared = prepare(Config.from_env(base), base)
         cfg = Config.from_env(prepared.env)  # what the hub's processes read
-        bed = Bed(cfg, root, prepared.admin_token, prepared.default_token,
-                  BrokerThread(cfg.bus.in_endpoint, cfg.bus.out_endpoint).start())
+        bed = Bed(
+            cfg,
+            root,
+            prepared.admin_token,
+            prepared.default_token,
+            BrokerThread(cfg.bus.in_endpoint, cfg.bus.out_endpoint).start(),
+        )
         made.append(bed)
         return bed
 

@@ -25,13 +25,20 @@ from scitex_orochi.hub.testing import free_port
 
 
 def tcp_env() -> dict[str, str]:
-    return {"SCITEX_OROCHI_BUS_IN": f"tcp://127.0.0.1:{free_port()}",
-            "SCITEX_OROCHI_BUS_OUT": f"tcp://127.0.0.1:{free_port()}"}
+    return {
+        "SCITEX_OROCHI_BUS_IN": f"tcp://127.0.0.1:{free_port()}",
+        "SCITEX_OROCHI_BUS_OUT": f"tcp://127.0.0.1:{free_port()}",
+    }
 
 
 def tmp_config(tmp_path: Path, **env: str) -> Config:
-    return Config.from_env({"SCITEX_OROCHI_DATA_DIR": str(tmp_path / "data"),
-                            "SCITEX_OROCHI_RUN_DIR": str(tmp_path / "run"), **env})
+    return Config.from_env(
+        {
+            "SCITEX_OROCHI_DATA_DIR": str(tmp_path / "data"),
+            "SCITEX_OROCHI_RUN_DIR": str(tmp_path / "run"),
+            **env,
+        }
+    )
 
 
 def mode(path: Path) -> int:
@@ -55,11 +62,9 @@ def test_prepare_makes_keys_with_strict_modes_and_keeps_them(tmp_path, umask):
         assert client.server_public == server.public
         assert zmq.curve_public(client.secret) == client.public
         assert load_certificate(keys / "authorized" / "client.key")[0] == client.public
-        before = {str(p.relative_to(keys)): p.read_bytes() for p in keys.rglob("*")
-                  if p.is_file()}
+        before = {str(p.relative_to(keys)): p.read_bytes() for p in keys.rglob("*") if p.is_file()}
         prepare(cfg)  # a restart keeps every key
-        after = {str(p.relative_to(keys)): p.read_bytes() for p in keys.rglob("*")
-                 if p.is_file()}
+        after = {str(p.relative_to(keys)): p.read_bytes() for p in keys.rglob("*") if p.is_file()}
         assert after == before
         assert [p.name for p in keys.parent.iterdir() if p.name.startswith(".")] == []
     finally:

@@ -31,10 +31,14 @@ def fake_hub():
     def serve():
         async def main_():
             async with FakeHub(token="tok") as hub:
-                box.update(hub=hub, loop=asyncio.get_running_loop(),
-                           stop=asyncio.get_running_loop().create_future())
+                box.update(
+                    hub=hub,
+                    loop=asyncio.get_running_loop(),
+                    stop=asyncio.get_running_loop().create_future(),
+                )
                 ready.set()
                 await box["stop"]
+
         asyncio.run(main_())
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -67,8 +71,9 @@ def test_cannot_connect_exits_3_naming_the_url():
 
 
 def test_join_subscribes(fake_hub):
-    result = run("--port", str(fake_hub.port), "--token", "tok", "join", "alerts",
-                 "--name", "j", "--json")
+    result = run(
+        "--port", str(fake_hub.port), "--token", "tok", "join", "alerts", "--name", "j", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["channel"] == "#alerts"
 
@@ -84,8 +89,9 @@ class Api(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != "Bearer admin":
             status, data = 401, {"error": "unauthorized"}
         else:
-            status, data = Api.routes.get((self.command, self.path.split("?")[0]),
-                                          (404, {"error": "not found"}))
+            status, data = Api.routes.get(
+                (self.command, self.path.split("?")[0]), (404, {"error": "not found"})
+            )
         raw = json.dumps(data).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -104,31 +110,90 @@ def api():
     now = datetime.now(UTC)
     Api.seen = []
     Api.routes = {
-        ("GET", "/api/agents"): (200, [
-            {"name": "alpha", "status": "busy", "machine": "m1", "channels": ["#general"],
-             "current_task": "tests", "last_seen": (now - timedelta(seconds=30)).timestamp()}]),
+        ("GET", "/api/agents"): (
+            200,
+            [
+                {
+                    "name": "alpha",
+                    "status": "busy",
+                    "machine": "m1",
+                    "channels": ["#general"],
+                    "current_task": "tests",
+                    "last_seen": (now - timedelta(seconds=30)).timestamp(),
+                }
+            ],
+        ),
         ("GET", "/api/channels"): (200, {"#general": ["alpha", "beta"], "#empty": []}),
-        ("GET", "/api/channels/summary"): (200, {"workspace": "default", "channels": [
-            {"name": "#general", "members": ["alpha", "beta"], "last_seq": 3},
-            {"name": "#quiet", "members": [], "last_seq": 5}]}),
-        ("GET", "/api/stats"): (200, {"agents_online": 2, "channels_active": 1,
-                                      "observers_connected": 0, "agents": ["alpha", "beta"],
-                                      "channels": ["#general"]}),
-        ("GET", "/api/history/general"): (200, [
-            {"msg_id": "2", "seq": 2, "ts": now.isoformat(), "channel": "#general",
-             "sender": "beta", "content": "second"},
-            {"msg_id": "1", "seq": 1, "ts": now.isoformat(), "channel": "#general",
-             "sender": "alpha", "content": "first"}]),
-        ("GET", "/api/workspaces"): (200, [{"id": "ws_1", "name": "lab",
-                                            "channels": ["#general"],
-                                            "created_at": now.isoformat()}]),
-        ("POST", "/api/workspaces"): (201, {"workspace": {"id": "ws_2", "name": "new"},
-                                            "token": "wks_abc"}),
+        ("GET", "/api/channels/summary"): (
+            200,
+            {
+                "workspace": "default",
+                "channels": [
+                    {"name": "#general", "members": ["alpha", "beta"], "last_seq": 3},
+                    {"name": "#quiet", "members": [], "last_seq": 5},
+                ],
+            },
+        ),
+        ("GET", "/api/stats"): (
+            200,
+            {
+                "agents_online": 2,
+                "channels_active": 1,
+                "observers_connected": 0,
+                "agents": ["alpha", "beta"],
+                "channels": ["#general"],
+            },
+        ),
+        ("GET", "/api/history/general"): (
+            200,
+            [
+                {
+                    "msg_id": "2",
+                    "seq": 2,
+                    "ts": now.isoformat(),
+                    "channel": "#general",
+                    "sender": "beta",
+                    "content": "second",
+                },
+                {
+                    "msg_id": "1",
+                    "seq": 1,
+                    "ts": now.isoformat(),
+                    "channel": "#general",
+                    "sender": "alpha",
+                    "content": "first",
+                },
+            ],
+        ),
+        ("GET", "/api/workspaces"): (
+            200,
+            [
+                {
+                    "id": "ws_1",
+                    "name": "lab",
+                    "channels": ["#general"],
+                    "created_at": now.isoformat(),
+                }
+            ],
+        ),
+        ("POST", "/api/workspaces"): (
+            201,
+            {"workspace": {"id": "ws_2", "name": "new"}, "token": "wks_abc"},
+        ),
         ("DELETE", "/api/workspaces/ws_1"): (200, {"status": "ok"}),
         ("POST", "/api/workspaces/ws_1/invites"): (201, {"token": "inv_1", "max_uses": 3}),
-        ("GET", "/api/workspaces/ws_1/invites"): (200, [
-            {"token": "inv_1", "max_uses": 3, "uses": 1, "expires_at": None,
-             "created_at": now.isoformat()}]),
+        ("GET", "/api/workspaces/ws_1/invites"): (
+            200,
+            [
+                {
+                    "token": "inv_1",
+                    "max_uses": 3,
+                    "uses": 1,
+                    "expires_at": None,
+                    "created_at": now.isoformat(),
+                }
+            ],
+        ),
     }
     server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -160,8 +225,12 @@ def test_channels_members_status_history(api):
     status = run(*api, "--token", "admin", "show-status").output.splitlines()
     assert status[0].split() == ["ITEM", "VALUE"]
     # aligned: every value starts in the same column, however long the label
-    starts = {line.index(value) for line, value in zip(
-        status[1:], ["http://", "2", "1", "0", "alpha, beta", "#general"], strict=True)}
+    starts = {
+        line.index(value)
+        for line, value in zip(
+            status[1:], ["http://", "2", "1", "0", "alpha, beta", "#general"], strict=True
+        )
+    }
     assert len(starts) == 1, status
     history = run(*api, "--token", "admin", "show-history", "#general", "--json")
     assert [r["content"] for r in json.loads(history.output)] == ["first", "second"]

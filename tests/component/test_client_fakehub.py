@@ -28,8 +28,16 @@ WAIT_S = 10.0
 
 def client(hub: FakeHub, name: str, **kw) -> OrochiClient:
     kw.setdefault("channels", ["#g"])
-    return OrochiClient(name, host="127.0.0.1", port=hub.port, token=kw.pop("token", hub.token),
-                        backoff=FAST, timeout=WAIT_S, connect_timeout=WAIT_S, **kw)
+    return OrochiClient(
+        name,
+        host="127.0.0.1",
+        port=hub.port,
+        token=kw.pop("token", hub.token),
+        backoff=FAST,
+        timeout=WAIT_S,
+        connect_timeout=WAIT_S,
+        **kw,
+    )
 
 
 async def test_send_is_acked_with_seq_and_delivered_to_others():
@@ -45,8 +53,7 @@ async def test_send_is_acked_with_seq_and_delivered_to_others():
 
 @pytest.mark.parametrize("refs", [True, False])
 async def test_concurrent_calls_stay_in_step_while_messages_arrive(refs):
-    async with FakeHub(refs_on_replies=refs) as hub, client(hub, "a") as a, \
-            client(hub, "b") as b:
+    async with FakeHub(refs_on_replies=refs) as hub, client(hub, "a") as a, client(hub, "b") as b:
         for i in range(5):
             hub.post("x", "#h", f"h{i}")
 
@@ -59,8 +66,9 @@ async def test_concurrent_calls_stay_in_step_while_messages_arrive(refs):
         results, _ = await asyncio.gather(asyncio.gather(*calls), flood())
         assert [len(r) for r in results[:5]] == [1, 2, 3, 4, 5]
         assert all(isinstance(r, dict) and "a" in r for r in results[5:10])
-        assert sorted(r.content for r in [await a.recv(WAIT_S) for _ in range(30)]) == \
-            sorted(f"m{i}" for i in range(30))
+        assert sorted(r.content for r in [await a.recv(WAIT_S) for _ in range(30)]) == sorted(
+            f"m{i}" for i in range(30)
+        )
 
 
 async def test_bad_token_raises_auth_error_without_retrying():
@@ -183,6 +191,7 @@ def test_sync_client_in_a_script():
                 box["loop"] = asyncio.get_running_loop()
                 ready.set()
                 await stop
+
         asyncio.run(main())
 
     thread = threading.Thread(target=run_hub, daemon=True)
@@ -190,8 +199,10 @@ def test_sync_client_in_a_script():
     assert ready.wait(WAIT_S)
     hub = box["hub"]
     try:
-        with SyncOrochiClient("s", port=hub.port, token=hub.token, channels=["#g"]) as a, \
-                SyncOrochiClient("t", port=hub.port, token=hub.token, channels=["#g"]) as b:
+        with (
+            SyncOrochiClient("s", port=hub.port, token=hub.token, channels=["#g"]) as a,
+            SyncOrochiClient("t", port=hub.port, token=hub.token, channels=["#g"]) as b,
+        ):
             sent = a.send("#g", "from a script")
             assert sent.seq == 1
             assert b.recv(timeout=WAIT_S).content == "from a script"

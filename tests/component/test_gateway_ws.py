@@ -64,8 +64,9 @@ async def test_the_http_app_lists_an_agent_of_the_gateway(gateway, bed, http: Te
         assert resp.status == 200
         return [r for r in await resp.json() if r["name"] == "comp-listed"]
 
-    agent = await RawAgent.connect(gateway.agent_url(bed.default_token), "comp-listed",
-                                   ["#ops"], machine="nas")
+    agent = await RawAgent.connect(
+        gateway.agent_url(bed.default_token), "comp-listed", ["#ops"], machine="nas"
+    )
     try:
         # Acked once its presence passed the broker: listed on the very next request.
         rows = await listed()

@@ -17,8 +17,14 @@ from support.persister import PersisterThread
 from support.util import eventually
 
 WRONG_TOKEN = "wks_" + "0" * 32
-READ_ROUTES = ("/api/agents", "/api/channels", "/api/stats", "/api/history/general",
-               "/api/messages", "/api/workspaces")
+READ_ROUTES = (
+    "/api/agents",
+    "/api/channels",
+    "/api/stats",
+    "/api/history/general",
+    "/api/messages",
+    "/api/workspaces",
+)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -59,20 +65,22 @@ async def test_reads_need_a_valid_token(http, bed):
 
 async def test_posting_needs_the_admin_token_and_stores_nothing_without_it(http, bed):
     for headers in ({}, bearer(bed.default_token), bearer(WRONG_TOKEN)):
-        resp = await http.post("/api/messages", json=message("#adm", "refused"),
-                               headers=headers)
+        resp = await http.post("/api/messages", json=message("#adm", "refused"), headers=headers)
         assert resp.status == 401, headers
-    resp = await http.post("/api/messages", json=message("#adm", "refused"),
-                           headers=bearer(bed.default_token))
+    resp = await http.post(
+        "/api/messages", json=message("#adm", "refused"), headers=bearer(bed.default_token)
+    )
     assert "admin token" in (await resp.json())["error"]
     assert bed.history("#adm") == []
 
 
 async def test_bodies_over_their_limit_are_413(http, bed):
     # An admin route's small limit, from Content-Length alone, before any body is read...
-    resp = await http.post("/api/invites/redeem", data=b"{}",
-                           headers={"Content-Type": "application/json",
-                                    "Content-Length": str(10**9)})
+    resp = await http.post(
+        "/api/invites/redeem",
+        data=b"{}",
+        headers={"Content-Type": "application/json", "Content-Length": str(10**9)},
+    )
     body = await resp.json()
     assert resp.status == 413 and body["limit"] == ADMIN_BODY_MAX_BYTES
 
@@ -81,22 +89,29 @@ async def test_bodies_over_their_limit_are_413(http, bed):
         for _ in range(total // 16384):
             yield b" " * 16384
 
-    resp = await http.post("/api/invites/redeem", data=chunks(ADMIN_BODY_MAX_BYTES + 32768),
-                           headers={"Content-Type": "application/json"})
+    resp = await http.post(
+        "/api/invites/redeem",
+        data=chunks(ADMIN_BODY_MAX_BYTES + 32768),
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status == 413 and (await resp.json())["limit"] == ADMIN_BODY_MAX_BYTES
     # A message may be as large as a frame, once the admin token is proven.
-    resp = await http.post("/api/messages", data=chunks(bed.cfg.ws.max_frame_bytes + 65536),
-                           headers={"Content-Type": "application/json",
-                                    **bearer(bed.admin_token)})
+    resp = await http.post(
+        "/api/messages",
+        data=chunks(bed.cfg.ws.max_frame_bytes + 65536),
+        headers={"Content-Type": "application/json", **bearer(bed.admin_token)},
+    )
     assert resp.status == 413 and (await resp.json())["limit"] == bed.cfg.ws.max_frame_bytes
     assert bed.history("#general") == []
 
 
 async def test_bad_json_and_unknown_routes_are_json_errors(http, bed):
     admin = {"Content-Type": "application/json", **bearer(bed.admin_token)}
-    for raw, field in ((b"{not json", None), (b"[1, 2]", None),
-                       (b'{"sender": "x", "payload": {"channel": "#a", "content": 3}}',
-                        "payload.content")):
+    for raw, field in (
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        (b'{"sender": "x", "payload": {"channel": "#a", "content": 3}}', "payload.content"),
+    ):
         resp = await http.post("/api/messages", data=raw, headers=admin)
         body = await resp.json()
         assert resp.status == 400 and body["status"] == 400, raw
@@ -107,16 +122,17 @@ async def test_bad_json_and_unknown_routes_are_json_errors(http, bed):
 
 
 async def test_a_post_is_acked_once_the_persister_stored_it(http, bed, persister):
-    resp = await http.post("/api/messages", json=message("rest", "hello @rest-reader"),
-                           headers=bearer(bed.admin_token))
+    resp = await http.post(
+        "/api/messages", json=message("rest", "hello @rest-reader"), headers=bearer(bed.admin_token)
+    )
     body = await resp.json()
     assert resp.status == 201, body
     assert (body["status"], body["seq"], body["channel"]) == ("ok", 1, "#rest")
     rows = bed.history("#rest")  # 201 means it is in the file already
-    assert [(r["msg_id"], r["seq"], r["sender_type"]) for r in rows] == [
-        (body["id"], 1, "human")]
-    resp = await http.post("/api/messages", json=message("#rest", "again", body["id"]),
-                           headers=bearer(bed.admin_token))
+    assert [(r["msg_id"], r["seq"], r["sender_type"]) for r in rows] == [(body["id"], 1, "human")]
+    resp = await http.post(
+        "/api/messages", json=message("#rest", "again", body["id"]), headers=bearer(bed.admin_token)
+    )
     again = await resp.json()
     assert resp.status == 201 and again["duplicate"] is True and again["seq"] == 1
     assert len(bed.history("#rest")) == 1
@@ -126,8 +142,11 @@ async def test_without_a_persister_a_post_is_503_then_stored_once_it_is_back(mak
     bed = make_bed(SCITEX_OROCHI_HTTP_POST_TIMEOUT_S="0.5")
     msg_id = str(uuid.uuid4())
     async with TestClient(TestServer(create_app(bed.cfg), host="127.0.0.1")) as http:
-        resp = await http.post("/api/messages", json=message("#outage", "queued", msg_id),
-                               headers=bearer(bed.admin_token))
+        resp = await http.post(
+            "/api/messages",
+            json=message("#outage", "queued", msg_id),
+            headers=bearer(bed.admin_token),
+        )
         body = await resp.json()
         assert resp.status == 503 and body["id"] == msg_id and "queued" in body["error"]
         assert bed.history("#outage") == []
@@ -135,8 +154,11 @@ async def test_without_a_persister_a_post_is_503_then_stored_once_it_is_back(mak
         try:
             rows = await eventually(lambda: bed.history("#outage"), 10, "the queued message")
             assert [r["msg_id"] for r in rows] == [msg_id]
-            resp = await http.post("/api/messages", json=message("#outage", "queued", msg_id),
-                                   headers=bearer(bed.admin_token))
+            resp = await http.post(
+                "/api/messages",
+                json=message("#outage", "queued", msg_id),
+                headers=bearer(bed.admin_token),
+            )
             assert resp.status == 201 and (await resp.json())["duplicate"] is True
             assert len(bed.history("#outage")) == 1
         finally:

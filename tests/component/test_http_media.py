@@ -46,8 +46,13 @@ def on_threads(monkeypatch) -> list[int]:
 async def test_a_streamed_upload_is_stored_with_its_sidecar_off_the_loop(tmp_path, monkeypatch):
     seen = on_threads(monkeypatch)
     store = MediaStore(tmp_path, max_size=100)
-    stored = await store.save_stream(chunks(b"hello ", b"world"), ".txt", workspace="ws1",
-                                     mime_type="text/plain", filename="a.txt")
+    stored = await store.save_stream(
+        chunks(b"hello ", b"world"),
+        ".txt",
+        workspace="ws1",
+        mime_type="text/plain",
+        filename="a.txt",
+    )
     month, name = stored.url.split("/")[2:]
     found = await store.find(month, name)
     assert found is not None and found[0].read_bytes() == b"hello world"
@@ -59,8 +64,9 @@ async def test_a_streamed_upload_is_stored_with_its_sidecar_off_the_loop(tmp_pat
 async def test_base64_bytes_are_stored_off_the_loop(tmp_path, monkeypatch):
     seen = on_threads(monkeypatch)
     store = MediaStore(tmp_path, max_size=100)
-    stored = await store.save_bytes(b"\x89PNG", ".png", workspace="ws2", mime_type="image/png",
-                                    filename="p.png")
+    stored = await store.save_bytes(
+        b"\x89PNG", ".png", workspace="ws2", mime_type="image/png", filename="p.png"
+    )
     found = await store.find(*stored.url.split("/")[2:])
     assert found is not None and found[1]["workspace"] == "ws2"
     assert seen and threading.get_ident() not in seen
@@ -69,8 +75,13 @@ async def test_base64_bytes_are_stored_off_the_loop(tmp_path, monkeypatch):
 async def test_an_upload_over_the_limit_leaves_nothing_behind(tmp_path):
     store = MediaStore(tmp_path, max_size=8)
     with pytest.raises(ApiError) as exc:
-        await store.save_stream(chunks(b"12345", b"67890"), ".bin", workspace="w",
-                                mime_type="application/octet-stream", filename="x")
+        await store.save_stream(
+            chunks(b"12345", b"67890"),
+            ".bin",
+            workspace="w",
+            mime_type="application/octet-stream",
+            filename="x",
+        )
     assert exc.value.code is ErrorCode.TOO_LARGE and exc.value.http_status == 413
     assert exc.value.body["limit"] == 8 and exc.value.close_connection
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
@@ -78,8 +89,9 @@ async def test_an_upload_over_the_limit_leaves_nothing_behind(tmp_path):
 
 async def test_only_stored_names_are_found(tmp_path):
     store = MediaStore(tmp_path, max_size=100)
-    stored = await store.save_bytes(b"x", ".txt", workspace="w", mime_type="text/plain",
-                                    filename="x.txt")
+    stored = await store.save_bytes(
+        b"x", ".txt", workspace="w", mime_type="text/plain", filename="x.txt"
+    )
     month, name = stored.url.split("/")[2:]
     assert await store.find(month, name) is not None
     assert await store.find(month, name + media_meta.SIDECAR_SUFFIX) is None

@@ -20,8 +20,16 @@ fastmcp = pytest.importorskip("fastmcp", reason="the [mcp] extra is not installe
 async def test_tools_are_listed_with_descriptions():
     async with FakeHub() as hub, fastmcp.Client(create_server(factory(hub.port, hub.token))) as c:
         tools = {t.name: t for t in await c.list_tools()}
-        assert set(tools) == {"send", "who", "history", "channels", "subscribe", "unsubscribe",
-                              "status", "wait_for_message"}
+        assert set(tools) == {
+            "send",
+            "who",
+            "history",
+            "channels",
+            "subscribe",
+            "unsubscribe",
+            "status",
+            "wait_for_message",
+        }
         assert all(t.description for t in tools.values())
 
 
@@ -43,8 +51,7 @@ async def test_wait_for_message_returns_when_a_message_is_pushed():
     async with FakeHub() as hub, fastmcp.Client(create_server(factory(hub.port, hub.token))) as c:
         await call(c, "who")  # connect
         waiting = asyncio.create_task(call(c, "wait_for_message", timeout=WAIT_S))
-        async with OrochiClient("other", port=hub.port, token=hub.token,
-                                channels=["#g"]) as other:
+        async with OrochiClient("other", port=hub.port, token=hub.token, channels=["#g"]) as other:
             await other.send("#g", "wake up")
             got = await asyncio.wait_for(waiting, WAIT_S)
         assert not got["timed_out"]
@@ -54,8 +61,7 @@ async def test_wait_for_message_returns_when_a_message_is_pushed():
 async def test_messages_arriving_while_busy_are_queued_and_filtered_by_channel():
     async with FakeHub() as hub, fastmcp.Client(create_server(factory(hub.port, hub.token))) as c:
         await call(c, "subscribe", channel="#side")
-        async with OrochiClient("other", port=hub.port, token=hub.token,
-                                channels=["#g"]) as other:
+        async with OrochiClient("other", port=hub.port, token=hub.token, channels=["#g"]) as other:
             for i in range(3):
                 await other.send("#g", f"g{i}")
             await other.send("#side", "side")

@@ -86,7 +86,8 @@ def test_a_failed_commit_in_flight_redoes_both_batches_in_order(pipeline):
     rows = h.stored("default", "#general")
     assert [r["seq"] for r in rows] == [1, 2, 3, 4]
     assert [r["msg_id"] for r in rows] == [old_msg.msg_id] + [
-        b["frame"]["id"] for b in (first[0], first[2], second[0])]
+        b["frame"]["id"] for b in (first[0], first[2], second[0])
+    ]
     assert [r["seq"] for r in h.stored("default", "#other")] == [1]
     assert h.acks[old_msg.msg_id][-1]["dup"] and h.acks[old_msg.msg_id][-1]["seq"] == 1
     assert all(len(h.acks[i]) == 1 for i in ids if i != old_msg.msg_id)

@@ -41,10 +41,18 @@ def _row(seq, *, ws="default", channel="#general", msg_id=None, ts_epoch=None, s
     epoch = 1_700_000_000.0 + seq if ts_epoch is None else ts_epoch
     ts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch))
     return {
-        "msg_id": msg_id or f"{ws}-{channel}-{seq}", "workspace_id": ws, "channel": channel,
-        "seq": seq, "ts": ts, "ts_epoch": epoch, "sender": sender, "sender_type": "agent",
-        "content": f"hello {seq} ü", "mentions": ["bob"] if seq % 2 else [],
-        "metadata": {"n": seq}, "attachments": [],
+        "msg_id": msg_id or f"{ws}-{channel}-{seq}",
+        "workspace_id": ws,
+        "channel": channel,
+        "seq": seq,
+        "ts": ts,
+        "ts_epoch": epoch,
+        "sender": sender,
+        "sender_type": "agent",
+        "content": f"hello {seq} ü",
+        "mentions": ["bob"] if seq % 2 else [],
+        "metadata": {"n": seq},
+        "attachments": [],
     }
 
 
@@ -62,7 +70,8 @@ def test_migrate_empty_then_noop(db_url):
         versions = conn.execute(sa.select(tables.schema_migrations.c.version)).scalars().all()
     assert sorted(versions) == [m[0] for m in migrations.MIGRATIONS]
     assert {"workspaces", "workspace_tokens", "invites", "messages"} <= set(
-        sa.inspect(s.engine).get_table_names())
+        sa.inspect(s.engine).get_table_names()
+    )
     s.close()
 
 
@@ -80,30 +89,48 @@ def test_database_at_version_1_is_upgraded(db_url):
 def _v2_schema(engine: sa.Engine) -> None:
     """The schema as version 2 left it: message ids unique across the hub, no pinning."""
     old = sa.MetaData()
-    sa.Table("workspaces", old, sa.Column("id", sa.String(64), primary_key=True),
-             sa.Column("name", sa.String(200), nullable=False, unique=True),
-             sa.Column("created_at", sa.String(40), nullable=False),
-             sa.Column("channels", sa.JSON, nullable=False))
-    sa.Table("workspace_tokens", old, sa.Column("token", sa.String(64), primary_key=True),
-             sa.Column("workspace_id", sa.String(64), nullable=False),
-             sa.Column("label", sa.String(200), nullable=False),
-             sa.Column("created_at", sa.String(40), nullable=False))
-    sa.Table("messages", old,
-             sa.Column("pk", tables.BigIntPk, primary_key=True, autoincrement=True),
-             sa.Column("msg_id", sa.String(255), nullable=False, unique=True),
-             *[sa.Column(c.name, c.type, nullable=False) for c in tables.messages.columns
-               if c.name not in ("pk", "msg_id")],
-             sa.UniqueConstraint("workspace_id", "channel", "seq"))
+    sa.Table(
+        "workspaces",
+        old,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("channels", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "workspace_tokens",
+        old,
+        sa.Column("token", sa.String(64), primary_key=True),
+        sa.Column("workspace_id", sa.String(64), nullable=False),
+        sa.Column("label", sa.String(200), nullable=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+    )
+    sa.Table(
+        "messages",
+        old,
+        sa.Column("pk", tables.BigIntPk, primary_key=True, autoincrement=True),
+        sa.Column("msg_id", sa.String(255), nullable=False, unique=True),
+        *[
+            sa.Column(c.name, c.type, nullable=False)
+            for c in tables.messages.columns
+            if c.name not in ("pk", "msg_id")
+        ],
+        sa.UniqueConstraint("workspace_id", "channel", "seq"),
+    )
     with engine.begin() as conn:
         old.create_all(conn)
         tables.schema_migrations.create(conn)
         for version in (1, 2):
-            conn.execute(tables.schema_migrations.insert().values(
-                version=version, name="old", applied_at="2025-01-01T00:00:00+00:00"))
+            conn.execute(
+                tables.schema_migrations.insert().values(
+                    version=version, name="old", applied_at="2025-01-01T00:00:00+00:00"
+                )
+            )
         migrations._v2_history_indexes(conn)
         conn.execute(sa.text("INSERT INTO workspaces VALUES ('default', 'default', '', '[]')"))
-        conn.execute(sa.text("INSERT INTO workspace_tokens VALUES "
-                             "('wks_old', 'default', 'old', '')"))
+        conn.execute(
+            sa.text("INSERT INTO workspace_tokens VALUES ('wks_old', 'default', 'old', '')")
+        )
 
 
 def test_version_2_is_upgraded_to_workspace_scoped_ids(db_url, tmp_path):
@@ -114,7 +141,8 @@ def test_version_2_is_upgraded_to_workspace_scoped_ids(db_url, tmp_path):
         conn.exec_driver_sql(
             "INSERT INTO messages (msg_id, workspace_id, channel, seq, ts, ts_epoch, sender, "
             "sender_type, content, mentions, metadata, attachments) VALUES ('shared', "
-            "'default', '#general', 1, 't', 1.0, 'alice', 'agent', 'kept', '[]', '{}', '[]')")
+            "'default', '#general', 1, 't', 1.0, 'alice', 'agent', 'kept', '[]', '{}', '[]')"
+        )
     assert s.migrate() == 3
     assert s.history("default", "#general")[0]["content"] == "kept"
     s.insert_messages([_row(1, ws="ws2", msg_id="shared")])  # the same id elsewhere: fine
@@ -205,8 +233,18 @@ def test_history_order_since_limit_after_seq(store):
 
     newest = store.history("default", "#general")
     assert [r["seq"] for r in newest] == list(range(10, 0, -1))
-    assert set(newest[0]) == {"msg_id", "ts", "channel", "sender", "content", "mentions",
-                              "metadata", "sender_type", "attachments", "seq"}
+    assert set(newest[0]) == {
+        "msg_id",
+        "ts",
+        "channel",
+        "sender",
+        "content",
+        "mentions",
+        "metadata",
+        "sender_type",
+        "attachments",
+        "seq",
+    }
     assert newest[0]["content"] == "hello 10 ü" and newest[0]["metadata"] == {"n": 10}
     assert newest[1]["mentions"] == ["bob"] and newest[0]["mentions"] == []
 
@@ -243,13 +281,15 @@ def test_insert_is_atomic_and_unique(store):
 
 def test_max_seq_find_recent_channels(store):
     assert store.max_seq("default", "#general") == 0
-    store.insert_messages([_row(s) for s in (1, 2, 3)] + [_row(1, channel="#b")]
-                          + [_row(1, ws="ws2", channel="#c")])
+    store.insert_messages(
+        [_row(s) for s in (1, 2, 3)] + [_row(1, channel="#b")] + [_row(1, ws="ws2", channel="#c")]
+    )
     assert store.max_seq("default", "#general") == 3
     assert store.max_seq("default", "#b") == 1
     two, other = ("default", _row(2)["msg_id"]), ("ws2", "ws2-#c-1")
-    found = store.find_messages([two, ("default", "missing"), other,
-                                 ("ws2", _row(2)["msg_id"])])  # an id of another workspace
+    found = store.find_messages(
+        [two, ("default", "missing"), other, ("ws2", _row(2)["msg_id"])]
+    )  # an id of another workspace
     assert set(found) == {two, other}
     assert found[two]["workspace_id"] == "default"
     assert found[two]["seq"] == 2
@@ -259,8 +299,11 @@ def test_max_seq_find_recent_channels(store):
     assert list(store.find_messages(many)) == [two]
 
     recent = store.recent("default", 3)
-    assert [(r["channel"], r["seq"]) for r in recent] == [("#general", 2), ("#general", 3),
-                                                          ("#b", 1)]
+    assert [(r["channel"], r["seq"]) for r in recent] == [
+        ("#general", 2),
+        ("#general", 3),
+        ("#b", 1),
+    ]
     assert recent[0]["workspace_id"] == "default"
     assert len(store.recent(None, 100)) == 5
     assert store.recent(None, 1)[0]["workspace_id"] == "ws2"
@@ -274,8 +317,16 @@ def test_history_is_fast_on_a_big_channel(tmp_path):
     s.migrate()
     n = 100_000
     base = _row(1)
-    rows = [{**base, "msg_id": f"m{i}", "seq": i, "ts_epoch": base["ts_epoch"] + i,
-             "channel": "#big" if i % 4 else "#small"} for i in range(1, n + 1)]
+    rows = [
+        {
+            **base,
+            "msg_id": f"m{i}",
+            "seq": i,
+            "ts_epoch": base["ts_epoch"] + i,
+            "channel": "#big" if i % 4 else "#small",
+        }
+        for i in range(1, n + 1)
+    ]
     s.insert_messages(rows)
     timings = []
     for _ in range(20):
@@ -348,8 +399,11 @@ def test_invites(store, tmp_path):
     timed = store.create_invite(ws["id"], max_uses=5, expires_in_s=3600)
     assert timed["expires_at"] > time.time()
     with store.engine.begin() as conn:  # move the expiry into the past
-        conn.execute(tables.invites.update().where(
-            tables.invites.c.token == timed["token"]).values(expires_at=time.time() - 1))
+        conn.execute(
+            tables.invites.update()
+            .where(tables.invites.c.token == timed["token"])
+            .values(expires_at=time.time() - 1)
+        )
     with pytest.raises(InviteError, match="expired"):
         store.redeem_invite(timed["token"])
 

@@ -26,8 +26,7 @@ def fake_tg():
 async def test_api_retries_429_5xx_network_and_reports_409(fake_tg, caplog):
     caplog.set_level(logging.WARNING)
     async with aiohttp.ClientSession() as session:
-        api = BotApi(session, fake_tg.url, fake_tg.token, backoff_base_s=0.01,
-                     backoff_max_s=0.05)
+        api = BotApi(session, fake_tg.url, fake_tg.token, backoff_base_s=0.01, backoff_max_s=0.05)
         fake_tg.fail("sendMessage", 429, retry_after=0)
         fake_tg.fail("sendMessage", 502)
         fake_tg.fail("sendMessage", 500, disconnect=True)
@@ -86,6 +85,7 @@ async def test_fake_get_updates_conflict_and_offset(fake_tg):
         assert [u["message"]["text"] for u in updates] == ["a"]
         again = await api.call_once("getUpdates", {"timeout": 0})
         assert len(again) == 1  # not confirmed yet
-        confirmed = await api.call_once("getUpdates",
-                                        {"timeout": 0, "offset": updates[0]["update_id"] + 1})
+        confirmed = await api.call_once(
+            "getUpdates", {"timeout": 0, "offset": updates[0]["update_id"] + 1}
+        )
         assert confirmed == []

@@ -14,15 +14,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 def test_quick_bench_produces_sane_numbers(tmp_path: Path) -> None:
     lines: list[str] = []
-    results = runner.run(["fleet", "latency", "connections", "ingest", "history", "noisy"],
-                         ["ours", "ceiling"], quick=True, log=lines.append)
+    results = runner.run(
+        ["fleet", "latency", "connections", "ingest", "history", "noisy"],
+        ["ours", "ceiling"],
+        quick=True,
+        log=lines.append,
+    )
     w = results["workloads"]
     for target in ("ours", "ceiling"):
         fleet = w["fleet"][target]
         assert fleet.get("completeness_pct") == 100.0, (target, fleet, lines)
         assert fleet["deliveries_per_s"] > 0 and fleet["duplicates"] == 0
-        assert fleet["deliveries"] == fleet["expected_deliveries"] == \
-            QUICK.fleet_senders * QUICK.fleet_per_sender * (QUICK.fleet_agents - 1)
+        assert (
+            fleet["deliveries"]
+            == fleet["expected_deliveries"]
+            == QUICK.fleet_senders * QUICK.fleet_per_sender * (QUICK.fleet_agents - 1)
+        )
         assert 0 < fleet["e2e_p50_ms"] <= fleet["e2e_p99_ms"]
         lat = w["latency"][target]
         assert lat["completeness_pct"] == 100.0, (target, lat)

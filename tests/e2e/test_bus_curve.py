@@ -35,8 +35,11 @@ from scitex_orochi.protocol import topics
 from support.agent import RawAgent
 from support.util import TIME_SCALE, eventually, wait_for
 
-REFUSED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-           | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+REFUSED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+)
 QUIET_WINDOW_S = 1.0  # after the positive control got through, the refused socket still waits
 
 
@@ -45,8 +48,10 @@ def uid(prefix: str) -> str:
 
 
 def tcp_env() -> dict[str, str]:
-    return {"SCITEX_OROCHI_BUS_IN": f"tcp://127.0.0.1:{free_port()}",
-            "SCITEX_OROCHI_BUS_OUT": f"tcp://127.0.0.1:{free_port()}"}
+    return {
+        "SCITEX_OROCHI_BUS_IN": f"tcp://127.0.0.1:{free_port()}",
+        "SCITEX_OROCHI_BUS_OUT": f"tcp://127.0.0.1:{free_port()}",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +117,27 @@ def stranger_keys(cfg: Config) -> CurveClient:
 
 def inbound(msg_id: str, channel: str, sender: str) -> bytes:
     """An `in.` body exactly as a gateway publishes it (docs/internals.md, parse_inbound)."""
-    frame = {"type": "message", "sender": sender, "id": msg_id,
-             "ts": datetime.now(UTC).isoformat(),
-             "payload": {"channel": channel, "content": f"from {sender}", "metadata": {},
-                         "attachments": []}}
-    return pack({"origin": new_origin("curve-test"), "ws": "default", "sender_type": "agent",
-                 "mentions": [], "frame": frame})
+    frame = {
+        "type": "message",
+        "sender": sender,
+        "id": msg_id,
+        "ts": datetime.now(UTC).isoformat(),
+        "payload": {
+            "channel": channel,
+            "content": f"from {sender}",
+            "metadata": {},
+            "attachments": [],
+        },
+    }
+    return pack(
+        {
+            "origin": new_origin("curve-test"),
+            "ws": "default",
+            "sender_type": "agent",
+            "mentions": [],
+            "frame": frame,
+        }
+    )
 
 
 def publish(peer: Peer, body: bytes) -> None:
@@ -125,8 +145,12 @@ def publish(peer: Peer, body: bytes) -> None:
 
 
 def delivered_ids(peer: Peer) -> set[str]:
-    return {item["id"] for topic, body in peer.drain() if topic.startswith(b"dlv.")
-            for item in body["items"]}
+    return {
+        item["id"]
+        for topic, body in peer.drain()
+        if topic.startswith(b"dlv.")
+        for item in body["items"]
+    }
 
 
 # ---- on the real hub ------------------------------------------------------------
@@ -199,8 +223,9 @@ def test_pub_without_keys_stores_nothing_with_keys_is_stored(curve_hub):
             publish(plain, inbound(intruder_id, "#forged", "intruder"))
             assert intruder_id not in delivered_ids(watcher)
             watcher.sock.poll(50)
-        assert store.find_messages([("default", intruder_id)]) == {}, \
+        assert store.find_messages([("default", intruder_id)]) == {}, (
             "a PUB without keys wrote a message"
+        )
         assert [m["sender"] for m in store.history("default", "#forged")] == ["insider"]
     finally:
         store.close()
@@ -223,8 +248,9 @@ async def test_unauthorized_keypair_gets_nothing_until_authorized(curve_hub):
         ack = await agent.post("#closed", "not for strangers")
         publish(pub, inbound(forged, "#closed", "stranger"))
         # The bus client says why, within its timeout, instead of hanging.
-        bus = SyncBus(cfg.bus.in_endpoint, cfg.bus.out_endpoint, new_origin("stranger"),
-                      curve=stranger)
+        bus = SyncBus(
+            cfg.bus.in_endpoint, cfg.bus.out_endpoint, new_origin("stranger"), curve=stranger
+        )
         started = time.monotonic()
         with pytest.raises(BusError, match="refused this client's CURVE key"):
             bus.wait_ready(2.0)
@@ -235,8 +261,9 @@ async def test_unauthorized_keypair_gets_nothing_until_authorized(curve_hub):
 
         # Positive control: the same path with a keypair minted by `bus-keys add-client`
         # works at once, without restarting the broker.
-        result = CliRunner().invoke(cli_main, ["bus-keys", "add-client", "gw-test", "--json"],
-                                    env=curve_hub.env)
+        result = CliRunner().invoke(
+            cli_main, ["bus-keys", "add-client", "gw-test", "--json"], env=curve_hub.env
+        )
         assert result.exit_code == 0, result.output
         secret_file = cfg.bus.keys_dir / "clients" / "gw-test.key_secret"
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
@@ -246,9 +273,16 @@ async def test_unauthorized_keypair_gets_nothing_until_authorized(curve_hub):
         bus.subscribe(topics.DELIVER)
         bus.wait_ready(10)
         ack2 = await agent.post("#closed", "for the authorized")
-        got = wait_for(lambda: [i for _t, b in bus.recv_burst(100, 0.05)
-                                for i in b.get("items", ()) if i["id"] == ack2["payload"]["ref"]],
-                       10, "the minted key reads deliveries")
+        got = wait_for(
+            lambda: [
+                i
+                for _t, b in bus.recv_burst(100, 0.05)
+                for i in b.get("items", ())
+                if i["id"] == ack2["payload"]["ref"]
+            ],
+            10,
+            "the minted key reads deliveries",
+        )
         assert got[0]["seq"] == ack2["payload"]["seq"]
         bus.close()
         assert ack["payload"]["ref"] != ack2["payload"]["ref"]
@@ -280,8 +314,10 @@ async def test_broker_stops_cleanly_and_clients_rejoin_after_restart(curve_hub):
     assert result.returncode == 0, result.stdout + result.stderr
 
     def exit_line() -> str:
-        return next((line for line in reversed(curve_hub.log().splitlines())
-                     if "stopped: broker " in line), "")
+        return next(
+            (line for line in reversed(curve_hub.log().splitlines()) if "stopped: broker " in line),
+            "",
+        )
 
     assert "(exit status 0)" in wait_for(exit_line, 20, "broker stop line")
     assert time.monotonic() - started < 10 * TIME_SCALE
@@ -297,10 +333,20 @@ async def test_broker_stops_cleanly_and_clients_rejoin_after_restart(curve_hub):
 # ---- a remote process without keys ------------------------------------------------
 def test_remote_gateway_process_exits_with_the_reason(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCITEX_OROCHI_")}
-    env.update({"SCITEX_OROCHI_DATA_DIR": str(tmp_path / "remote"), **tcp_env(),
-                "SCITEX_OROCHI_PORT": str(free_port())})
-    proc = subprocess.run([sys.executable, "-m", "gateway_ws"], env=env, capture_output=True,
-                          text=True, timeout=30 * TIME_SCALE)
+    env.update(
+        {
+            "SCITEX_OROCHI_DATA_DIR": str(tmp_path / "remote"),
+            **tcp_env(),
+            "SCITEX_OROCHI_PORT": str(free_port()),
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway_ws"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30 * TIME_SCALE,
+    )
     assert proc.returncode == 2, proc.stderr
     assert f"{tmp_path / 'remote' / 'bus-keys' / 'server.key'} is missing" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -23,16 +23,21 @@ def agent_env(hub, **extra) -> dict[str, str]:
 
 
 def cli(hub, *args, env=None, timeout=WAIT_S) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=env or agent_env(hub), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [*CLI, *args], env=env or agent_env(hub), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_send_and_history_in_process(hub):
-    env = {"SCITEX_OROCHI_PORT": str(hub.port), "SCITEX_OROCHI_TOKEN": hub.default_token,
-           "SCITEX_OROCHI_DASHBOARD_PORT": str(hub.dashboard_port)}
+    env = {
+        "SCITEX_OROCHI_PORT": str(hub.port),
+        "SCITEX_OROCHI_TOKEN": hub.default_token,
+        "SCITEX_OROCHI_DASHBOARD_PORT": str(hub.dashboard_port),
+    }
     runner = CliRunner()
-    result = runner.invoke(main, ["send", "#cli", "in process", "--name", "cli-a", "--json"],
-                           env=env)
+    result = runner.invoke(
+        main, ["send", "#cli", "in process", "--name", "cli-a", "--json"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["seq"] == 1
 
@@ -46,10 +51,25 @@ def test_send_as_a_subprocess_prints_the_seq(hub):
 
 
 def test_login_streams_messages_as_they_arrive(hub):
-    proc = subprocess.Popen([*CLI, "login", "--name", "watcher", "--channels", "#live",
-                             "--count", "2", "--json", "--heartbeat", "0"],
-                            env=agent_env(hub), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "login",
+            "--name",
+            "watcher",
+            "--channels",
+            "#live",
+            "--count",
+            "2",
+            "--json",
+            "--heartbeat",
+            "0",
+        ],
+        env=agent_env(hub),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
     read_lines(proc.stdout, lines.put)
     errors: queue.Queue[str] = queue.Queue()
@@ -119,15 +139,15 @@ def test_pinned_tokens_policies_and_gitea_grants_from_the_cli(hub):
     ws_id = ws.get("workspace", ws)["id"]
     dry = cli(hub, "create-token", ws_id, "--agent-name", "lead", "--dry-run", "--json", env=env)
     assert json.loads(dry.stdout)["request"].startswith("POST ")
-    pinned = json.loads(cli(hub, "create-token", ws_id, "--agent-name", "lead", "--json",
-                            env=env).stdout)
+    pinned = json.loads(
+        cli(hub, "create-token", ws_id, "--agent-name", "lead", "--json", env=env).stdout
+    )
     assert pinned["agent_name"] == "lead" and pinned["token"].startswith("wks_")
     bad = cli(hub, "create-token", ws_id, "--agent-name", "orochi-server", env=env)
     assert bad.returncode != 0 and "reserved" in bad.stderr
     policy = cli(hub, "set-workspace-policy", ws_id, "--require-pinned", "--json", env=env)
     assert json.loads(policy.stdout)["require_pinned"] is True
-    granted = cli(hub, "grant-gitea", ws_id, "--owners", "lab", "--repos", "x/y", "--json",
-                  env=env)
+    granted = cli(hub, "grant-gitea", ws_id, "--owners", "lab", "--repos", "x/y", "--json", env=env)
     assert json.loads(granted.stdout)["gitea_access"] == {"owners": ["lab"], "repos": ["x/y"]}
     revoked = cli(hub, "grant-gitea", ws_id, "--revoke", "--json", env=env)
     assert json.loads(revoked.stdout)["gitea_access"] is None
@@ -140,8 +160,15 @@ def test_doctor_passes_on_a_healthy_hub(hub):
     failed = [c for c in report["checks"] if c["ok"] is False]
     assert result.returncode == 0 and not failed, failed
     names = {c["name"] for c in report["checks"]}
-    assert {"agent port", "dashboard port", "database", "bus", "message round trip",
-            "process broker", "process persister"} <= names
+    assert {
+        "agent port",
+        "dashboard port",
+        "database",
+        "bus",
+        "message round trip",
+        "process broker",
+        "process persister",
+    } <= names
 
 
 def test_doctor_names_the_dead_part(hub):
@@ -155,8 +182,10 @@ def test_doctor_names_the_dead_part(hub):
 def registry(hub) -> list[dict]:
     import urllib.request
 
-    req = urllib.request.Request(f"{hub.http_url}/api/agents/registry",
-                                 headers={"Authorization": f"Bearer {hub.admin_token}"})
+    req = urllib.request.Request(
+        f"{hub.http_url}/api/agents/registry",
+        headers={"Authorization": f"Bearer {hub.admin_token}"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -164,8 +193,9 @@ def registry(hub) -> list[dict]:
 def get_json(hub, path: str):
     import urllib.request
 
-    req = urllib.request.Request(f"{hub.http_url}{path}",
-                                 headers={"Authorization": f"Bearer {hub.admin_token}"})
+    req = urllib.request.Request(
+        f"{hub.http_url}{path}", headers={"Authorization": f"Bearer {hub.admin_token}"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -181,9 +211,15 @@ def wait_witness_gone(hub, name: str = "witness") -> list[dict]:
         await witness.close()
 
     asyncio.run(visit())
-    return wait_for(lambda: (rows := registry(hub)) and any(
-        r["name"] == name and r["online"] is False for r in rows) and rows,
-        WAIT_S, "the witness listed as disconnected")
+    return wait_for(
+        lambda: (
+            (rows := registry(hub))
+            and any(r["name"] == name and r["online"] is False for r in rows)
+            and rows
+        ),
+        WAIT_S,
+        "the witness listed as disconnected",
+    )
 
 
 def test_one_shot_commands_leave_no_dead_agent(hub):
@@ -202,7 +238,9 @@ def test_list_members_of_a_channel_with_history_and_nobody_online(hub):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "#quiet: no members online"
     assert json.loads(cli(hub, "list-members", "--channel", "#quiet", "--json").stdout) == {
-        "channel": "#quiet", "members": []}
+        "channel": "#quiet",
+        "members": [],
+    }
     assert cli(hub, "list-members", "--channel", "#never").returncode == 5
 
 
@@ -211,7 +249,8 @@ def test_doctor_leaves_no_channel_behind(hub):
 
     async def watch() -> RawAgent:
         return await RawAgent.connect(
-            f"ws://{hub.host}:{hub.dashboard_port}/ws?token={hub.admin_token}", register=False)
+            f"ws://{hub.host}:{hub.dashboard_port}/ws?token={hub.admin_token}", register=False
+        )
 
     loop = asyncio.new_event_loop()
     try:
@@ -235,10 +274,12 @@ def test_doctor_leaves_no_channel_behind(hub):
         assert not any(r["name"].startswith("doctor-") for r in rows), rows
         # the dashboard's observers never saw it; a later message is the barrier
         assert cli(hub, "send", "#after", "barrier", "--name", "barrier").returncode == 0
-        loop.run_until_complete(observer.wait(
-            lambda f: f["type"] == "message" and f["payload"].get("channel") == "#after"))
-        channels = {f["payload"].get("channel") for f in observer.frames
-                    if f["type"] == "message"}
+        loop.run_until_complete(
+            observer.wait(
+                lambda f: f["type"] == "message" and f["payload"].get("channel") == "#after"
+            )
+        )
+        channels = {f["payload"].get("channel") for f in observer.frames if f["type"] == "message"}
         assert channels == {"#after"}, channels
         loop.run_until_complete(observer.close())
     finally:
@@ -250,7 +291,12 @@ def test_show_status_aligns_its_columns(hub):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ITEM", "VALUE"]
-    starts = {len(line) - len(line[len(label):].lstrip()) for line, label in zip(
-        lines[1:], ["hub", "agents online", "channels active", "observers connected"],
-        strict=False)}
+    starts = {
+        len(line) - len(line[len(label) :].lstrip())
+        for line, label in zip(
+            lines[1:],
+            ["hub", "agents online", "channels active", "observers connected"],
+            strict=False,
+        )
+    }
     assert len(starts) == 1, lines

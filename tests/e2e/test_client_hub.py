@@ -78,8 +78,10 @@ async def test_gateway_killed_while_messages_are_posted_over_rest(hub):
     rest = RestClient(hub.http_url, hub.admin_token)
 
     def post(i: int) -> None:
-        rest.post("/api/messages", {"sender": "rest-bot",
-                                    "payload": {"channel": "#r", "content": f"rest{i}"}})
+        rest.post(
+            "/api/messages",
+            {"sender": "rest-bot", "payload": {"channel": "#r", "content": f"rest{i}"}},
+        )
 
     async with agent(hub, "listener") as a:
         await asyncio.to_thread(post, 0)

@@ -19,26 +19,46 @@ from support.util import REPO, TIME_SCALE, eventually
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 UI_TIMEOUT_MS = int(10_000 * TIME_SCALE)
 
 
 def gradient_png(width: int = 160, height: int = 90) -> bytes:
     """A small real PNG (a teal-to-violet gradient) for the image preview."""
     rows = b"".join(
-        b"\x00" + b"".join(bytes((int(61 + 78 * x / width), int(214 - 90 * x / width),
-                                  int(176 + 70 * y / height))) for x in range(width))
-        for y in range(height))
+        b"\x00"
+        + b"".join(
+            bytes((int(61 + 78 * x / width), int(214 - 90 * x / width), int(176 + 70 * y / height)))
+            for x in range(width)
+        )
+        for y in range(height)
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
 
 pytestmark = [pytest.mark.browser]
 
@@ -74,18 +94,43 @@ async def page():
 
 async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):
     ARTIFACTS.mkdir(exist_ok=True)
-    agent = await RawAgent.connect(http_hub.agent_url(), "builder-bot", ["#general", "#builds"],
-                                   machine="nas", role="builder", model="opus")
-    helper = await RawAgent.connect(http_hub.agent_url(), "mamba", ["#general"],
-                                    machine="spartan", role="dispatcher")
+    agent = await RawAgent.connect(
+        http_hub.agent_url(),
+        "builder-bot",
+        ["#general", "#builds"],
+        machine="nas",
+        role="builder",
+        model="opus",
+    )
+    helper = await RawAgent.connect(
+        http_hub.agent_url(), "mamba", ["#general"], machine="spartan", role="dispatcher"
+    )
     api = Api(http_hub.http_url, http_hub.admin_token)
     try:
-        await agent.request({"type": "heartbeat", "payload": {
-            "cpu_count": 8, "load_avg_1m": 3.1, "mem_used_percent": 62.5,
-            "disk_used_percent": 81, "orochi_current_task": "running the test suite"}})
+        await agent.request(
+            {
+                "type": "heartbeat",
+                "payload": {
+                    "cpu_count": 8,
+                    "load_avg_1m": 3.1,
+                    "mem_used_percent": 62.5,
+                    "disk_used_percent": 81,
+                    "orochi_current_task": "running the test suite",
+                },
+            }
+        )
         await agent.request({"type": "status_update", "payload": {"status": "busy"}})
-        await helper.request({"type": "heartbeat", "payload": {
-            "cpu_count": 4, "load_avg_1m": 0.4, "mem_used_percent": 23, "disk_used_percent": 40}})
+        await helper.request(
+            {
+                "type": "heartbeat",
+                "payload": {
+                    "cpu_count": 4,
+                    "load_avg_1m": 0.4,
+                    "mem_used_percent": 23,
+                    "disk_used_percent": 40,
+                },
+            }
+        )
         await helper.request({"type": "status_update", "payload": {"status": "idle"}})
         await helper.post("#general", "Morning! Queue is empty, @builder-bot you have the floor.")
         status, upload = await api.request("POST", "/api/upload", data=_form(gradient_png()))
@@ -102,9 +147,11 @@ async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):
         await page.locator('.agent[data-name="mamba"] .pill.idle').wait_for()
 
         # A message from the agent shows up live, with its mention highlighted.
-        ack = await agent.post("#general",
-                               "Build #42 passed: 1,204 tests green. @mamba ready to ship.",
-                               attachments=[{**upload, "filename": "coverage.png"}])
+        ack = await agent.post(
+            "#general",
+            "Build #42 passed: 1,204 tests green. @mamba ready to ship.",
+            attachments=[{**upload, "filename": "coverage.png"}],
+        )
         row = page.locator(f'.msg[data-id="{ack["payload"]["ref"]}"]')
         await row.wait_for()
         assert await row.locator(".mention").inner_text() == "@mamba"
@@ -118,8 +165,9 @@ async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):
         await page.fill("#sender-name", "ywatanabe")
         await page.fill("#message-input", "Great work @builder-bot, ship it!")
         await page.press("#message-input", "Enter")
-        got = await agent.wait(lambda f: f.get("type") == "message"
-                               and f.get("sender") == "ywatanabe", timeout=10)
+        got = await agent.wait(
+            lambda f: f.get("type") == "message" and f.get("sender") == "ywatanabe", timeout=10
+        )
         assert got["payload"]["content"] == "Great work @builder-bot, ship it!"
         await page.locator(f'.msg[data-id="{got["id"]}"]').wait_for()
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
@@ -133,8 +181,10 @@ async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):
 async def test_dashboard_resumes_without_gaps_after_reconnect(http_hub, page):
     api = Api(http_hub.http_url, http_hub.admin_token)
     try:
-        status, first = await api.post("/api/messages", {"sender": "ops", "payload": {
-            "channel": "#resume", "content": "before the outage"}})
+        status, first = await api.post(
+            "/api/messages",
+            {"sender": "ops", "payload": {"channel": "#resume", "content": "before the outage"}},
+        )
         assert status == 201
         await page.goto(f"{http_hub.http_url}/?token={http_hub.default_token}")
         await page.locator('.channel[data-channel="#resume"]').click()
@@ -182,8 +232,13 @@ async def test_sign_in_form_refuses_a_wrong_token(http_hub, page):
     # Everything else still works: the live feed shows a message the admin posts.
     api = Api(http_hub.http_url, http_hub.admin_token)
     try:
-        status, posted = await api.post("/api/messages", {"sender": "ops", "payload": {
-            "channel": "#general", "content": "seen by a read-only viewer"}})
+        status, posted = await api.post(
+            "/api/messages",
+            {
+                "sender": "ops",
+                "payload": {"channel": "#general", "content": "seen by a read-only viewer"},
+            },
+        )
         assert status == 201
     finally:
         await api.close()
@@ -197,16 +252,20 @@ async def test_offline_agents_are_collapsed_and_never_labelled_online(http_hub, 
     alive = await RawAgent.connect(http_hub.agent_url(), "still-here", ["#general"])
     try:
         # "online" is its last status: once disconnected it must still not read as online
-        once = await RawAgent.connect(http_hub.agent_url(), "one-shot-cli", ["#general"],
-                                      transient=True)
+        once = await RawAgent.connect(
+            http_hub.agent_url(), "one-shot-cli", ["#general"], transient=True
+        )
         await once.close()
         gone = await RawAgent.connect(http_hub.agent_url(), "went-away", ["#general"])
         await gone.close()
 
         async def listed_gone():
             status, rows = await api.get("/api/agents/registry")
-            return status == 200 and any(r["name"] == "went-away" and not r["online"]
-                                         for r in rows) and rows
+            return (
+                status == 200
+                and any(r["name"] == "went-away" and not r["online"] for r in rows)
+                and rows
+            )
 
         rows = await eventually(listed_gone, 10, "went-away listed as disconnected")
         assert "one-shot-cli" not in {r["name"] for r in rows}  # transient: not kept
@@ -218,8 +277,7 @@ async def test_offline_agents_are_collapsed_and_never_labelled_online(http_hub, 
         await toggle.wait_for()
         assert (await toggle.inner_text()).endswith(f"{offline} offline")
         assert await page.locator('.agent[data-name="went-away"]').count() == 0  # collapsed
-        await page.locator('.agent[data-name="still-here"] .status',
-                           has_text="online").wait_for()
+        await page.locator('.agent[data-name="still-here"] .status', has_text="online").wait_for()
         await toggle.click()
         card = page.locator('.agent[data-name="went-away"]')
         await card.wait_for()
@@ -257,8 +315,9 @@ async def test_the_page_never_puts_the_token_in_a_url(http_hub, page):
     try:
         status, image = await api.request("POST", "/api/upload", data=_form(gradient_png()))
         assert status == 201
-        status, notes = await api.request("POST", "/api/upload", data=_named_form(
-            b"release notes\n", "notes.txt", "text/plain"))
+        status, notes = await api.request(
+            "POST", "/api/upload", data=_named_form(b"release notes\n", "notes.txt", "text/plain")
+        )
         assert status == 201
         signin_url = f"{http_hub.http_url}/?token={token}"
         await page.goto(signin_url)
@@ -268,9 +327,17 @@ async def test_the_page_never_puts_the_token_in_a_url(http_hub, page):
         await page.locator(".conn-live").wait_for()
 
         # The live feed works: a message posted now shows up, with its image and file.
-        status, posted = await api.post("/api/messages", {"sender": "ops", "payload": {
-            "channel": "#general", "content": "the build artefacts",
-            "attachments": [{**image, "filename": "chart.png"}, notes]}})
+        status, posted = await api.post(
+            "/api/messages",
+            {
+                "sender": "ops",
+                "payload": {
+                    "channel": "#general",
+                    "content": "the build artefacts",
+                    "attachments": [{**image, "filename": "chart.png"}, notes],
+                },
+            },
+        )
         assert status == 201
         row = page.locator(f'.msg[data-id="{posted["id"]}"]')
         await row.wait_for()
@@ -318,8 +385,7 @@ async def test_the_page_loads_its_modules_with_no_console_errors(http_hub, page)
 
     def on_response(response):
         if "/static/" in response.url:
-            static[response.url.rsplit("/", 1)[1]] = {"status": response.status,
-                                                      **response.headers}
+            static[response.url.rsplit("/", 1)[1]] = {"status": response.status, **response.headers}
 
     page.on("console", lambda msg: msg.type == "error" and console.append(msg.text))
     page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))

@@ -19,14 +19,18 @@ from support.http_util import Api, wait_http_ready
 
 @pytest.fixture(scope="module")
 def tight_hub():
-    hub = Hub(extra_env={
-        "SCITEX_OROCHI_MSG_RATE_PER_S": "5", "SCITEX_OROCHI_MSG_BURST": "10",
-        "SCITEX_OROCHI_WORKSPACE_MSG_RATE_PER_S": "5",
-        "SCITEX_OROCHI_WORKSPACE_MSG_BURST": "25",
-        "SCITEX_OROCHI_FRAME_RATE_PER_S": "20", "SCITEX_OROCHI_FRAME_BURST": "60",
-        "SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN": "3",
-        "SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR": "8",
-    }).start()
+    hub = Hub(
+        extra_env={
+            "SCITEX_OROCHI_MSG_RATE_PER_S": "5",
+            "SCITEX_OROCHI_MSG_BURST": "10",
+            "SCITEX_OROCHI_WORKSPACE_MSG_RATE_PER_S": "5",
+            "SCITEX_OROCHI_WORKSPACE_MSG_BURST": "25",
+            "SCITEX_OROCHI_FRAME_RATE_PER_S": "20",
+            "SCITEX_OROCHI_FRAME_BURST": "60",
+            "SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN": "3",
+            "SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR": "8",
+        }
+    ).start()
     wait_http_ready(hub)
     yield hub
     hub.stop()
@@ -36,8 +40,7 @@ def tight_hub():
 async def new_token(hub: Hub) -> str:
     api = Api(hub.http_url, hub.admin_token)
     try:
-        status, body = await api.post("/api/workspaces",
-                                      {"name": f"fair-{uuid.uuid4().hex[:6]}"})
+        status, body = await api.post("/api/workspaces", {"name": f"fair-{uuid.uuid4().hex[:6]}"})
         assert status == 201
         return body["token"]
     finally:
@@ -46,15 +49,18 @@ async def new_token(hub: Hub) -> str:
 
 async def test_messages_over_the_connection_rate_are_refused_with_retry_after(tight_hub):
     agent = await RawAgent.connect(tight_hub.agent_url(await new_token(tight_hub)), "chatty")
-    ids = [await agent.send({"type": "message", "payload": {"channel": "#r", "content": str(i)}})
-           for i in range(16)]
+    ids = [
+        await agent.send({"type": "message", "payload": {"channel": "#r", "content": str(i)}})
+        for i in range(16)
+    ]
     acks = [await agent.ack_of(i, timeout=10) for i in ids]
     statuses = [a["payload"]["status"] for a in acks]
     assert statuses[:10] == ["ok"] * 10  # the burst
     limited = [i for i, a in zip(ids, acks, strict=True) if a["payload"]["status"] == "error"]
     assert limited, statuses
-    err = next(f for f in agent.frames if f["type"] == "error"
-               and f["payload"].get("ref") == limited[0])
+    err = next(
+        f for f in agent.frames if f["type"] == "error" and f["payload"].get("ref") == limited[0]
+    )
     assert err["payload"]["code"] == "RATE_LIMITED"
     assert 0 < err["payload"]["retry_after_s"] <= 1
     assert "per connection" in err["payload"]["detail"]
@@ -72,8 +78,11 @@ async def test_a_flood_is_slowed_by_back_pressure_not_answered_frame_by_frame(ti
     ids = [await agent.send({"type": "presence"}) for _ in range(200)]
     await agent.ack_of(ids[-1], timeout=30)
     elapsed = time.monotonic() - started
-    refused = sum(1 for f in agent.frames if f["type"] == "error"
-                  and f["payload"].get("code") == "RATE_LIMITED")
+    refused = sum(
+        1
+        for f in agent.frames
+        if f["type"] == "error" and f["payload"].get("code") == "RATE_LIMITED"
+    )
     accepted = len(ids) - refused
     # 60 frames of burst, then 20/s: about 140 frames at 1 accepted + 1 refused per 50 ms.
     assert elapsed >= 2.5, elapsed
@@ -91,8 +100,12 @@ async def test_the_workspace_budget_is_shared_and_other_workspaces_are_unaffecte
             results.append((await agent.post("#team", f"{agent.name} {i}"))["payload"]["status"])
     assert results.count("ok") <= 27  # the workspace's burst of 25, plus a little refill
     assert "error" in results
-    codes = {f["payload"]["detail"].split(";")[0] for a in agents for f in a.frames
-             if f["type"] == "error" and f["payload"]["code"] == "RATE_LIMITED"}
+    codes = {
+        f["payload"]["detail"].split(";")[0]
+        for a in agents
+        for f in a.frames
+        if f["type"] == "error" and f["payload"]["code"] == "RATE_LIMITED"
+    }
     assert any("per workspace" in c for c in codes)
     other = await RawAgent.connect(tight_hub.agent_url(await new_token(tight_hub)), "neighbour")
     assert (await other.post("#calm", "unaffected"))["payload"]["status"] == "ok"
@@ -123,8 +136,7 @@ async def test_connections_per_address_are_refused_at_the_handshake(tight_hub):
         try:
             while len(held) < 8:
                 i = len(held)
-                held.append(await RawAgent.connect(tight_hub.agent_url(tokens[i % 4]),
-                                                   f"addr-{i}"))
+                held.append(await RawAgent.connect(tight_hub.agent_url(tokens[i % 4]), f"addr-{i}"))
         except websockets.InvalidStatus:
             return False
         return True

@@ -46,9 +46,14 @@ class Row:
 class Fleet:
     def __init__(self, hub) -> None:
         self.hub = hub
-        self.agents = [LoadAgent(hub.agent_url(), f"ld{i}-{uuid.uuid4().hex[:4]}",
-                                 [CHANNELS[i % len(CHANNELS)], CHANNELS[(i + 1) % len(CHANNELS)]])
-                       for i in range(AGENTS)]
+        self.agents = [
+            LoadAgent(
+                hub.agent_url(),
+                f"ld{i}-{uuid.uuid4().hex[:4]}",
+                [CHANNELS[i % len(CHANNELS)], CHANNELS[(i + 1) % len(CHANNELS)]],
+            )
+            for i in range(AGENTS)
+        ]
         self.senders = self.agents[:SENDERS]
         self.tasks: list[asyncio.Task] = []
         self.sending = False
@@ -76,14 +81,16 @@ class Fleet:
 
     async def settle(self) -> float:
         """Until every sent message is acked (re-sending), then every agent resyncs."""
+
         async def all_acked() -> bool:
             for a in self.senders:
                 await a.resend_unacked()
             return not any(a.unacked() for a in self.senders)
 
         await eventually(all_acked, SETTLE_TIMEOUT_S, "every sent message acked")
-        await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in self.agents)),
-                               SETTLE_TIMEOUT_S)
+        await asyncio.wait_for(
+            asyncio.gather(*(a.connected.wait() for a in self.agents)), SETTLE_TIMEOUT_S
+        )
         return time.monotonic()
 
     async def stop(self) -> None:
@@ -97,16 +104,28 @@ class Fleet:
 async def run_fault(fleet: Fleet, name: str, inject, store, sent_before: set[str]) -> Row:
     load = asyncio.create_task(fleet.load(PHASE_S * 2 + (STOP_S if "SIGSTOP" in name else 0)))
     # Inject once the load is flowing: every sender has messages acked in this phase.
-    await eventually(lambda: all(sum(1 for mid, s in a.sent.items()
-                                     if mid not in sent_before and s.acked_at) >= 20
-                                 for a in fleet.senders), PHASE_S * 3, "load flowing")
+    await eventually(
+        lambda: all(
+            sum(1 for mid, s in a.sent.items() if mid not in sent_before and s.acked_at) >= 20
+            for a in fleet.senders
+        ),
+        PHASE_S * 3,
+        "load flowing",
+    )
     fault_at = time.monotonic()
     await inject()
     await load
     await fleet.settle()
     # Recovery: the longest send->ack time of messages sent after the fault started.
-    recovery = max((s.acked_at - s.first_sent for a in fleet.senders for s in a.sent.values()
-                    if s.first_sent >= fault_at and s.acked_at), default=0.0)
+    recovery = max(
+        (
+            s.acked_at - s.first_sent
+            for a in fleet.senders
+            for s in a.sent.values()
+            if s.first_sent >= fault_at and s.acked_at
+        ),
+        default=0.0,
+    )
     for a in fleet.agents:
         await a.resync()
     return check(fleet, name, store, sent_before, recovery)
@@ -148,8 +167,10 @@ def print_table(rows: list[Row]) -> None:
     header = f"{'fault':<28}{'sent':>7}{'acked':>7}{'lost':>6}{'dup':>5}{'gaps':>6}{'recovery':>10}"
     print("\n" + header)
     for r in rows:
-        print(f"{r.fault:<28}{r.sent:>7}{r.acked:>7}{r.lost:>6}{r.duplicated:>5}{r.gaps:>6}"
-              f"{r.recovery_s:>9.2f}s")
+        print(
+            f"{r.fault:<28}{r.sent:>7}{r.acked:>7}{r.lost:>6}{r.duplicated:>5}{r.gaps:>6}"
+            f"{r.recovery_s:>9.2f}s"
+        )
 
 
 async def fault_suite(hub, pg_cluster=None) -> list[Row]:
@@ -163,6 +184,7 @@ async def fault_suite(hub, pg_cluster=None) -> list[Row]:
         async def inject():
             old = hub.kill(program, signal.SIGKILL)
             await loop.run_in_executor(None, hub.wait_restarted, program, old)
+
         return inject
 
     async def stop_persister():
@@ -171,13 +193,17 @@ async def fault_suite(hub, pg_cluster=None) -> list[Row]:
         await asyncio.sleep(STOP_S)
         os.kill(pid, signal.SIGCONT)
 
-    faults = [("kill -9 persister", killer("persister")),
-              ("kill -9 broker", killer("broker")),
-              ("kill -9 gateway_ws_00", killer("gateway_ws:gateway_ws_00")),
-              (f"SIGSTOP persister {STOP_S:.0f}s", stop_persister)]
+    faults = [
+        ("kill -9 persister", killer("persister")),
+        ("kill -9 broker", killer("broker")),
+        ("kill -9 gateway_ws_00", killer("gateway_ws:gateway_ws_00")),
+        (f"SIGSTOP persister {STOP_S:.0f}s", stop_persister),
+    ]
     if pg_cluster is not None:
+
         async def restart_pg():
             await loop.run_in_executor(None, pg_cluster.restart)
+
         faults.append(("restart PostgreSQL", restart_pg))
     try:
         for name, inject in faults:

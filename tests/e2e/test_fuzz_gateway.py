@@ -17,24 +17,57 @@ from websockets.sync.client import connect
 
 pytestmark = pytest.mark.slow
 
-TYPES = ["register", "message", "subscribe", "unsubscribe", "query", "presence", "heartbeat",
-         "status_update", "gitea", "ack", "", "MESSAGE", "x" * 300]
+TYPES = [
+    "register",
+    "message",
+    "subscribe",
+    "unsubscribe",
+    "query",
+    "presence",
+    "heartbeat",
+    "status_update",
+    "gitea",
+    "ack",
+    "",
+    "MESSAGE",
+    "x" * 300,
+]
 VALID_CLOSE = {1000, 1001, 1007, 1009, 4000}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=30,
 )
 frames = st.one_of(
-    st.builds(lambda t, s, p, i: {"type": t, "sender": s, "payload": p, "id": i},
-              st.sampled_from(TYPES), st.one_of(st.none(), st.text(max_size=20), st.integers()),
-              st.one_of(json_values, st.dictionaries(
-                  st.sampled_from(["channel", "content", "metadata", "attachments", "limit",
-                                   "after_seq", "since", "channels", "status"]),
-                  json_values, max_size=6)),
-              st.one_of(st.none(), st.text(max_size=200), st.integers())),
+    st.builds(
+        lambda t, s, p, i: {"type": t, "sender": s, "payload": p, "id": i},
+        st.sampled_from(TYPES),
+        st.one_of(st.none(), st.text(max_size=20), st.integers()),
+        st.one_of(
+            json_values,
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "channel",
+                        "content",
+                        "metadata",
+                        "attachments",
+                        "limit",
+                        "after_seq",
+                        "since",
+                        "channels",
+                        "status",
+                    ]
+                ),
+                json_values,
+                max_size=6,
+            ),
+        ),
+        st.one_of(st.none(), st.text(max_size=200), st.integers()),
+    ),
     json_values,
 )
 raw_inputs = st.one_of(
@@ -42,8 +75,9 @@ raw_inputs = st.one_of(
     st.text(max_size=300),
     st.binary(max_size=300),
     st.just("[" * 50_000 + "]" * 50_000),
-    st.just(json.dumps({"type": "message",
-                        "payload": {"channel": "#fz", "content": "z" * 500_000}})),
+    st.just(
+        json.dumps({"type": "message", "payload": {"channel": "#fz", "content": "z" * 500_000}})
+    ),
 )
 
 
@@ -103,8 +137,11 @@ def test_random_frames_never_break_the_gateway(fuzz_hub):
     control = open_agent(fuzz_hub, f"ctl-{uuid.uuid4().hex[:6]}", "#control")
     fuzzer = Fuzzer(fuzz_hub)
 
-    @settings(max_examples=300, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(raw_inputs)
     def fuzz(data):
         fuzzer.send(data)
@@ -119,8 +156,15 @@ def test_random_frames_never_break_the_gateway(fuzz_hub):
     for i in range(3000):
         flood.send(json.dumps({"type": "presence" if i % 2 else "bogus", "id": f"f{i}"}))
     ref = str(uuid.uuid4())
-    control.send(json.dumps({"type": "message", "id": ref,
-                             "payload": {"channel": "#control", "content": "still fine"}}))
+    control.send(
+        json.dumps(
+            {
+                "type": "message",
+                "id": ref,
+                "payload": {"channel": "#control", "content": "still fine"},
+            }
+        )
+    )
     while True:
         f = json.loads(control.recv(timeout=15))
         if f["type"] == "ack" and f["payload"]["ref"] == ref:
@@ -140,16 +184,27 @@ def test_random_frames_never_break_the_gateway(fuzz_hub):
 
 
 # ---- values the hub cannot carry, in every frame type and every REST body --------------
-BAD_VALUES = [float("nan"), float("inf"), float("-inf"), 2**70, -(2**70), "x\ud800",
-              "\udfff", {"k\ud800": 1}, [1, 2**64]]
+BAD_VALUES = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    2**70,
+    -(2**70),
+    "x\ud800",
+    "\udfff",
+    {"k\ud800": 1},
+    [1, 2**64],
+]
 FRAME_FIELDS = {
-    "register": ["machine", "role", "model", "project", "agent_id", "orochi_current_task",
-                 "extra"],
+    "register": ["machine", "role", "model", "project", "agent_id", "orochi_current_task", "extra"],
     "message": ["content", "metadata", "extra", "attachments"],
-    "subscribe": ["channel", "extra"], "unsubscribe": ["channel", "extra"],
-    "query": ["since", "limit", "extra"], "presence": ["extra"],
+    "subscribe": ["channel", "extra"],
+    "unsubscribe": ["channel", "extra"],
+    "query": ["since", "limit", "extra"],
+    "presence": ["extra"],
     "heartbeat": ["cpu_model", "load_avg_1m", "mem_used_percent", "orochi_current_task"],
-    "status_update": ["status", "current_task", "machine"], "gitea": ["action", "params"],
+    "status_update": ["status", "current_task", "machine"],
+    "gitea": ["action", "params"],
 }
 REST_BODIES = [  # (method, path, a valid body to spoil)
     ("POST", "/api/messages", {"sender": "ops", "payload": {"channel": "#fzr", "content": "x"}}),
@@ -165,8 +220,10 @@ REST_BODIES = [  # (method, path, a valid body to spoil)
 
 def _strict(text: str):
     """JSON as a browser reads it: NaN and Infinity are errors."""
+
     def refuse(name: str):
         raise ValueError(f"{name} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -193,8 +250,11 @@ def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
     agent = open_agent(fuzz_hub, agent_name, "#fzv")
     refused_frames = 0
 
-    @settings(max_examples=150, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(st.sampled_from(sorted(FRAME_FIELDS)), st.data(), st.sampled_from(BAD_VALUES))
     def frames_with_bad_values(ftype, data, bad):
         nonlocal refused_frames
@@ -220,8 +280,10 @@ def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
     assert refused_frames >= 100
 
     base = fuzz_hub.http_url
-    headers = {"Authorization": f"Bearer {fuzz_hub.admin_token}",
-               "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {fuzz_hub.admin_token}",
+        "Content-Type": "application/json",
+    }
 
     def call(method: str, path: str, body=None) -> tuple[int, str]:
         data = None if body is None else json.dumps(body).encode()
@@ -232,13 +294,19 @@ def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode()
 
-    @settings(max_examples=120, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=120,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(st.sampled_from(REST_BODIES), st.sampled_from(BAD_VALUES), st.data())
     def rest_bodies_with_bad_values(route, bad, data):
         method, path, body = route
-        keys = [[k] for k in body] + [[k, sub] for k, v in body.items() if isinstance(v, dict)
-                                       for sub in v] + [["extra"]]
+        keys = (
+            [[k] for k in body]
+            + [[k, sub] for k, v in body.items() if isinstance(v, dict) for sub in v]
+            + [["extra"]]
+        )
         status, text = call(method, path, _spoil(body, data.draw(st.sampled_from(keys)), bad))
         assert status == 400, (path, status, text)
         assert "field" in _strict(text)
@@ -250,15 +318,29 @@ def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
     names = {a["name"] for a in _strict(call("GET", "/api/agents")[1])}
     assert {witness_name, agent_name} <= names
     ref = str(uuid.uuid4())
-    witness.send(json.dumps({"type": "message", "id": ref,
-                             "payload": {"channel": "#fzw", "content": "after the storm"}}))
+    witness.send(
+        json.dumps(
+            {
+                "type": "message",
+                "id": ref,
+                "payload": {"channel": "#fzw", "content": "after the storm"},
+            }
+        )
+    )
     while True:
         f = json.loads(witness.recv(timeout=10))
         if f["type"] == "ack" and f["payload"]["ref"] == ref:
             assert f["payload"]["status"] == "ok"
             break
-    for path in ("/api/channels/summary", "/api/history/fzw", "/api/history/fzv",
-                 "/api/history/fzr", "/api/messages?limit=500", "/api/stats", "/"):
+    for path in (
+        "/api/channels/summary",
+        "/api/history/fzw",
+        "/api/history/fzv",
+        "/api/history/fzr",
+        "/api/messages?limit=500",
+        "/api/stats",
+        "/",
+    ):
         status, text = call("GET", path)
         assert status == 200, (path, status)
         if path != "/":

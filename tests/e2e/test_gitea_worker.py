@@ -18,9 +18,13 @@ def gitea_hub():
     fake = FakeGitea().start()
     fake.seed_org("lab")
     fake.seed_repo("lab", "orochi")
-    hub = Hub(extra_env={"SCITEX_OROCHI_GITEA_URL": fake.url,
-                         "SCITEX_OROCHI_GITEA_TOKEN": fake.token,
-                         "SCITEX_OROCHI_GITEA_TIMEOUT_S": "1.5"}).start()
+    hub = Hub(
+        extra_env={
+            "SCITEX_OROCHI_GITEA_URL": fake.url,
+            "SCITEX_OROCHI_GITEA_TOKEN": fake.token,
+            "SCITEX_OROCHI_GITEA_TIMEOUT_S": "1.5",
+        }
+    ).start()
     wait_for(lambda: hub.status().get("gitea", ("",))[0] == "RUNNING", 30, "gitea RUNNING")
     yield hub, fake
     hub.stop()
@@ -30,9 +34,9 @@ def gitea_hub():
 
 async def gitea(agent: RawAgent, action: str, params: dict | None = None) -> dict:
     """Send one gitea frame; its reply (gitea_result or error), checked to come before the ack."""
-    frames = await agent.request({"type": "gitea", "payload": {"action": action,
-                                                               "params": params or {}}},
-                                 timeout=10)
+    frames = await agent.request(
+        {"type": "gitea", "payload": {"action": action, "params": params or {}}}, timeout=10
+    )
     assert frames[-1]["type"] == "ack"
     replies = [f for f in frames if f["type"] in ("gitea_result", "error")]
     assert len(replies) == 1, frames
@@ -49,29 +53,30 @@ async def test_every_action_round_trips(gitea_hub):
     assert version["payload"]["action"] == "get_version"
     assert version["payload"]["result"] == {"version": VERSION}
 
-    created = (await gitea(agent, "create_issue", {**repo, "title": "Bug", "body": "b"}))
+    created = await gitea(agent, "create_issue", {**repo, "title": "Bug", "body": "b"})
     issue = created["payload"]["result"]
     assert issue["title"] == "Bug" and issue["state"] == "open" and issue["number"] >= 1
 
     listed = (await gitea(agent, "list_issues", repo))["payload"]["result"]
     assert issue["number"] in [i["number"] for i in listed]
 
-    comment = (await gitea(agent, "add_comment",
-                           {**repo, "issue_number": issue["number"], "body": "seen"}))
+    comment = await gitea(
+        agent, "add_comment", {**repo, "issue_number": issue["number"], "body": "seen"}
+    )
     assert comment["payload"]["result"]["body"] == "seen"
 
-    closed = (await gitea(agent, "close_issue", {**repo, "issue_number": issue["number"]}))
+    closed = await gitea(agent, "close_issue", {**repo, "issue_number": issue["number"]})
     assert closed["payload"]["result"]["state"] == "closed"
     still_open = (await gitea(agent, "list_issues", repo))["payload"]["result"]
     assert issue["number"] not in [i["number"] for i in still_open]
-    all_issues = (await gitea(agent, "list_issues", {**repo, "state": "closed"}))
+    all_issues = await gitea(agent, "list_issues", {**repo, "state": "closed"})
     assert issue["number"] in [i["number"] for i in all_issues["payload"]["result"]]
 
-    org = (await gitea(agent, "create_org", {"name": "newteam", "description": "d"}))
+    org = await gitea(agent, "create_org", {"name": "newteam", "description": "d"})
     assert org["payload"]["result"]["username"] == "newteam"
-    in_org = (await gitea(agent, "create_repo", {"name": "tools", "org": "newteam"}))
+    in_org = await gitea(agent, "create_repo", {"name": "tools", "org": "newteam"})
     assert in_org["payload"]["result"]["full_name"] == "newteam/tools"
-    mine = (await gitea(agent, "create_repo", {"name": "scratch", "private": True}))
+    mine = await gitea(agent, "create_repo", {"name": "scratch", "private": True})
     assert mine["payload"]["result"]["full_name"] == f"{fake.username}/scratch"
     assert mine["payload"]["result"]["private"] is True
 
@@ -79,7 +84,8 @@ async def test_every_action_round_trips(gitea_hub):
     assert [r["full_name"] for r in org_repos] == ["newteam/tools"]
     everything = (await gitea(agent, "list_repos"))["payload"]["result"]
     assert {"lab/orochi", "newteam/tools", f"{fake.username}/scratch"} <= {
-        r["full_name"] for r in everything}
+        r["full_name"] for r in everything
+    }
     assert all(r["authorization"] == f"token {fake.token}" for r in fake.requests)
     await agent.ws.close()
 
@@ -136,12 +142,14 @@ async def test_http_routes(gitea_hub):
         async with http.get(f"{base}/issues/lab/orochi", headers=member) as resp:
             assert resp.status == 403  # no grant yet: refused before any Gitea call
             assert (await resp.json())["code"] == "FORBIDDEN"
-        async with http.put(f"{hub.http_url}/api/workspaces/default/gitea", headers=admin,
-                            json={"owners": ["lab"]}) as resp:
+        async with http.put(
+            f"{hub.http_url}/api/workspaces/default/gitea", headers=admin, json={"owners": ["lab"]}
+        ) as resp:
             assert resp.status == 200
             assert (await resp.json())["gitea_access"] == {"owners": ["lab"], "repos": []}
-        async with http.post(f"{base}/issues/lab/orochi", headers=admin,
-                             json={"title": "From REST", "body": "x"}) as resp:
+        async with http.post(
+            f"{base}/issues/lab/orochi", headers=admin, json={"title": "From REST", "body": "x"}
+        ) as resp:
             assert resp.status == 201
             issue = await resp.json()
         assert issue["title"] == "From REST"
@@ -158,8 +166,9 @@ async def test_http_routes(gitea_hub):
 
         async with http.get(f"{base}/repos") as resp:
             assert resp.status == 401
-        async with http.post(f"{base}/issues/other/repo", headers=member,
-                             json={"title": "t"}) as resp:
+        async with http.post(
+            f"{base}/issues/other/repo", headers=member, json={"title": "t"}
+        ) as resp:
             assert resp.status == 403
         async with http.post(f"{base}/issues/lab/orochi", headers=admin, json={}) as resp:
             assert resp.status == 400
@@ -183,28 +192,37 @@ async def test_gitea_needs_the_admin_or_a_grant_before_any_gitea_call(gitea_hub)
     hub, fake = gitea_hub
     async with aiohttp.ClientSession() as http:
         headers = {"Authorization": f"Bearer {hub.admin_token}"}
-        async with http.post(f"{hub.http_url}/api/workspaces", headers=headers,
-                             json={"name": "gitea-less"}) as resp:
+        async with http.post(
+            f"{hub.http_url}/api/workspaces", headers=headers, json={"name": "gitea-less"}
+        ) as resp:
             created = await resp.json()
         ws_id, token = created["id"], created["token"]
         agent = await RawAgent.connect(hub.agent_url(token), "outsider")
         before = len(fake.requests)
-        for action, params in [("get_version", {}), ("list_repos", {}),
-                               ("create_org", {"name": "x"}),
-                               ("create_repo", {"name": "r", "org": "lab"}),
-                               ("close_issue", {"owner": "lab", "repo": "orochi",
-                                                "issue_number": 1})]:
+        for action, params in [
+            ("get_version", {}),
+            ("list_repos", {}),
+            ("create_org", {"name": "x"}),
+            ("create_repo", {"name": "r", "org": "lab"}),
+            ("close_issue", {"owner": "lab", "repo": "orochi", "issue_number": 1}),
+        ]:
             reply = await gitea(agent, action, params)
             assert reply["payload"]["code"] == "FORBIDDEN", (action, reply)
         assert len(fake.requests) == before
-        async with http.put(f"{hub.http_url}/api/workspaces/{ws_id}/gitea", headers=headers,
-                            json={"repos": ["lab/orochi"]}) as resp:
+        async with http.put(
+            f"{hub.http_url}/api/workspaces/{ws_id}/gitea",
+            headers=headers,
+            json={"repos": ["lab/orochi"]},
+        ) as resp:
             assert resp.status == 200
         listed = await gitea(agent, "list_issues", {"owner": "lab", "repo": "orochi"})
         assert listed["type"] == "gitea_result"
-        for action, params in [("create_org", {"name": "y"}), ("create_repo", {"name": "r"}),
-                               ("create_repo", {"name": "r", "org": "lab"}),
-                               ("list_issues", {"owner": "lab", "repo": "secret"})]:
+        for action, params in [
+            ("create_org", {"name": "y"}),
+            ("create_repo", {"name": "r"}),
+            ("create_repo", {"name": "r", "org": "lab"}),
+            ("list_issues", {"owner": "lab", "repo": "secret"}),
+        ]:
             assert (await gitea(agent, action, params))["payload"]["code"] == "FORBIDDEN"
         repos = (await gitea(agent, "list_repos"))["payload"]["result"]
         assert [r["full_name"] for r in repos] == ["lab/orochi"]  # the search, filtered
@@ -217,8 +235,11 @@ async def test_worker_restart_keeps_answering(gitea_hub):
     old = hub.kill("gitea")
     hub.wait_restarted("gitea", old)
     # Ready (logged after its bus round trip) means its subscription is live.
-    wait_for(lambda: hub.log_path.read_text().count("gitea worker gitea-") > ready_before,
-             60, "the new worker ready")
+    wait_for(
+        lambda: hub.log_path.read_text().count("gitea worker gitea-") > ready_before,
+        60,
+        "the new worker ready",
+    )
     agent = await RawAgent.connect(hub.agent_url(hub.admin_token), "gitea-after")
     reply = await gitea(agent, "get_version")
     assert reply["type"] == "gitea_result"

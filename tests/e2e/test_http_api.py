@@ -18,8 +18,12 @@ def http_hub():
     """One hub for the module, with CORS on and a short persist deadline for the 503 test."""
     from scitex_orochi.hub.testing import Hub
 
-    hub = Hub(extra_env={"SCITEX_OROCHI_CORS_ORIGINS": ALLOWED_ORIGIN,
-                         "SCITEX_OROCHI_HTTP_POST_TIMEOUT_S": "2"}).start()
+    hub = Hub(
+        extra_env={
+            "SCITEX_OROCHI_CORS_ORIGINS": ALLOWED_ORIGIN,
+            "SCITEX_OROCHI_HTTP_POST_TIMEOUT_S": "2",
+        }
+    ).start()
     wait_http_ready(hub)
     yield hub
     hub.stop()
@@ -40,23 +44,37 @@ async def test_healthz_and_metrics(admin):
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = await resp.text()
-    for name in ("observers_connected", "agents_online", "messages_in_total",
-                 "observer_frames_out_total", "bus_published_total", "bus_drops_total",
-                 "ingest_pending", "persist_lag_seconds"):
+    for name in (
+        "observers_connected",
+        "agents_online",
+        "messages_in_total",
+        "observer_frames_out_total",
+        "bus_published_total",
+        "bus_drops_total",
+        "ingest_pending",
+        "persist_lag_seconds",
+    ):
         assert f"\norochi_http_{name}" in text, name
     for line in text.splitlines():
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2, line
 
 
 async def test_reads_need_a_valid_token(admin, http_hub):
-    for path in ("/api/agents", "/api/channels", "/api/stats", "/api/history/general",
-                 "/api/messages", "/api/workspaces", "/api/resources", "/api/agents/health"):
+    for path in (
+        "/api/agents",
+        "/api/channels",
+        "/api/stats",
+        "/api/history/general",
+        "/api/messages",
+        "/api/workspaces",
+        "/api/resources",
+        "/api/agents/health",
+    ):
         status, body = await admin.get(path, token=None)
         assert status == 401 and "token" in body["error"] and body["status"] == 401, path
         status, body = await admin.get(path, token="wks_" + "0" * 32)
         assert status == 401, path
-    status, _ = await admin.get("/api/stats", token=None,
-                                params={"token": http_hub.default_token})
+    status, _ = await admin.get("/api/stats", token=None, params={"token": http_hub.default_token})
     assert status == 200
 
 
@@ -80,13 +98,17 @@ async def test_posting_needs_the_admin_token(admin, http_hub):
     status, answer = await admin.post("/api/messages", body, token=http_hub.default_token)
     assert "admin token" in answer["error"]
     # Also with the workspace token in the query string rather than the header.
-    status, _ = await admin.post("/api/messages", body, token=None,
-                                 params={"token": http_hub.default_token})
+    status, _ = await admin.post(
+        "/api/messages", body, token=None, params={"token": http_hub.default_token}
+    )
     assert status == 401
     assert http_hub.store().history("default", channel) == []
-    status, answer = await admin.post("/api/messages", {**body, "payload": {
-        "channel": channel, "content": "from the admin"}}, token=None,
-        params={"token": http_hub.admin_token})
+    status, answer = await admin.post(
+        "/api/messages",
+        {**body, "payload": {"channel": channel, "content": "from the admin"}},
+        token=None,
+        params={"token": http_hub.admin_token},
+    )
     assert status == 201 and answer["workspace"] == "default"
     rows = http_hub.store().history("default", channel)
     assert [r["content"] for r in rows] == ["from the admin"]
@@ -95,9 +117,17 @@ async def test_posting_needs_the_admin_token(admin, http_hub):
 async def test_post_is_durable_and_reaches_an_agent(admin, http_hub):
     agent = await RawAgent.connect(http_hub.agent_url(), "rest-reader", ["#rest"])
     try:
-        status, body = await admin.post("/api/messages", {
-            "sender": "ywatanabe", "payload": {"channel": "#rest", "content": "hello @rest-reader",
-                                             "metadata": {"k": 1}}})
+        status, body = await admin.post(
+            "/api/messages",
+            {
+                "sender": "ywatanabe",
+                "payload": {
+                    "channel": "#rest",
+                    "content": "hello @rest-reader",
+                    "metadata": {"k": 1},
+                },
+            },
+        )
         assert status == 201, body
         assert body["status"] == "ok" and body["seq"] >= 1 and body["channel"] == "#rest"
         # 201 means it is on disk already.
@@ -113,17 +143,20 @@ async def test_history_orders_and_resume(admin):
     channel = f"#hist-{uuid.uuid4().hex[:6]}"
     ids = []
     for i in range(5):
-        status, body = await admin.post("/api/messages", {"sender": "h", "payload": {
-            "channel": channel, "content": f"m{i}"}})
+        status, body = await admin.post(
+            "/api/messages", {"sender": "h", "payload": {"channel": channel, "content": f"m{i}"}}
+        )
         assert status == 201
         ids.append(body["id"])
     status, rows = await admin.get(f"/api/history/{channel[1:]}", params={"limit": "3"})
     assert status == 200 and [r["content"] for r in rows] == ["m4", "m3", "m2"]
-    status, rows = await admin.get(f"/api/history/{channel.replace('#', '%23')}",
-                                   params={"after_seq": "2"})
+    status, rows = await admin.get(
+        f"/api/history/{channel.replace('#', '%23')}", params={"after_seq": "2"}
+    )
     assert [r["seq"] for r in rows] == [3, 4, 5]
-    status, rows = await admin.get(f"/api/history/{channel[1:]}", params={"before_seq": "4",
-                                                                         "limit": "2"})
+    status, rows = await admin.get(
+        f"/api/history/{channel[1:]}", params={"before_seq": "4", "limit": "2"}
+    )
     assert [r["seq"] for r in rows] == [3, 2]
     status, rows = await admin.get("/api/messages", params={"limit": "3"})
     assert [r["msg_id"] for r in rows] == ids[-3:]  # oldest first
@@ -140,14 +173,14 @@ async def test_bad_input_gets_json_errors_and_stores_nothing(admin, http_hub):
         (b"[1, 2]", 400, None),
         (b'{"sender": "x", "payload": {"content": "no channel"}}', 400, None),
         (b'{"sender": "x", "payload": {"channel": "#a", "content": 3}}', 400, "payload.content"),
-        (b'{"sender": "x", "payload": {"channel": "#a", "metadata": []}}', 400,
-         "payload.metadata"),
+        (b'{"sender": "x", "payload": {"channel": "#a", "metadata": []}}', 400, "payload.metadata"),
         (b'{"sender": "x", "payload": "text"}', 400, "payload"),
         (b'{"sender": "", "payload": {"channel": "#a"}}', 400, "sender"),
     ]
     for raw, want, field in cases:
-        status, body = await admin.request("POST", "/api/messages", data=raw,
-                                           headers={"Content-Type": "application/json"})
+        status, body = await admin.request(
+            "POST", "/api/messages", data=raw, headers={"Content-Type": "application/json"}
+        )
         assert status == want and isinstance(body["error"], str) and body["status"] == want, raw
         if field:
             assert body["field"] == field, (raw, body)
@@ -165,12 +198,27 @@ async def test_bad_input_gets_json_errors_and_stores_nothing(admin, http_hub):
 
 
 async def test_agents_channels_stats_resources_health(admin, http_hub):
-    agent = await RawAgent.connect(http_hub.agent_url(), "worker-1", ["#ops", "#general"],
-                                   machine="nas", role="builder", project="orochi")
+    agent = await RawAgent.connect(
+        http_hub.agent_url(),
+        "worker-1",
+        ["#ops", "#general"],
+        machine="nas",
+        role="builder",
+        project="orochi",
+    )
     try:
-        await agent.request({"type": "heartbeat", "payload": {
-            "cpu_count": 8, "load_avg_1m": 2.0, "mem_used_percent": 41.5,
-            "disk_used_percent": 70, "orochi_current_task": "compiling"}})
+        await agent.request(
+            {
+                "type": "heartbeat",
+                "payload": {
+                    "cpu_count": 8,
+                    "load_avg_1m": 2.0,
+                    "mem_used_percent": 41.5,
+                    "disk_used_percent": 70,
+                    "orochi_current_task": "compiling",
+                },
+            }
+        )
         await agent.request({"type": "status_update", "payload": {"status": "busy"}})
 
         async def listed():
@@ -217,8 +265,7 @@ async def test_workspace_tokens_and_invites(admin, http_hub):
         status, body = await admin.post("/api/workspaces", {"name": 5})
         assert status == 400 and body["field"] == "name"
         name = f"lab-{uuid.uuid4().hex[:6]}"
-        status, created = await admin.post("/api/workspaces", {"name": name,
-                                                               "channels": ["#lab"]})
+        status, created = await admin.post("/api/workspaces", {"name": name, "channels": ["#lab"]})
         assert status == 201 and created["token"].startswith("wks_")
         ws_id = created["workspace"]["id"]
         status, _ = await admin.post("/api/workspaces", {"name": name})
@@ -239,11 +286,19 @@ async def test_workspace_tokens_and_invites(admin, http_hub):
         # posts there with ?workspace=.
         scoped = Api(http_hub.http_url, tok["token"])
         try:
-            status, refused = await scoped.post("/api/messages", {"sender": "p", "payload": {
-                "channel": "#lab", "content": "from the workspace token"}})
+            status, refused = await scoped.post(
+                "/api/messages",
+                {
+                    "sender": "p",
+                    "payload": {"channel": "#lab", "content": "from the workspace token"},
+                },
+            )
             assert status == 401 and "admin token" in refused["error"]
-            status, posted = await admin.post("/api/messages", {"sender": "p", "payload": {
-                "channel": "#lab", "content": "inside"}}, params={"workspace": ws_id})
+            status, posted = await admin.post(
+                "/api/messages",
+                {"sender": "p", "payload": {"channel": "#lab", "content": "inside"}},
+                params={"workspace": ws_id},
+            )
             assert status == 201 and posted["workspace"] == ws_id
             _, rows = await scoped.get("/api/history/lab")
             assert [r["content"] for r in rows] == ["inside"]
@@ -262,18 +317,19 @@ async def test_workspace_tokens_and_invites(admin, http_hub):
         assert status == 201 and invite["token"].startswith("inv_")
         _, invites = await admin.get(f"/api/workspaces/{ws_id}/invites")
         assert [i["token"] for i in invites["invites"]] == [invite["token"]]
-        status, redeemed = await admin.post("/api/invites/redeem", {"invite": invite["token"]},
-                                            token=None)
+        status, redeemed = await admin.post(
+            "/api/invites/redeem", {"invite": invite["token"]}, token=None
+        )
         assert status == 201 and redeemed["workspace_id"] == ws_id
-        agent = await RawAgent.connect(http_hub.agent_url(redeemed["token"]), "invitee",
-                                       ["#lab"])
+        agent = await RawAgent.connect(http_hub.agent_url(redeemed["token"]), "invitee", ["#lab"])
         try:
             ack = await agent.post("#lab", "joined via invite")
             assert ack["payload"]["status"] == "ok"
         finally:
             await agent.close()
-        status, body = await admin.post("/api/invites/redeem", {"invite": invite["token"]},
-                                        token=None)
+        status, body = await admin.post(
+            "/api/invites/redeem", {"invite": invite["token"]}, token=None
+        )
         assert status == 410 and "used up" in body["error"]
         status, _ = await admin.post("/api/invites/redeem", {"invite": "inv_nope"}, token=None)
         assert status == 404
@@ -300,12 +356,14 @@ async def test_cors_allows_configured_origins_only(http_hub):
             assert resp.status == 204
             assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
             assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
-        async with api.session.options(api.base_url + "/api/messages",
-                                       headers={**pre, "Origin": "http://evil.example"}) as resp:
+        async with api.session.options(
+            api.base_url + "/api/messages", headers={**pre, "Origin": "http://evil.example"}
+        ) as resp:
             assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
-        async with api.session.get(api.base_url + "/api/stats", headers={
-                "Origin": ALLOWED_ORIGIN,
-                "Authorization": f"Bearer {http_hub.admin_token}"}) as resp:
+        async with api.session.get(
+            api.base_url + "/api/stats",
+            headers={"Origin": ALLOWED_ORIGIN, "Authorization": f"Bearer {http_hub.admin_token}"},
+        ) as resp:
             assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     finally:
         await api.close()
@@ -316,8 +374,14 @@ async def test_post_without_persister_is_503_then_stored_once(http_hub):
     try:
         assert http_hub.ctl("stop", "persister").returncode == 0
         msg_id = str(uuid.uuid4())
-        status, body = await api.post("/api/messages", {"id": msg_id, "sender": "op", "payload": {
-            "channel": "#outage", "content": "while the persister is down"}})
+        status, body = await api.post(
+            "/api/messages",
+            {
+                "id": msg_id,
+                "sender": "op",
+                "payload": {"channel": "#outage", "content": "while the persister is down"},
+            },
+        )
         assert status == 503 and body["id"] == msg_id and "queued" in body["error"]
         assert http_hub.store().history("default", "#outage") == []
         assert http_hub.ctl("start", "persister").returncode == 0
@@ -328,8 +392,14 @@ async def test_post_without_persister_is_503_then_stored_once(http_hub):
         rows = await eventually(stored, timeout=15, what="the queued message stored")
         assert [r["msg_id"] for r in rows] == [msg_id]
         # Re-posting the same id after a 503 is safe: answered, not stored twice.
-        status, body = await api.post("/api/messages", {"id": msg_id, "sender": "op", "payload": {
-            "channel": "#outage", "content": "while the persister is down"}})
+        status, body = await api.post(
+            "/api/messages",
+            {
+                "id": msg_id,
+                "sender": "op",
+                "payload": {"channel": "#outage", "content": "while the persister is down"},
+            },
+        )
         assert status == 201 and body["duplicate"] is True
         assert len(http_hub.store().history("default", "#outage")) == 1
 

@@ -30,9 +30,13 @@ ADMIN_BODY_LIMIT = 64 * 1024
 def edge_hub():
     from scitex_orochi.hub.testing import Hub
 
-    hub = Hub(extra_env={"SCITEX_OROCHI_HTTP_HEADER_TIMEOUT_S": str(HEAD_TIMEOUT_S),
-                         "SCITEX_OROCHI_HTTP_MAX_CONN_PER_ADDR": str(PER_ADDR),
-                         "SCITEX_OROCHI_HTTP_MAX_CONNECTIONS": str(TOTAL)}).start()
+    hub = Hub(
+        extra_env={
+            "SCITEX_OROCHI_HTTP_HEADER_TIMEOUT_S": str(HEAD_TIMEOUT_S),
+            "SCITEX_OROCHI_HTTP_MAX_CONN_PER_ADDR": str(PER_ADDR),
+            "SCITEX_OROCHI_HTTP_MAX_CONNECTIONS": str(TOTAL),
+        }
+    ).start()
     wait_http_ready(hub)
     yield hub
     hub.stop()
@@ -50,6 +54,7 @@ async def metric(hub, name: str) -> float:
 
 async def settled(hub) -> None:
     """Wait until only the probe itself is open on the dashboard port."""
+
     async def idle() -> bool:
         return await metric(hub, "connections_open") <= 1
 
@@ -59,8 +64,14 @@ async def settled(hub) -> None:
 async def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(edge_hub):
     reader, writer = await rawhttp.connect(edge_hub.dashboard_port)
     try:
-        writer.write(head("POST", "/api/invites/redeem", Transfer_Encoding="chunked",
-                          Content_Type="application/json"))
+        writer.write(
+            head(
+                "POST",
+                "/api/invites/redeem",
+                Transfer_Encoding="chunked",
+                Content_Type="application/json",
+            )
+        )
         sent = 0
         while sent <= ADMIN_BODY_LIMIT + 16 * 1024:  # a little past the limit, never ended
             writer.write(chunk(b" " * 16 * 1024))
@@ -76,15 +87,26 @@ async def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(edge_hu
 
 async def test_content_length_over_the_limit_is_413_before_any_body(edge_hub):
     port = edge_hub.dashboard_port
-    resp = await rawhttp.request(port, "POST", "/api/invites/redeem",
-                                 Content_Length=str(10**9), Content_Type="application/json")
+    resp = await rawhttp.request(
+        port,
+        "POST",
+        "/api/invites/redeem",
+        Content_Length=str(10**9),
+        Content_Type="application/json",
+    )
     assert resp.status == 413 and "body over" in resp.json()["error"]
     # A message body is limited by the frame limit, once the admin token is proven.
     reader, writer = await rawhttp.connect(port)
     try:
-        writer.write(head("POST", "/api/messages", Transfer_Encoding="chunked",
-                          Authorization=f"Bearer {edge_hub.admin_token}",
-                          Content_Type="application/json"))
+        writer.write(
+            head(
+                "POST",
+                "/api/messages",
+                Transfer_Encoding="chunked",
+                Authorization=f"Bearer {edge_hub.admin_token}",
+                Content_Type="application/json",
+            )
+        )
         for _ in range(72):  # 1.1 MiB of a 1 MiB limit, never ended
             writer.write(chunk(b" " * 16 * 1024))
         await writer.drain()
@@ -94,14 +116,21 @@ async def test_content_length_over_the_limit_is_413_before_any_body(edge_hub):
         writer.close()
 
 
-@pytest.mark.parametrize("target", ["/api/messages", "/api/upload-base64",
-                                    "/api/workspaces", "/api/upload"])
+@pytest.mark.parametrize(
+    "target", ["/api/messages", "/api/upload-base64", "/api/workspaces", "/api/upload"]
+)
 async def test_routes_that_need_a_token_refuse_before_reading_the_body(edge_hub, target):
     reader, writer = await rawhttp.connect(edge_hub.dashboard_port)
     try:
-        writer.write(head("POST", target, Transfer_Encoding="chunked",
-                          Authorization=f"Bearer {edge_hub.default_token}",
-                          Content_Type="application/json"))
+        writer.write(
+            head(
+                "POST",
+                target,
+                Transfer_Encoding="chunked",
+                Authorization=f"Bearer {edge_hub.default_token}",
+                Content_Type="application/json",
+            )
+        )
         writer.write(chunk(b" " * 1024))  # the body has hardly begun
         await writer.drain()
         resp = await rawhttp.read_response(reader)
@@ -165,15 +194,24 @@ async def test_a_kept_alive_connection_gets_the_timeout_for_each_head(edge_hub):
 
 async def test_the_head_timeout_never_cuts_a_body_or_an_observer_socket(edge_hub):
     port = edge_hub.dashboard_port
-    obs = await RawAgent.connect(f"ws://127.0.0.1:{port}/ws?token={edge_hub.admin_token}",
-                                 register=False)
+    obs = await RawAgent.connect(
+        f"ws://127.0.0.1:{port}/ws?token={edge_hub.admin_token}", register=False
+    )
     reader, writer = await rawhttp.connect(port)
     try:
-        body = json.dumps({"sender": "slow", "payload": {"channel": "#edge",
-                                                         "content": "sent slowly"}}).encode()
-        writer.write(head("POST", "/api/messages", Content_Type="application/json",
-                          Content_Length=str(len(body)),
-                          Authorization=f"Bearer {edge_hub.admin_token}") + body[:10])
+        body = json.dumps(
+            {"sender": "slow", "payload": {"channel": "#edge", "content": "sent slowly"}}
+        ).encode()
+        writer.write(
+            head(
+                "POST",
+                "/api/messages",
+                Content_Type="application/json",
+                Content_Length=str(len(body)),
+                Authorization=f"Bearer {edge_hub.admin_token}",
+            )
+            + body[:10]
+        )
         await writer.drain()
         # Longer than the head timeout between two halves of the body: still open.
         assert await rawhttp.closed_by_server(reader, HEAD_TIMEOUT_S * 2) is None
@@ -192,8 +230,10 @@ async def test_the_head_timeout_never_cuts_a_body_or_an_observer_socket(edge_hub
 async def _hold(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection the server must keep: a complete head, a body that has not arrived."""
     reader, writer = await rawhttp.connect(port, source)
-    writer.write(head("POST", "/api/invites/redeem", Content_Type="application/json",
-                      Content_Length="100") + b"{")
+    writer.write(
+        head("POST", "/api/invites/redeem", Content_Type="application/json", Content_Length="100")
+        + b"{"
+    )
     await writer.drain()
     return reader, writer
 
@@ -214,8 +254,10 @@ async def test_connections_over_the_limits_get_a_503_and_are_closed(edge_hub):
         writer.write(head("GET", "/healthz"))
         resp = await rawhttp.read_response(reader)
         assert resp.status == 503 and resp.headers["retry-after"].isdigit()
-        assert resp.json() == {"error": "too many connections from your address; retry later",
-                               "status": 503}
+        assert resp.json() == {
+            "error": "too many connections from your address; retry later",
+            "status": 503,
+        }
         assert await rawhttp.closed_by_server(reader, 5) is not None
         writer.close()
         # Another address is still welcome...
@@ -246,8 +288,7 @@ async def test_connections_over_the_limits_get_a_503_and_are_closed(edge_hub):
     assert 'orochi_http_connections_refused_total{reason="per_address"}' in refused.body.decode()
 
 
-async def test_a_flood_of_slow_and_refused_connections_keeps_healthz_and_the_log_bounded(
-        edge_hub):
+async def test_a_flood_of_slow_and_refused_connections_keeps_healthz_and_the_log_bounded(edge_hub):
     port = edge_hub.dashboard_port
     await settled(edge_hub)
     log_start = edge_hub.log_path.stat().st_size
@@ -280,7 +321,8 @@ async def test_a_flood_of_slow_and_refused_connections_keeps_healthz_and_the_log
     prober = asyncio.create_task(probe())
     try:
         answers = await asyncio.wait_for(
-            asyncio.gather(*(slow_client(n) for n in range(flood_size))), 60 * TIME_SCALE)
+            asyncio.gather(*(slow_client(n) for n in range(flood_size))), 60 * TIME_SCALE
+        )
     finally:
         stop.set()
         await prober
@@ -291,8 +333,13 @@ async def test_a_flood_of_slow_and_refused_connections_keeps_healthz_and_the_log
     await settled(edge_hub)
 
     text = edge_hub.log_path.read_bytes()[log_start:].decode(errors="replace")
-    lines = [line for line in text.splitlines() if " gateway_http " in line
-             and '"GET /healthz ' not in line and '"GET /metrics ' not in line]
+    lines = [
+        line
+        for line in text.splitlines()
+        if " gateway_http " in line
+        and '"GET /healthz ' not in line
+        and '"GET /metrics ' not in line
+    ]
     # Without the repeat filter: one line per refused and per timed-out connection.
     assert len(lines) <= 60, "\n".join(lines[:80])
     assert any("refused a connection from 127.0.0.5" in line for line in lines)
@@ -337,8 +384,14 @@ async def test_memory_stays_bounded_under_many_large_chunked_bodies(hub_factory)
     async def sender() -> int | None:
         reader, writer = await rawhttp.connect(port)
         try:
-            writer.write(head("POST", "/api/invites/redeem", Transfer_Encoding="chunked",
-                              Content_Type="application/json"))
+            writer.write(
+                head(
+                    "POST",
+                    "/api/invites/redeem",
+                    Transfer_Encoding="chunked",
+                    Content_Type="application/json",
+                )
+            )
             sent = 0
             while sent < body_bytes:
                 writer.write(piece)
@@ -358,15 +411,18 @@ async def test_memory_stays_bounded_under_many_large_chunked_bodies(hub_factory)
     sampler = asyncio.create_task(sample())
     started = time.monotonic()
     try:
-        statuses = await asyncio.wait_for(asyncio.gather(*(sender() for _ in range(50))),
-                                          120 * TIME_SCALE)
+        statuses = await asyncio.wait_for(
+            asyncio.gather(*(sender() for _ in range(50))), 120 * TIME_SCALE
+        )
     finally:
         done.set()
         await sampler
     grown_mib = (peak - baseline) / 1024
-    print(f"gateway_http VmRSS {baseline / 1024:.1f} MiB -> peak {peak / 1024:.1f} MiB "
-          f"(+{grown_mib:.1f} MiB) over 50 x 30 MiB in {time.monotonic() - started:.1f}s; "
-          f"answers {sorted(set(map(str, statuses)))}")
+    print(
+        f"gateway_http VmRSS {baseline / 1024:.1f} MiB -> peak {peak / 1024:.1f} MiB "
+        f"(+{grown_mib:.1f} MiB) over 50 x 30 MiB in {time.monotonic() - started:.1f}s; "
+        f"answers {sorted(set(map(str, statuses)))}"
+    )
     assert grown_mib < 100, grown_mib
     assert statuses.count(413) >= 25, statuses  # the rest were cut off while still sending
     assert (await rawhttp.request(port, "GET", "/healthz")).status == 200

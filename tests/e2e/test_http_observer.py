@@ -48,8 +48,9 @@ async def test_observer_sees_messages_presence_and_status(http_hub):
     agent = await RawAgent.connect(http_hub.agent_url(), "watched", ["#obs"], project="p1")
     other = None
     try:
-        joined = await obs.wait(lambda f: f["type"] == "presence_change"
-                                and f["payload"]["agent"] == "watched")
+        joined = await obs.wait(
+            lambda f: f["type"] == "presence_change" and f["payload"]["agent"] == "watched"
+        )
         assert joined["sender"] == "orochi-server"
         assert joined["payload"]["event"] == "connected"
         assert joined["payload"]["channels"] == ["#obs"]
@@ -58,8 +59,9 @@ async def test_observer_sees_messages_presence_and_status(http_hub):
         msg = await obs.wait(lambda f: f["type"] == "message" and f["sender"] == "watched")
         assert msg["payload"]["content"] == "visible to observers"
         assert msg["payload"]["seq"] == ack["payload"]["seq"]
-        await agent.request({"type": "status_update",
-                             "payload": {"status": "busy", "current_task": "indexing"}})
+        await agent.request(
+            {"type": "status_update", "payload": {"status": "busy", "current_task": "indexing"}}
+        )
         status = await obs.wait(lambda f: f["type"] == "status_update")
         assert status["payload"]["agent"] == "watched"
         assert status["payload"]["status"] == "busy"
@@ -69,8 +71,9 @@ async def test_observer_sees_messages_presence_and_status(http_hub):
         replies = await other.request({"type": "presence"})
         assert set(replies[0]["payload"]["agents"]) == {"watched", "asker"}
         await agent.close()
-        left = await obs.wait(lambda f: f["type"] == "presence_change"
-                              and f["payload"]["event"] == "disconnected")
+        left = await obs.wait(
+            lambda f: f["type"] == "presence_change" and f["payload"]["event"] == "disconnected"
+        )
         assert left["payload"]["agent"] == "watched"
         # Nothing is delivered twice to one observer.
         assert len([f for f in obs.frames if f.get("id") == msg["id"]]) == 1
@@ -84,8 +87,13 @@ async def test_observer_posts_reach_agents_and_are_acked_durably(http_hub):
     obs = await RawAgent.connect(observer_url(http_hub, http_hub.admin_token), register=False)
     agent = await RawAgent.connect(http_hub.agent_url(), "listener", ["#talk"])
     try:
-        msg_id = await obs.send({"type": "message", "sender": "Yusuke",
-                                 "payload": {"channel": "#talk", "content": "hi @listener"}})
+        msg_id = await obs.send(
+            {
+                "type": "message",
+                "sender": "Yusuke",
+                "payload": {"channel": "#talk", "content": "hi @listener"},
+            }
+        )
         ack = await obs.ack_of(msg_id)
         assert ack["payload"]["status"] == "ok" and ack["payload"]["seq"] >= 1
         got = await agent.wait(lambda f: f.get("id") == msg_id)
@@ -93,8 +101,9 @@ async def test_observer_posts_reach_agents_and_are_acked_durably(http_hub):
         rows = http_hub.store().history("default", "#talk")
         assert rows[0]["msg_id"] == msg_id and rows[0]["sender_type"] == "human"
         # Bad frames: an error and an error ack, nothing stored.
-        bad_id = await obs.send({"type": "message", "sender": "Yusuke",
-                                 "payload": {"content": "no channel"}})
+        bad_id = await obs.send(
+            {"type": "message", "sender": "Yusuke", "payload": {"content": "no channel"}}
+        )
         err = await obs.wait(lambda f: f["type"] == "error" and f["payload"].get("ref") == bad_id)
         assert "payload.channel" in err["payload"]["detail"]
         assert (await obs.ack_of(bad_id))["payload"]["status"] == "error"
@@ -112,19 +121,25 @@ async def test_observers_see_only_their_workspace(http_hub):
     admin = Api(http_hub.http_url, http_hub.admin_token)
     _, created = await admin.post("/api/workspaces", {"name": f"iso-{uuid.uuid4().hex[:6]}"})
     ws_id, ws_token = created["workspace"]["id"], created["token"]
-    default_obs = await RawAgent.connect(observer_url(http_hub, http_hub.default_token),
-                                         register=False)
+    default_obs = await RawAgent.connect(
+        observer_url(http_hub, http_hub.default_token), register=False
+    )
     other_obs = await RawAgent.connect(observer_url(http_hub, ws_token), register=False)
-    admin_all = await RawAgent.connect(observer_url(http_hub, http_hub.admin_token),
-                                       register=False)
+    admin_all = await RawAgent.connect(observer_url(http_hub, http_hub.admin_token), register=False)
     admin_one = await RawAgent.connect(
-        observer_url(http_hub, http_hub.admin_token, workspace=ws_id), register=False)
+        observer_url(http_hub, http_hub.admin_token, workspace=ws_id), register=False
+    )
     try:
-        status, secret = await admin.post("/api/messages", {"sender": "s", "payload": {
-            "channel": "#iso", "content": "other workspace"}}, params={"workspace": ws_id})
+        status, secret = await admin.post(
+            "/api/messages",
+            {"sender": "s", "payload": {"channel": "#iso", "content": "other workspace"}},
+            params={"workspace": ws_id},
+        )
         assert status == 201 and secret["workspace"] == ws_id
-        status, public = await admin.post("/api/messages", {"sender": "s", "payload": {
-            "channel": "#iso", "content": "default workspace"}})
+        status, public = await admin.post(
+            "/api/messages",
+            {"sender": "s", "payload": {"channel": "#iso", "content": "default workspace"}},
+        )
         assert status == 201
         await other_obs.wait(lambda f: f.get("id") == secret["id"])
         await admin_one.wait(lambda f: f.get("id") == secret["id"])
@@ -145,22 +160,34 @@ async def test_observers_see_only_their_workspace(http_hub):
 async def test_a_workspace_token_observer_reads_but_may_not_post(http_hub):
     channel = f"#ro-{uuid.uuid4().hex[:6]}"
     obs = await RawAgent.connect(observer_url(http_hub, http_hub.default_token), register=False)
-    admin_obs = await RawAgent.connect(observer_url(http_hub, http_hub.admin_token),
-                                       register=False)
+    admin_obs = await RawAgent.connect(observer_url(http_hub, http_hub.admin_token), register=False)
     agent = await RawAgent.connect(http_hub.agent_url(), "ro-listener", [channel])
     try:
-        msg_id = await obs.send({"type": "message", "sender": "Mallory",
-                                 "payload": {"channel": channel, "content": "let me in"}})
+        msg_id = await obs.send(
+            {
+                "type": "message",
+                "sender": "Mallory",
+                "payload": {"channel": channel, "content": "let me in"},
+            }
+        )
         err = await obs.wait(lambda f: f["type"] == "error" and f["payload"].get("ref") == msg_id)
         assert err["sender"] == "orochi-server"
-        assert err["payload"] == {"code": "FORBIDDEN", "detail": "posting needs the admin token",
-                                  "ref": msg_id}
+        assert err["payload"] == {
+            "code": "FORBIDDEN",
+            "detail": "posting needs the admin token",
+            "ref": msg_id,
+        }
         ack = await obs.ack_of(msg_id)
         assert ack["payload"]["status"] == "error" and ack["payload"]["code"] == "FORBIDDEN"
         # The admin observer's post goes through and is delivered to the read-only
         # observer; deliveries keep order, so the refused one would have come first.
-        ok_id = await admin_obs.send({"type": "message", "sender": "Yusuke",
-                                      "payload": {"channel": channel, "content": "admin here"}})
+        ok_id = await admin_obs.send(
+            {
+                "type": "message",
+                "sender": "Yusuke",
+                "payload": {"channel": channel, "content": "admin here"},
+            }
+        )
         assert (await admin_obs.ack_of(ok_id))["payload"]["status"] == "ok"
         seen = await obs.wait(lambda f: f.get("id") == ok_id)
         assert seen["payload"]["content"] == "admin here"

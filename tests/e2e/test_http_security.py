@@ -20,7 +20,8 @@ from support.http_util import Api, wait_http_ready
 from support.util import TIME_SCALE, eventually
 
 PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 ALLOWED = "hub.example,.corp.example"
 
 
@@ -58,13 +59,24 @@ async def test_unknown_hosts_are_refused_with_the_setting_to_change(sec_hub):
             assert body["status"] == 421 and body["setting"] == "SCITEX_OROCHI_ALLOWED_HOSTS"
             assert "SCITEX_OROCHI_ALLOWED_HOSTS" in body["error"]
     # The observer socket too: a rebinding page must not open it.
-    resp = await rawhttp.request(port, "GET", f"/ws?token={sec_hub.admin_token}",
-                                 host="evil.example", Upgrade="websocket",
-                                 Sec_WebSocket_Version="13",
-                                 Sec_WebSocket_Key=base64.b64encode(b"x" * 16).decode())
+    resp = await rawhttp.request(
+        port,
+        "GET",
+        f"/ws?token={sec_hub.admin_token}",
+        host="evil.example",
+        Upgrade="websocket",
+        Sec_WebSocket_Version="13",
+        Sec_WebSocket_Key=base64.b64encode(b"x" * 16).decode(),
+    )
     assert resp.status == 421
-    for host in ("127.0.0.1", f"127.0.0.1:{port}", f"localhost:{port}", "[::1]:8559",
-                 "hub.example", "lab.corp.example:443"):
+    for host in (
+        "127.0.0.1",
+        f"127.0.0.1:{port}",
+        f"localhost:{port}",
+        "[::1]:8559",
+        "hub.example",
+        "lab.corp.example:443",
+    ):
         assert (await rawhttp.request(port, "GET", "/healthz", host=host)).status == 200, host
 
 
@@ -76,24 +88,38 @@ async def test_no_token_appears_in_the_log(sec_hub, admin):
     assert status == 201
     wrong = "wrong-" + uuid.uuid4().hex
     port = sec_hub.dashboard_port
-    for target in (f"/api/agents?token={token}", f"/api/stats?limit=1&token={token}",
-                   f"/?token={token}", f"/media/2026-01/{'a' * 32}.png?token={token}",
-                   f"/api/agents?token={wrong}", f"/metrics?token={sec_hub.admin_token}",
-                   f"/api/whoami?token={sec_hub.admin_token}&workspace={ws_id}"):
+    for target in (
+        f"/api/agents?token={token}",
+        f"/api/stats?limit=1&token={token}",
+        f"/?token={token}",
+        f"/media/2026-01/{'a' * 32}.png?token={token}",
+        f"/api/agents?token={wrong}",
+        f"/metrics?token={sec_hub.admin_token}",
+        f"/api/whoami?token={sec_hub.admin_token}&workspace={ws_id}",
+    ):
         await rawhttp.request(port, "GET", target)
     await rawhttp.request(port, "GET", "/api/agents", Authorization=f"Bearer {token}")
-    await rawhttp.request(port, "DELETE", f"/api/workspaces/{ws_id}/tokens/{extra['token']}",
-                          Authorization=f"Bearer {sec_hub.admin_token}")
-    await rawhttp.request(port, "DELETE", f"/api/workspaces/{ws_id}/invites/{invite['token']}",
-                          Authorization=f"Bearer {sec_hub.admin_token}")
+    await rawhttp.request(
+        port,
+        "DELETE",
+        f"/api/workspaces/{ws_id}/tokens/{extra['token']}",
+        Authorization=f"Bearer {sec_hub.admin_token}",
+    )
+    await rawhttp.request(
+        port,
+        "DELETE",
+        f"/api/workspaces/{ws_id}/invites/{invite['token']}",
+        Authorization=f"Bearer {sec_hub.admin_token}",
+    )
     obs = await RawAgent.connect(f"ws://127.0.0.1:{port}/ws?token={token}", register=False)
     await obs.close()
     # Requests aiohttp cannot parse: its own error lines quoted the raw request.
-    for raw in (f"GET /?token={token} HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
-                f"GET /?token={token}\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                f"GET /?token={token}{'a' * 9000} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\x7f"
-                "\r\n\r\n"):
+    for raw in (
+        f"GET /?token={token} HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+        f"GET /?token={token}\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        f"GET /?token={token}{'a' * 9000} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\x7f\r\n\r\n",
+    ):
         reader, writer = await rawhttp.connect(port)
         writer.write(raw.encode())
         resp = await rawhttp.read_response(reader)
@@ -102,8 +128,9 @@ async def test_no_token_appears_in_the_log(sec_hub, admin):
         assert resp.headers["content-type"].startswith("application/json")
     status, ticket = await Api(sec_hub.http_url, token).post("/api/ws-ticket")
     assert status == 200
-    obs = await RawAgent.connect(f"ws://127.0.0.1:{port}/ws?ticket={ticket['ticket']}",
-                                 register=False)
+    obs = await RawAgent.connect(
+        f"ws://127.0.0.1:{port}/ws?ticket={ticket['ticket']}", register=False
+    )
     await obs.close()
     marker = f"/healthz?end={uuid.uuid4().hex}"
     await rawhttp.request(port, "GET", marker)
@@ -115,8 +142,15 @@ async def test_no_token_appears_in_the_log(sec_hub, admin):
     log = text()
     assert "GET /api/agents?token=*** HTTP/1.1" in log and "/ws?ticket=***" in log
     assert f"/api/workspaces/{ws_id}/tokens/***" in log
-    for secret in (token, extra["token"], invite["token"], wrong, ticket["ticket"],
-                   sec_hub.admin_token, "Bearer "):
+    for secret in (
+        token,
+        extra["token"],
+        invite["token"],
+        wrong,
+        ticket["ticket"],
+        sec_hub.admin_token,
+        "Bearer ",
+    ):
         assert secret not in log, secret
 
 
@@ -136,8 +170,10 @@ async def test_observer_tickets(sec_hub, admin):
     obs = await RawAgent.connect(url, register=False)
     try:
         channel = f"#tk-{uuid.uuid4().hex[:6]}"
-        status, posted = await admin.post("/api/messages", {"sender": "ops", "payload": {
-            "channel": channel, "content": "seen through a ticket"}})
+        status, posted = await admin.post(
+            "/api/messages",
+            {"sender": "ops", "payload": {"channel": channel, "content": "seen through a ticket"}},
+        )
         assert status == 201
         got = await obs.wait(lambda f: f.get("id") == posted["id"], timeout=10)
         assert got["payload"]["content"] == "seen through a ticket"
@@ -152,14 +188,17 @@ async def test_observer_tickets(sec_hub, admin):
 async def test_metrics_show_workspaces_to_the_admin_only(sec_hub):
     agent = await RawAgent.connect(sec_hub.agent_url(), "metered", ["#general"])
     try:
+
         async def text(token: str | None) -> str:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            return (await rawhttp.request(sec_hub.dashboard_port, "GET", "/metrics",
-                                          **headers)).body.decode()
+            return (
+                await rawhttp.request(sec_hub.dashboard_port, "GET", "/metrics", **headers)
+            ).body.decode()
 
         async def labelled() -> bool:
             return 'orochi_http_agents_online{workspace="default"} 1' in await text(
-                sec_hub.admin_token)
+                sec_hub.admin_token
+            )
 
         await eventually(labelled, 10, "the agent in the admin's metrics")
         for token in (None, sec_hub.default_token, "wks_" + "0" * 32):
@@ -172,8 +211,11 @@ async def test_metrics_show_workspaces_to_the_admin_only(sec_hub):
 
 async def _upload(admin: Api, workspace: str | None) -> str:
     params = {"workspace": workspace} if workspace else None
-    status, body = await admin.post("/api/upload-base64", {
-        "data": base64.b64encode(PNG).decode(), "filename": "dot.png"}, params=params)
+    status, body = await admin.post(
+        "/api/upload-base64",
+        {"data": base64.b64encode(PNG).decode(), "filename": "dot.png"},
+        params=params,
+    )
     assert status == 201, body
     return body["url"]
 
@@ -183,11 +225,11 @@ async def test_media_is_served_only_to_its_workspace(sec_hub, admin):
     mine = await _upload(admin, None)  # the admin's upload goes to the default workspace
     theirs = await _upload(admin, other_ws)
     root = Path(sec_hub.cfg.http.media_root)
-    meta = read_sidecar(root / mine[len("/media/"):])
+    meta = read_sidecar(root / mine[len("/media/") :])
     assert meta is not None and meta["workspace"] == "default"
     assert meta["mime_type"] == "image/png" and meta["size"] == len(PNG)
     assert meta["filename"] == "dot.png" and len(meta["sha256"]) == 64
-    assert read_sidecar(root / theirs[len("/media/"):])["workspace"] == other_ws
+    assert read_sidecar(root / theirs[len("/media/") :])["workspace"] == other_ws
 
     async def fetch(url: str, token: str | None, *, query: bool = False) -> int:
         if query and token:

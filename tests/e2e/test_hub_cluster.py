@@ -30,8 +30,9 @@ async def connect_on(hub, gateways: dict[str, list[RawAgent]], want: int, channe
             return
         agent = await RawAgent.connect(hub.agent_url(), None, register=False)
         agent.name = uid("ag")
-        replies = await agent.request({"type": "register", "sender": agent.name,
-                                       "payload": {"channels": channels}})
+        replies = await agent.request(
+            {"type": "register", "sender": agent.name, "payload": {"channels": channels}}
+        )
         gateways.setdefault(replies[-1]["payload"]["gateway"], []).append(agent)
     raise AssertionError(f"agents landed on only {list(gateways)} after {MAX_CONNECT_TRIES}")
 
@@ -81,8 +82,9 @@ async def test_duplicate_name_on_another_gateway_closes_the_older(hub2):
     for _ in range(MAX_CONNECT_TRIES):
         new = await RawAgent.connect(hub2.agent_url(), None, register=False)
         new.name = old.name
-        replies = await new.request({"type": "register", "sender": old.name,
-                                     "payload": {"channels": ["#dupe"]}})
+        replies = await new.request(
+            {"type": "register", "sender": old.name, "payload": {"channels": ["#dupe"]}}
+        )
         if replies[-1]["payload"]["gateway"] == g2:
             break
         # Landed on the same gateway: that replaced `old` locally; use it as the old one.
@@ -108,8 +110,11 @@ async def test_killed_gateway_expires_from_the_others(hub2):
         return all(v.name in p for v in victims)
 
     await eventually(listed, 5, "victims listed")
-    program = next(p for p, (_, pid) in hub2.status().items()
-                   if p.startswith("gateway_ws") and str(pid) in victims_gw.split("-"))
+    program = next(
+        p
+        for p, (_, pid) in hub2.status().items()
+        if p.startswith("gateway_ws") and str(pid) in victims_gw.split("-")
+    )
     old_pid = hub2.kill(program, signal.SIGKILL)
     started = time.monotonic()
 
@@ -136,8 +141,9 @@ def supervisord_exit_line(hub, program: str) -> str:
     return wait_for(line, 20, f"{program} stop line")
 
 
-@pytest.mark.parametrize("program", ["broker", "persister", "gateway_ws:gateway_ws_00",
-                                     "gateway_http"])
+@pytest.mark.parametrize(
+    "program", ["broker", "persister", "gateway_ws:gateway_ws_00", "gateway_http"]
+)
 def test_sigterm_exits_cleanly_within_the_deadline(hub, program):
     started = time.monotonic()
     result = hub.ctl("stop", program)
@@ -158,8 +164,14 @@ async def test_persister_and_broker_restarts_lose_nothing_acked(hub):
     async def send_batch(n: int, timeout: float) -> None:
         ids = []
         for i in range(n):
-            ids.append(await sender.send({"type": "message", "payload": {
-                "channel": "#durable", "content": f"m{len(acked) + i}"}}))
+            ids.append(
+                await sender.send(
+                    {
+                        "type": "message",
+                        "payload": {"channel": "#durable", "content": f"m{len(acked) + i}"},
+                    }
+                )
+            )
         for mid in ids:
             ack = await sender.ack_of(mid, timeout)
             acked[mid] = ack["payload"]["seq"]
@@ -189,16 +201,32 @@ async def test_persister_and_broker_restarts_lose_nothing_acked(hub):
 
 def test_tail_prints_bus_traffic(hub):
     env = dict(hub.env)
-    proc = subprocess.Popen([sys.executable, "-m", "scitex_orochi.cli", "tail", "dlv.",
-                             "--json", "-n", "1", "--timeout", "30"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scitex_orochi.cli",
+            "tail",
+            "dlv.",
+            "--json",
+            "-n",
+            "1",
+            "--timeout",
+            "30",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     banner: list[str] = []
     reader = threading.Thread(target=lambda: banner.append(proc.stderr.readline()), daemon=True)
     reader.start()
     try:
         # tail prints its banner once its subscription has made the round trip.
-        wait_for(lambda: proc.poll() is not None or any("tailing" in b for b in banner), 10,
-                 "tail ready")
+        wait_for(
+            lambda: proc.poll() is not None or any("tailing" in b for b in banner), 10, "tail ready"
+        )
 
         async def post():
             agent = await RawAgent.connect(hub.agent_url(), uid("t"), ["#tail"])
@@ -219,9 +247,13 @@ def test_tail_prints_bus_traffic(hub):
 
 
 def test_tail_human_output(hub):
-    result = subprocess.run([sys.executable, "-m", "scitex_orochi.cli", "tail", "snap|",
-                             "-n", "1", "--timeout", "20"], env=hub.env, capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "scitex_orochi.cli", "tail", "snap|", "-n", "1", "--timeout", "20"],
+        env=hub.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     assert "snap| gw=gw-" in result.stdout
 
@@ -233,10 +265,12 @@ async def test_status_and_heartbeats_travel_over_the_bus(hub):
     bus.subscribe(b"pres.default|")
     bus.wait_ready(10)
     agent = await RawAgent.connect(hub.agent_url(), uid("st"), ["#s"], machine="box")
-    await agent.request({"type": "status_update", "payload": {"status": "busy",
-                                                              "current_task": "compiling"}})
-    await agent.request({"type": "heartbeat", "payload": {"cpu_count": 8,
-                                                          "mem_used_percent": 12.5}})
+    await agent.request(
+        {"type": "status_update", "payload": {"status": "busy", "current_task": "compiling"}}
+    )
+    await agent.request(
+        {"type": "heartbeat", "payload": {"cpu_count": 8, "mem_used_percent": 12.5}}
+    )
     events = {}
     deadline = time.monotonic() + 10
     while len(events) < 3 and time.monotonic() < deadline:

@@ -23,11 +23,11 @@ async def test_hub_on_postgres_routes_persists_and_resumes(hub_factory, pg_url):
     hub.wait_restarted("persister", old)
     seqs = [x["payload"]["seq"] for x in acks]
     assert seqs == list(range(1, 21))
-    got = await b.wait_count(lambda f: f["type"] == "message"
-                             and f["payload"].get("channel") == "#pg", 20)
+    got = await b.wait_count(
+        lambda f: f["type"] == "message" and f["payload"].get("channel") == "#pg", 20
+    )
     assert [m["payload"]["seq"] for m in got] == seqs
-    rows = (await b.request({"type": "query", "payload": {"channel": "#pg",
-                                                          "after_seq": 15}}))[0]
+    rows = (await b.request({"type": "query", "payload": {"channel": "#pg", "after_seq": 15}}))[0]
     assert [r["content"] for r in rows["payload"]["history"]] == [f"m{i}" for i in range(15, 20)]
     store = hub.store()
     assert len(store.history("default", "#pg", after_seq=0, limit=1000)) == 20

@@ -32,8 +32,10 @@ async def test_auth_missing_and_wrong_token(shared_hub):
 
 
 async def test_admin_and_workspace_tokens_work_on_any_path(shared_hub):
-    for url in (f"{shared_hub.ws_url}/?token={shared_hub.admin_token}",
-                f"{shared_hub.ws_url}/ws/agent/?token={shared_hub.default_token}"):
+    for url in (
+        f"{shared_hub.ws_url}/?token={shared_hub.admin_token}",
+        f"{shared_hub.ws_url}/ws/agent/?token={shared_hub.default_token}",
+    ):
         agent = await RawAgent.connect(url, uid())
         replies = await agent.request({"type": "presence"})
         assert [f["type"] for f in replies] == ["presence", "ack"]
@@ -61,7 +63,7 @@ async def test_invalid_json_gets_parse_error_and_no_ack(shared_hub):
     assert err["payload"]["code"] == "PARSE_ERROR"
     # The connection still works, and no ack was sent for the unparsable frame.
     replies = await agent.request({"type": "presence"})
-    assert not any(f["type"] == "ack" for f in agent.frames[start:-len(replies)])
+    assert not any(f["type"] == "ack" for f in agent.frames[start : -len(replies)])
     await agent.close()
 
 
@@ -74,14 +76,16 @@ async def test_message_routing_seq_and_mentions(shared_hub):
     ack2 = await alice.post("#route", "second")
     assert ack1["payload"]["status"] == "ok" and ack1["payload"]["channel"] == "#route"
     assert ack2["payload"]["seq"] == ack1["payload"]["seq"] + 1
-    got = await bob.wait_count(lambda f: f["type"] == "message"
-                               and f["payload"].get("channel") == "#route", 2)
+    got = await bob.wait_count(
+        lambda f: f["type"] == "message" and f["payload"].get("channel") == "#route", 2
+    )
     assert [m["payload"]["content"] for m in got] == [text, "second"]
     assert [m["payload"]["seq"] for m in got] == [ack1["payload"]["seq"], ack2["payload"]["seq"]]
     assert got[0]["sender"] == alice.name and got[0]["id"] == ack1["payload"]["ref"]
     # carol is not subscribed but is mentioned: she gets the first message once, not the second.
-    mentioned = await carol.wait(lambda f: f["type"] == "message"
-                                 and f["payload"].get("channel") == "#route")
+    mentioned = await carol.wait(
+        lambda f: f["type"] == "message" and f["payload"].get("channel") == "#route"
+    )
     assert mentioned["payload"]["content"] == text
     # bob is subscribed and mentioned: once. alice never gets her own.
     await bob.request({"type": "presence"})
@@ -101,8 +105,9 @@ async def test_every_frame_length_encoding_arrives_intact(shared_hub):
     bob = await RawAgent.connect(shared_hub.agent_url(), uid("bob"), ["#sizes"])
     contents = ["", "é" * 20, "x" * 125, "ü" * 40_000, "y" * 70_000, "z" * 300_000, "ok"]
     acks = await asyncio.gather(*(alice.post("#sizes", c) for c in contents))
-    got = await bob.wait_count(lambda f: f["type"] == "message"
-                               and f["payload"].get("channel") == "#sizes", len(contents))
+    got = await bob.wait_count(
+        lambda f: f["type"] == "message" and f["payload"].get("channel") == "#sizes", len(contents)
+    )
     by_id = {m["id"]: m["payload"]["content"] for m in got}
     assert [by_id[a["payload"]["ref"]] for a in acks] == contents
     assert [m["payload"]["seq"] for m in got] == sorted(a["payload"]["seq"] for a in acks)
@@ -119,10 +124,21 @@ async def test_query_right_after_ack_sees_the_message_and_after_seq(shared_hub):
     replies = await reader.request({"type": "query", "payload": {"channel": "#q", "limit": 3}})
     rows = replies[0]["payload"]["history"]
     assert [r["content"] for r in rows] == ["m4", "m3", "m2"]  # newest first
-    assert {"msg_id", "ts", "channel", "sender", "content", "mentions", "metadata",
-            "sender_type", "attachments", "seq"} <= set(rows[0])
+    assert {
+        "msg_id",
+        "ts",
+        "channel",
+        "sender",
+        "content",
+        "mentions",
+        "metadata",
+        "sender_type",
+        "attachments",
+        "seq",
+    } <= set(rows[0])
     replies = await reader.request(
-        {"type": "query", "payload": {"channel": "#q", "after_seq": seqs[1]}})
+        {"type": "query", "payload": {"channel": "#q", "after_seq": seqs[1]}}
+    )
     rows = replies[0]["payload"]["history"]
     assert [r["seq"] for r in rows] == seqs[2:]  # oldest first
     await writer.close()
@@ -147,13 +163,15 @@ async def test_resent_id_is_acked_again_but_stored_and_delivered_once(shared_hub
 
 async def test_identity_is_bound_to_the_registered_connection(shared_hub):
     anon = await RawAgent.connect(shared_hub.agent_url(), None, register=False)
-    replies = await anon.request({"type": "message", "sender": "someone",
-                                  "payload": {"channel": "#id", "content": "x"}})
+    replies = await anon.request(
+        {"type": "message", "sender": "someone", "payload": {"channel": "#id", "content": "x"}}
+    )
     assert replies[0]["payload"]["code"] == "NOT_REGISTERED"
     assert replies[-1]["payload"]["status"] == "error"
     mallory = await RawAgent.connect(shared_hub.agent_url(), uid("mallory"), ["#id"])
-    replies = await mallory.request({"type": "message", "sender": "victim",
-                                     "payload": {"channel": "#id", "content": "spoof"}})
+    replies = await mallory.request(
+        {"type": "message", "sender": "victim", "payload": {"channel": "#id", "content": "spoof"}}
+    )
     assert replies[0]["payload"]["code"] == "SENDER_MISMATCH"
     replies = await mallory.request({"type": "query", "payload": {"channel": "#id"}})
     assert replies[0]["payload"]["history"] == []
@@ -162,18 +180,21 @@ async def test_identity_is_bound_to_the_registered_connection(shared_hub):
 
 
 BAD_FRAMES = [
-    ('{"type": "message", "id": "b1", "payload": {"channel": 5, "content": "x"}}',
-     "INVALID_FIELD"),
+    ('{"type": "message", "id": "b1", "payload": {"channel": 5, "content": "x"}}', "INVALID_FIELD"),
     ('{"type": "message", "id": "b2", "payload": "nope"}', "INVALID_FIELD"),
     ('{"type": "message", "id": "b3", "payload": {"content": "no channel"}}', "INVALID_FIELD"),
-    ('{"type": "message", "id": "b4", "payload": {"channel": "#bad", "content": []}}',
-     "INVALID_FIELD"),
+    (
+        '{"type": "message", "id": "b4", "payload": {"channel": "#bad", "content": []}}',
+        "INVALID_FIELD",
+    ),
     ('{"type": "subscribe", "id": "b5", "payload": {"channel": null}}', "INVALID_FIELD"),
-    ('{"type": "query", "id": "b6", "payload": {"channel": "#bad", "since": "yesterday"}}',
-     "INVALID_FIELD"),
+    (
+        '{"type": "query", "id": "b6", "payload": {"channel": "#bad", "since": "yesterday"}}',
+        "INVALID_FIELD",
+    ),
     ('{"type": 3}', "PARSE_ERROR"),
     ("[]", "PARSE_ERROR"),
-    ("\"just a string\"", "PARSE_ERROR"),
+    ('"just a string"', "PARSE_ERROR"),
 ]
 
 
@@ -185,8 +206,7 @@ async def test_bad_input_gets_errors_and_the_connection_stays_usable(shared_hub)
         err = await agent.wait(lambda f: f["type"] == "error", start=start)
         assert err["payload"]["code"] == code, text
     await agent.send_raw(b"\x00binary")
-    err = await agent.wait(lambda f: f["type"] == "error"
-                           and "binary" in f["payload"]["detail"])
+    err = await agent.wait(lambda f: f["type"] == "error" and "binary" in f["payload"]["detail"])
     replies = await agent.request({"type": "query", "payload": {"channel": "#bad"}})
     assert replies[0]["payload"]["history"] == []
     ok = await agent.post("#bad", "still works")
@@ -196,8 +216,9 @@ async def test_bad_input_gets_errors_and_the_connection_stays_usable(shared_hub)
 
 async def test_oversized_frame_closes_1009_and_stores_nothing(shared_hub):
     agent = await RawAgent.connect(shared_hub.agent_url(), uid("big"), ["#big"])
-    big = json.dumps({"type": "message", "payload": {"channel": "#big",
-                                                     "content": "x" * (1024 * 1024 + 10)}})
+    big = json.dumps(
+        {"type": "message", "payload": {"channel": "#big", "content": "x" * (1024 * 1024 + 10)}}
+    )
     await agent.send_raw(big)
     code, _ = await asyncio.wait_for(agent.closed, 10)
     assert code == 1009
@@ -259,11 +280,16 @@ async def test_workspace_scoping(shared_hub):
 
 async def test_heartbeat_and_status_update_are_acked(shared_hub):
     agent = await RawAgent.connect(shared_hub.agent_url(), uid("hb"), machine="m1")
-    replies = await agent.request({"type": "heartbeat", "payload": {
-        "cpu_count": 2, "mem_used_percent": 40.0, "orochi_current_task": "testing"}})
+    replies = await agent.request(
+        {
+            "type": "heartbeat",
+            "payload": {"cpu_count": 2, "mem_used_percent": 40.0, "orochi_current_task": "testing"},
+        }
+    )
     assert [f["type"] for f in replies] == ["ack"]
-    replies = await agent.request({"type": "status_update", "payload": {
-        "status": "busy", "current_task": "x"}})
+    replies = await agent.request(
+        {"type": "status_update", "payload": {"status": "busy", "current_task": "x"}}
+    )
     assert [f["type"] for f in replies] == ["ack"]
     await agent.close()
 
@@ -271,10 +297,18 @@ async def test_heartbeat_and_status_update_are_acked(shared_hub):
 @pytest.mark.parametrize("path", ["/", "/ws/agent/"])
 async def test_plain_websockets_client_can_talk(shared_hub, path):
     """An agent written for the published server: plain websockets, next-frame reads."""
-    async with websockets.connect(f"{shared_hub.ws_url}{path}?token="
-                                  f"{shared_hub.default_token}") as ws:
-        await ws.send(json.dumps({"type": "register", "sender": uid("legacy"),
-                                  "payload": {"channels": ["#general"], "machine": "m"}}))
+    async with websockets.connect(
+        f"{shared_hub.ws_url}{path}?token={shared_hub.default_token}"
+    ) as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "register",
+                    "sender": uid("legacy"),
+                    "payload": {"channels": ["#general"], "machine": "m"},
+                }
+            )
+        )
         ack = json.loads(await ws.recv())
         assert ack["type"] == "ack"
         await ws.send(json.dumps({"type": "presence", "sender": "x", "payload": {}}))

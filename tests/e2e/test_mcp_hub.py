@@ -21,8 +21,9 @@ async def test_mcp_against_the_real_hub(hub):
     async with fastmcp.Client(server) as c:
         assert (await call(c, "send", channel="#g", content="real"))["seq"] == 1
         waiting = asyncio.create_task(call(c, "wait_for_message", timeout=WAIT_S))
-        async with OrochiClient("other", port=hub.port, token=hub.default_token,
-                                channels=["#g"]) as other:
+        async with OrochiClient(
+            "other", port=hub.port, token=hub.default_token, channels=["#g"]
+        ) as other:
             await other.send("#g", "reply @mcp-agent")
             got = await asyncio.wait_for(waiting, WAIT_S)
         assert [m["content"] for m in got["messages"]] == ["reply @mcp-agent"]

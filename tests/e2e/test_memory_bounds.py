@@ -40,6 +40,7 @@ def rss_bytes(pid: int) -> int:
 def mem_hub(hub_factory):
     def start(**env: str) -> Hub:
         return hub_factory(extra_env={f"SCITEX_OROCHI_{k}": v for k, v in env.items()})
+
     return start
 
 
@@ -68,18 +69,36 @@ async def test_history_replies_hold_one_page(mem_hub):
     store = Store(hub.cfg.db.url)
     now = datetime.now(UTC)
     try:
-        store.insert_messages([{
-            "msg_id": f"h{i}", "workspace_id": "default", "channel": "#huge", "seq": i,
-            "ts": now.isoformat(), "ts_epoch": now.timestamp(), "sender": "x",
-            "sender_type": "agent", "content": "h" * 900_000, "mentions": [], "metadata": {},
-            "attachments": []} for i in range(1, 301)])
+        store.insert_messages(
+            [
+                {
+                    "msg_id": f"h{i}",
+                    "workspace_id": "default",
+                    "channel": "#huge",
+                    "seq": i,
+                    "ts": now.isoformat(),
+                    "ts_epoch": now.timestamp(),
+                    "sender": "x",
+                    "sender_type": "agent",
+                    "content": "h" * 900_000,
+                    "mentions": [],
+                    "metadata": {},
+                    "attachments": [],
+                }
+                for i in range(1, 301)
+            ]
+        )
     finally:
         store.close()
     pid = hub.pid("gateway_ws:gateway_ws_00")
     readers = [await RawAgent.connect(hub.agent_url(), f"reader-{i}") for i in range(3)]
     before = rss_bytes(pid)
-    replies = await asyncio.gather(*(r.request({"type": "query", "payload": {
-        "channel": "#huge", "limit": 1000}}, timeout=30) for r in readers))
+    replies = await asyncio.gather(
+        *(
+            r.request({"type": "query", "payload": {"channel": "#huge", "limit": 1000}}, timeout=30)
+            for r in readers
+        )
+    )
     grown = rss_bytes(pid) - before
     for reader, frames in zip(readers, replies, strict=True):
         assert frames[0]["payload"]["more"] is True
@@ -110,6 +129,7 @@ async def test_a_non_reading_agent_pins_at_most_its_byte_bound(mem_hub):
     peak = max(peak, rss_bytes(pid))
     print(f"\ngateway RSS peaked {(peak - before) / MB:.1f} MB above its start")
     assert peak - before < 60 * MB
+
     async def gone() -> bool:  # closed as a slow consumer (after its close grace at most)
         seen = await sender.request({"type": "presence"})
         return "stalled" not in seen[0]["payload"]["agents"]
@@ -152,29 +172,42 @@ async def test_unacked_messages_are_bounded_while_the_persister_is_away(mem_hub)
     before = rss_bytes(gw)
     os.kill(persister, signal.SIGSTOP)
     try:
-        ids = [await agent.send({"type": "message", "payload": {
-            "channel": "#away", "content": f"{i} " + "a" * 500_000}}) for i in range(200)]
-        overloaded = await agent.wait(lambda f: f["type"] == "error"
-                                      and f["payload"].get("code") == "OVERLOADED", 30)
+        ids = [
+            await agent.send(
+                {
+                    "type": "message",
+                    "payload": {"channel": "#away", "content": f"{i} " + "a" * 500_000},
+                }
+            )
+            for i in range(200)
+        ]
+        overloaded = await agent.wait(
+            lambda f: f["type"] == "error" and f["payload"].get("code") == "OVERLOADED", 30
+        )
         assert overloaded["payload"]["retry_after_s"] > 0
         grown = rss_bytes(gw) - before
     finally:
         os.kill(persister, signal.SIGCONT)
     print(f"\ngateway RSS grew {grown / MB:.1f} MB holding unacked messages (bound 32 MB)")
     assert grown < 90 * MB
+
     # Back: every message is answered, refused ones with OVERLOADED, the others stored.
     def answered(ref: str) -> dict | None:
-        return next((f for f in agent.frames if f["type"] == "ack"
-                     and f["payload"].get("ref") == ref), None)
+        return next(
+            (f for f in agent.frames if f["type"] == "ack" and f["payload"].get("ref") == ref), None
+        )
 
-    await eventually(lambda: all(answered(i) for i in ids), 60 * TIME_SCALE,
-                     "every message answered after SIGCONT")
+    await eventually(
+        lambda: all(answered(i) for i in ids),
+        60 * TIME_SCALE,
+        "every message answered after SIGCONT",
+    )
     stored = [i for i in ids if answered(i)["payload"]["status"] == "ok"]
     refused = [i for i in ids if answered(i)["payload"]["status"] == "error"]
     assert stored and refused and len(stored) + len(refused) == len(ids)
     assert len(stored) * 500_000 < 40 * MB  # what the byte bound let in
-    history = await agent.request({"type": "query", "payload": {"channel": "#away",
-                                                                "after_seq": 0,
-                                                                "limit": 1000}})
+    history = await agent.request(
+        {"type": "query", "payload": {"channel": "#away", "after_seq": 0, "limit": 1000}}
+    )
     assert history[0]["payload"]["history"][0]["content"].startswith("0 ")
     await agent.close()

@@ -33,15 +33,22 @@ print("scitex_orochi", scitex_orochi.__file__)
 
 
 def pip(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-                            capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT_S,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
 
 
 def outside_env(**extra: str) -> dict[str, str]:
     """No PYTHONPATH pointing at the repository, no hub settings."""
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTHONPATH" and not k.startswith(("SCITEX_OROCHI_", "OROCHI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "PYTHONPATH" and not k.startswith(("SCITEX_OROCHI_", "OROCHI_"))
+    }
     env.update(extra)
     return env
 
@@ -63,8 +70,14 @@ def wheel_target():
 
 
 def test_the_wheel_ships_the_0_1_0_import_names(wheel_target):
-    result = subprocess.run([sys.executable, "-c", IMPORTS], cwd="/", capture_output=True,
-                            text=True, timeout=60, env=outside_env(PYTHONPATH=str(wheel_target)))
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=outside_env(PYTHONPATH=str(wheel_target)),
+    )
     assert result.returncode == 0, result.stderr
     where = locations(result.stdout)
     assert where["orochi"].is_relative_to(wheel_target)
@@ -77,10 +90,18 @@ def test_an_editable_install_ships_them_too(tmp_path):
     site_dir = tmp_path / "site"
     pip("install", "--no-deps", "-q", "--target", str(site_dir), "-e", str(REPO))
     # `site_dir` as the first site directory: its .pth (the editable link) comes first
-    code = (f"import site, sys; before = list(sys.path); site.addsitedir({str(site_dir)!r}); "
-            "sys.path[:] = [p for p in sys.path if p not in before] + before\n" + IMPORTS)
-    result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
-                            text=True, timeout=60, env=outside_env())
+    code = (
+        f"import site, sys; before = list(sys.path); site.addsitedir({str(site_dir)!r}); "
+        "sys.path[:] = [p for p in sys.path if p not in before] + before\n" + IMPORTS
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=outside_env(),
+    )
     assert result.returncode == 0, result.stderr
     where = locations(result.stdout)
     assert where["orochi"].is_relative_to(site_dir)
@@ -92,17 +113,30 @@ def test_scitex_orochi_server_starts_the_hub(wheel_target):
     assert script.exists()
     home = tempfile.mkdtemp(prefix="orohome", dir="/tmp")
     port, dport = free_port(), free_port()
-    env = outside_env(PYTHONPATH=str(wheel_target), HOME=home,
-                      XDG_DATA_HOME=f"{home}/.local/share", SCITEX_OROCHI_PORT=str(port),
-                      SCITEX_OROCHI_DASHBOARD_PORT=str(dport))
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd="/",
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    env = outside_env(
+        PYTHONPATH=str(wheel_target),
+        HOME=home,
+        XDG_DATA_HOME=f"{home}/.local/share",
+        SCITEX_OROCHI_PORT=str(port),
+        SCITEX_OROCHI_DASHBOARD_PORT=str(dport),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     read_lines(proc.stdout, lines.append)
     try:
-        wait_for(lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
-                 60, "the hub's banner")
+        wait_for(
+            lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
+            60,
+            "the hub's banner",
+        )
         text = "".join(lines)
         assert "Orochi hub ready" in text, text[-3000:]
         assert f"ws://127.0.0.1:{port}/" in text
@@ -114,8 +148,13 @@ def test_scitex_orochi_server_starts_the_hub(wheel_target):
 
 
 def test_python_m_orochi_server_is_serve(wheel_target):
-    result = subprocess.run([sys.executable, "-m", "orochi.server", "-h"], cwd="/",
-                            capture_output=True, text=True, timeout=60,
-                            env=outside_env(PYTHONPATH=str(wheel_target)))
+    result = subprocess.run(
+        [sys.executable, "-m", "orochi.server", "-h"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=outside_env(PYTHONPATH=str(wheel_target)),
+    )
     assert result.returncode == 0, result.stderr
     assert "Run the hub in the foreground" in result.stdout

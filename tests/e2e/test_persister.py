@@ -42,21 +42,29 @@ class Harness(BusSide):
             "SCITEX_OROCHI_DB": db_url,
             "SCITEX_OROCHI_LOG_LEVEL": "INFO",
         }
-        for name in ("SCITEX_OROCHI_ADMIN_TOKEN", "SCITEX_OROCHI_TOKEN", "SCITEX_OROCHI_BUS_IN",
-                     "SCITEX_OROCHI_BUS_OUT"):
+        for name in (
+            "SCITEX_OROCHI_ADMIN_TOKEN",
+            "SCITEX_OROCHI_TOKEN",
+            "SCITEX_OROCHI_BUS_IN",
+            "SCITEX_OROCHI_BUS_OUT",
+        ):
             self.env.pop(name, None)
         self.procs: list[subprocess.Popen] = []
         self.starts = 0
         self.broker = self._spawn("broker")
         self.persister: subprocess.Popen | None = None
-        super().__init__(f"ipc://{self.dir}/bus-in.sock", f"ipc://{self.dir}/bus-out.sock",
-                         db_url)
+        super().__init__(f"ipc://{self.dir}/bus-in.sock", f"ipc://{self.dir}/bus-out.sock", db_url)
 
     def _spawn(self, module: str) -> subprocess.Popen:
         self.starts += 1
         log = open(self.dir / f"{module}-{self.starts}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", module], cwd=REPO, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         proc.log_path = self.dir / f"{module}-{self.starts}.log"  # type: ignore[attr-defined]
         self.procs.append(proc)
@@ -73,7 +81,8 @@ class Harness(BusSide):
             if proc.poll() is not None:
                 raise AssertionError(
                     f"persister exited {proc.returncode}:\n{self.log_text(proc)}\n"
-                    f"broker (exit {self.broker.poll()}):\n{self.log_text(self.broker)}")
+                    f"broker (exit {self.broker.poll()}):\n{self.log_text(self.broker)}"
+                )
             return "persister ready" in self.log_text(proc)
 
         wait_for(ready, 20, "persister ready")
@@ -116,14 +125,19 @@ def test_ack_means_stored_and_seq_per_channel(ph):
 
     ph.on_ack = check
     plan = [("default", "#a"), ("default", "#b"), ("ws2", "#a"), ("default", "#a")] * 6
-    bodies = [inbound(ph.origin, ws=ws, channel=ch, content=f"m{i} @bob")
-              for i, (ws, ch) in enumerate(plan)]
+    bodies = [
+        inbound(ph.origin, ws=ws, channel=ch, content=f"m{i} @bob")
+        for i, (ws, ch) in enumerate(plan)
+    ]
     ph.send_until_acked(bodies)
     assert missing_at_ack == []
 
     for ws, ch in {(ws, ch) for ws, ch in plan}:
-        sent = [b["frame"]["id"] for b in bodies
-                if (b["ws"], b["frame"]["payload"]["channel"]) == (ws, ch)]
+        sent = [
+            b["frame"]["id"]
+            for b in bodies
+            if (b["ws"], b["frame"]["payload"]["channel"]) == (ws, ch)
+        ]
         rows = ph.stored(ws, ch)
         assert [r["msg_id"] for r in rows] == sent
         assert [r["seq"] for r in rows] == list(range(1, len(sent) + 1))
@@ -136,7 +150,11 @@ def test_ack_means_stored_and_seq_per_channel(ph):
         assert ph.events.index(("dlv", msg_id)) < ph.events.index(("ack", msg_id))
         dlv = ph.dlvs[msg_id][0]
         assert (dlv["ws"], dlv["channel"], dlv["seq"], dlv["sender"]) == (
-            body["ws"], body["frame"]["payload"]["channel"], ack["seq"], "alice")
+            body["ws"],
+            body["frame"]["payload"]["channel"],
+            ack["seq"],
+            "alice",
+        )
         assert dlv["mentions"] == ["bob"]
         frame = json.loads(dlv["frame"])
         assert frame["payload"]["seq"] == ack["seq"]
@@ -221,7 +239,7 @@ def test_kill9_mid_stream_then_restart_loses_and_duplicates_nothing(ph):
     deadline = time.monotonic() + 20 * TIME_SCALE
     while len(ph.acks) < 300:
         assert time.monotonic() < deadline, "no acks before the kill"
-        for body in bodies[sent:sent + 50]:
+        for body in bodies[sent : sent + 50]:
             ph.publish(body)
         sent = min(sent + 50, len(bodies))
         ph.pump(0.001)
@@ -289,7 +307,8 @@ def test_no_ack_while_another_writer_holds_the_lock(ph):
     locker.close()
     ph.send_until_acked(bodies)
     assert [r["msg_id"] for r in ph.stored("default", "#locked")] == [
-        b["frame"]["id"] for b in bodies]
+        b["frame"]["id"] for b in bodies
+    ]
 
 
 @pytest.mark.postgres
@@ -328,8 +347,7 @@ def test_a_message_the_database_refuses_does_not_block_the_batch(pg_url):
         bodies = [good[0], bad, good[1], good[2]]
         h.send_until_acked(bodies)  # published back to back: one batch
         assert h.acks[bad["frame"]["id"]][0]["error"]["code"] == "INVALID_MESSAGE"
-        assert [r["msg_id"] for r in h.stored("default", "#ok")] == [
-            b["frame"]["id"] for b in good]
+        assert [r["msg_id"] for r in h.stored("default", "#ok")] == [b["frame"]["id"] for b in good]
         assert [h.acks[b["frame"]["id"]][0]["seq"] for b in good] == [1, 2, 3]
     finally:
         h.close()

@@ -27,14 +27,19 @@ async def test_every_file_of_a_running_hub_is_private(loose_umask, hub_factory):
     finally:
         await api.close()
     root = hub.cfg.data_dir
-    media = await eventually(lambda: [p for p in (root / "media").rglob("*") if p.is_file()],
-                             10, "the uploaded file")
+    media = await eventually(
+        lambda: [p for p in (root / "media").rglob("*") if p.is_file()], 10, "the uploaded file"
+    )
     assert media
     names = set(modes(root))
-    assert {"orochi.db", "orochi.db-wal", "orochi.db-shm", "admin_token",
-            "run/supervisord.conf", "run/bus-in.sock"} <= names, names
+    assert {
+        "orochi.db",
+        "orochi.db-wal",
+        "orochi.db-shm",
+        "admin_token",
+        "run/supervisord.conf",
+        "run/bus-in.sock",
+    } <= names, names
     assert wrong_modes(root) == {}
     hub.stop()
     assert wrong_modes(root) == {}
-
-

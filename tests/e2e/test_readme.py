@@ -26,8 +26,9 @@ def test_ci_runs_the_readme_test_line():
     assert "pytest" in expected
     ci = (REPO / ".ci" / "run").read_text()
     extract = re.search(r"^test_line=\$\((.*)\)$", ci, re.M).group(1)
-    got = subprocess.run(["bash", "-c", extract], cwd=REPO, capture_output=True, text=True,
-                         timeout=30)
+    got = subprocess.run(
+        ["bash", "-c", extract], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
     assert got.stdout.strip() == expected
     assert re.search(r'^eval "\$test_line"$', ci, re.M)
 
@@ -39,21 +40,43 @@ def test_the_readme_hub_line_runs_the_hub_from_a_fresh_venv():
     line = bash_block_after((REPO / "README.md").read_text(), "Run the hub")
     work = Path(tempfile.mkdtemp(prefix="ororeadme"))
     copy = work / "orochi"
-    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "test-artifacts", "__pycache__", "*.egg-info", ".pytest_cache"))
+    shutil.copytree(
+        REPO,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "test-artifacts", "__pycache__", "*.egg-info", ".pytest_cache"
+        ),
+    )
     home = work / "home"
     port, dport = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("SCITEX_OROCHI_")}
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"),
-               SCITEX_OROCHI_PORT=str(port), SCITEX_OROCHI_DASHBOARD_PORT=str(dport))
-    proc = subprocess.Popen(["bash", "-c", line], cwd=copy, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("SCITEX_OROCHI_")
+    }
+    env.update(
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        SCITEX_OROCHI_PORT=str(port),
+        SCITEX_OROCHI_DASHBOARD_PORT=str(dport),
+    )
+    proc = subprocess.Popen(
+        ["bash", "-c", line],
+        cwd=copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     read_lines(proc.stdout, lines.append)
     try:
-        wait_for(lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
-                 400, "the hub's banner after the install")
+        wait_for(
+            lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
+            400,
+            "the hub's banner after the install",
+        )
         text = "".join(lines)
         assert "Orochi hub ready" in text, text[-4000:]
         assert (copy / ".venv" / "bin" / "scitex-orochi").exists()
@@ -73,8 +96,8 @@ def test_the_docs_say_reads_need_a_token_and_the_hub_agrees(shared_hub):
     from support.http_util import wait_http_ready
 
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## REST API: every route needs a token"):]
-    section = section[:section.index("\n## ", 1)]
+    section = readme[readme.index("## REST API: every route needs a token") :]
+    section = section[: section.index("\n## ", 1)]
     routes = re.findall(r"`(?:GET )?(/api/[a-z/]+)(?:/\{channel\})?`", section)
     assert {"/api/agents", "/api/channels", "/api/history", "/api/stats"} <= set(routes)
     assert "Reads need a token too" in (REPO / "docs" / "http-gateway.md").read_text()

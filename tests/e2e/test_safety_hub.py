@@ -22,14 +22,16 @@ REPLY_LIMIT = 65536
 
 @pytest.fixture(scope="module")
 def safe_hub():
-    hub = Hub(extra_env={
-        "SCITEX_OROCHI_MAX_REPLY_BYTES": str(REPLY_LIMIT),
-        "SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT": "8",
-        "SCITEX_OROCHI_MAX_PRESENCE_RECORD_BYTES": "4096",
-        "SCITEX_OROCHI_REGISTER_TIMEOUT_S": "1.5",
-        "SCITEX_OROCHI_SEND_QUEUE_MAX_BYTES": str(256 * 1024),
-        "SCITEX_OROCHI_REVOCATION_SWEEP_S": "0.5",
-    }).start()
+    hub = Hub(
+        extra_env={
+            "SCITEX_OROCHI_MAX_REPLY_BYTES": str(REPLY_LIMIT),
+            "SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT": "8",
+            "SCITEX_OROCHI_MAX_PRESENCE_RECORD_BYTES": "4096",
+            "SCITEX_OROCHI_REGISTER_TIMEOUT_S": "1.5",
+            "SCITEX_OROCHI_SEND_QUEUE_MAX_BYTES": str(256 * 1024),
+            "SCITEX_OROCHI_REVOCATION_SWEEP_S": "0.5",
+        }
+    ).start()
     wait_http_ready(hub)
     yield hub
     hub.stop()
@@ -68,7 +70,8 @@ async def test_same_id_in_two_workspaces_is_two_messages_each_acked_to_its_sende
         msg_id = f"shared-{round_}-{uuid.uuid4().hex[:6]}"
         ack_a, ack_b = await asyncio.gather(
             a.post("#a-private", f"secret {round_}", msg_id=msg_id),
-            b.post("#b-room", f"hello {round_}", msg_id=msg_id))
+            b.post("#b-room", f"hello {round_}", msg_id=msg_id),
+        )
         assert ack_a["payload"]["status"] == "ok" and ack_b["payload"]["status"] == "ok"
         assert ack_a["payload"]["channel"] == "#a-private"
         assert ack_b["payload"]["channel"] == "#b-room"
@@ -91,12 +94,16 @@ async def test_same_id_in_two_workspaces_is_two_messages_each_acked_to_its_sende
 async def test_resent_id_in_flight_gets_two_acks_one_delivery(safe_hub):
     sender = await RawAgent.connect(safe_hub.agent_url(), "resender", ["#inflight"])
     reader = await RawAgent.connect(safe_hub.agent_url(), "inflight-reader", ["#inflight"])
-    frame = {"type": "message", "id": f"twice-{uuid.uuid4().hex[:6]}",
-             "payload": {"channel": "#inflight", "content": "once"}}
+    frame = {
+        "type": "message",
+        "id": f"twice-{uuid.uuid4().hex[:6]}",
+        "payload": {"channel": "#inflight", "content": "once"},
+    }
     await sender.send(dict(frame))
     await sender.send(dict(frame))  # before the first is durable
-    acks = await sender.wait_count(lambda f: f["type"] == "ack"
-                                   and f["payload"].get("ref") == frame["id"], 2)
+    acks = await sender.wait_count(
+        lambda f: f["type"] == "ack" and f["payload"].get("ref") == frame["id"], 2
+    )
     assert [x["payload"]["status"] for x in acks] == ["ok", "ok"]
     assert {x["payload"]["seq"] for x in acks} == {1}
     await reader.wait(lambda f: f["type"] == "message" and f["id"] == frame["id"])
@@ -148,8 +155,9 @@ async def test_a_lone_surrogate_is_refused_and_presence_keeps_working(safe_hub, 
     witness = await RawAgent.connect(safe_hub.agent_url(), "witness", ["#ok"])
     agent = await RawAgent.connect(safe_hub.agent_url(), "surrogate-sender", ["#ok"])
     ref = str(uuid.uuid4())
-    await agent.send_raw('{"type":"heartbeat","id":"' + ref
-                         + '","payload":{"cpu_model":"x\\ud800"}}')
+    await agent.send_raw(
+        '{"type":"heartbeat","id":"' + ref + '","payload":{"cpu_model":"x\\ud800"}}'
+    )
     ack = await agent.ack_of(ref)
     assert ack["payload"]["status"] == "error"
     assert errors(agent, ref)[0]["payload"]["code"] == "INVALID_FIELD"
@@ -157,8 +165,10 @@ async def test_a_lone_surrogate_is_refused_and_presence_keeps_working(safe_hub, 
     # A failed register joins nothing.
     loner = await RawAgent.connect(safe_hub.agent_url(), register=False)
     ref2 = str(uuid.uuid4())
-    await loner.send_raw('{"type":"register","id":"' + ref2 + '","sender":"surr-reg",'
-                         '"payload":{"channels":["#surr-joined"],"machine":"m\\udfff"}}')
+    await loner.send_raw(
+        '{"type":"register","id":"' + ref2 + '","sender":"surr-reg",'
+        '"payload":{"channels":["#surr-joined"],"machine":"m\\udfff"}}'
+    )
     assert (await loner.ack_of(ref2))["payload"]["status"] == "error"
     # Presence snapshots go on: everyone stays listed for several expiry periods
     # (snapshots every 0.5 s, expiry 1.5 s in the test hub).
@@ -177,16 +187,20 @@ async def test_a_lone_surrogate_is_refused_and_presence_keeps_working(safe_hub, 
         await a.close()
 
 
-@pytest.mark.parametrize("raw_payload, field", [
-    ('{"channel":"#bad","metadata":{"v":NaN}}', "payload.metadata.v"),
-    ('{"channel":"#bad","metadata":{"v":Infinity}}', "payload.metadata.v"),
-    ('{"channel":"#bad","metadata":{"v":123456789012345678901234}}', "payload.metadata.v"),
-    ('{"channel":"#bad","attachments":[{"url":7}]}', "payload.attachments[0].url"),
-    ('{"channel":"#bad","attachments":["x"]}', "payload.attachments[0]"),
-    ('{"channel":"#bad","content":"\\udc80"}', "payload.content"),
-])
+@pytest.mark.parametrize(
+    "raw_payload, field",
+    [
+        ('{"channel":"#bad","metadata":{"v":NaN}}', "payload.metadata.v"),
+        ('{"channel":"#bad","metadata":{"v":Infinity}}', "payload.metadata.v"),
+        ('{"channel":"#bad","metadata":{"v":123456789012345678901234}}', "payload.metadata.v"),
+        ('{"channel":"#bad","attachments":[{"url":7}]}', "payload.attachments[0].url"),
+        ('{"channel":"#bad","attachments":["x"]}', "payload.attachments[0]"),
+        ('{"channel":"#bad","content":"\\udc80"}', "payload.content"),
+    ],
+)
 async def test_values_that_cannot_be_carried_are_refused_and_nothing_is_stored(
-        safe_hub, api, raw_payload, field):
+    safe_hub, api, raw_payload, field
+):
     agent = await RawAgent.connect(safe_hub.agent_url(), f"bad-values-{uuid.uuid4().hex[:4]}")
     ref = str(uuid.uuid4())
     await agent.send_raw('{"type":"message","id":"' + ref + '","payload":' + raw_payload + "}")
@@ -199,8 +213,9 @@ async def test_values_that_cannot_be_carried_are_refused_and_nothing_is_stored(
 
 
 # ---- 6. identity ------------------------------------------------------------
-@pytest.mark.parametrize("name", ["orochi-server", "api", "telegram", "bi\u202edi", " pad",
-                                  "zero\u200bwidth", "all"])
+@pytest.mark.parametrize(
+    "name", ["orochi-server", "api", "telegram", "bi\u202edi", " pad", "zero\u200bwidth", "all"]
+)
 async def test_reserved_and_spoofing_names_cannot_register(safe_hub, name):
     agent = await RawAgent.connect(safe_hub.agent_url(), register=False)
     replies = await agent.request({"type": "register", "sender": name, "payload": {}})
@@ -213,6 +228,7 @@ async def test_pinned_tokens_and_workspaces_that_require_them(safe_hub, api):
     ws_id, open_token = await new_workspace(api, "pinned")
     status, pinned = await api.post(f"/api/workspaces/{ws_id}/tokens", {"agent_name": "lead"})
     assert status == 201 and pinned["agent_name"] == "lead"
+
     async def register(token: str, name: str) -> list[dict]:
         agent = await RawAgent.connect(safe_hub.agent_url(token), register=False)
         replies = await agent.request({"type": "register", "sender": name, "payload": {}})
@@ -225,9 +241,11 @@ async def test_pinned_tokens_and_workspaces_that_require_them(safe_hub, api):
     assert squat[0]["payload"]["code"] == "FORBIDDEN"
     assert (await register(pinned["token"], "lead"))[-1]["payload"]["status"] == "ok"
     assert (await register(open_token, "helper"))[-1]["payload"]["status"] == "ok"
-    status, ws = await api.request("PATCH", f"/api/workspaces/{ws_id}",
-                                   json_body={"require_pinned": True})
+    status, ws = await api.request(
+        "PATCH", f"/api/workspaces/{ws_id}", json_body={"require_pinned": True}
+    )
     assert status == 200 and ws["require_pinned"] is True
+
     # A policy change reaches every gateway on the bus (ctl.auth), and within the token
     # cache's lifetime (2 s) in any case.
     async def helper_refused() -> dict | None:
@@ -245,12 +263,15 @@ async def test_frames_for_people_say_who_typed_them(safe_hub, api):
     reader = await RawAgent.connect(safe_hub.agent_url(), "who-reader", ["#who"])
     obs = await RawAgent.connect(observer_url(safe_hub, safe_hub.admin_token), register=False)
     await agent.post("#who", "from the agent")
-    status, _ = await api.post("/api/messages", {"sender": "typist", "payload": {
-        "channel": "#who", "content": "from a person"}})
+    status, _ = await api.post(
+        "/api/messages",
+        {"sender": "typist", "payload": {"channel": "#who", "content": "from a person"}},
+    )
     assert status == 201
     for watcher in (reader, obs):
         got = await watcher.wait_count(
-            lambda f: f["type"] == "message" and f["payload"].get("channel") == "#who", 2)
+            lambda f: f["type"] == "message" and f["payload"].get("channel") == "#who", 2
+        )
         kinds = {f["payload"]["content"]: f["payload"]["sender_type"] for f in got}
         assert kinds == {"from the agent": "agent", "from a person": "human"}
     for a in (agent, reader, obs):
@@ -299,21 +320,32 @@ async def test_history_replies_are_paged_within_the_frame_limit(safe_hub):
     for i in range(12):
         await agent.post("#pages", f"{i:02d} " + "y" * 20_000)
     start = len(agent.raw)
-    replies = await agent.request({"type": "query", "payload": {"channel": "#pages",
-                                                                "limit": 100}})
+    replies = await agent.request({"type": "query", "payload": {"channel": "#pages", "limit": 100}})
     reply = replies[0]
     raw = next(r for r in agent.raw[start:] if '"history"' in r)
     assert len(raw.encode()) <= REPLY_LIMIT
     assert reply["payload"]["more"] is True
     newest = [r["seq"] for r in reply["payload"]["history"]]
     assert newest == sorted(newest, reverse=True) and newest[0] == 12
-    older = (await agent.request({"type": "query", "payload": {
-        "channel": "#pages", "limit": 100, "before_seq": newest[-1]}}))[0]["payload"]
+    older = (
+        await agent.request(
+            {
+                "type": "query",
+                "payload": {"channel": "#pages", "limit": 100, "before_seq": newest[-1]},
+            }
+        )
+    )[0]["payload"]
     assert older["history"][0]["seq"] == newest[-1] - 1
     seen, after = [], 0
     while True:  # resume paging: after_seq, oldest first, until `more` is false
-        page = (await agent.request({"type": "query", "payload": {
-            "channel": "#pages", "limit": 1000, "after_seq": after}}))[0]["payload"]
+        page = (
+            await agent.request(
+                {
+                    "type": "query",
+                    "payload": {"channel": "#pages", "limit": 1000, "after_seq": after},
+                }
+            )
+        )[0]["payload"]
         seen += [r["seq"] for r in page["history"]]
         after = seen[-1]
         if not page["more"]:
@@ -323,13 +355,17 @@ async def test_history_replies_are_paged_within_the_frame_limit(safe_hub):
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{safe_hub.http_url}/api/history/pages?limit=100", headers={
-                "Authorization": f"Bearer {safe_hub.admin_token}"}) as resp:
+        async with http.get(
+            f"{safe_hub.http_url}/api/history/pages?limit=100",
+            headers={"Authorization": f"Bearer {safe_hub.admin_token}"},
+        ) as resp:
             body = await resp.read()
             assert resp.headers["X-Orochi-More"] == "true"
         assert len(body) <= REPLY_LIMIT and json.loads(body)[0]["seq"] == 12
-        async with http.get(f"{safe_hub.http_url}/api/messages?limit=500", headers={
-                "Authorization": f"Bearer {safe_hub.admin_token}"}) as resp:
+        async with http.get(
+            f"{safe_hub.http_url}/api/messages?limit=500",
+            headers={"Authorization": f"Bearer {safe_hub.admin_token}"},
+        ) as resp:
             body = await resp.read()
             assert resp.headers["X-Orochi-More"] == "true" and len(body) <= REPLY_LIMIT
     await agent.close()
@@ -337,18 +373,38 @@ async def test_history_replies_are_paged_within_the_frame_limit(safe_hub):
 
 async def test_channels_per_agent_and_presence_record_size_are_bounded(safe_hub):
     agent = await RawAgent.connect(safe_hub.agent_url(), register=False)
-    too_many = await agent.request({"type": "register", "sender": "greedy",
-                                    "payload": {"channels": [f"#c{i}" for i in range(9)]}})
+    too_many = await agent.request(
+        {
+            "type": "register",
+            "sender": "greedy",
+            "payload": {"channels": [f"#c{i}" for i in range(9)]},
+        }
+    )
     assert too_many[0]["payload"]["code"] == "LIMIT_EXCEEDED"
     assert "MAX_CHANNELS_PER_AGENT" in too_many[0]["payload"]["detail"]
-    ok = await agent.request({"type": "register", "sender": "greedy",
-                              "payload": {"channels": [f"#c{i}" for i in range(8)]}})
+    ok = await agent.request(
+        {
+            "type": "register",
+            "sender": "greedy",
+            "payload": {"channels": [f"#c{i}" for i in range(8)]},
+        }
+    )
     assert ok[-1]["payload"]["status"] == "ok"
     ninth = await agent.request({"type": "subscribe", "payload": {"channel": "#c9"}})
     assert ninth[0]["payload"]["code"] == "LIMIT_EXCEEDED"
-    big = await agent.request({"type": "status_update", "payload": {
-        "status": "busy", "role": "r" * 900, "project": "p" * 900, "model": "m" * 900,
-        "machine": "h" * 900, "current_task": "t" * 900}})
+    big = await agent.request(
+        {
+            "type": "status_update",
+            "payload": {
+                "status": "busy",
+                "role": "r" * 900,
+                "project": "p" * 900,
+                "model": "m" * 900,
+                "machine": "h" * 900,
+                "current_task": "t" * 900,
+            },
+        }
+    )
     assert big[0]["payload"]["code"] == "LIMIT_EXCEEDED"
     await agent.close()
 
@@ -368,14 +424,17 @@ async def test_a_non_reading_agent_is_closed_at_the_byte_bound(safe_hub):
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((safe_hub.host, safe_hub.port))
-    stalled = await websockets.connect(safe_hub.agent_url(), sock=sock, max_size=None,
-                                       max_queue=1)
-    await stalled.send(json.dumps({"type": "register", "sender": "stalled",
-                                   "payload": {"channels": ["#flood-bytes"]}}))
+    stalled = await websockets.connect(safe_hub.agent_url(), sock=sock, max_size=None, max_queue=1)
+    await stalled.send(
+        json.dumps(
+            {"type": "register", "sender": "stalled", "payload": {"channels": ["#flood-bytes"]}}
+        )
+    )
     await stalled.recv()  # its ack; from now on it reads nothing
     sender = await RawAgent.connect(safe_hub.agent_url(), "byte-flooder", ["#flood-bytes"])
     for _ in range(80):
         await sender.post("#flood-bytes", "z" * 200_000)
+
     # The gateway gave up on it: the transport is aborted after the close grace period at
     # the latest, but the close frame is queued at once. Read everything and find 4008.
     async def drained() -> int | None:
@@ -398,9 +457,13 @@ async def test_a_non_reading_observer_is_closed_at_the_byte_bound(safe_hub):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((safe_hub.host, safe_hub.dashboard_port))
     # compression=None: deflate would shrink the filler to nothing on the wire.
-    watcher = await websockets.connect(observer_url(safe_hub, safe_hub.default_token),
-                                       sock=sock, max_size=None, max_queue=1,
-                                       compression=None)
+    watcher = await websockets.connect(
+        observer_url(safe_hub, safe_hub.default_token),
+        sock=sock,
+        max_size=None,
+        max_queue=1,
+        compression=None,
+    )
     sender = await RawAgent.connect(safe_hub.agent_url(), "obs-flooder", ["#obs-bytes"])
     for _ in range(80):
         await sender.post("#obs-bytes", "o" * 200_000)

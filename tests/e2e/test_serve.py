@@ -19,17 +19,23 @@ from support.util import wait_for
 
 
 def start_serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, list[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "scitex_orochi.cli", *args, "serve"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scitex_orochi.cli", *args, "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     read_lines(proc.stdout, lines.append)
     return proc, lines
 
 
 def children_of(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
     return [int(x) for x in out.split()]
 
 
@@ -40,10 +46,14 @@ def serve_env(home: str, **extra: str) -> dict[str, str]:
 
 
 def wait_banner(proc: subprocess.Popen, lines: list[str]) -> str:
-    wait_for(lambda: any("Orochi hub ready" in x for x in lines) or proc.poll() is not None,
-             60, "serve ready")
-    wait_for(lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
-             10, "banner")
+    wait_for(
+        lambda: any("Orochi hub ready" in x for x in lines) or proc.poll() is not None,
+        60,
+        "serve ready",
+    )
+    wait_for(
+        lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None, 10, "banner"
+    )
     text = "".join(lines)
     assert "Orochi hub ready" in text, text[-3000:]
     return text
@@ -59,8 +69,9 @@ def test_serve_with_no_configuration_then_sigterm():
     home = tempfile.mkdtemp(prefix="orohome", dir="/tmp")
     port, dport = free_port(), free_port()
     # the 0.1.0 names for the ports: honoured, reported once in all of serve's output
-    proc, lines = start_serve(serve_env(home, OROCHI_PORT=str(port),
-                                        OROCHI_DASHBOARD_PORT=str(dport)))
+    proc, lines = start_serve(
+        serve_env(home, OROCHI_PORT=str(port), OROCHI_DASHBOARD_PORT=str(dport))
+    )
     try:
         text = wait_banner(proc, lines)
         agent_url = re.search(r"agents:\s+(ws://\S+)", text).group(1)
@@ -80,15 +91,19 @@ def test_serve_with_no_configuration_then_sigterm():
         assert f"logs:       {data}/logs/<process>.log (rotated at 10 MiB, 5 kept)" in text
 
         async def talk():
-            agent = await RawAgent.connect(f"ws://127.0.0.1:{port}/?token={wks}", "serve-check",
-                                           ["#general"])
+            agent = await RawAgent.connect(
+                f"ws://127.0.0.1:{port}/?token={wks}", "serve-check", ["#general"]
+            )
             ack = await agent.post("#general", "hello")
             await agent.close()
             return ack
 
         assert asyncio.run(talk())["payload"]["seq"] == 1
-        wait_for(lambda: "persister ready" in read(f"{data}/logs/persister.log"), 10,
-                 "persister log file")
+        wait_for(
+            lambda: "persister ready" in read(f"{data}/logs/persister.log"),
+            10,
+            "persister log file",
+        )
         for name in ("broker", "gateway_ws_00", "gateway_http", "supervisord"):
             assert os.path.getsize(f"{data}/logs/{name}.log") > 0, name
         sup = children_of(proc.pid)
@@ -97,8 +112,14 @@ def test_serve_with_no_configuration_then_sigterm():
         assert len(hub_pids) >= 4
         stop_serve(proc, lines)
         for pid in hub_pids + sup:
-            wait_for(lambda p=pid: not os.path.exists(f"/proc/{p}") or
-                     open(f"/proc/{p}/stat").read().split()[2] == "Z", 5, f"pid {pid} gone")
+            wait_for(
+                lambda p=pid: (
+                    not os.path.exists(f"/proc/{p}")
+                    or open(f"/proc/{p}/stat").read().split()[2] == "Z"
+                ),
+                5,
+                f"pid {pid} gone",
+            )
         logs = "".join(read(f"{data}/logs/{n}") for n in os.listdir(f"{data}/logs"))
         assert "deprecated" not in logs  # the processes got the new names from serve
     finally:
@@ -128,8 +149,9 @@ def test_a_later_start_shows_no_token_and_logs_rotate():
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     data = f"{home}/.local/share/scitex-orochi"
-    proc, lines = start_serve({**env, "SCITEX_OROCHI_LOG_MAX_BYTES": "1024",
-                               "SCITEX_OROCHI_LOG_BACKUPS": "2"})
+    proc, lines = start_serve(
+        {**env, "SCITEX_OROCHI_LOG_MAX_BYTES": "1024", "SCITEX_OROCHI_LOG_BACKUPS": "2"}
+    )
     try:
         text = wait_banner(proc, lines)
         assert admin not in text and wks not in text and "(generated" not in text
@@ -137,17 +159,31 @@ def test_a_later_start_shows_no_token_and_logs_rotate():
         assert "scitex-orochi list-tokens default" in text
         assert "CRIT" not in text, text
         # `list-tokens` finds the admin token of a hub on this machine by itself
-        listed = subprocess.run([sys.executable, "-m", "scitex_orochi.cli", "--dashboard-port",
-                                 str(dport), "list-tokens", "default", "--json"], env=env,
-                                capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scitex_orochi.cli",
+                "--dashboard-port",
+                str(dport),
+                "list-tokens",
+                "default",
+                "--json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert listed.returncode == 0, listed.stderr
         assert [t["token"] for t in json.loads(listed.stdout)] == [wks]
 
         # Each replaced connection is one gateway log line: enough of them fill 1 KiB.
         async def churn():
             for _ in range(20):
-                agent = await RawAgent.connect(f"ws://127.0.0.1:{port}/?token={wks}", "churner",
-                                               ["#general"])
+                agent = await RawAgent.connect(
+                    f"ws://127.0.0.1:{port}/?token={wks}", "churner", ["#general"]
+                )
                 await agent.request({"type": "presence"})
             return agent
 
@@ -171,12 +207,20 @@ def test_serve_reports_a_busy_port():
         busy.listen()
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCITEX_OROCHI_")}
-        env.update({"HOME": home, "XDG_DATA_HOME": f"{home}/.local/share",
-                    "SCITEX_OROCHI_PORT": str(port),
-                    "SCITEX_OROCHI_DASHBOARD_PORT": str(free_port())})
-        result = subprocess.run([sys.executable, "-m", "scitex_orochi.cli", "serve"], env=env,
-                                capture_output=True, text=True, timeout=60)
+        env.update(
+            {
+                "HOME": home,
+                "XDG_DATA_HOME": f"{home}/.local/share",
+                "SCITEX_OROCHI_PORT": str(port),
+                "SCITEX_OROCHI_DASHBOARD_PORT": str(free_port()),
+            }
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "scitex_orochi.cli", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
-
-

@@ -30,21 +30,29 @@ def p99(values: list[float]) -> float:
 
 async def run_workload(hub, channel: str) -> list[float]:
     """One sender, RECEIVERS listeners; end-to-end latency of every delivery."""
-    receivers = [await RawAgent.connect(hub.agent_url(), f"rx{i}-{uuid.uuid4().hex[:4]}",
-                                        [channel]) for i in range(RECEIVERS)]
+    receivers = [
+        await RawAgent.connect(hub.agent_url(), f"rx{i}-{uuid.uuid4().hex[:4]}", [channel])
+        for i in range(RECEIVERS)
+    ]
     sender = await RawAgent.connect(hub.agent_url(), f"tx-{uuid.uuid4().hex[:4]}", [channel])
     filler = "p" * PAYLOAD_BYTES
     for i in range(MESSAGES):
-        await sender.send({"type": "message", "payload": {
-            "channel": channel, "content": f"{time.time_ns()} {i} {filler}"}})
+        await sender.send(
+            {
+                "type": "message",
+                "payload": {"channel": channel, "content": f"{time.time_ns()} {i} {filler}"},
+            }
+        )
         await asyncio.sleep(SEND_EVERY_S)  # a steady rate, not synchronisation
     latencies = []
     for r in receivers:
-        got = await r.wait_count(lambda f: f["type"] == "message"
-                                 and f["payload"].get("channel") == channel, MESSAGES, 60)
+        got = await r.wait_count(
+            lambda f: f["type"] == "message" and f["payload"].get("channel") == channel,
+            MESSAGES,
+            60,
+        )
         assert [m["payload"]["seq"] for m in got] == sorted(m["payload"]["seq"] for m in got)
-        latencies += [m["_rx"] - int(m["payload"]["content"].split(" ", 1)[0]) / 1e9
-                      for m in got]
+        latencies += [m["_rx"] - int(m["payload"]["content"].split(" ", 1)[0]) / 1e9 for m in got]
     for a in (*receivers, sender):
         await a.close()
     return latencies
@@ -57,8 +65,9 @@ async def stalled_agent(hub, channel: str):
     sock.connect((hub.host, hub.port))
     ws = await websockets.connect(hub.agent_url(), sock=sock, max_queue=1, max_size=None)
     name = f"slow-{uuid.uuid4().hex[:4]}"
-    await ws.send(json.dumps({"type": "register", "sender": name,
-                              "payload": {"channels": [channel]}}))
+    await ws.send(
+        json.dumps({"type": "register", "sender": name, "payload": {"channels": [channel]}})
+    )
     return ws, name
 
 
@@ -78,8 +87,11 @@ async def resume_all(hub, name: str, channel: str) -> list[int]:
     back = await RawAgent.connect(hub.agent_url(), name, [channel])
     rows, after = [], 0
     while True:
-        reply = (await back.request({"type": "query", "payload": {
-            "channel": channel, "after_seq": after, "limit": 100}}))[0]
+        reply = (
+            await back.request(
+                {"type": "query", "payload": {"channel": channel, "after_seq": after, "limit": 100}}
+            )
+        )[0]
         page = reply["payload"]["history"]
         rows += page
         if not reply["payload"]["more"]:  # pages are bounded in bytes too, not just rows
@@ -113,12 +125,15 @@ async def test_slow_consumer_is_isolated_closed_and_resumes(hub_factory):
         b50 = max(statistics.median(baseline), statistics.median(baseline_after))
         b99 = max(p99(baseline), p99(baseline_after))
         s50, s99 = statistics.median(with_slow), p99(with_slow)
-        ok = (s50 <= 2 * max(b50, LATENCY_FLOOR_S) and s99 <= 2 * max(b99, LATENCY_FLOOR_S))
-        results.append(f"attempt {attempt + 1}: without slow consumer p50={b50 * 1e3:.2f}ms "
-                       f"p99={b99 * 1e3:.2f}ms; with: p50={s50 * 1e3:.2f}ms "
-                       f"p99={s99 * 1e3:.2f}ms -> {'within 2x' if ok else 'over 2x'}")
+        ok = s50 <= 2 * max(b50, LATENCY_FLOOR_S) and s99 <= 2 * max(b99, LATENCY_FLOOR_S)
+        results.append(
+            f"attempt {attempt + 1}: without slow consumer p50={b50 * 1e3:.2f}ms "
+            f"p99={b99 * 1e3:.2f}ms; with: p50={s50 * 1e3:.2f}ms "
+            f"p99={s99 * 1e3:.2f}ms -> {'within 2x' if ok else 'over 2x'}"
+        )
         print("\n" + results[-1])
         if ok:
             return
-    pytest.fail("a stalled agent slowed the others past 2x in every attempt:\n"
-                + "\n".join(results))
+    pytest.fail(
+        "a stalled agent slowed the others past 2x in every attempt:\n" + "\n".join(results)
+    )

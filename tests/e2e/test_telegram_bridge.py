@@ -26,11 +26,13 @@ OGG = b"OggS" + b"\x00\x01" * 500
 
 
 def bridge_env(fake: FakeTelegram, **extra: str) -> dict[str, str]:
-    env = {"SCITEX_OROCHI_TELEGRAM_BRIDGE_ENABLED": "true",
-           "SCITEX_OROCHI_TELEGRAM_BOT_TOKEN": fake.token,
-           "SCITEX_OROCHI_TELEGRAM_CHAT_ID": str(fake.chat_id),
-           "SCITEX_OROCHI_TELEGRAM_API_BASE": fake.url,
-           "SCITEX_OROCHI_TELEGRAM_POLL_TIMEOUT_S": "1"}
+    env = {
+        "SCITEX_OROCHI_TELEGRAM_BRIDGE_ENABLED": "true",
+        "SCITEX_OROCHI_TELEGRAM_BOT_TOKEN": fake.token,
+        "SCITEX_OROCHI_TELEGRAM_CHAT_ID": str(fake.chat_id),
+        "SCITEX_OROCHI_TELEGRAM_API_BASE": fake.url,
+        "SCITEX_OROCHI_TELEGRAM_POLL_TIMEOUT_S": "1",
+    }
     env.update({f"SCITEX_OROCHI_{k}": v for k, v in extra.items()})
     return env
 
@@ -85,27 +87,40 @@ async def test_inbound_every_kind(tg_hub):
 
     got = await agent.wait_count(lambda f: f in telegram_messages(agent), 5, timeout=20)
     by_tg_id = {f["payload"]["metadata"]["telegram_message_id"]: f for f in got}
-    assert list(by_tg_id) == [text["message_id"], photo["message_id"], doc["message_id"],
-                              voice["message_id"], reply["message_id"]]
+    assert list(by_tg_id) == [
+        text["message_id"],
+        photo["message_id"],
+        doc["message_id"],
+        voice["message_id"],
+        reply["message_id"],
+    ]
     first = by_tg_id[text["message_id"]]
     assert first["sender"] == "Ada(@ada)" and first["payload"]["content"] == "hello from telegram"
     assert first["payload"]["metadata"] == {
-        "source": "telegram", "telegram_user": "Ada Lovelace", "telegram_user_id": 4242,
-        "telegram_chat_id": fake.chat_id, "telegram_message_id": text["message_id"],
-        "telegram_username": "ada"}
-    assert by_tg_id[reply["message_id"]]["payload"]["metadata"]["telegram_reply_to"] == \
-        text["message_id"]
+        "source": "telegram",
+        "telegram_user": "Ada Lovelace",
+        "telegram_user_id": 4242,
+        "telegram_chat_id": fake.chat_id,
+        "telegram_message_id": text["message_id"],
+        "telegram_username": "ada",
+    }
+    assert (
+        by_tg_id[reply["message_id"]]["payload"]["metadata"]["telegram_reply_to"]
+        == text["message_id"]
+    )
 
     media_root = Path(hub.cfg.http.media_root)
-    for tg_id, data, mime, content in ((photo["message_id"], PNG, "image/jpeg", "a photo"),
-                                       (doc["message_id"], PDF, "application/pdf", ""),
-                                       (voice["message_id"], OGG, "audio/ogg", "")):
+    for tg_id, data, mime, content in (
+        (photo["message_id"], PNG, "image/jpeg", "a photo"),
+        (doc["message_id"], PDF, "application/pdf", ""),
+        (voice["message_id"], OGG, "audio/ogg", ""),
+    ):
         payload = by_tg_id[tg_id]["payload"]
         assert payload["content"] == content
         [att] = payload["attachments"]
         assert att["mime_type"] == mime and att["size"] == len(data)
         assert att["url"].startswith("/media/")
-        stored = media_root / att["url"][len("/media/"):]
+        stored = media_root / att["url"][len("/media/") :]
         assert stored.read_bytes() == data
         # The sidecar says whose it is: /media serves it to the bridge's workspace only.
         meta = read_sidecar(stored)
@@ -132,20 +147,35 @@ async def test_outbound_every_kind(tg_hub):
     (media / "pic.png").write_bytes(PNG)
     (media / "paper.pdf").write_bytes(PDF)
     asked = fake.user_message("question?")
-    question = await agent.wait(lambda f: f.get("payload", {}).get("content") == "question?",
-                                timeout=15)
+    question = await agent.wait(
+        lambda f: f.get("payload", {}).get("content") == "question?", timeout=15
+    )
 
     long_text = ("lorem ipsum " * 700).strip()  # 8399 characters: three pieces
     await agent.post(CHANNEL, "short text")
     await agent.post(CHANNEL, long_text)
-    await agent.post(CHANNEL, "see pic", attachments=[
-        {"url": "/media/2024-01/pic.png", "mime_type": "image/png", "filename": "pic.png"}])
-    await agent.post(CHANNEL, "", attachments=[
-        {"url": "/media/2024-01/paper.pdf", "mime_type": "application/pdf",
-         "filename": "paper.pdf"}])
+    await agent.post(
+        CHANNEL,
+        "see pic",
+        attachments=[
+            {"url": "/media/2024-01/pic.png", "mime_type": "image/png", "filename": "pic.png"}
+        ],
+    )
+    await agent.post(
+        CHANNEL,
+        "",
+        attachments=[
+            {
+                "url": "/media/2024-01/paper.pdf",
+                "mime_type": "application/pdf",
+                "filename": "paper.pdf",
+            }
+        ],
+    )
     await agent.post(CHANNEL, "answer by hub id", metadata={"reply_to": question["id"]})
-    await agent.post(CHANNEL, "answer by telegram id",
-                     metadata={"telegram_reply_to": asked["message_id"]})
+    await agent.post(
+        CHANNEL, "answer by telegram id", metadata={"telegram_reply_to": asked["message_id"]}
+    )
     await agent.post("#general", "not bridged")
     await agent.post(CHANNEL, "last")
 
@@ -160,8 +190,11 @@ async def test_outbound_every_kind(tg_hub):
     assert texts[4:7] == ["[alice] see pic", "[alice] pic.png", "[alice] paper.pdf"]
     assert sent[5]["file"][1] == PNG and sent[5]["file"][0] == "pic.png"
     assert sent[6]["file"][1] == PDF and sent[6]["file"][2] == "application/pdf"
-    assert texts[7:] == ["[alice] answer by hub id", "[alice] answer by telegram id",
-                         "[alice] last"]
+    assert texts[7:] == [
+        "[alice] answer by hub id",
+        "[alice] answer by telegram id",
+        "[alice] last",
+    ]
     for item in sent[7:9]:
         assert item["message"]["reply_to_message"]["message_id"] == asked["message_id"]
     assert "reply_to_message" not in sent[9]["message"]
@@ -189,8 +222,9 @@ async def test_rate_limits_faults_and_conflicts(tg_hub):
     fake.fail("getUpdates", 429, retry_after=1)
     wait_for(lambda: not fake.faults.get("getUpdates"), 20, "the polls through the faults")
     fake.user_message("through the conflict")
-    await agent.wait(lambda f: f.get("payload", {}).get("content") == "through the conflict",
-                     timeout=20)
+    await agent.wait(
+        lambda f: f.get("payload", {}).get("content") == "through the conflict", timeout=20
+    )
     log = hub.log_path.read_text(errors="replace")
     assert "409 Conflict" in log and "Another process is polling this bot" in log
     assert "rate limited: waiting 1.0s" in log
@@ -222,11 +256,13 @@ async def test_restart_mid_stream_loses_and_repeats_nothing(tg_hub):
     wait_bridge_ready(hub, fake, ready)
 
     wait_for(lambda: "[carol] C2" in fake.sent_texts(), 20, "everything sent after restart")
-    expected = [f"[carol] {x}" for x in ("A0", "A1", "A2", "B0", "B1", "B2", "B3", "B4",
-                                         "C0", "C1", "C2")]
+    expected = [
+        f"[carol] {x}" for x in ("A0", "A1", "A2", "B0", "B1", "B2", "B3", "B4", "C0", "C1", "C2")
+    ]
     assert fake.sent_texts()[start:] == expected
     inbound = await agent.wait_count(
-        lambda f: f.get("payload", {}).get("content", "").startswith("while down"), 2, 20)
+        lambda f: f.get("payload", {}).get("content", "").startswith("while down"), 2, 20
+    )
     assert [f["payload"]["content"] for f in inbound] == ["while down 1", "while down 2"]
     await agent.close()
 
@@ -239,8 +275,7 @@ async def test_restart_before_the_offset_is_confirmed_stores_once(tg_hub):
     last_update = max(u["update_id"] for u in fake.updates)
     # The getUpdates that would confirm them hangs; the bridge dies before it returns.
     fake.hold("getUpdates", lambda params: int(params.get("offset") or 0) > last_update)
-    await agent.wait_count(lambda f: f.get("payload", {}).get("content", "").startswith(tag),
-                           3, 20)
+    await agent.wait_count(lambda f: f.get("payload", {}).get("content", "").startswith(tag), 3, 20)
     wait_for(lambda: fake.held >= 2, 10, "the confirming getUpdates in flight")
     ready = bridge_ready_count(fake)
     old = hub.kill("telegram", signal.SIGKILL)
@@ -248,13 +283,18 @@ async def test_restart_before_the_offset_is_confirmed_stores_once(tg_hub):
     hub.wait_restarted("telegram", old)
     wait_bridge_ready(hub, fake, ready)
     # The new bridge gets the same updates again, re-posts them, and confirms them.
-    wait_for(lambda: not [u for u in fake.updates if u["update_id"] <= last_update], 20,
-             "updates confirmed by the new bridge")
+    wait_for(
+        lambda: not [u for u in fake.updates if u["update_id"] <= last_update],
+        20,
+        "updates confirmed by the new bridge",
+    )
     fake.user_message(f"{tag} marker")
-    await agent.wait(lambda f: f.get("payload", {}).get("content") == f"{tag} marker",
-                     timeout=20)
-    seen = [f["payload"]["content"] for f in telegram_messages(agent)
-            if f["payload"]["content"].startswith(tag)]
+    await agent.wait(lambda f: f.get("payload", {}).get("content") == f"{tag} marker", timeout=20)
+    seen = [
+        f["payload"]["content"]
+        for f in telegram_messages(agent)
+        if f["payload"]["content"].startswith(tag)
+    ]
     assert seen == [f"{tag} once 0", f"{tag} once 1", f"{tag} once 2", f"{tag} marker"]
     store = hub.store()
     try:
@@ -272,9 +312,14 @@ async def test_webhook_mode_through_gateway_http(hub_factory):
     try:
         port = free_port()
         secret = "s3cret-" + uuid.uuid4().hex
-        hub = hub_factory(dashboard_port=port, extra_env=bridge_env(
-            fake, TELEGRAM_WEBHOOK_SECRET=secret,
-            TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}"))
+        hub = hub_factory(
+            dashboard_port=port,
+            extra_env=bridge_env(
+                fake,
+                TELEGRAM_WEBHOOK_SECRET=secret,
+                TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}",
+            ),
+        )
         wait_bridge_ready(hub, fake)
         wait_for(lambda: fake.webhook is not None, 10, "setWebhook called")
         assert fake.webhook["url"] == f"http://127.0.0.1:{port}/webhook/telegram"
@@ -282,16 +327,19 @@ async def test_webhook_mode_through_gateway_http(hub_factory):
 
         agent = await RawAgent.connect(hub.agent_url(), "erin", channels=[CHANNEL])
         fake.user_message("via webhook")
-        fake.user_message(caption="doc via webhook",
-                          document=("notes.txt", b"hello notes", "text/plain"))
+        fake.user_message(
+            caption="doc via webhook", document=("notes.txt", b"hello notes", "text/plain")
+        )
         got = await agent.wait_count(lambda f: f in telegram_messages(agent), 2, timeout=20)
         assert [f["payload"]["content"] for f in got] == ["via webhook", "doc via webhook"]
         att = got[1]["payload"]["attachments"][0]
-        assert (Path(hub.cfg.http.media_root) / att["url"][len("/media/"):]).read_bytes() == \
-            b"hello notes"
+        assert (
+            Path(hub.cfg.http.media_root) / att["url"][len("/media/") :]
+        ).read_bytes() == b"hello notes"
         async with aiohttp.ClientSession() as http:  # the bridge's workspace token reads it
-            async with http.get(hub.http_url + att["url"], headers={
-                    "Authorization": f"Bearer {hub.default_token}"}) as resp:
+            async with http.get(
+                hub.http_url + att["url"], headers={"Authorization": f"Bearer {hub.default_token}"}
+            ) as resp:
                 assert resp.status == 200 and await resp.read() == b"hello notes"
         wait_for(lambda: not fake.updates, 10, "updates delivered")
         assert fake.webhook_posts and set(fake.webhook_posts) == {200}

@@ -35,9 +35,12 @@ class BrokerThread:
         self._steer.connect(endpoint)
         # The proxy thread owns the bus sockets and `_steer` from here on (handed over
         # before it starts); this thread only ever touches `_control`.
-        self._thread = threading.Thread(target=zmq.proxy_steerable, name="broker",
-                                        args=(self._xsub, self._xpub, None, self._steer),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=zmq.proxy_steerable,
+            name="broker",
+            args=(self._xsub, self._xpub, None, self._steer),
+            daemon=True,
+        )
 
     def start(self) -> BrokerThread:
         self._thread.start()

@@ -8,5 +8,8 @@ import sys
 from support.util import TIME_SCALE
 
 WAIT_S = 30.0 * TIME_SCALE
-CLI = ([shutil.which("scitex-orochi")] if shutil.which("scitex-orochi")
-       else [sys.executable, "-c", "from scitex_orochi.cli import main; main()"])
+CLI = (
+    [shutil.which("scitex-orochi")]
+    if shutil.which("scitex-orochi")
+    else [sys.executable, "-c", "from scitex_orochi.cli import main; main()"]
+)

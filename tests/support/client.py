@@ -15,6 +15,14 @@ FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.5)
 
 
 def agent(hub: Any, name: str, channels=("#r",), **kw: Any) -> OrochiClient:
-    return OrochiClient(name, host=hub.host, port=hub.port, token=kw.pop("token",
-                        hub.default_token), channels=list(channels), backoff=FAST,
-                        timeout=WAIT_S, connect_timeout=WAIT_S, **kw)
+    return OrochiClient(
+        name,
+        host=hub.host,
+        port=hub.port,
+        token=kw.pop("token", hub.default_token),
+        channels=list(channels),
+        backoff=FAST,
+        timeout=WAIT_S,
+        connect_timeout=WAIT_S,
+        **kw,
+    )

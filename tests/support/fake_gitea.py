@@ -38,8 +38,13 @@ class FakeGitea(ThreadedServer):
         self.requests: list[dict[str, Any]] = []
         self.faults: list[tuple[int, Any]] = []
         self.delay_s = 0.0
-        self.user = {"id": 1, "login": self.username, "full_name": "Orochi Bot",
-                     "email": "bot@example.com", "username": self.username}
+        self.user = {
+            "id": 1,
+            "login": self.username,
+            "full_name": "Orochi Bot",
+            "email": "bot@example.com",
+            "username": self.username,
+        }
 
     # ---- test side -------------------------------------------------------
     def seed_org(self, name: str) -> dict[str, Any]:
@@ -60,23 +65,39 @@ class FakeGitea(ThreadedServer):
 
     def _create_org(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body["username"]
-        org = {"id": next(self._ids), "name": name, "username": name,
-               "full_name": body.get("full_name", ""), "description": body.get("description", ""),
-               "avatar_url": f"http://gitea.local/avatars/{name}", "website": "", "location": "",
-               "visibility": body.get("visibility", "public"),
-               "repo_admin_change_team_access": False}
+        org = {
+            "id": next(self._ids),
+            "name": name,
+            "username": name,
+            "full_name": body.get("full_name", ""),
+            "description": body.get("description", ""),
+            "avatar_url": f"http://gitea.local/avatars/{name}",
+            "website": "",
+            "location": "",
+            "visibility": body.get("visibility", "public"),
+            "repo_admin_change_team_access": False,
+        }
         self.orgs[name] = org
         return org
 
     def _create_repo(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
         name = body["name"]
-        repo = {"id": next(self._ids), "owner": self._owner(owner), "name": name,
-                "full_name": f"{owner}/{name}", "description": body.get("description", ""),
-                "empty": not body.get("auto_init"), "private": bool(body.get("private")),
-                "fork": False, "html_url": f"http://gitea.local/{owner}/{name}",
-                "clone_url": f"http://gitea.local/{owner}/{name}.git",
-                "default_branch": "main", "open_issues_count": 0, "created_at": _now(),
-                "updated_at": _now()}
+        repo = {
+            "id": next(self._ids),
+            "owner": self._owner(owner),
+            "name": name,
+            "full_name": f"{owner}/{name}",
+            "description": body.get("description", ""),
+            "empty": not body.get("auto_init"),
+            "private": bool(body.get("private")),
+            "fork": False,
+            "html_url": f"http://gitea.local/{owner}/{name}",
+            "clone_url": f"http://gitea.local/{owner}/{name}.git",
+            "default_branch": "main",
+            "open_issues_count": 0,
+            "created_at": _now(),
+            "updated_at": _now(),
+        }
         self.repos[f"{owner}/{name}"] = repo
         self.issues[f"{owner}/{name}"] = []
         return repo
@@ -99,14 +120,20 @@ class FakeGitea(ThreadedServer):
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler) -> web.StreamResponse:
-        self.requests.append({"method": request.method, "path": request.path,
-                              "query": dict(request.query),
-                              "authorization": request.headers.get("Authorization")})
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "authorization": request.headers.get("Authorization"),
+            }
+        )
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if request.headers.get("Authorization") != f"token {self.token}":
-            return web.json_response({"message": "user does not exist [uid: 0, name: ]",
-                                      "url": API_DOCS}, status=401)
+            return web.json_response(
+                {"message": "user does not exist [uid: 0, name: ]", "url": API_DOCS}, status=401
+            )
         if self.faults:
             status, body = self.faults.pop(0)
             return web.json_response(body, status=status)
@@ -114,8 +141,10 @@ class FakeGitea(ThreadedServer):
 
     @staticmethod
     def _not_found() -> web.Response:
-        return web.json_response({"errors": None, "message": "The target couldn't be found.",
-                                  "url": API_DOCS}, status=404)
+        return web.json_response(
+            {"errors": None, "message": "The target couldn't be found.", "url": API_DOCS},
+            status=404,
+        )
 
     @staticmethod
     async def _json(request: web.Request) -> dict[str, Any]:
@@ -138,17 +167,30 @@ class FakeGitea(ThreadedServer):
             return self._not_found()
         body = await self._json(request)
         if not body.get("title"):
-            return web.json_response({"message": "[Title]: Required", "url": API_DOCS},
-                                     status=422)
+            return web.json_response({"message": "[Title]: Required", "url": API_DOCS}, status=422)
         issues = self.issues[key]
         number = len(issues) + 1
-        issue = {"id": next(self._ids), "number": number, "title": body["title"],
-                 "body": body.get("body", ""), "user": self.user, "labels": [],
-                 "state": "open", "comments": 0, "created_at": _now(), "updated_at": _now(),
-                 "closed_at": None, "html_url": f"http://gitea.local/{key}/issues/{number}",
-                 "url": f"http://gitea.local/api/v1/repos/{key}/issues/{number}",
-                 "repository": {"id": self.repos[key]["id"], "name": key.split("/")[1],
-                                "owner": key.split("/")[0], "full_name": key}}
+        issue = {
+            "id": next(self._ids),
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body", ""),
+            "user": self.user,
+            "labels": [],
+            "state": "open",
+            "comments": 0,
+            "created_at": _now(),
+            "updated_at": _now(),
+            "closed_at": None,
+            "html_url": f"http://gitea.local/{key}/issues/{number}",
+            "url": f"http://gitea.local/api/v1/repos/{key}/issues/{number}",
+            "repository": {
+                "id": self.repos[key]["id"],
+                "name": key.split("/")[1],
+                "owner": key.split("/")[0],
+                "full_name": key,
+            },
+        }
         issues.append(issue)
         self.repos[key]["open_issues_count"] += 1
         return web.json_response(issue, status=201)
@@ -187,11 +229,16 @@ class FakeGitea(ThreadedServer):
             return self._not_found()
         body = await self._json(request)
         if not body.get("body"):
-            return web.json_response({"message": "[Body]: Required", "url": API_DOCS},
-                                     status=422)
-        comment = {"id": next(self._ids), "body": body["body"], "user": self.user,
-                   "html_url": f"{issue['html_url']}#issuecomment-1",
-                   "issue_url": issue["html_url"], "created_at": _now(), "updated_at": _now()}
+            return web.json_response({"message": "[Body]: Required", "url": API_DOCS}, status=422)
+        comment = {
+            "id": next(self._ids),
+            "body": body["body"],
+            "user": self.user,
+            "html_url": f"{issue['html_url']}#issuecomment-1",
+            "issue_url": issue["html_url"],
+            "created_at": _now(),
+            "updated_at": _now(),
+        }
         issue["comments"] += 1
         self.comments.append(comment)
         return web.json_response(comment, status=201)
@@ -199,11 +246,12 @@ class FakeGitea(ThreadedServer):
     async def _new_repo(self, owner: str, request: web.Request) -> web.Response:
         body = await self._json(request)
         if not body.get("name"):
-            return web.json_response({"message": "[Name]: Required", "url": API_DOCS},
-                                     status=422)
+            return web.json_response({"message": "[Name]: Required", "url": API_DOCS}, status=422)
         if f"{owner}/{body['name']}" in self.repos:
-            return web.json_response({"message": "The repository with the same name already "
-                                                 "exists.", "url": API_DOCS}, status=409)
+            return web.json_response(
+                {"message": "The repository with the same name already exists.", "url": API_DOCS},
+                status=409,
+            )
         return web.json_response(self._create_repo(owner, body), status=201)
 
     async def _create_org_repo(self, request: web.Request) -> web.Response:
@@ -219,11 +267,13 @@ class FakeGitea(ThreadedServer):
         body = await self._json(request)
         name = body.get("username")
         if not name:
-            return web.json_response({"message": "[UserName]: Required", "url": API_DOCS},
-                                     status=422)
+            return web.json_response(
+                {"message": "[UserName]: Required", "url": API_DOCS}, status=422
+            )
         if name in self.orgs or name == self.username:
-            return web.json_response({"message": f"user already exists [name: {name}]",
-                                      "url": API_DOCS}, status=422)
+            return web.json_response(
+                {"message": f"user already exists [name: {name}]", "url": API_DOCS}, status=422
+            )
         return web.json_response(self._create_org(body), status=201)
 
     async def _org_repos(self, request: web.Request) -> web.Response:

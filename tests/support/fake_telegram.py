@@ -25,8 +25,14 @@ from aiohttp import web
 from support.fake_threaded import ThreadedServer
 
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "OrochiBot", "username": "orochi_bot"}
-DEFAULT_USER = {"id": 4242, "is_bot": False, "first_name": "Ada", "last_name": "Lovelace",
-                "username": "ada", "language_code": "en"}
+DEFAULT_USER = {
+    "id": 4242,
+    "is_bot": False,
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "username": "ada",
+    "language_code": "en",
+}
 
 
 @dataclass
@@ -68,15 +74,24 @@ class FakeTelegram(ThreadedServer):
         self.held = 0
 
     # ---- test side (call from any thread) -----------------------------------
-    def user_message(self, text: str | None = None, *, caption: str | None = None,
-                     photo: bytes | None = None,
-                     document: tuple[str, bytes, str] | None = None,
-                     voice: bytes | None = None, chat_id: int | None = None,
-                     reply_to: int | None = None,
-                     user: dict[str, Any] | None = None) -> dict[str, Any]:
+    def user_message(
+        self,
+        text: str | None = None,
+        *,
+        caption: str | None = None,
+        photo: bytes | None = None,
+        document: tuple[str, bytes, str] | None = None,
+        voice: bytes | None = None,
+        chat_id: int | None = None,
+        reply_to: int | None = None,
+        user: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """A user's message arrives in a chat: queued as an update."""
-        return self.call(lambda: self._user_message(text, caption, photo, document, voice,
-                                                    chat_id, reply_to, user))
+        return self.call(
+            lambda: self._user_message(
+                text, caption, photo, document, voice, chat_id, reply_to, user
+            )
+        )
 
     def add_update(self, update_body: dict[str, Any]) -> dict[str, Any]:
         def add() -> dict[str, Any]:
@@ -87,14 +102,22 @@ class FakeTelegram(ThreadedServer):
 
         return self.call(add)
 
-    def fail(self, method: str, status: int, description: str | None = None,
-             retry_after: int | None = None, times: int = 1,
-             disconnect: bool = False) -> None:
-        text = description or {429: f"Too Many Requests: retry after {retry_after}",
-                               409: "Conflict: terminated by other getUpdates request; make "
-                                    "sure that only one bot instance is running",
-                               500: "Internal Server Error",
-                               502: "Bad Gateway"}.get(status, "Bad Request")
+    def fail(
+        self,
+        method: str,
+        status: int,
+        description: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+        disconnect: bool = False,
+    ) -> None:
+        text = description or {
+            429: f"Too Many Requests: retry after {retry_after}",
+            409: "Conflict: terminated by other getUpdates request; make "
+            "sure that only one bot instance is running",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+        }.get(status, "Bad Request")
         fault = Fault(status, text, retry_after, disconnect)
         self.call(lambda: self.faults.setdefault(method, []).extend([fault] * times))
 
@@ -126,8 +149,9 @@ class FakeTelegram(ThreadedServer):
         self.run(do())
 
     def sent_texts(self) -> list[str]:
-        return [s["params"].get("text") or s["params"].get("caption") or ""
-                for s in list(self.sent)]
+        return [
+            s["params"].get("text") or s["params"].get("caption") or "" for s in list(self.sent)
+        ]
 
     def method_calls(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in list(self.calls) if name == method]
@@ -141,18 +165,29 @@ class FakeTelegram(ThreadedServer):
         n = next(self._file_ids)
         file_id = f"AgAC-{n:04d}-{len(data)}"
         unique = f"AQAD{n:04d}"
-        self.files[file_id] = {"path": f"{path_prefix}/file_{n}{ext}", "data": data,
-                               "unique": unique}
+        self.files[file_id] = {
+            "path": f"{path_prefix}/file_{n}{ext}",
+            "data": data,
+            "unique": unique,
+        }
         return {"file_id": file_id, "file_unique_id": unique, "file_size": len(data)}
 
-    def _user_message(self, text, caption, photo, document, voice, chat_id, reply_to,
-                      user) -> dict[str, Any]:
+    def _user_message(
+        self, text, caption, photo, document, voice, chat_id, reply_to, user
+    ) -> dict[str, Any]:
         message_id = next(self._message_ids)
         self.known_messages.add(message_id)
-        chat = dict(self.chat) if chat_id is None else {"id": chat_id, "type": "private",
-                                                        "first_name": "Other"}
-        message: dict[str, Any] = {"message_id": message_id, "from": user or DEFAULT_USER,
-                                   "chat": chat, "date": int(time.time())}
+        chat = (
+            dict(self.chat)
+            if chat_id is None
+            else {"id": chat_id, "type": "private", "first_name": "Other"}
+        )
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": user or DEFAULT_USER,
+            "chat": chat,
+            "date": int(time.time()),
+        }
         if text is not None:
             message["text"] = text
         if caption is not None:
@@ -160,18 +195,29 @@ class FakeTelegram(ThreadedServer):
         if photo is not None:
             big = self._add_file(photo, "photos", ".jpg")
             small = self._add_file(photo[: max(1, len(photo) // 4)], "photos", ".jpg")
-            message["photo"] = [{**small, "width": 90, "height": 67},
-                                {**big, "width": 1280, "height": 960}]
+            message["photo"] = [
+                {**small, "width": 90, "height": 67},
+                {**big, "width": 1280, "height": 960},
+            ]
         if document is not None:
             name, data, mime = document
-            message["document"] = {**self._add_file(data, "documents", ""),
-                                   "file_name": name, "mime_type": mime}
+            message["document"] = {
+                **self._add_file(data, "documents", ""),
+                "file_name": name,
+                "mime_type": mime,
+            }
         if voice is not None:
-            message["voice"] = {**self._add_file(voice, "voice", ".oga"), "duration": 2,
-                                "mime_type": "audio/ogg"}
+            message["voice"] = {
+                **self._add_file(voice, "voice", ".oga"),
+                "duration": 2,
+                "mime_type": "audio/ogg",
+            }
         if reply_to is not None:
-            message["reply_to_message"] = {"message_id": reply_to, "chat": self.chat,
-                                           "date": int(time.time())}
+            message["reply_to_message"] = {
+                "message_id": reply_to,
+                "chat": self.chat,
+                "date": int(time.time()),
+            }
         update = {"update_id": next(self._update_ids), "message": message}
         self.updates.append(update)
         self._notify()
@@ -206,8 +252,11 @@ class FakeTelegram(ThreadedServer):
             reader = await request.multipart()
             async for part in reader:
                 if part.filename:
-                    files[part.name] = (part.filename, await part.read(),
-                                        part.headers.get("Content-Type", ""))
+                    files[part.name] = (
+                        part.filename,
+                        await part.read(),
+                        part.headers.get("Content-Type", ""),
+                    )
                 else:
                     params[part.name] = await part.text()
         elif request.can_read_body:
@@ -254,8 +303,11 @@ class FakeTelegram(ThreadedServer):
 
     async def _m_getUpdates(self, params, files) -> web.Response:
         if self.webhook is not None:
-            return self._err(409, "Conflict: can't use getUpdates method while webhook is "
-                                  "active; use deleteWebhook to delete the webhook first")
+            return self._err(
+                409,
+                "Conflict: can't use getUpdates method while webhook is "
+                "active; use deleteWebhook to delete the webhook first",
+            )
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
@@ -270,8 +322,11 @@ class FakeTelegram(ThreadedServer):
         while True:
             if self._poller is not me:
                 self.conflicts_sent += 1
-                return self._err(409, "Conflict: terminated by other getUpdates request; "
-                                      "make sure that only one bot instance is running")
+                return self._err(
+                    409,
+                    "Conflict: terminated by other getUpdates request; "
+                    "make sure that only one bot instance is running",
+                )
             ready = [u for u in self.updates if u["update_id"] >= offset][:limit]
             left = deadline - time.monotonic()
             if ready or left <= 0:
@@ -294,12 +349,20 @@ class FakeTelegram(ThreadedServer):
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         message_id = next(self._message_ids)
         self.known_messages.add(message_id)
-        message = {"message_id": message_id, "from": BOT_USER, "chat": self.chat,
-                   "date": int(time.time()), **content}
+        message = {
+            "message_id": message_id,
+            "from": BOT_USER,
+            "chat": self.chat,
+            "date": int(time.time()),
+            **content,
+        }
         reply = params.get("reply_to_message_id")
         if reply is not None and int(reply) in self.known_messages:
-            message["reply_to_message"] = {"message_id": int(reply), "chat": self.chat,
-                                           "date": int(time.time())}
+            message["reply_to_message"] = {
+                "message_id": int(reply),
+                "chat": self.chat,
+                "date": int(time.time()),
+            }
         return message
 
     async def _m_sendMessage(self, params, files) -> web.Response:
@@ -312,8 +375,9 @@ class FakeTelegram(ThreadedServer):
         if _utf16_len(text) > 4096:
             return self._err(400, "Bad Request: message is too long")
         message = self._message(params, text=text)
-        self.sent.append({"method": "sendMessage", "params": params, "file": None,
-                          "message": message})
+        self.sent.append(
+            {"method": "sendMessage", "params": params, "file": None, "message": message}
+        )
         return self._ok(message)
 
     async def _send_file(self, method: str, field: str, params, files) -> web.Response:
@@ -332,13 +396,17 @@ class FakeTelegram(ThreadedServer):
         if field == "photo":
             content = {"photo": [{**meta, "width": 800, "height": 600}]}
         else:
-            content = {"document": {**meta, "file_name": upload[0] if upload else "file",
-                                    "mime_type": upload[2] if upload else ""}}
+            content = {
+                "document": {
+                    **meta,
+                    "file_name": upload[0] if upload else "file",
+                    "mime_type": upload[2] if upload else "",
+                }
+            }
         if caption:
             content["caption"] = caption
         message = self._message(params, **content)
-        self.sent.append({"method": method, "params": params, "file": upload,
-                          "message": message})
+        self.sent.append({"method": method, "params": params, "file": upload, "message": message})
         return self._ok(message)
 
     async def _m_sendPhoto(self, params, files) -> web.Response:
@@ -351,18 +419,28 @@ class FakeTelegram(ThreadedServer):
         info = self.files.get(str(params.get("file_id")))
         if info is None:
             return self._err(400, "Bad Request: invalid file_id")
-        return self._ok({"file_id": params["file_id"], "file_unique_id": info["unique"],
-                         "file_size": len(info["data"]), "file_path": info["path"]})
+        return self._ok(
+            {
+                "file_id": params["file_id"],
+                "file_unique_id": info["unique"],
+                "file_size": len(info["data"]),
+                "file_path": info["path"],
+            }
+        )
 
     async def _m_setWebhook(self, params, files) -> web.Response:
         url = params.get("url") or ""
         if not url:
             return await self._m_deleteWebhook(params, files)
         if not url.startswith(("http://", "https://")):
-            return self._err(400, "Bad Request: bad webhook: An HTTPS URL must be provided "
-                                  "for webhook")
-        self.webhook = {"url": url, "secret_token": params.get("secret_token"),
-                        "allowed_updates": params.get("allowed_updates")}
+            return self._err(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        self.webhook = {
+            "url": url,
+            "secret_token": params.get("secret_token"),
+            "allowed_updates": params.get("allowed_updates"),
+        }
         self._notify()
         if self._pusher is None or self._pusher.done():
             self._pusher = asyncio.create_task(self._push())
@@ -370,13 +448,16 @@ class FakeTelegram(ThreadedServer):
 
     async def _m_deleteWebhook(self, params, files) -> web.Response:
         self.webhook = None
-        return web.json_response({"ok": True, "result": True,
-                                  "description": "Webhook was deleted"})
+        return web.json_response({"ok": True, "result": True, "description": "Webhook was deleted"})
 
     async def _m_getWebhookInfo(self, params, files) -> web.Response:
-        return self._ok({"url": (self.webhook or {}).get("url", ""),
-                         "has_custom_certificate": False,
-                         "pending_update_count": len(self.updates)})
+        return self._ok(
+            {
+                "url": (self.webhook or {}).get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": len(self.updates),
+            }
+        )
 
     async def _push(self) -> None:
         """Deliver updates to the webhook in order, each until it is answered 200."""
@@ -393,8 +474,9 @@ class FakeTelegram(ThreadedServer):
                 if self.webhook.get("secret_token"):
                     headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
                 try:
-                    async with session.post(self.webhook["url"], json=update,
-                                            headers=headers) as resp:
+                    async with session.post(
+                        self.webhook["url"], json=update, headers=headers
+                    ) as resp:
                         self.webhook_posts.append(resp.status)
                         delivered = resp.status == 200
                 except aiohttp.ClientError:

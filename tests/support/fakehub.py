@@ -62,12 +62,14 @@ class FakeHub:
     async def wait_registrations(self, count: int, timeout: float = 5.0) -> None:
         async with self.registered:
             await asyncio.wait_for(
-                self.registered.wait_for(lambda: self.registrations >= count), timeout)
+                self.registered.wait_for(lambda: self.registrations >= count), timeout
+            )
 
     async def wait_stored(self, channel: str, count: int, timeout: float = 5.0) -> None:
         async with self.stored:
             await asyncio.wait_for(
-                self.stored.wait_for(lambda: len(self.rows[channel]) >= count), timeout)
+                self.stored.wait_for(lambda: len(self.rows[channel]) >= count), timeout
+            )
 
     def post(self, sender: str, channel: str, content: str) -> dict[str, Any]:
         """Store a message without delivering it (as if posted while we were away)."""
@@ -84,8 +86,15 @@ class FakeHub:
     async def _handle(self, ws: ServerConnection) -> None:
         token = parse_qs(urlparse(ws.request.path).query).get("token", [None])[0]
         if self.token is not None and token != self.token:
-            await ws.send(json.dumps({"type": "error", "sender": SERVER, "payload": {
-                "code": "AUTH_FAILED", "detail": "Invalid or missing token"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "sender": SERVER,
+                        "payload": {"code": "AUTH_FAILED", "detail": "Invalid or missing token"},
+                    }
+                )
+            )
             await ws.close(4001, "Authentication failed")
             return
         name: str | None = None
@@ -100,19 +109,33 @@ class FakeHub:
             if name is not None and self.conns.get(name) is ws:
                 del self.conns[name]
 
-    async def _reply(self, ws: ServerConnection, type_: str, payload: dict[str, Any],
-                     ref: str) -> None:
+    async def _reply(
+        self, ws: ServerConnection, type_: str, payload: dict[str, Any], ref: str
+    ) -> None:
         if self.refs_on_replies:
             payload = {**payload, "ref": ref}
-        await ws.send(json.dumps({"type": type_, "sender": SERVER, "payload": payload,
-                                  "id": "r-" + ref, "ts": now_iso()}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": type_,
+                    "sender": SERVER,
+                    "payload": payload,
+                    "id": "r-" + ref,
+                    "ts": now_iso(),
+                }
+            )
+        )
 
     async def _ack(self, ws: ServerConnection, ref: str, **extra: Any) -> None:
-        await ws.send(json.dumps({"type": "ack", "sender": SERVER,
-                                  "payload": {"status": "ok", "ref": ref, **extra}}))
+        await ws.send(
+            json.dumps(
+                {"type": "ack", "sender": SERVER, "payload": {"status": "ok", "ref": ref, **extra}}
+            )
+        )
 
-    async def _on_frame(self, ws: ServerConnection, frame: dict[str, Any],
-                        name: str | None) -> str | None:
+    async def _on_frame(
+        self, ws: ServerConnection, frame: dict[str, Any], name: str | None
+    ) -> str | None:
         type_, fid = frame.get("type"), frame.get("id", "")
         payload = frame.get("payload") or {}
         if type_ == "register":
@@ -143,9 +166,16 @@ class FakeHub:
             (members.add if type_ == "subscribe" else members.discard)(name)
             await self._ack(ws, fid)
         elif type_ == "query":
-            await self._reply(ws, "message", {"channel": payload.get("channel", "#general"),
-                                              "content": "", "history": self._query(payload)},
-                              fid)
+            await self._reply(
+                ws,
+                "message",
+                {
+                    "channel": payload.get("channel", "#general"),
+                    "content": "",
+                    "history": self._query(payload),
+                },
+                fid,
+            )
             await self._ack(ws, fid)
         elif type_ == "presence":
             agents = {n: sorted(c for c, m in self.members.items() if n in m) for n in self.conns}
@@ -154,8 +184,12 @@ class FakeHub:
         elif type_ in ("heartbeat", "status_update"):
             await self._ack(ws, fid)
         else:
-            await self._reply(ws, "error", {"code": "UNKNOWN_TYPE",
-                                            "detail": f"Unknown message type: {type_}"}, fid)
+            await self._reply(
+                ws,
+                "error",
+                {"code": "UNKNOWN_TYPE", "detail": f"Unknown message type: {type_}"},
+                fid,
+            )
             await self._ack(ws, fid)
         return name
 
@@ -165,11 +199,19 @@ class FakeHub:
         seq = len(self.rows[channel]) + 1
         mentions = extract_mentions(payload.get("content", ""))
         delivered = {**frame, "payload": {**payload, "seq": seq, "mentions": mentions}}
-        row = {"msg_id": frame["id"], "ts": frame["ts"], "channel": channel, "sender": sender,
-               "content": payload.get("content", ""), "mentions": mentions,
-               "metadata": payload.get("metadata", {}), "sender_type": "agent",
-               "attachments": payload.get("attachments", []), "seq": seq,
-               "_frame": json.dumps(delivered)}
+        row = {
+            "msg_id": frame["id"],
+            "ts": frame["ts"],
+            "channel": channel,
+            "sender": sender,
+            "content": payload.get("content", ""),
+            "mentions": mentions,
+            "metadata": payload.get("metadata", {}),
+            "sender_type": "agent",
+            "attachments": payload.get("attachments", []),
+            "seq": seq,
+            "_frame": json.dumps(delivered),
+        }
         self.rows[channel].append(row)
         self.ids[frame["id"]] = row
         return row
@@ -185,8 +227,10 @@ class FakeHub:
                     await ws.send(text)
 
     def _query(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = [{k: v for k, v in r.items() if k != "_frame"}
-                for r in self.rows.get(payload.get("channel", "#general"), [])]
+        rows = [
+            {k: v for k, v in r.items() if k != "_frame"}
+            for r in self.rows.get(payload.get("channel", "#general"), [])
+        ]
         limit = int(payload.get("limit", 50))
         if "after_seq" in payload:
             return [r for r in rows if r["seq"] > int(payload["after_seq"])][:limit]

@@ -15,8 +15,9 @@ def modes(root: Path) -> dict[str, tuple[str, int]]:
     out = {}
     for path in paths:
         st = os.lstat(path)
-        kind = ("dir" if stat.S_ISDIR(st.st_mode) else
-                "socket" if stat.S_ISSOCK(st.st_mode) else "file")
+        kind = (
+            "dir" if stat.S_ISDIR(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "file"
+        )
         out[str(path.relative_to(root))] = (kind, stat.S_IMODE(st.st_mode))
     return out
 
@@ -24,8 +25,13 @@ def modes(root: Path) -> dict[str, tuple[str, int]]:
 def wrong_modes(root: Path) -> dict[str, tuple[str, str]]:
     bad = {}
     for path, (kind, mode) in modes(root).items():
-        ok = (mode == 0o700 if kind == "dir" else
-              not mode & 0o077 if kind == "socket" else mode == 0o600)
+        ok = (
+            mode == 0o700
+            if kind == "dir"
+            else not mode & 0o077
+            if kind == "socket"
+            else mode == 0o600
+        )
         if not ok:
             bad[path] = (kind, oct(mode))
     return bad

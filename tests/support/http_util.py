@@ -38,9 +38,17 @@ class Api:
         self.token = token
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
 
-    async def request(self, method: str, path: str, *, token: str | None = "default",
-                      json_body: Any = None, data: Any = None, headers: dict | None = None,
-                      params: dict | None = None) -> tuple[int, Any]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = "default",
+        json_body: Any = None,
+        data: Any = None,
+        headers: dict | None = None,
+        params: dict | None = None,
+    ) -> tuple[int, Any]:
         headers = dict(headers or {})
         token = self.token if token == "default" else token
         if token:
@@ -52,8 +60,9 @@ class Api:
             data = data.encode()
         if isinstance(data, bytes) and len(data) > STREAM_BODY_OVER_BYTES:
             data = io.BytesIO(data)
-        async with self.session.request(method, self.base_url + path, data=data,
-                                        headers=headers, params=params) as resp:
+        async with self.session.request(
+            method, self.base_url + path, data=data, headers=headers, params=params
+        ) as resp:
             raw = await resp.read()
             try:
                 body = json.loads(raw) if raw else None
@@ -72,5 +81,3 @@ class Api:
 
     async def close(self) -> None:
         await self.session.close()
-
-

@@ -75,14 +75,20 @@ class LoadAgent:
         backoff = BACKOFF_START_S
         while not self._stop:
             try:
-                async with websockets.connect(self.url, max_size=None, open_timeout=5,
-                                              close_timeout=1) as ws:
+                async with websockets.connect(
+                    self.url, max_size=None, open_timeout=5, close_timeout=1
+                ) as ws:
                     self.ws = ws
                     self._live_seen = {c: set() for c in self.channels}
                     self._live_last = {}
                     reader = asyncio.create_task(self._read(ws))
-                    await self._send_json({"type": "register", "sender": self.name,
-                                           "payload": {"channels": self.channels}})
+                    await self._send_json(
+                        {
+                            "type": "register",
+                            "sender": self.name,
+                            "payload": {"channels": self.channels},
+                        }
+                    )
                     self.connects += 1
                     self.connected.set()
                     backoff = BACKOFF_START_S
@@ -141,8 +147,13 @@ class LoadAgent:
         qid = str(uuid.uuid4())
         fut = asyncio.get_running_loop().create_future()
         self._pending_queries[qid] = fut
-        await self._send_json({"type": "query", "id": qid, "payload": {
-            "channel": channel, "after_seq": after, "limit": RESUME_PAGE}})
+        await self._send_json(
+            {
+                "type": "query",
+                "id": qid,
+                "payload": {"channel": channel, "after_seq": after, "limit": RESUME_PAGE},
+            }
+        )
         return await asyncio.wait_for(fut, 10)
 
     async def _resume(self) -> None:
@@ -172,8 +183,12 @@ class LoadAgent:
     # ---- sending --------------------------------------------------------------------
     async def post(self, channel: str, content: str) -> None:
         now = time.monotonic()
-        frame = {"type": "message", "sender": self.name, "id": str(uuid.uuid4()),
-                 "payload": {"channel": channel, "content": content}}
+        frame = {
+            "type": "message",
+            "sender": self.name,
+            "id": str(uuid.uuid4()),
+            "payload": {"channel": channel, "content": content},
+        }
         s = Sent(frame, now, now)
         self.sent[frame["id"]] = s
         await self._send_frame(s)

@@ -11,8 +11,9 @@ from support.client import WAIT_S
 
 
 def factory(port: int, token: str, name: str = "mcp-agent"):
-    return lambda: OrochiClient(name, port=port, token=token, channels=["#g"],
-                                backoff=Backoff(0.01, 2, 0.1), timeout=WAIT_S)
+    return lambda: OrochiClient(
+        name, port=port, token=token, channels=["#g"], backoff=Backoff(0.01, 2, 0.1), timeout=WAIT_S
+    )
 
 
 async def call(client: Any, tool: str, **args: Any) -> Any:

@@ -26,16 +26,34 @@ from support.util import TIME_SCALE
 REPUBLISH_EVERY_S = 1.0
 
 
-def inbound(origin: str, *, ws: str = "default", channel: str = "#general",
-            content: str = "hello", sender: str = "alice", msg_id: str | None = None) -> dict:
+def inbound(
+    origin: str,
+    *,
+    ws: str = "default",
+    channel: str = "#general",
+    content: str = "hello",
+    sender: str = "alice",
+    msg_id: str | None = None,
+) -> dict:
     """An `in.` body as a gateway publishes it."""
     return {
-        "origin": origin, "ws": ws, "sender_type": "agent",
+        "origin": origin,
+        "ws": ws,
+        "sender_type": "agent",
         "mentions": ["bob"] if "@bob" in content else [],
-        "frame": {"type": "message", "sender": sender, "id": msg_id or str(uuid.uuid4()),
-                  "ts": "2025-01-02T03:04:05.678901+00:00",
-                  "payload": {"channel": channel, "content": content, "metadata": {"k": "v"},
-                              "attachments": [], "extra": 1}},
+        "frame": {
+            "type": "message",
+            "sender": sender,
+            "id": msg_id or str(uuid.uuid4()),
+            "ts": "2025-01-02T03:04:05.678901+00:00",
+            "payload": {
+                "channel": channel,
+                "content": content,
+                "metadata": {"k": "v"},
+                "attachments": [],
+                "extra": 1,
+            },
+        },
     }
 
 
@@ -116,10 +134,10 @@ class PersisterThread:
     def __init__(self, cfg: Config) -> None:
         self.store = Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
         self.bus = SyncBus.from_config(cfg, new_origin("persister"))
-        self.persister = Persister(self.store, self.bus, cfg.db.persist_batch_max,
-                                   cfg.db.dedupe_ids_max)
-        self._thread = threading.Thread(target=self.persister.run, name="persister",
-                                        daemon=True)
+        self.persister = Persister(
+            self.store, self.bus, cfg.db.persist_batch_max, cfg.db.dedupe_ids_max
+        )
+        self._thread = threading.Thread(target=self.persister.run, name="persister", daemon=True)
         self._gc_threshold = gc.get_threshold()
         self._switch_interval = sys.getswitchinterval()
 

@@ -25,8 +25,9 @@ class Response:
         return json.loads(self.body)
 
 
-async def connect(port: int, source: str = "127.0.0.1"
-                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(
+    port: int, source: str = "127.0.0.1"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection to 127.0.0.1:port from `source` (any 127.x.y.z is loopback on Linux)."""
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
 
@@ -57,8 +58,16 @@ async def read_response(reader: asyncio.StreamReader, timeout: float = 5.0) -> R
     return Response(status, headers, body)
 
 
-async def request(port: int, method: str, target: str, *, body: bytes = b"",
-                  source: str = "127.0.0.1", timeout: float = 5.0, **headers: str) -> Response:
+async def request(
+    port: int,
+    method: str,
+    target: str,
+    *,
+    body: bytes = b"",
+    source: str = "127.0.0.1",
+    timeout: float = 5.0,
+    **headers: str,
+) -> Response:
     """One request on a fresh connection (`Connection: close`)."""
     reader, writer = await connect(port, source)
     try:

@@ -29,8 +29,9 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5.0, what: str = "cond
         time.sleep(POLL_S)
 
 
-async def eventually(predicate: Callable[[], object], timeout: float = 5.0,
-                     what: str = "condition") -> object:
+async def eventually(
+    predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition"
+) -> object:
     """Async `wait_for`: await `predicate()` (sync or async) until truthy, with a deadline."""
     import asyncio
     import inspect

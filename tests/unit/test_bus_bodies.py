@@ -25,7 +25,7 @@ def _keys(td: Any) -> set[str]:
 def test_internals_names_every_body_and_only_those():
     bodies = {name for name, obj in inspect.getmembers(bus_bodies) if is_typeddict(obj)}
     text = (REPO / "docs" / "internals.md").read_text()
-    table = text[text.index("## Topics and bodies"):text.index("## Database")]
+    table = text[text.index("## Topics and bodies") : text.index("## Database")]
     named = set(re.findall(r"`?\b([A-Z][A-Za-z]+)\b", table)) & bodies
     # GoneRecord is the HTTP gateway's own (never on the bus); the rest are in the table.
     assert bodies - named == {"GoneRecord"}
@@ -46,10 +46,11 @@ def test_an_ingest_submission_is_an_inbound_body_the_persister_takes():
 
     bus = _Bus()
     ingest = Ingest(bus, 1.0)  # only publish_raw and origin are used
-    envelope = codec.parse_frame('{"type":"message","sender":"a","id":"m1",'
-                                 '"payload":{"channel":"#g","content":"hi @b"}}').to_dict()
+    envelope = codec.parse_frame(
+        '{"type":"message","sender":"a","id":"m1","payload":{"channel":"#g","content":"hi @b"}}'
+    ).to_dict()
     ingest.submit("default", envelope, "agent", lambda ack: None)
-    (_topic, data), = bus.sent
+    ((_topic, data),) = bus.sent
     body = unpack(data)
     assert set(body) == _keys(bus_bodies.InboundBody)
     assert parse_inbound(body).mentions == ["b"]
@@ -68,11 +69,11 @@ def test_the_persister_builds_deliveries_and_acks_of_their_declared_keys():
 
 def test_a_registered_session_record_has_every_agent_record_key():
     session = Session("default", False, "c1", "gw-1", now=1.0)
-    frame = codec.parse_frame('{"type":"register","sender":"alice","id":"r1",'
-                              '"payload":{"channels":["#g"]}}')
+    frame = codec.parse_frame(
+        '{"type":"register","sender":"alice","id":"r1","payload":{"channels":["#g"]}}'
+    )
     session.register(frame, 2.0)
     assert set(session.presence_record()) == _keys(bus_bodies.AgentRecord) - {"transient"}
     replica = PresenceReplica(expiry_s=6.0)
-    delta = bus_bodies.PresenceDelta(gw="gw-1", event="connected",
-                                     agent=session.presence_record())
+    delta = bus_bodies.PresenceDelta(gw="gw-1", event="connected", agent=session.presence_record())
     assert [c.event for c in replica.apply_delta(delta, 2.0)] == ["connected"]

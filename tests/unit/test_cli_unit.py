@@ -28,10 +28,25 @@ from scitex_orochi.client.errors import (
     ServerError,
 )
 
-COMMANDS = ["send", "login", "join", "list-agents", "list-channels", "list-members",
-            "show-status", "show-history", "doctor", "create-workspace", "list-workspaces",
-            "delete-workspace", "list-tokens", "create-invite", "list-invites", "check-config",
-            "serve"]
+COMMANDS = [
+    "send",
+    "login",
+    "join",
+    "list-agents",
+    "list-channels",
+    "list-members",
+    "show-status",
+    "show-history",
+    "doctor",
+    "create-workspace",
+    "list-workspaces",
+    "delete-workspace",
+    "list-tokens",
+    "create-invite",
+    "list-invites",
+    "check-config",
+    "serve",
+]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
 
@@ -52,8 +67,11 @@ def test_relative_time():
 
 
 def test_table_aligns_columns_and_paints_only_when_asked():
-    out = table([{"name": "a", "n": 1}, {"name": "longer", "n": None}],
-                [("name", "name"), ("n", "count")], colour=False)
+    out = table(
+        [{"name": "a", "n": 1}, {"name": "longer", "n": None}],
+        [("name", "name"), ("n", "count")],
+        colour=False,
+    )
     assert out.splitlines() == ["NAME    COUNT", "a       1", "longer  -"]
     assert "\x1b[" in paint("x", "red", True) and paint("x", "red", False) == "x"
 
@@ -80,17 +98,21 @@ def test_every_command_help_has_examples_and_exit_codes(command):
     result = run(command, "-h")
     assert result.exit_code == 0, result.output
     assert "Examples:" in result.output and f"scitex-orochi {command}" in result.output.replace(
-        "--host 10.0.0.5 ", "")
+        "--host 10.0.0.5 ", ""
+    )
     assert "Exit codes" in result.output or "Exit code" in result.output
 
 
-@pytest.mark.parametrize("args", [
-    ["send", "general", "hi", "--dry-run"],
-    ["join", "#alerts", "--dry-run"],
-    ["create-workspace", "lab", "--channels", "#a,b", "--dry-run"],
-    ["delete-workspace", "ws_1", "--dry-run"],
-    ["create-invite", "ws_1", "--max-uses", "3", "--dry-run"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send", "general", "hi", "--dry-run"],
+        ["join", "#alerts", "--dry-run"],
+        ["create-workspace", "lab", "--channels", "#a,b", "--dry-run"],
+        ["delete-workspace", "ws_1", "--dry-run"],
+        ["create-invite", "ws_1", "--max-uses", "3", "--dry-run"],
+    ],
+)
 def test_dry_run_touches_nothing(args):
     # port 1 on loopback refuses connections: any network use would exit 3
     result = run("--port", "1", "--dashboard-port", "1", *args, "--json")

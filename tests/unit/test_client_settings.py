@@ -16,29 +16,55 @@ def test_nothing_set_gives_the_defaults():
 
 
 def test_the_0_1_0_names_count_while_the_new_ones_are_unset():
-    env = client_settings({"OROCHI_HOST": "10.0.0.2", "OROCHI_PORT": "9600",
-                           "SCITEX_OROCHI_DASHBOARD_PORT": "8600", "OROCHI_DASHBOARD_PORT": "1",
-                           "OROCHI_TOKEN": "old"})
+    env = client_settings(
+        {
+            "OROCHI_HOST": "10.0.0.2",
+            "OROCHI_PORT": "9600",
+            "SCITEX_OROCHI_DASHBOARD_PORT": "8600",
+            "OROCHI_DASHBOARD_PORT": "1",
+            "OROCHI_TOKEN": "old",
+        }
+    )
     assert (env.host, env.port, env.dashboard_port, env.token) == ("10.0.0.2", 9600, 8600, "old")
     assert env.legacy_for("HOST", "PORT", "DASHBOARD_PORT", "TOKEN") == [
-        "OROCHI_HOST", "OROCHI_PORT", "OROCHI_TOKEN"]
+        "OROCHI_HOST",
+        "OROCHI_PORT",
+        "OROCHI_TOKEN",
+    ]
     assert env.legacy_for("PORT") == ["OROCHI_PORT"]  # only what the caller used
 
 
 def test_the_token_is_the_workspace_one_then_the_admin_one_then_the_0_1_0_one():
-    assert client_settings({"SCITEX_OROCHI_TOKEN": "t", "SCITEX_OROCHI_ADMIN_TOKEN": "a",
-                            "OROCHI_TOKEN": "o"}).token == "t"
+    assert (
+        client_settings(
+            {"SCITEX_OROCHI_TOKEN": "t", "SCITEX_OROCHI_ADMIN_TOKEN": "a", "OROCHI_TOKEN": "o"}
+        ).token
+        == "t"
+    )
     env = client_settings({"SCITEX_OROCHI_ADMIN_TOKEN": "a", "OROCHI_TOKEN": "o"})
     assert (env.token, env.admin_token, env.legacy_for("TOKEN")) == ("a", "a", [])
     assert client_settings({"SCITEX_OROCHI_TOKEN": "", "OROCHI_TOKEN": "o"}).token == "o"
 
 
 def test_agent_fields_channels_and_no_color():
-    env = client_settings({"SCITEX_OROCHI_AGENT": "me", "SCITEX_OROCHI_CHANNELS": " #a, ,#b",
-                           "SCITEX_OROCHI_ROLE": "r", "SCITEX_OROCHI_MODEL": "m",
-                           "SCITEX_OROCHI_PROJECT": "p", "NO_COLOR": "1"})
+    env = client_settings(
+        {
+            "SCITEX_OROCHI_AGENT": "me",
+            "SCITEX_OROCHI_CHANNELS": " #a, ,#b",
+            "SCITEX_OROCHI_ROLE": "r",
+            "SCITEX_OROCHI_MODEL": "m",
+            "SCITEX_OROCHI_PROJECT": "p",
+            "NO_COLOR": "1",
+        }
+    )
     assert (env.agent, env.channels, env.role, env.model, env.project, env.no_color) == (
-        "me", ("#a", "#b"), "r", "m", "p", True)
+        "me",
+        ("#a", "#b"),
+        "r",
+        "m",
+        "p",
+        True,
+    )
 
 
 def test_a_bad_port_names_the_variable_it_came_from():

@@ -21,22 +21,44 @@ def test_build_frame_is_a_protocol_envelope():
 
 
 def test_message_from_delivered_frame():
-    msg = Message.from_frame({"type": "message", "sender": "bob", "id": "i1", "ts": "t",
-                              "payload": {"channel": "#g", "content": "hi @ann and a@b.com",
-                                          "seq": 7, "metadata": {"k": 1}}})
+    msg = Message.from_frame(
+        {
+            "type": "message",
+            "sender": "bob",
+            "id": "i1",
+            "ts": "t",
+            "payload": {
+                "channel": "#g",
+                "content": "hi @ann and a@b.com",
+                "seq": 7,
+                "metadata": {"k": 1},
+            },
+        }
+    )
     assert (msg.channel, msg.sender, msg.seq, msg.id) == ("#g", "bob", 7, "i1")
     assert msg.mentions == ["ann"] and msg.metadata == {"k": 1}
 
 
 def test_message_from_history_row_prefers_stored_mentions():
-    msg = Message.from_row({"msg_id": "m", "ts": "2024-01-01T00:00:00+00:00", "channel": "#g",
-                            "sender": "s", "content": "@x", "mentions": ["y"], "seq": 3})
+    msg = Message.from_row(
+        {
+            "msg_id": "m",
+            "ts": "2024-01-01T00:00:00+00:00",
+            "channel": "#g",
+            "sender": "s",
+            "content": "@x",
+            "mentions": ["y"],
+            "seq": 3,
+        }
+    )
     assert msg.mentions == ["y"] and msg.id == "m" and msg.time.year == 2024
 
 
 def test_classify_tells_history_replies_from_channel_messages():
-    assert classify({"type": "message", "sender": "orochi-server",
-                     "payload": {"history": []}}) == "history"
+    assert (
+        classify({"type": "message", "sender": "orochi-server", "payload": {"history": []}})
+        == "history"
+    )
     assert classify({"type": "message", "sender": "bob", "payload": {}}) == "message"
     assert classify({"type": "presence_change", "payload": {}}) == "other"
 
@@ -107,8 +129,9 @@ def test_backoff_grows_caps_and_jitters():
 
 
 def _m(channel, seq, sender="bob", content="x", mentions=()):
-    return Message(channel=channel, content=content, sender=sender, seq=seq,
-                   mentions=list(mentions))
+    return Message(
+        channel=channel, content=content, sender=sender, seq=seq, mentions=list(mentions)
+    )
 
 
 def test_cursors_drop_duplicates_and_hold_gaps_until_filled():

@@ -31,28 +31,40 @@ def test_missing_id_and_ts_are_generated():
     assert len(f.id) == 36 and f.ts
 
 
-@pytest.mark.parametrize("text, code, has_ref", [
-    ("not json", "PARSE_ERROR", False),
-    ("[1, 2]", "PARSE_ERROR", False),
-    ('{"payload": {}}', "PARSE_ERROR", False),
-    ('{"type": 5}', "PARSE_ERROR", False),
-    ('{"type": "dance", "id": "x"}', "UNKNOWN_TYPE", True),
-    ('{"type": "message", "id": "x", "payload": []}', "INVALID_FIELD", True),
-    ('{"type": "message", "id": "x", "payload": {}}', "INVALID_FIELD", True),
-    ('{"type": "message", "id": "x", "payload": {"channel": 7}}', "INVALID_FIELD", True),
-    ('{"type": "message", "id": "x", "payload": {"channel": "#a", "content": 1}}',
-     "INVALID_FIELD", True),
-    ('{"type": "message", "id": "x", "payload": {"channel": "#a", "metadata": "m"}}',
-     "INVALID_FIELD", True),
-    ('{"type": "message", "id": "x", "payload": {"channel": "#a b"}}', "INVALID_FIELD", True),
-    ('{"type": "query", "id": "x", "payload": {"limit": "5"}}', "INVALID_FIELD", True),
-    ('{"type": "query", "id": "x", "payload": {"limit": 0}}', "INVALID_FIELD", True),
-    ('{"type": "query", "id": "x", "payload": {"after_seq": true}}', "INVALID_FIELD", True),
-    ('{"type": "register", "id": "x", "payload": {}}', "INVALID_FIELD", True),
-    ('{"type": "register", "id": "x", "sender": "a", "payload": {"channels": [1]}}',
-     "INVALID_FIELD", True),
-    ('{"type": "message", "id": 12, "payload": {"channel": "#a"}}', "PARSE_ERROR", False),
-])
+@pytest.mark.parametrize(
+    "text, code, has_ref",
+    [
+        ("not json", "PARSE_ERROR", False),
+        ("[1, 2]", "PARSE_ERROR", False),
+        ('{"payload": {}}', "PARSE_ERROR", False),
+        ('{"type": 5}', "PARSE_ERROR", False),
+        ('{"type": "dance", "id": "x"}', "UNKNOWN_TYPE", True),
+        ('{"type": "message", "id": "x", "payload": []}', "INVALID_FIELD", True),
+        ('{"type": "message", "id": "x", "payload": {}}', "INVALID_FIELD", True),
+        ('{"type": "message", "id": "x", "payload": {"channel": 7}}', "INVALID_FIELD", True),
+        (
+            '{"type": "message", "id": "x", "payload": {"channel": "#a", "content": 1}}',
+            "INVALID_FIELD",
+            True,
+        ),
+        (
+            '{"type": "message", "id": "x", "payload": {"channel": "#a", "metadata": "m"}}',
+            "INVALID_FIELD",
+            True,
+        ),
+        ('{"type": "message", "id": "x", "payload": {"channel": "#a b"}}', "INVALID_FIELD", True),
+        ('{"type": "query", "id": "x", "payload": {"limit": "5"}}', "INVALID_FIELD", True),
+        ('{"type": "query", "id": "x", "payload": {"limit": 0}}', "INVALID_FIELD", True),
+        ('{"type": "query", "id": "x", "payload": {"after_seq": true}}', "INVALID_FIELD", True),
+        ('{"type": "register", "id": "x", "payload": {}}', "INVALID_FIELD", True),
+        (
+            '{"type": "register", "id": "x", "sender": "a", "payload": {"channels": [1]}}',
+            "INVALID_FIELD",
+            True,
+        ),
+        ('{"type": "message", "id": 12, "payload": {"channel": "#a"}}', "PARSE_ERROR", False),
+    ],
+)
 def test_bad_frames_get_the_right_code(text, code, has_ref):
     err = error_of(text)
     assert err.code == code
@@ -100,13 +112,29 @@ def test_history_and_presence_replies():
 
 
 def test_frame_from_row_carries_seq():
-    row = {"msg_id": "m", "ts": "t", "channel": "#g", "sender": "a", "content": "hi",
-           "metadata": {}, "attachments": [], "mentions": ["b"], "seq": 9}
+    row = {
+        "msg_id": "m",
+        "ts": "t",
+        "channel": "#g",
+        "sender": "a",
+        "content": "hi",
+        "metadata": {},
+        "attachments": [],
+        "mentions": ["b"],
+        "seq": 9,
+    }
     f = json.loads(codec.frame_from_row(row))
     assert f["id"] == "m" and f["payload"]["seq"] == 9 and f["payload"]["mentions"] == ["b"]
 
 
 def test_heartbeat_resources_keep_known_numeric_keys():
-    res = codec.heartbeat_resources({"cpu_count": 4, "mem_used_percent": 51.5, "evil": 1,
-                                     "load_avg_1m": True, "cpu_model": "x" * 500})
+    res = codec.heartbeat_resources(
+        {
+            "cpu_count": 4,
+            "mem_used_percent": 51.5,
+            "evil": 1,
+            "load_avg_1m": True,
+            "cpu_model": "x" * 500,
+        }
+    )
     assert res == {"cpu_count": 4, "mem_used_percent": 51.5}

@@ -17,7 +17,7 @@ END = "<!-- end of the generated tables -->"
 def generated_part() -> str:
     doc = (REPO / "docs" / "configuration.md").read_text()
     start = doc.index("\n", doc.index(START)) + 1
-    return doc[start:doc.index(END)].strip("\n")
+    return doc[start : doc.index(END)].strip("\n")
 
 
 def test_the_doc_lists_every_variable_and_attribute_of_the_table():
@@ -30,4 +30,5 @@ def test_the_doc_lists_every_variable_and_attribute_of_the_table():
 def test_the_doc_tables_are_the_table_rendered():
     assert generated_part() == markdown().strip("\n"), (
         "docs/configuration.md is out of date: regenerate its tables with "
-        "`python -m scitex_orochi.hub.settings_load`")
+        "`python -m scitex_orochi.hub.settings_load`"
+    )

@@ -12,8 +12,11 @@ from gateway_http.dashboard import STATIC_DIR
 
 MAX_MODULE_LINES = 400
 ENTRY = "/static/main.js"
-IMPORT_RE = re.compile(r'^\s*(?:import|export)\b[^"\';]*?from\s*["\']([^"\']+)["\']'
-                       r'|^\s*import\s*["\']([^"\']+)["\']|\bimport\s*\(', re.M)
+IMPORT_RE = re.compile(
+    r'^\s*(?:import|export)\b[^"\';]*?from\s*["\']([^"\']+)["\']'
+    r'|^\s*import\s*["\']([^"\']+)["\']|\bimport\s*\(',
+    re.M,
+)
 
 
 class _Scripts(HTMLParser):

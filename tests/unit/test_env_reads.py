@@ -10,7 +10,7 @@ from support.util import REPO
 PACKAGES = ("scitex_orochi", "broker", "persister", "gateway_ws", "gateway_http", "bridges")
 ALLOWED = {
     "scitex_orochi/hub/config.py": "the hub's settings, and the environment passed through "
-                                   "to child processes (process_environ)",
+    "to child processes (process_environ)",
     "scitex_orochi/client/settings.py": "the agent client's and the CLI's own few variables",
     "scitex_orochi/hub/testing/__init__.py": "the test harness's own knobs (OROCHI_TEST_*)",
 }
@@ -27,8 +27,12 @@ def env_reads(tree: ast.AST) -> list[int]:
         elif isinstance(node, ast.ImportFrom) and node.module == "os":
             lines += [node.lineno for a in node.names if a.name in READERS]
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr in READERS
-                and isinstance(node.value, ast.Name) and node.value.id in os_names):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in READERS
+            and isinstance(node.value, ast.Name)
+            and node.value.id in os_names
+        ):
             lines.append(node.lineno)
     return sorted(lines)
 
@@ -41,12 +45,16 @@ def test_no_module_reads_the_environment_outside_the_settings_modules():
             if rel in ALLOWED:
                 continue
             found += [f"{rel}:{line}" for line in env_reads(ast.parse(path.read_text()))]
-    assert not found, ("read settings through scitex_orochi.hub.config.Config (or, on the "
-                       f"agent side, scitex_orochi.client.settings): {found}")
+    assert not found, (
+        "read settings through scitex_orochi.hub.config.Config (or, on the "
+        f"agent side, scitex_orochi.client.settings): {found}"
+    )
 
 
 def test_the_walk_finds_every_spelling():
-    source = ("import os\nimport os as o\nfrom os import getenv\n"
-              "a = os.environ['X']\nb = o.getenv('Y')\nc = getenv('Z')\n")
+    source = (
+        "import os\nimport os as o\nfrom os import getenv\n"
+        "a = os.environ['X']\nb = o.getenv('Y')\nc = getenv('Z')\n"
+    )
     assert env_reads(ast.parse(source)) == [3, 4, 5]
     assert all((REPO / rel).is_file() for rel in ALLOWED)

@@ -129,8 +129,12 @@ def test_worker_errors_come_back_as_the_workers_exceptions():
     assert missing.body["code"] == "GITEA_MISSING_PARAM"
     gone = worker_error({"code": "GITEA_API_ERROR", "detail": "no repo", "status": 404})
     assert isinstance(gone, GiteaApiError) and gone.http_status == 404
-    assert gone.body == {"error": "no repo", "status": 404, "code": "GITEA_API_ERROR",
-                         "gitea_status": 404}
+    assert gone.body == {
+        "error": "no repo",
+        "status": 404,
+        "code": "GITEA_API_ERROR",
+        "gitea_status": 404,
+    }
     assert worker_error({"detail": "crashed"}).http_status == 502
     assert WorkerTimeout().http_status == 504 and WorkerTimeout().body["code"] == "GITEA_API_ERROR"
 
@@ -140,8 +144,12 @@ def test_refused_posts_carry_the_persisters_code():
 
     dup = MessageRefused(ErrorCode.DUPLICATE_ID, "this id belongs to another message", "m-1")
     assert dup.http_status == 409
-    assert dup.body == {"error": "this id belongs to another message", "status": 409,
-                        "code": "DUPLICATE_ID", "id": "m-1"}
+    assert dup.body == {
+        "error": "this id belongs to another message",
+        "status": 409,
+        "code": "DUPLICATE_ID",
+        "id": "m-1",
+    }
     assert MessageRefused(ErrorCode.INVALID_MESSAGE, "bad", "m-2").http_status == 400
 
 
@@ -206,12 +214,20 @@ def test_codes_from_other_processes_are_read_safely():
 # Modules that name codes only through ErrorCode (gateway_ws, service.py and the
 # bridges' services adopt it with the shared bus peer).
 NO_CODE_LITERALS = (
-    "scitex_orochi/protocol/codec.py", "scitex_orochi/hub/errors.py",
-    "scitex_orochi/hub/store.py", "scitex_orochi/hub/store_admin.py",
-    "scitex_orochi/hub/config.py", "persister/rows.py", "bridges/gitea/actions.py",
-    "bridges/gitea/authority.py", "bridges/gitea/api.py",
-    *(str(path.relative_to(REPO)) for package in ("gateway_http", "gateway_ws", "bridges")
-      for path in sorted((REPO / package).rglob("*.py"))),
+    "scitex_orochi/protocol/codec.py",
+    "scitex_orochi/hub/errors.py",
+    "scitex_orochi/hub/store.py",
+    "scitex_orochi/hub/store_admin.py",
+    "scitex_orochi/hub/config.py",
+    "persister/rows.py",
+    "bridges/gitea/actions.py",
+    "bridges/gitea/authority.py",
+    "bridges/gitea/api.py",
+    *(
+        str(path.relative_to(REPO))
+        for package in ("gateway_http", "gateway_ws", "bridges")
+        for path in sorted((REPO / package).rglob("*.py"))
+    ),
 )
 
 
@@ -220,12 +236,17 @@ def test_no_wire_code_is_a_string_literal(path):
     import ast
 
     tree_ = ast.parse((REPO / path).read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree_)
-                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
-                                | ast.AsyncFunctionDef)
-                  and node.body and isinstance(node.body[0], ast.Expr)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree_)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
     codes = {code.value for code in ErrorCode}
-    found = [(node.lineno, node.value) for node in ast.walk(tree_)
-             if isinstance(node, ast.Constant) and node.value in codes
-             and id(node) not in docstrings]
+    found = [
+        (node.lineno, node.value)
+        for node in ast.walk(tree_)
+        if isinstance(node, ast.Constant) and node.value in codes and id(node) not in docstrings
+    ]
     assert not found, found

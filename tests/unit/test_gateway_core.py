@@ -49,8 +49,15 @@ def make_core(**overrides: Any) -> tuple[FrameCore, Clock]:
     """A core on the default settings with `overrides` ({"ws": {"msg_burst": 2}}, ...)."""
     cfg = Config.load({}, overrides)
     clock = Clock()
-    core = FrameCore(cfg, GW, PresenceReplica(expiry_s=6.0), Limits(cfg), Roster(),
-                     wall=lambda: clock.wall, mono=lambda: clock.mono)
+    core = FrameCore(
+        cfg,
+        GW,
+        PresenceReplica(expiry_s=6.0),
+        Limits(cfg),
+        Roster(),
+        wall=lambda: clock.wall,
+        mono=lambda: clock.mono,
+    )
     return core, clock
 
 
@@ -63,10 +70,17 @@ def frame(obj: dict[str, Any]) -> codec.Envelope:
     return codec.parse_frame(json.dumps(obj))
 
 
-def register_frame(name: str = "alice", channels: tuple[str, ...] = ("#x",), **payload: Any
-                   ) -> codec.Envelope:
-    return frame({"type": "register", "sender": name, "id": f"reg-{name}",
-                  "payload": {"channels": list(channels), **payload}})
+def register_frame(
+    name: str = "alice", channels: tuple[str, ...] = ("#x",), **payload: Any
+) -> codec.Envelope:
+    return frame(
+        {
+            "type": "register",
+            "sender": name,
+            "id": f"reg-{name}",
+            "payload": {"channels": list(channels), **payload},
+        }
+    )
 
 
 def sent(actions: Any) -> list[dict[str, Any]]:
@@ -82,8 +96,9 @@ def kinds(actions: Any) -> list[tuple[str, str | None]]:
     return out
 
 
-def registered(core: FrameCore, name: str = "alice", channels: tuple[str, ...] = ("#x",),
-               **kw: Any) -> FakeClient:
+def registered(
+    core: FrameCore, name: str = "alice", channels: tuple[str, ...] = ("#x",), **kw: Any
+) -> FakeClient:
     c = client(conn=f"gw-test:{name}", **kw)
     actions = core.on_frame(c, register_frame(name, channels))
     assert kinds(actions) == [("ack", "ok")], actions
@@ -149,7 +164,9 @@ def test_identity_refusals():
 
     strict = client(auth=Auth("w", False, require_pinned=True))
     assert kinds(core.on_frame(strict, register_frame("carol"))) == [
-        ("error", "FORBIDDEN"), ("ack", "FORBIDDEN")]
+        ("error", "FORBIDDEN"),
+        ("ack", "FORBIDDEN"),
+    ]
 
     admin = client(auth=Auth("w", True, has_pins=True))
     actions = core.on_frame(admin, register_frame("anyone"))
@@ -184,13 +201,23 @@ def test_a_failed_lookup_is_a_server_error_and_a_closed_client_gets_nothing():
 def test_frames_before_register_and_under_another_name_are_refused():
     core, _ = make_core()
     c = client()
-    actions = core.on_frame(c, frame({"type": "message", "id": "m1",
-                                      "payload": {"channel": "#x", "content": "hi"}}))
+    actions = core.on_frame(
+        c, frame({"type": "message", "id": "m1", "payload": {"channel": "#x", "content": "hi"}})
+    )
     assert kinds(actions) == [("error", "NOT_REGISTERED"), ("ack", "NOT_REGISTERED")]
     assert actions.submit is None
     core.on_frame(c, register_frame("alice"))
-    actions = core.on_frame(c, frame({"type": "message", "id": "m2", "sender": "mallory",
-                                      "payload": {"channel": "#x", "content": "hi"}}))
+    actions = core.on_frame(
+        c,
+        frame(
+            {
+                "type": "message",
+                "id": "m2",
+                "sender": "mallory",
+                "payload": {"channel": "#x", "content": "hi"},
+            }
+        ),
+    )
     assert kinds(actions) == [("error", "SENDER_MISMATCH"), ("ack", "SENDER_MISMATCH")]
 
 
@@ -203,31 +230,51 @@ def test_unreadable_frames():
     with pytest.raises(codec.ProtocolError) as unknown:
         codec.parse_frame(json.dumps({"type": "dance", "id": "d1"}))
     # Published servers ack an unknown type as read.
-    assert kinds(core.on_unreadable(c, unknown.value)) == [("error", "UNKNOWN_TYPE"),
-                                                           ("ack", "ok")]
+    assert kinds(core.on_unreadable(c, unknown.value)) == [("error", "UNKNOWN_TYPE"), ("ack", "ok")]
 
 
 # ---- messages ------------------------------------------------------------------------
 def test_a_message_is_submitted_bound_to_the_sender_and_acked_when_stored():
     core, _ = make_core()
     c = registered(core, "alice")
-    actions = core.on_frame(c, frame({"type": "message", "id": "m1",
-                                      "payload": {"channel": "#x", "content": "hi @bob"}}))
+    actions = core.on_frame(
+        c,
+        frame({"type": "message", "id": "m1", "payload": {"channel": "#x", "content": "hi @bob"}}),
+    )
     assert not actions.sends and not actions.publishes  # the ack waits for the persister
     submit = actions.submit
     assert submit.workspace == "w" and submit.ref == "m1" and submit.sender_type == "agent"
     assert submit.envelope["sender"] == "alice" and submit.envelope["type"] == "message"
     assert submit.envelope["payload"]["content"] == "hi @bob"
 
-    [ack] = [json.loads(t) for t in core.acked(c, {"tk": 1, "id": "m1", "ws": "w",
-                                                     "channel": "#x", "seq": 7, "dup": False})]
-    assert ack["type"] == "ack" and ack["payload"] == {"status": "ok", "ref": "m1", "seq": 7,
-                                                       "channel": "#x"}
-    refused = [json.loads(t) for t in core.acked(c, {
-        "tk": 2, "id": "m2", "ws": "w",
-        "error": {"code": "INVALID_MESSAGE", "detail": "too long"}})]
+    [ack] = [
+        json.loads(t)
+        for t in core.acked(
+            c, {"tk": 1, "id": "m1", "ws": "w", "channel": "#x", "seq": 7, "dup": False}
+        )
+    ]
+    assert ack["type"] == "ack" and ack["payload"] == {
+        "status": "ok",
+        "ref": "m1",
+        "seq": 7,
+        "channel": "#x",
+    }
+    refused = [
+        json.loads(t)
+        for t in core.acked(
+            c,
+            {
+                "tk": 2,
+                "id": "m2",
+                "ws": "w",
+                "error": {"code": "INVALID_MESSAGE", "detail": "too long"},
+            },
+        )
+    ]
     assert [(f["type"], f["payload"].get("code")) for f in refused] == [
-        ("error", "INVALID_MESSAGE"), ("ack", "INVALID_MESSAGE")]
+        ("error", "INVALID_MESSAGE"),
+        ("ack", "INVALID_MESSAGE"),
+    ]
     assert refused[0]["payload"]["ref"] == "m2" and refused[0]["payload"]["detail"] == "too long"
     overloaded = [json.loads(t) for t in core.overloaded(c, "m3", "too much waiting")]
     assert overloaded[0]["payload"]["code"] == "OVERLOADED"
@@ -238,24 +285,23 @@ def test_a_message_is_submitted_bound_to_the_sender_and_acked_when_stored():
 def test_subscribe_and_unsubscribe():
     core, _ = make_core(presence={"max_channels_per_agent": 2})
     c = registered(core, "alice", ("#x",))
-    actions = core.on_frame(c, frame({"type": "subscribe", "id": "s1",
-                                      "payload": {"channel": "#y"}}))
+    actions = core.on_frame(
+        c, frame({"type": "subscribe", "id": "s1", "payload": {"channel": "#y"}})
+    )
     assert kinds(actions) == [("ack", "ok")]
     [(_topic, body)] = actions.publishes
     assert body["event"] == "channels" and body["agent"]["channels"] == ["#x", "#y"]
     assert c in core.roster.members[("w", "#y")]
-    again = core.on_frame(c, frame({"type": "subscribe", "id": "s2",
-                                    "payload": {"channel": "#y"}}))
+    again = core.on_frame(c, frame({"type": "subscribe", "id": "s2", "payload": {"channel": "#y"}}))
     assert kinds(again) == [("ack", "ok")] and not again.publishes
-    over = core.on_frame(c, frame({"type": "subscribe", "id": "s3",
-                                   "payload": {"channel": "#z"}}))
+    over = core.on_frame(c, frame({"type": "subscribe", "id": "s3", "payload": {"channel": "#z"}}))
     assert kinds(over) == [("error", "LIMIT_EXCEEDED"), ("ack", "LIMIT_EXCEEDED")]
-    out = core.on_frame(c, frame({"type": "unsubscribe", "id": "u1",
-                                  "payload": {"channel": "#y"}}))
+    out = core.on_frame(c, frame({"type": "unsubscribe", "id": "u1", "payload": {"channel": "#y"}}))
     assert kinds(out) == [("ack", "ok")] and ("w", "#y") not in core.roster.members
     assert out.publishes[0][1]["agent"]["channels"] == ["#x"]
-    not_in = core.on_frame(c, frame({"type": "unsubscribe", "id": "u2",
-                                     "payload": {"channel": "#q"}}))
+    not_in = core.on_frame(
+        c, frame({"type": "unsubscribe", "id": "u2", "payload": {"channel": "#q"}})
+    )
     assert kinds(not_in) == [("ack", "ok")] and not not_in.publishes
 
 
@@ -263,13 +309,15 @@ def test_heartbeat_and_status_update_publish_the_record():
     core, clock = make_core()
     c = registered(core, "alice")
     clock.advance(3)
-    beat = core.on_frame(c, frame({"type": "heartbeat", "id": "h1",
-                                   "payload": {"orochi_current_task": "tests"}}))
+    beat = core.on_frame(
+        c, frame({"type": "heartbeat", "id": "h1", "payload": {"orochi_current_task": "tests"}})
+    )
     [(_t, body)] = beat.publishes
     assert body["event"] == "heartbeat" and body["agent"]["current_task"] == "tests"
     assert body["agent"]["last_seen"] == clock.wall
-    status = core.on_frame(c, frame({"type": "status_update", "id": "st1",
-                                     "payload": {"status": "busy"}}))
+    status = core.on_frame(
+        c, frame({"type": "status_update", "id": "st1", "payload": {"status": "busy"}})
+    )
     assert kinds(status) == [("ack", "ok")]
     assert status.publishes[0][1]["event"] == "status"
     assert status.publishes[0][1]["agent"]["status"] == "busy"
@@ -279,15 +327,15 @@ def test_heartbeat_and_status_update_publish_the_record():
 def test_query_asks_for_a_page_and_replies_with_it():
     core, _ = make_core(ws={"max_reply_bytes": 65536})
     c = registered(core, "alice")
-    f = frame({"type": "query", "id": "q1",
-               "payload": {"channel": "#x", "limit": 20, "after_seq": 4}})
+    f = frame(
+        {"type": "query", "id": "q1", "payload": {"channel": "#x", "limit": 20, "after_seq": 4}}
+    )
     actions = core.on_frame(c, f)
     assert actions.need == HistoryPage("w", "#x", max_bytes=65536, limit=20, after_seq=4)
     rows = ['{"seq":5,"content":"a"}', '{"seq":6,"content":"b"}']
     reply = core.resume(c, f, Found().put(HistoryPage, (rows, True)))
     history, ack = sent(reply)
-    assert history["payload"]["history"] == [{"seq": 5, "content": "a"},
-                                             {"seq": 6, "content": "b"}]
+    assert history["payload"]["history"] == [{"seq": 5, "content": "a"}, {"seq": 6, "content": "b"}]
     assert history["payload"]["more"] is True and history["payload"]["ref"] == "q1"
     assert ack["payload"] == {"status": "ok", "ref": "q1"}
     bad = core.resume(c, f, Found().fail(HistoryPage, ValueError("since is not a date")))
@@ -297,12 +345,36 @@ def test_query_asks_for_a_page_and_replies_with_it():
 def test_presence_answers_from_the_replica():
     core, _ = make_core()
     c = registered(core, "alice", ("#x",))
-    core.replica.apply_delta({"gw": "gw-other", "event": "connected", "agent": {
-        "name": "bob", "ws": "w", "gw": "gw-other", "conn": "o:1", "since": 1.0,
-        "channels": ["#y"]}}, 1000.0)
-    core.replica.apply_delta({"gw": "gw-other", "event": "connected", "agent": {
-        "name": "eve", "ws": "elsewhere", "gw": "gw-other", "conn": "o:2", "since": 1.0,
-        "channels": ["#y"]}}, 1000.0)
+    core.replica.apply_delta(
+        {
+            "gw": "gw-other",
+            "event": "connected",
+            "agent": {
+                "name": "bob",
+                "ws": "w",
+                "gw": "gw-other",
+                "conn": "o:1",
+                "since": 1.0,
+                "channels": ["#y"],
+            },
+        },
+        1000.0,
+    )
+    core.replica.apply_delta(
+        {
+            "gw": "gw-other",
+            "event": "connected",
+            "agent": {
+                "name": "eve",
+                "ws": "elsewhere",
+                "gw": "gw-other",
+                "conn": "o:2",
+                "since": 1.0,
+                "channels": ["#y"],
+            },
+        },
+        1000.0,
+    )
     reply, ack = sent(core.on_frame(c, frame({"type": "presence", "id": "p1"})))
     assert reply["type"] == "presence"
     assert reply["payload"]["agents"] == {"alice": ["#x"], "bob": ["#y"]}
@@ -312,9 +384,18 @@ def test_presence_answers_from_the_replica():
 def test_a_newer_registration_elsewhere_closes_the_local_holder():
     core, _ = make_core()
     local = registered(core, "alice")
-    delta = {"gw": "gw-other", "event": "connected", "agent": {
-        "name": "alice", "ws": "w", "gw": "gw-other", "conn": "o:1", "since": 2000.0,
-        "channels": ["#x"]}}
+    delta = {
+        "gw": "gw-other",
+        "event": "connected",
+        "agent": {
+            "name": "alice",
+            "ws": "w",
+            "gw": "gw-other",
+            "conn": "o:1",
+            "since": 2000.0,
+            "channels": ["#x"],
+        },
+    }
     changes = core.replica.apply_delta(delta, 2000.0)
     [close] = core.on_remote_presence(changes, delta)
     assert close.client is local and close.code == codec.CLOSE_REPLACED
@@ -323,8 +404,7 @@ def test_a_newer_registration_elsewhere_closes_the_local_holder():
 
 # ---- rate limits -------------------------------------------------------------------------
 def message(i: int) -> codec.Envelope:
-    return frame({"type": "message", "id": f"m{i}", "payload": {"channel": "#x",
-                                                                "content": "x"}})
+    return frame({"type": "message", "id": f"m{i}", "payload": {"channel": "#x", "content": "x"}})
 
 
 def test_messages_over_the_connection_rate_are_refused_and_reading_pauses():
@@ -378,36 +458,51 @@ def test_revoke_and_reap():
     assert core.held_tokens(clients) == {"wks_a", "wks_b", "wks_t"}
     assert [c.client for c in core.revoke(clients, {"wks_a", "adm"}, set())] == [alice]
     assert {c.client.session.name for c in core.revoke(clients, set(), {"w"})} == {
-        "alice", "bob", None}
+        "alice",
+        "bob",
+        None,
+    }
     clock.advance(31)
     [late] = core.reap(clients)
     assert late.client is silent and late.code == codec.CLOSE_REGISTER_TIMEOUT
     core.on_frame(bob, frame({"type": "heartbeat", "id": "h"}))
     clock.advance(300)
     reaped = {c.client.session.name: c.code for c in core.reap(clients)}
-    assert reaped == {"alice": codec.CLOSE_REAPED, "root": codec.CLOSE_REAPED,
-                      None: codec.CLOSE_REGISTER_TIMEOUT}
+    assert reaped == {
+        "alice": codec.CLOSE_REAPED,
+        "root": codec.CLOSE_REAPED,
+        None: codec.CLOSE_REGISTER_TIMEOUT,
+    }
     assert [r["name"] for r in core.snapshot(clients)] == ["alice", "bob", "root"]
 
 
 # ---- gitea -------------------------------------------------------------------------------
 def gitea_frame() -> codec.Envelope:
-    return frame({"type": "gitea", "id": "g1", "payload": {
-        "action": "list_issues", "params": {"owner": "lab", "repo": "tool"}}})
+    return frame(
+        {
+            "type": "gitea",
+            "id": "g1",
+            "payload": {"action": "list_issues", "params": {"owner": "lab", "repo": "tool"}},
+        }
+    )
 
 
 def test_gitea_without_a_url_or_a_grant_is_refused():
     core, _ = make_core()
     c = registered(core, "alice")
-    assert kinds(core.on_frame(c, gitea_frame())) == [("error", "GITEA_NOT_CONFIGURED"),
-                                                      ("ack", "GITEA_NOT_CONFIGURED")]
+    assert kinds(core.on_frame(c, gitea_frame())) == [
+        ("error", "GITEA_NOT_CONFIGURED"),
+        ("ack", "GITEA_NOT_CONFIGURED"),
+    ]
     core, _ = make_core(gitea={"url": "http://gitea"})
     c = registered(core, "alice")
     f = gitea_frame()
     actions = core.on_frame(c, f)
     assert actions.need == GiteaGrant("wks_t")
     assert kinds(core.resume(c, f, Found().put(GiteaGrant, None))) == [
-        ("error", "FORBIDDEN"), ("ack", "FORBIDDEN")]
+        ("error", "FORBIDDEN"),
+        ("ack", "FORBIDDEN"),
+    ]
 
 
 def test_gitea_asks_the_worker_in_the_background_and_filters_the_answer():
@@ -417,8 +512,12 @@ def test_gitea_asks_the_worker_in_the_background_and_filters_the_answer():
     found = Found().put(GiteaGrant, {"owners": ["lab"]})
     actions = core.resume(c, f, found)
     assert isinstance(actions.need, GiteaCall) and actions.need.background
-    assert actions.need.body == {"ws": "w", "sender": "alice", "action": "list_issues",
-                                 "params": {"owner": "lab", "repo": "tool"}}
+    assert actions.need.body == {
+        "ws": "w",
+        "sender": "alice",
+        "action": "list_issues",
+        "params": {"owner": "lab", "repo": "tool"},
+    }
     answered = core.resume(c, f, found.put(GiteaCall, {"rid": "r", "result": [{"n": 1}]}))
     result, ack = sent(answered)
     assert result["type"] == "gitea_result" and result["payload"]["ref"] == "g1"
@@ -433,10 +532,18 @@ def encode(text: str) -> tuple[bytes, bytes]:
     return text.encode(), b"W:" + text.encode()  # any transport's framing: not WebSocket's
 
 
-def item(seq: int, sender: str = "alice", mentions: tuple[str, ...] = (),
-         channel: str = "#x") -> dict[str, Any]:
-    return {"ws": "w", "channel": channel, "seq": seq, "id": f"id{seq}", "sender": sender,
-            "mentions": list(mentions), "frame": f'{{"type":"message","payload":{{"seq":{seq}}}}}'}
+def item(
+    seq: int, sender: str = "alice", mentions: tuple[str, ...] = (), channel: str = "#x"
+) -> dict[str, Any]:
+    return {
+        "ws": "w",
+        "channel": channel,
+        "seq": seq,
+        "id": f"id{seq}",
+        "sender": sender,
+        "mentions": list(mentions),
+        "frame": f'{{"type":"message","payload":{{"seq":{seq}}}}}',
+    }
 
 
 def delivery_setup() -> tuple[DeliveryCore, dict[str, object]]:
@@ -482,8 +589,15 @@ def test_a_gap_is_fetched_once_then_filled_in_order():
     assert out == {} and gaps == []  # one fill per gap at a time
     fetch = delivery.gap_fetch(("w", "#x"))
     assert fetch == GapFetch("w", "#x", after_seq=1, upto=4) and fetch.limit == 2
-    row = {"msg_id": "id2", "sender": "bob", "channel": "#x", "ts": "t", "content": "c",
-           "mentions": [], "seq": 2}
+    row = {
+        "msg_id": "id2",
+        "sender": "bob",
+        "channel": "#x",
+        "ts": "t",
+        "content": "c",
+        "mentions": [],
+        "seq": 2,
+    }
     # Seq 3 is not stored yet; the row at `upto` is ignored (the live one is held).
     out = delivery.fill(fetch, [json.dumps(row), json.dumps({**row, "seq": 4})])
     assert seqs(out[conns["carol"]]) == [2] and conns["bob"] not in out  # bob sent seq 2

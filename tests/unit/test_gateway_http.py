@@ -68,12 +68,30 @@ def test_host_names_and_policy():
     assert host_name("[::1]:8559") == "::1" and host_name("[fe80::1]") == "fe80::1"
     assert host_name("127.0.0.1:80") == "127.0.0.1"
     policy = HostPolicy("127.0.0.1", ("hub.example", ".corp.example"))
-    for ok in ("127.0.0.1", "127.0.0.1:8559", "10.1.2.3", "[::1]:8559", "[::1]", "localhost",
-               "LOCALHOST:8559", "hub.example", "hub.example:443", "corp.example",
-               "a.b.corp.example", None):
+    for ok in (
+        "127.0.0.1",
+        "127.0.0.1:8559",
+        "10.1.2.3",
+        "[::1]:8559",
+        "[::1]",
+        "localhost",
+        "LOCALHOST:8559",
+        "hub.example",
+        "hub.example:443",
+        "corp.example",
+        "a.b.corp.example",
+        None,
+    ):
         assert policy.allows(ok), ok
-    for bad in ("evil.example", "evil.example:8559", "hub.example.evil.example",
-                "xcorp.example", "2130706433", "", "localhost.evil.example"):
+    for bad in (
+        "evil.example",
+        "evil.example:8559",
+        "hub.example.evil.example",
+        "xcorp.example",
+        "2130706433",
+        "",
+        "localhost.evil.example",
+    ):
         assert not policy.allows(bad), bad
     assert HostPolicy("127.0.0.1", ("*",)).allows("anything.example")
 
@@ -85,7 +103,7 @@ def test_redact_target_takes_out_every_secret():
         "/ws?ticket=wst_abcdefghijklmnop&workspace=lab": "/ws?ticket=***&workspace=lab",
         "/?TOKEN=s3cr3t-admin": "/?TOKEN=***",
         "/x?bot_token=1&access_token=2&password=3": "/x?bot_token=***&access_token=***"
-                                                    "&password=***",
+        "&password=***",
         f"/api/workspaces/lab/tokens/{token}": "/api/workspaces/lab/tokens/***",
         "/api/workspaces/lab/invites/inv_abcdefgh123": "/api/workspaces/lab/invites/***",
         "/api/invites/redeem": "/api/invites/redeem",
@@ -136,8 +154,9 @@ class _StuckSocket:
 
 
 async def test_a_slow_observer_is_closed_with_4008():
-    hub = SimpleNamespace(cfg=Config.load({}, {"ws": {"send_queue_max_frames": 3}}),
-                          counters=Counters())
+    hub = SimpleNamespace(
+        cfg=Config.load({}, {"ws": {"send_queue_max_frames": 3}}), counters=Counters()
+    )
     stuck = _StuckSocket()
     slow = Observer(stuck, Scope("t", False, "default"), hub)
     slow.start()

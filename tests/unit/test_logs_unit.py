@@ -16,8 +16,9 @@ class Clock:
         return self.now
 
 
-def record(msg: str, *args: object, name: str = "orochi.test", level: int = logging.ERROR,
-           **extra: object) -> logging.LogRecord:
+def record(
+    msg: str, *args: object, name: str = "orochi.test", level: int = logging.ERROR, **extra: object
+) -> logging.LogRecord:
     rec = logging.LogRecord(name, level, __file__, 1, msg, args, None)
     rec.__dict__.update(extra)
     return rec

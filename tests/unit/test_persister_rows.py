@@ -92,29 +92,51 @@ def test_build_message_keeps_what_the_agent_sent():
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 
 
-json_leaf = st.none() | st.booleans() | st.integers(-10**6, 10**6) | text
+json_leaf = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | text
 
 
-json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
-                          | st.dictionaries(text, inner, max_size=3), max_leaves=8)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(sender=text.filter(bool), channel=text.filter(lambda c: c and "|" not in c),
-       content=text, metadata=st.dictionaries(text, json_value, max_size=3),
-       attachments=st.lists(json_value, max_size=3),
-       mentions=st.lists(text, max_size=3), seq=st.integers(1, 2**53))
-def test_spliced_envelope_is_the_json_of_the_frame(sender, channel, content, metadata,
-                                                  attachments, mentions, seq):
+@given(
+    sender=text.filter(bool),
+    channel=text.filter(lambda c: c and "|" not in c),
+    content=text,
+    metadata=st.dictionaries(text, json_value, max_size=3),
+    attachments=st.lists(json_value, max_size=3),
+    mentions=st.lists(text, max_size=3),
+    seq=st.integers(1, 2**53),
+)
+def test_spliced_envelope_is_the_json_of_the_frame(
+    sender, channel, content, metadata, attachments, mentions, seq
+):
     """The fast path spells the envelope out by hand: it must decode to exactly the frame
     as sent plus seq, mentions and sender_type, for any text (quotes, controls,
     non-ASCII)."""
-    sent = {"type": "message", "sender": sender, "id": "m\"1\u2028",
-            "ts": "2025-01-02T03:04:05+00:00",
-            "payload": {"channel": channel, "content": content, "metadata": metadata,
-                        "attachments": attachments}}
-    body = {"origin": "gw-1", "ws": "default", "sender_type": "agent",
-            "mentions": mentions, "frame": sent}
+    sent = {
+        "type": "message",
+        "sender": sender,
+        "id": 'm"1\u2028',
+        "ts": "2025-01-02T03:04:05+00:00",
+        "payload": {
+            "channel": channel,
+            "content": content,
+            "metadata": metadata,
+            "attachments": attachments,
+        },
+    }
+    body = {
+        "origin": "gw-1",
+        "ws": "default",
+        "sender_type": "agent",
+        "mentions": mentions,
+        "frame": sent,
+    }
     delivery = build_message(parse_inbound(body), seq)[1]
     expected = json.loads(json.dumps(sent))
     expected["payload"].update(seq=seq, mentions=mentions, sender_type="agent")

@@ -8,8 +8,14 @@ from scitex_orochi.hub.presence import PresenceReplica
 
 
 def rec(name, gw="g1", conn="c1", since=1.0, ws="w", channels=("#a",)):
-    return {"name": name, "ws": ws, "gw": gw, "conn": conn, "since": since,
-            "channels": list(channels)}
+    return {
+        "name": name,
+        "ws": ws,
+        "gw": gw,
+        "conn": conn,
+        "since": since,
+        "channels": list(channels),
+    }
 
 
 def test_connect_update_disconnect():
@@ -50,7 +56,9 @@ def test_snapshot_replaces_what_a_gateway_holds():
     r.upsert(rec("b", gw="g1", conn="c2"), 0)
     changes = r.apply_snapshot("g1", [rec("b", gw="g1", conn="c2"), rec("c", conn="c3")], 1)
     assert sorted((c.event, c.record["name"]) for c in changes) == [
-        ("connected", "c"), ("disconnected", "a")]
+        ("connected", "c"),
+        ("disconnected", "a"),
+    ]
 
 
 def test_silent_gateway_expires():
@@ -110,10 +118,20 @@ def test_sequencer_skip_gap():
 def test_replica_shares_the_strings_agents_have_in_common():
     """Every snapshot decodes fresh copies of each key and value; the replica keeps one
     copy of the short ones, and the records are otherwise unchanged."""
-    sent = [{"ws": "default", "name": f"agent{i}", "conn": f"gw-1:{i}", "gw": "gw-1",
-             "since": 1.0, "channels": ["#general"], "machine": "build-host",
-             "resources": {"cpu_count": 8, "load_avg_1m": 0.5}, "current_task": "x" * 100}
-            for i in range(2)]
+    sent = [
+        {
+            "ws": "default",
+            "name": f"agent{i}",
+            "conn": f"gw-1:{i}",
+            "gw": "gw-1",
+            "since": 1.0,
+            "channels": ["#general"],
+            "machine": "build-host",
+            "resources": {"cpu_count": 8, "load_avg_1m": 0.5},
+            "current_task": "x" * 100,
+        }
+        for i in range(2)
+    ]
     replica = PresenceReplica(expiry_s=6)
     replica.apply_snapshot("gw-1", unpack(pack(sent)), now=0.0)
     a, b = (replica.get("default", f"agent{i}") for i in range(2))

@@ -56,9 +56,14 @@ def test_bucket_map_is_bounded_and_forgets_full_buckets_first():
 
 
 def test_limits_message_and_workspace_buckets():
-    cfg = Config.from_env({"SCITEX_OROCHI_MSG_RATE_PER_S": "1", "SCITEX_OROCHI_MSG_BURST": "2",
-                           "SCITEX_OROCHI_WORKSPACE_MSG_RATE_PER_S": "1",
-                           "SCITEX_OROCHI_WORKSPACE_MSG_BURST": "3"})
+    cfg = Config.from_env(
+        {
+            "SCITEX_OROCHI_MSG_RATE_PER_S": "1",
+            "SCITEX_OROCHI_MSG_BURST": "2",
+            "SCITEX_OROCHI_WORKSPACE_MSG_RATE_PER_S": "1",
+            "SCITEX_OROCHI_WORKSPACE_MSG_BURST": "3",
+        }
+    )
     limits = Limits(cfg)
     one, two = limits.buckets(0.0), limits.buckets(0.0)
     assert limits.check(one, "ws", True, 0.0) == (0.0, "")
@@ -74,8 +79,12 @@ def test_limits_message_and_workspace_buckets():
 
 
 def test_connection_counts_per_address_and_token():
-    cfg = Config.from_env({"SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR": "2",
-                           "SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN": "1"})
+    cfg = Config.from_env(
+        {
+            "SCITEX_OROCHI_MAX_CONNECTIONS_PER_ADDR": "2",
+            "SCITEX_OROCHI_MAX_CONNECTIONS_PER_TOKEN": "1",
+        }
+    )
     limits = Limits(cfg)
     assert limits.refuse_address("10.0.0.1") is None
     limits.opened("10.0.0.1", "t1")
@@ -102,8 +111,13 @@ class RecordingBus:
 
 
 def _envelope(msg_id: str, content: str = "hi") -> dict:
-    return {"type": "message", "sender": "a", "id": msg_id, "ts": "t",
-            "payload": {"channel": "#c", "content": content}}
+    return {
+        "type": "message",
+        "sender": "a",
+        "id": msg_id,
+        "ts": "t",
+        "payload": {"channel": "#c", "content": content},
+    }
 
 
 def test_acks_are_matched_by_ticket_not_by_the_senders_id():
@@ -152,16 +166,29 @@ def test_ingest_refuses_past_its_byte_bound():
 
 
 # ---- values and names at the edge ------------------------------------------------------
-@pytest.mark.parametrize("text, where", [
-    ('{"type":"heartbeat","payload":{"cpu_model":"x\\ud800"}}', "payload.cpu_model"),
-    ('{"type":"message","payload":{"channel":"#a","metadata":{"v":NaN}}}', "payload.metadata.v"),
-    ('{"type":"message","payload":{"channel":"#a","metadata":{"v":-Infinity}}}',
-     "payload.metadata.v"),
-    ('{"type":"message","payload":{"channel":"#a","metadata":{"v":1e400}}}', "payload.metadata.v"),
-    ('{"type":"message","payload":{"channel":"#a","metadata":{"n":[1,123456789012345678901]}}}',
-     "payload.metadata.n[1]"),
-    ('{"type":"status_update","payload":{"\\udc00k":"v"}}', "payload"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ('{"type":"heartbeat","payload":{"cpu_model":"x\\ud800"}}', "payload.cpu_model"),
+        (
+            '{"type":"message","payload":{"channel":"#a","metadata":{"v":NaN}}}',
+            "payload.metadata.v",
+        ),
+        (
+            '{"type":"message","payload":{"channel":"#a","metadata":{"v":-Infinity}}}',
+            "payload.metadata.v",
+        ),
+        (
+            '{"type":"message","payload":{"channel":"#a","metadata":{"v":1e400}}}',
+            "payload.metadata.v",
+        ),
+        (
+            '{"type":"message","payload":{"channel":"#a","metadata":{"n":[1,123456789012345678901]}}}',
+            "payload.metadata.n[1]",
+        ),
+        ('{"type":"status_update","payload":{"\\udc00k":"v"}}', "payload"),
+    ],
+)
 def test_values_the_hub_cannot_carry_are_refused_naming_the_field(text, where):
     with pytest.raises(codec.ProtocolError) as err:
         codec.parse_frame(text)
@@ -170,32 +197,54 @@ def test_values_the_hub_cannot_carry_are_refused_naming_the_field(text, where):
 
 
 def test_valid_escapes_and_numbers_pass():
-    frame = codec.parse_frame('{"type":"message","payload":{"channel":"#a","content":'
-                              '"\\ud83d\\ude00 NaN Infinity 1e400","metadata":'
-                              '{"big":18446744073709551615,"f":1.5e300}}}')
+    frame = codec.parse_frame(
+        '{"type":"message","payload":{"channel":"#a","content":'
+        '"\\ud83d\\ude00 NaN Infinity 1e400","metadata":'
+        '{"big":18446744073709551615,"f":1.5e300}}}'
+    )
     assert frame.payload["content"].startswith("\U0001f600")
     assert frame.payload["metadata"]["big"] == 2**64 - 1
 
 
-@pytest.mark.parametrize("attachments, detail", [
-    ([1], "payload.attachments[0] must be an object"),
-    ([{"url": 5}], "payload.attachments[0].url must be a string"),
-    ([{"url": "/m", "x": {"a": 1}}], "payload.attachments[0].x must be a string or a number"),
-    ([{}] * 33, "payload.attachments holds at most 32"),
-])
+@pytest.mark.parametrize(
+    "attachments, detail",
+    [
+        ([1], "payload.attachments[0] must be an object"),
+        ([{"url": 5}], "payload.attachments[0].url must be a string"),
+        ([{"url": "/m", "x": {"a": 1}}], "payload.attachments[0].x must be a string or a number"),
+        ([{}] * 33, "payload.attachments holds at most 32"),
+    ],
+)
 def test_attachments_are_objects_of_strings(attachments, detail):
-    frame = json.dumps({"type": "message", "payload": {"channel": "#a",
-                                                       "attachments": attachments}})
+    frame = json.dumps(
+        {"type": "message", "payload": {"channel": "#a", "attachments": attachments}}
+    )
     with pytest.raises(codec.ProtocolError) as err:
         codec.parse_frame(frame)
     assert err.value.detail.startswith(detail)
 
 
-@pytest.mark.parametrize("name", [
-    "orochi-server", "Orochi-Server", "api", "telegram", "all", "agent:x", "human:bob",
-    " lead", "trail ", "bi\u202edi", "zero\u200bwidth", "ctl\x07", "pipe|name", "", "x" * 129,
-    "\ufeffbom",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "orochi-server",
+        "Orochi-Server",
+        "api",
+        "telegram",
+        "all",
+        "agent:x",
+        "human:bob",
+        " lead",
+        "trail ",
+        "bi\u202edi",
+        "zero\u200bwidth",
+        "ctl\x07",
+        "pipe|name",
+        "",
+        "x" * 129,
+        "\ufeffbom",
+    ],
+)
 def test_reserved_and_malformed_agent_names_are_refused(name):
     with pytest.raises(codec.ProtocolError) as err:
         codec.check_name(name)

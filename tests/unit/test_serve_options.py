@@ -15,8 +15,9 @@ from scitex_orochi.hub.errors import SuperviseError
 
 def run(*args: str, env: dict[str, str] | None = None, home: Path | None = None):
     """The CLI with none of this process's hub variables, and `home` as XDG_DATA_HOME."""
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("SCITEX_OROCHI_", "OROCHI_", "GITEA_"))}
+    clean: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("SCITEX_OROCHI_", "OROCHI_", "GITEA_"))
+    }
     clean.update({"NO_COLOR": "1", "XDG_DATA_HOME": str(home or "/nonexistent")})
     return CliRunner().invoke(main, list(args), env={**clean, **(env or {})})
 
@@ -33,8 +34,9 @@ def test_serve_applies_its_options_before_the_derived_paths(tmp_path, monkeypatc
     monkeypatch.setattr(supervise, "prepare", stop_at_prepare)
     deep = tmp_path / ("d" * 100)
     target = tmp_path / "short"
-    result = run("--dashboard-port", "8700", "serve", "--data-dir", str(target),
-                 "--ws-procs", "2", home=deep)
+    result = run(
+        "--dashboard-port", "8700", "serve", "--data-dir", str(target), "--ws-procs", "2", home=deep
+    )
     assert "stopped by the test" in result.output, result.output
     cfg = seen[0]
     assert cfg.data_dir == target and cfg.run_dir == target / "run"

@@ -16,8 +16,12 @@ def frame(obj) -> codec.Envelope:
 
 def registered(name="a", channels=("#x",), **payload) -> Session:
     s = Session("w", False, "gw:1", "gw", now=10.0)
-    s.register(frame({"type": "register", "sender": name,
-                      "payload": {"channels": list(channels), **payload}}), now=11.0)
+    s.register(
+        frame(
+            {"type": "register", "sender": name, "payload": {"channels": list(channels), **payload}}
+        ),
+        now=11.0,
+    )
     return s
 
 
@@ -43,8 +47,14 @@ def test_sender_must_match_the_registered_name():
 
 
 def test_register_builds_the_presence_record():
-    s = registered("alice", ("#x", "#y"), machine="box", role="coder",
-                   orochi_current_task="tests", orochi_subagent_count=3)
+    s = registered(
+        "alice",
+        ("#x", "#y"),
+        machine="box",
+        role="coder",
+        orochi_current_task="tests",
+        orochi_subagent_count=3,
+    )
     r = s.record
     assert r["name"] == "alice" and r["ws"] == "w" and r["conn"] == "gw:1"
     assert r["agent_id"] == "alice@box" and r["role"] == "coder"
@@ -54,8 +64,9 @@ def test_register_builds_the_presence_record():
 
 def test_reregister_reports_channels_left_and_previous_name():
     s = registered("alice", ("#x",))
-    left, previous = s.register(frame({"type": "register", "sender": "bob",
-                                        "payload": {"channels": ["#z"]}}), now=12)
+    left, previous = s.register(
+        frame({"type": "register", "sender": "bob", "payload": {"channels": ["#z"]}}), now=12
+    )
     assert left == ["#x"] and previous == "alice" and s.channels == ["#z"]
 
 
@@ -69,13 +80,15 @@ def test_subscribe_unsubscribe_report_changes():
 
 def test_heartbeat_and_status_update_the_record():
     s = registered()
-    s.heartbeat({"cpu_count": 2, "orochi_current_task": "t" * 500,
-                 "orochi_subagent_count": True})
+    s.heartbeat({"cpu_count": 2, "orochi_current_task": "t" * 500, "orochi_subagent_count": True})
     assert s.record["resources"] == {"cpu_count": 2}
     assert len(s.record["current_task"]) == codec.MAX_TASK_CHARS
     assert s.record["subagent_count"] == 0
     s.status({"status": "busy", "current_task": "deploy", "role": "ops"})
-    assert (s.record["status"], s.record["current_task"], s.record["role"]) == \
-        ("busy", "deploy", "ops")
+    assert (s.record["status"], s.record["current_task"], s.record["role"]) == (
+        "busy",
+        "deploy",
+        "ops",
+    )
     s.seen(99.0)
     assert s.presence_record()["last_seen"] == 99.0

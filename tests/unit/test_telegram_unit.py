@@ -13,9 +13,12 @@ CHAT = "-100123"
 
 
 def _update(message: dict, update_id: int = 7) -> dict:
-    base = {"message_id": 11, "date": 1_700_000_000,
-            "chat": {"id": -100123, "type": "supergroup", "title": "t"},
-            "from": {"id": 5, "first_name": "Ada", "last_name": "L", "username": "ada"}}
+    base = {
+        "message_id": 11,
+        "date": 1_700_000_000,
+        "chat": {"id": -100123, "type": "supergroup", "title": "t"},
+        "from": {"id": 5, "first_name": "Ada", "last_name": "L", "username": "ada"},
+    }
     return {"update_id": update_id, "message": {**base, **message}}
 
 
@@ -31,11 +34,17 @@ def test_text_update_becomes_envelope_with_protocol_metadata():
     assert env["payload"]["channel"] == "#telegram"
     assert env["payload"]["content"] == "hello @bot"
     assert env["payload"]["metadata"] == {
-        "source": "telegram", "telegram_user": "Ada L", "telegram_user_id": 5,
-        "telegram_chat_id": -100123, "telegram_message_id": 11, "telegram_username": "ada"}
+        "source": "telegram",
+        "telegram_user": "Ada L",
+        "telegram_user_id": 5,
+        "telegram_chat_id": -100123,
+        "telegram_message_id": 11,
+        "telegram_username": "ada",
+    }
     # The id depends only on (chat, message): a re-post is the same message.
-    again = mapping.parse_update(_update({"text": "hello @bot"}, update_id=8), CHAT,
-                                 "#telegram", KEY)
+    again = mapping.parse_update(
+        _update({"text": "hello @bot"}, update_id=8), CHAT, "#telegram", KEY
+    )
     assert again is not None and again.envelope["id"] == env["id"]
     assert env["id"] == mapping.hub_message_id(-100123, 11, KEY)
     assert env["id"] != mapping.hub_message_id(-100123, 12, KEY)
@@ -46,15 +55,15 @@ def test_text_update_becomes_envelope_with_protocol_metadata():
 
 
 def test_lone_surrogates_from_telegram_are_replaced_not_refused():
-    inbound = mapping.parse_update(_update({"text": "bad \ud800 text"}), CHAT, "#telegram",
-                                   KEY)
+    inbound = mapping.parse_update(_update({"text": "bad \ud800 text"}), CHAT, "#telegram", KEY)
     assert inbound is not None
     inbound.envelope["payload"]["content"].encode("utf-8")  # carried as valid UTF-8
 
 
 def test_sender_without_username_and_reply_metadata():
-    upd = _update({"text": "x", "from": {"id": 1, "first_name": "Bob"},
-                   "reply_to_message": {"message_id": 3}})
+    upd = _update(
+        {"text": "x", "from": {"id": 1, "first_name": "Bob"}, "reply_to_message": {"message_id": 3}}
+    )
     inbound = mapping.parse_update(upd, CHAT, "#telegram", KEY)
     assert inbound is not None
     assert inbound.envelope["sender"] == "Bob"
@@ -70,22 +79,37 @@ def test_other_chats_and_non_messages_are_ignored():
 
 
 def test_photo_document_voice_and_caption():
-    upd = _update({
-        "caption": "look",
-        "photo": [{"file_id": "s", "file_unique_id": "us", "width": 90, "height": 90},
-                  {"file_id": "b", "file_unique_id": "ub", "width": 900, "height": 900,
-                   "file_size": 10}],
-        "document": {"file_id": "d", "file_unique_id": "ud", "file_name": "r.pdf",
-                     "mime_type": "application/pdf"},
-        "voice": {"file_id": "v", "file_unique_id": "uv", "mime_type": "audio/ogg"},
-    })
+    upd = _update(
+        {
+            "caption": "look",
+            "photo": [
+                {"file_id": "s", "file_unique_id": "us", "width": 90, "height": 90},
+                {
+                    "file_id": "b",
+                    "file_unique_id": "ub",
+                    "width": 900,
+                    "height": 900,
+                    "file_size": 10,
+                },
+            ],
+            "document": {
+                "file_id": "d",
+                "file_unique_id": "ud",
+                "file_name": "r.pdf",
+                "mime_type": "application/pdf",
+            },
+            "voice": {"file_id": "v", "file_unique_id": "uv", "mime_type": "audio/ogg"},
+        }
+    )
     inbound = mapping.parse_update(upd, CHAT, "#telegram", KEY)
     assert inbound is not None
     assert inbound.envelope["payload"]["content"] == "look"
     kinds = [(f.kind, f.file_id, f.filename, f.mime_type) for f in inbound.files]
-    assert kinds == [("photo", "b", "photo_11.jpg", "image/jpeg"),
-                     ("document", "d", "r.pdf", "application/pdf"),
-                     ("voice", "v", "voice_11.oga", "audio/ogg")]
+    assert kinds == [
+        ("photo", "b", "photo_11.jpg", "image/jpeg"),
+        ("document", "d", "r.pdf", "application/pdf"),
+        ("voice", "v", "voice_11.oga", "audio/ogg"),
+    ]
     rel = mapping.media_relpath(inbound.files[1], inbound.date)
     assert rel.startswith("2023-11/") and rel.endswith(".pdf")
     assert rel == mapping.media_relpath(inbound.files[1], inbound.date)
@@ -110,9 +134,11 @@ def test_split_text_respects_limit_and_prefers_boundaries():
 
 
 def test_outbound_calls_text_attachments_and_reply():
-    atts = [{"url": "/media/2024-01/a.png", "mime_type": "image/png", "filename": "a.png"},
-            {"url": "/media/2024-01/b.pdf", "mime_type": "application/pdf", "filename": "b.pdf"},
-            {"no": "url"}]
+    atts = [
+        {"url": "/media/2024-01/a.png", "mime_type": "image/png", "filename": "a.png"},
+        {"url": "/media/2024-01/b.pdf", "mime_type": "application/pdf", "filename": "b.pdf"},
+        {"no": "url"},
+    ]
     calls = mapping.outbound_calls("alice", "hi " * 2000, atts, CHAT, reply_to=42)
     methods = [c.method for c in calls]
     assert methods == ["sendMessage", "sendMessage", "sendPhoto", "sendDocument"]

@@ -33,7 +33,7 @@ def test_email_addresses_are_not_mentions():
 
 
 def test_mentions_after_punctuation():
-    assert extract_mentions("(@a) [@b] \"@c\" @d: @e.") == ["a", "b", "c", "d", "e"]
+    assert extract_mentions('(@a) [@b] "@c" @d: @e.') == ["a", "b", "c", "d", "e"]
 
 
 def test_non_string_content_has_no_mentions():

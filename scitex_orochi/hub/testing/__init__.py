@@ -66,11 +66,18 @@ def _wait(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
 class Hub:
     """A supervised hub (broker, persister, gateways, bridges when configured)."""
 
-    def __init__(self, ws_procs: int = 1, db_url: str | None = None,
-                 extra_env: dict[str, str] | None = None, port: int | None = None,
-                 dashboard_port: int | None = None, base_env: dict[str, str] | None = None,
-                 log_name: str = "hub.log", test_timings: bool = True,
-                 settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        ws_procs: int = 1,
+        db_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+        dashboard_port: int | None = None,
+        base_env: dict[str, str] | None = None,
+        log_name: str = "hub.log",
+        test_timings: bool = True,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         """`test_timings`: fast presence snapshots and republishing (TEST_ENV), for
         tests; the benchmark runs with the defaults a user gets. `settings`: overrides of
         the configuration (`Config.load`); every process of the hub runs with them."""
@@ -78,17 +85,22 @@ class Hub:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.dashboard_port = dashboard_port or free_port()
-        env = {k: v for k, v in (process_environ() if base_env is None else base_env).items()
-               if not k.startswith("SCITEX_OROCHI_")}
-        env.update({
-            "SCITEX_OROCHI_HOST": self.host,
-            "SCITEX_OROCHI_PORT": str(self.port),
-            "SCITEX_OROCHI_DASHBOARD_PORT": str(self.dashboard_port),
-            "SCITEX_OROCHI_DATA_DIR": str(self.root),
-            "SCITEX_OROCHI_WS_PROCS": str(ws_procs),
-            "SCITEX_OROCHI_LOG_STDOUT": "true",  # every program's lines in the hub's one log
-            **(TEST_ENV if test_timings else {}),
-        })
+        env = {
+            k: v
+            for k, v in (process_environ() if base_env is None else base_env).items()
+            if not k.startswith("SCITEX_OROCHI_")
+        }
+        env.update(
+            {
+                "SCITEX_OROCHI_HOST": self.host,
+                "SCITEX_OROCHI_PORT": str(self.port),
+                "SCITEX_OROCHI_DASHBOARD_PORT": str(self.dashboard_port),
+                "SCITEX_OROCHI_DATA_DIR": str(self.root),
+                "SCITEX_OROCHI_WS_PROCS": str(ws_procs),
+                "SCITEX_OROCHI_LOG_STDOUT": "true",  # every program's lines in the hub's one log
+                **(TEST_ENV if test_timings else {}),
+            }
+        )
         if db_url:
             env["SCITEX_OROCHI_DB"] = db_url
         env.update(extra_env or {})

@@ -49,8 +49,10 @@ class PgCluster:
     def __init__(self, bindir: Path | None = None) -> None:
         found = bindir or find_bindir()
         if found is None:
-            raise PgUnavailable("PostgreSQL server binaries not found "
-                                "(apt-get install postgresql-15, or set OROCHI_TEST_PG_BINDIR)")
+            raise PgUnavailable(
+                "PostgreSQL server binaries not found "
+                "(apt-get install postgresql-15, or set OROCHI_TEST_PG_BINDIR)"
+            )
         self.bindir = found
         self.port = _free_port()
         self.base = Path(tempfile.mkdtemp(prefix="oropg"))
@@ -69,24 +71,51 @@ class PgCluster:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S + 10,
-                              cwd=self.base)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S + 10, cwd=self.base
+        )
         if check and proc.returncode != 0:
             log = self.logfile.read_text() if self.logfile.exists() else ""
-            raise PgUnavailable(f"{' '.join(args[:2])} failed ({proc.returncode}): "
-                                f"{proc.stdout}{proc.stderr}{log[-2000:]}")
+            raise PgUnavailable(
+                f"{' '.join(args[:2])} failed ({proc.returncode}): "
+                f"{proc.stdout}{proc.stderr}{log[-2000:]}"
+            )
         return proc
 
     def init(self) -> None:
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-                  "-E", "UTF8", "--locale=C", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
 
     def start(self) -> None:
-        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                "-c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w",
-                  "-t", str(START_TIMEOUT_S), "-o", opts, "start")
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-o",
+            opts,
+            "start",
+        )
         self.running = True
 
     def stop(self, mode: str = "fast") -> None:
