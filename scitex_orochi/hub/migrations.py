@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from scitex_orochi.hub.store_engine import write_tx
 from scitex_orochi.hub.tables import (
+    CONVERSATION_TABLES,
     invites,
     messages,
     schema_migrations,
@@ -85,14 +86,16 @@ def _add_missing_columns(
         column = table.c[name]
         ddl = column.type.compile(dialect=conn.dialect)
         default = ""
-        if column.server_default is not None:
+        if column.server_default is not None:  # booleans only (false)
             default = " NOT NULL DEFAULT " + ("false" if conn.dialect.name == "postgresql" else "0")
         conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl}{default}")
 
 
 def _rebuild_sqlite_messages(conn: Connection) -> None:
-    """SQLite cannot drop a column's UNIQUE: copy into a table of the new shape."""
-    columns = ", ".join(c.name for c in messages.columns)
+    """SQLite cannot drop a column's UNIQUE: copy into a table of the new shape (the
+    columns the old table has; later migrations add theirs with their defaults)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("messages")}
+    columns = ", ".join(c.name for c in messages.columns if c.name in present)
     conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_v2")
     for index in ("ix_messages_ws_channel_ts", "ix_messages_ws_pk"):
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
@@ -100,6 +103,20 @@ def _rebuild_sqlite_messages(conn: Connection) -> None:
     conn.exec_driver_sql(f"INSERT INTO messages ({columns}) SELECT {columns} FROM messages_v2")
     conn.exec_driver_sql("DROP TABLE messages_v2")
     _v2_history_indexes(conn)
+
+
+def _v4_conversations(conn: Connection) -> None:
+    """Threads, folded edits and tombstones on messages; channel events (reactions, edits,
+    deletes in the channel's seq stream), reactions, edit history, DM participants and
+    lasting subscriptions."""
+    inspector = sa.inspect(conn)
+    _add_missing_columns(conn, inspector, messages, ("thread_root", "edited_at", "deleted"))
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_messages_ws_thread_root "
+        "ON messages (workspace_id, thread_root)"
+    )
+    for table in CONVERSATION_TABLES:
+        table.create(conn, checkfirst=True)
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]
@@ -111,6 +128,11 @@ MIGRATIONS: list[Migration] = [
         3,
         "workspace-scoped message ids, pinned tokens, workspace policies",
         _v3_workspace_scoped_ids,
+    ),
+    (
+        4,
+        "conversations: threads, channel events, reactions, edits, DMs, subscriptions",
+        _v4_conversations,
     ),
 ]
 

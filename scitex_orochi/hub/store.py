@@ -43,7 +43,7 @@ from scitex_orochi.hub.store_engine import (
     normalize_url,
     write_tx,
 )
-from scitex_orochi.hub.tables import messages, workspace_tokens, workspaces
+from scitex_orochi.hub.tables import channel_events, messages, workspace_tokens, workspaces
 from scitex_orochi.protocol.codec import page_rows
 
 __all__ = [
@@ -468,14 +468,17 @@ class Store(WorkspaceAdmin):
 
     # -- persister side -------------------------------------------------------
     def max_seq(self, workspace_id: str, channel: str) -> int:
-        m = messages
+        """The channel's last seq: messages and channel events share one seq stream."""
+        top = 0
         with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(sa.func.max(m.c.seq)).where(
-                    m.c.workspace_id == workspace_id, m.c.channel == channel
-                )
-            ).scalar()
-        return int(value or 0)
+            for table in (messages, channel_events):
+                value = conn.execute(
+                    sa.select(sa.func.max(table.c.seq)).where(
+                        table.c.workspace_id == workspace_id, table.c.channel == channel
+                    )
+                ).scalar()
+                top = max(top, int(value or 0))
+        return top
 
     def find_messages(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Stored messages by (workspace_id, msg_id): rows as in history, plus workspace_id.

@@ -78,8 +78,84 @@ messages = sa.Table(
     sa.Column("mentions", sa.JSON, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("attachments", sa.JSON, nullable=False),
+    # Conversations (migration 4). `pk` is the message's hub number `num`.
+    # A reply names its thread's root by `num` (roots have NULL).
+    sa.Column("thread_root", sa.BigInteger, nullable=True),
+    # The folded state: the latest edit's time, and the tombstone of a delete.
+    sa.Column("edited_at", sa.String(40), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     # Also the index behind history and resume: (workspace, channel, seq).
     sa.UniqueConstraint("workspace_id", "channel", "seq", name="uq_messages_ws_channel_seq"),
     # Message ids are the sender's, so they are unique per workspace, never across them.
     sa.UniqueConstraint("workspace_id", "msg_id", name="uq_messages_ws_msg_id"),
 )
+
+# ---- conversations (migration 4) ------------------------------------------------------
+# Every change to a channel is an event in that channel's seq stream: a message takes a
+# seq in `messages`, a reaction, edit or delete takes the next one here. The two tables
+# share the (workspace, channel) seq space; the persister allocates both.
+channel_events = sa.Table(
+    "channel_events",
+    metadata,
+    sa.Column("pk", BigIntPk, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(255), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # reaction | edit | delete
+    sa.Column("message_num", sa.BigInteger, nullable=False),  # messages.pk
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("ts", sa.String(64), nullable=False),
+    sa.Column("ts_epoch", sa.Float, nullable=False),
+    # kind-specific: {"emoji", "action"} | {"content"} | {}
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.UniqueConstraint("workspace_id", "channel", "seq", name="uq_channel_events_ws_channel_seq"),
+)
+
+# The current reactions: one row per (message, emoji, reactor); adding twice is one.
+reactions = sa.Table(
+    "reactions",
+    metadata,
+    sa.Column("message_num", sa.BigInteger, primary_key=True),
+    sa.Column("emoji", sa.String(64), primary_key=True),
+    sa.Column("reactor", sa.String(255), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+# Every edit's previous content, oldest first by pk.
+message_edits = sa.Table(
+    "message_edits",
+    metadata,
+    sa.Column("pk", BigIntPk, primary_key=True, autoincrement=True),
+    sa.Column("message_num", sa.BigInteger, nullable=False, index=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("editor", sa.String(255), nullable=False),
+    sa.Column("previous_content", sa.Text, nullable=False),
+    sa.Column("edited_at", sa.String(40), nullable=False),
+)
+
+# A DM channel (`dm:agent:a|agent:b`) and its participants, made on its first write.
+dm_participants = sa.Table(
+    "dm_participants",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(255), primary_key=True),
+    sa.Column("participant", sa.String(255), primary_key=True),  # agent:<a> | human:<b>
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+# Lasting subscriptions: an agent that reconnects gets its channels back.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("agent", sa.String(255), primary_key=True),
+    sa.Column("channel", sa.String(255), primary_key=True),
+    sa.Column("mention_only", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("can_read", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
+    sa.Column("can_write", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+CONVERSATION_TABLES = (channel_events, reactions, message_edits, dm_participants, subscriptions)

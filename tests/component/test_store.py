@@ -86,6 +86,9 @@ def test_database_at_version_1_is_upgraded(db_url):
     s.close()
 
 
+V4_MESSAGE_COLUMNS = ("thread_root", "edited_at", "deleted")  # added by migration 4
+
+
 def _v2_schema(engine: sa.Engine) -> None:
     """The schema as version 2 left it: message ids unique across the hub, no pinning."""
     old = sa.MetaData()
@@ -113,7 +116,7 @@ def _v2_schema(engine: sa.Engine) -> None:
         *[
             sa.Column(c.name, c.type, nullable=False)
             for c in tables.messages.columns
-            if c.name not in ("pk", "msg_id")
+            if c.name not in ("pk", "msg_id", *V4_MESSAGE_COLUMNS)
         ],
         sa.UniqueConstraint("workspace_id", "channel", "seq"),
     )
@@ -143,8 +146,13 @@ def test_version_2_is_upgraded_to_workspace_scoped_ids(db_url, tmp_path):
             "sender_type, content, mentions, metadata, attachments) VALUES ('shared', "
             "'default', '#general', 1, 't', 1.0, 'alice', 'agent', 'kept', '[]', '{}', '[]')"
         )
-    assert s.migrate() == 3
+    assert s.migrate() == len(migrations.MIGRATIONS)
     assert s.history("default", "#general")[0]["content"] == "kept"
+    with s.engine.connect() as conn:  # migration 4's columns, with their defaults
+        row = conn.execute(
+            sa.select(*(tables.messages.c[name] for name in V4_MESSAGE_COLUMNS))
+        ).one()
+    assert tuple(row) == (None, None, False)
     s.insert_messages([_row(1, ws="ws2", msg_id="shared")])  # the same id elsewhere: fine
     with pytest.raises(IntegrityError):
         s.insert_messages([_row(2, msg_id="shared")])  # twice in one workspace: refused
@@ -154,7 +162,7 @@ def test_version_2_is_upgraded_to_workspace_scoped_ids(db_url, tmp_path):
     assert s.authenticate("wks_old", "admin").agent_name is None
     pinned = s.create_token("default", "bot", agent_name="bot")
     assert s.authenticate(pinned["token"], "admin").agent_name == "bot"
-    assert s.migrate() == 3  # a no-op now
+    assert s.migrate() == len(migrations.MIGRATIONS)  # a no-op now
     s.close()
 
 
@@ -484,4 +492,102 @@ def test_plain_postgresql_url_is_accepted(pg_url):
     s = Store(pg_url.replace("postgresql+psycopg://", "postgresql://"))
     assert s.dialect == "postgresql"
     assert s.migrate() == len(migrations.MIGRATIONS)
+    s.close()
+
+
+# -- conversations (migration 4) -------------------------------------------------------
+def _insert(store: Store, table: sa.Table, **values) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(table.insert().values(**values))
+
+
+def test_conversation_tables_keep_their_rules(store):
+    """One reaction per (message, emoji, reactor); one seq per channel across messages'
+    events; one subscription per (workspace, agent, channel); one DM participant row."""
+    store.insert_messages([_row(1)])
+    with store.engine.connect() as conn:
+        num = conn.execute(sa.select(tables.messages.c.pk)).scalar_one()
+    now = "2026-12-02T00:00:00+00:00"
+    reaction = {
+        "message_num": num,
+        "emoji": "👀",
+        "reactor": "healer",
+        "workspace_id": "default",
+        "created_at": now,
+    }
+    _insert(store, tables.reactions, **reaction)
+    _insert(store, tables.reactions, **{**reaction, "emoji": "✅"})
+    with pytest.raises(IntegrityError):
+        _insert(store, tables.reactions, **reaction)
+    event = {
+        "workspace_id": "default",
+        "channel": "#general",
+        "seq": 2,
+        "kind": "reaction",
+        "message_num": num,
+        "actor": "healer",
+        "ts": now,
+        "ts_epoch": 1.0,
+        "data": {"emoji": "👀", "action": "add"},
+    }
+    assert store.max_seq("default", "#general") == 1
+    _insert(store, tables.channel_events, **event)
+    assert store.max_seq("default", "#general") == 2  # one seq stream: the persister resumes at 3
+    _insert(store, tables.channel_events, **{**event, "channel": "#other"})
+    with pytest.raises(IntegrityError):
+        _insert(store, tables.channel_events, **event)
+    sub = {
+        "workspace_id": "default",
+        "agent": "worker",
+        "channel": "#general",
+        "created_at": now,
+        "updated_at": now,
+    }
+    _insert(store, tables.subscriptions, **sub)
+    with pytest.raises(IntegrityError):
+        _insert(store, tables.subscriptions, **sub)
+    dm = {
+        "workspace_id": "default",
+        "channel": "dm:agent:a|agent:b",
+        "participant": "agent:a",
+        "created_at": now,
+    }
+    _insert(store, tables.dm_participants, **dm)
+    _insert(store, tables.dm_participants, **{**dm, "participant": "agent:b"})
+    with pytest.raises(IntegrityError):
+        _insert(store, tables.dm_participants, **dm)
+    with store.engine.connect() as conn:
+        got = conn.execute(sa.select(tables.subscriptions)).one()._mapping
+        message = conn.execute(
+            sa.select(*(tables.messages.c[name] for name in V4_MESSAGE_COLUMNS))
+        ).one()
+        edits = conn.execute(sa.select(sa.func.count()).select_from(tables.message_edits))
+        assert edits.scalar_one() == 0
+    # The defaults a subscription row takes: every message, read and write.
+    assert (got["mention_only"], got["can_read"], got["can_write"]) == (False, True, True)
+    assert tuple(message) == (None, None, False)
+
+
+def test_a_version_3_database_gains_the_conversation_schema(db_url):
+    """Migration 4 on a database that version 3 left: columns added with their defaults,
+    the new tables created, rows kept."""
+    s = Store(db_url)
+    _v2_schema(s.engine)
+    assert migrations.migrate(s.engine, migrations.MIGRATIONS[:3]) == 3
+    s.insert_messages([_row(1)])  # the hot path's columns do not include the new ones
+    inspector = sa.inspect(s.engine)
+    before = {c["name"] for c in inspector.get_columns("messages")}
+    if "deleted" in before:  # SQLite's v3 rebuild made the table of the current shape
+        assert s.engine.dialect.name == "sqlite"
+    assert s.migrate() == 4
+    inspector = sa.inspect(s.engine)
+    assert set(V4_MESSAGE_COLUMNS) <= {c["name"] for c in inspector.get_columns("messages")}
+    for table in tables.CONVERSATION_TABLES:
+        assert inspector.has_table(table.name), table.name
+    assert "ix_messages_ws_thread_root" in _index_names(s)
+    assert [r["content"] for r in s.history("default", "#general")] == ["hello 1 ü"]
+    s.insert_messages([_row(2)])
+    with s.engine.connect() as conn:
+        deleted = conn.execute(sa.select(tables.messages.c.deleted)).scalars().all()
+    assert deleted == [False, False]
     s.close()
