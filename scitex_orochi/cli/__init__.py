@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "bench",
     "bus_keys_cmds",
     "policy_cmds",
+    "docs_cmds",
 )
 
 for _name in _COMMAND_MODULES:

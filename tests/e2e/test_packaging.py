@@ -4,6 +4,7 @@ wheel and from an editable install, imported from outside the repository."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -29,6 +30,11 @@ assert Message is scitex_orochi.Message
 assert callable(orochi.server.server_main)
 print("orochi", orochi.__file__)
 print("scitex_orochi", scitex_orochi.__file__)
+"""
+# `scitex-orochi docs get protocol` in this interpreter.
+DOCS_GET = """
+from scitex_orochi.cli import main
+main(["docs", "get", "protocol"])
 """
 
 
@@ -106,6 +112,16 @@ def test_an_editable_install_ships_them_too(tmp_path):
     where = locations(result.stdout)
     assert where["orochi"].is_relative_to(site_dir)
     assert where["scitex_orochi"].is_relative_to(REPO)  # the editable source, not a copy
+    docs = subprocess.run(
+        [sys.executable, "-c", code.split("\n")[0] + "\n" + DOCS_GET],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=outside_env(),
+    )
+    assert docs.returncode == 0, docs.stderr
+    assert docs.stdout == (REPO / "docs" / "protocol.md").read_text()
 
 
 def test_scitex_orochi_server_starts_the_hub(wheel_target):
@@ -158,3 +174,32 @@ def test_python_m_orochi_server_is_serve(wheel_target):
     )
     assert result.returncode == 0, result.stderr
     assert "Run the hub in the foreground" in result.stdout
+
+
+def test_the_wheel_ships_the_docs_pages(wheel_target):
+    packaged = wheel_target / "scitex_orochi" / "_docs"
+    assert (packaged / "README.md").read_text() == (REPO / "README.md").read_text()
+    for page in ("protocol", "fleet", "operations", "security", "configuration", "internals"):
+        assert (packaged / f"{page}.md").read_text() == (REPO / "docs" / f"{page}.md").read_text()
+    script = wheel_target / "bin" / "scitex-orochi"
+    env = outside_env(PYTHONPATH=str(wheel_target))
+    got = subprocess.run(
+        [sys.executable, str(script), "docs", "get", "protocol"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == (REPO / "docs" / "protocol.md").read_text()
+    listed = subprocess.run(
+        [sys.executable, str(script), "docs", "list", "--json"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "readme" in {page["name"] for page in json.loads(listed.stdout)}
