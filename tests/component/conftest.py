@@ -29,7 +29,7 @@ from scitex_orochi.hub.testing import TEST_ENV, free_port
 
 from support.broker import BrokerThread
 from support.persister import PersisterThread
-from support.util import TIME_SCALE
+from support.util import TIME_SCALE, eventually
 
 START_TIMEOUT_S = 10.0
 
@@ -124,19 +124,19 @@ async def gateway(bed) -> AsyncIterator[RunningGateway]:
     gw = Gateway(bed.cfg, store)
     task = asyncio.create_task(gw.run())
     host, port = bed.cfg.host, bed.cfg.ws.port
-    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S * TIME_SCALE
-    while True:  # listening once its bus handshake is done
+
+    async def listening() -> bool:  # once its bus handshake is done
         if task.done():
             task.result()  # raises what stopped it
         try:
             _reader, writer = await asyncio.open_connection(host, port)
         except OSError:
-            assert asyncio.get_running_loop().time() < deadline, "the gateway never listened"
-            await asyncio.sleep(0.02)
-            continue
+            return False
         writer.close()
         await writer.wait_closed()
-        break
+        return True
+
+    await eventually(listening, START_TIMEOUT_S, "the gateway listening")
     try:
         yield RunningGateway(gw, f"ws://{host}:{port}")
     finally:

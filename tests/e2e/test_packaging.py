@@ -17,8 +17,8 @@ import pytest
 
 from scitex_orochi.hub.testing import free_port
 
-from support.procs import read_lines
-from support.util import REPO, TIME_SCALE, wait_for
+from support.procs import serving
+from support.util import REPO, TIME_SCALE
 
 PIP_TIMEOUT_S = 300 * TIME_SCALE
 IMPORTS = """
@@ -136,31 +136,13 @@ def test_scitex_orochi_server_starts_the_hub(wheel_target):
         SCITEX_OROCHI_PORT=str(port),
         SCITEX_OROCHI_DASHBOARD_PORT=str(dport),
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        env=env,
-        cwd="/",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    read_lines(proc.stdout, lines.append)
-    try:
-        wait_for(
-            lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
-            60,
-            "the hub's banner",
-        )
-        text = "".join(lines)
+    with serving(
+        [sys.executable, str(script)], cwd="/", env=env, timeout_s=60, what="the hub's banner"
+    ) as (proc, text):
         assert "Orochi hub ready" in text, text[-3000:]
         assert f"ws://127.0.0.1:{port}/" in text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_python_m_orochi_server_is_serve(wheel_target):

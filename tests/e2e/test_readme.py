@@ -16,8 +16,8 @@ import pytest
 from scitex_orochi.hub.testing import free_port
 
 from support.docs import bash_block_after
-from support.procs import read_lines
-from support.util import REPO, wait_for
+from support.procs import serving
+from support.util import REPO
 
 
 def test_ci_runs_the_readme_test_line():
@@ -60,32 +60,19 @@ def test_the_readme_hub_line_runs_the_hub_from_a_fresh_venv():
         SCITEX_OROCHI_PORT=str(port),
         SCITEX_OROCHI_DASHBOARD_PORT=str(dport),
     )
-    proc = subprocess.Popen(
-        ["bash", "-c", line],
-        cwd=copy,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    read_lines(proc.stdout, lines.append)
     try:
-        wait_for(
-            lambda: any("stop with Ctrl-C" in x for x in lines) or proc.poll() is not None,
-            400,
-            "the hub's banner after the install",
-        )
-        text = "".join(lines)
-        assert "Orochi hub ready" in text, text[-4000:]
-        assert (copy / ".venv" / "bin" / "scitex-orochi").exists()
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        with serving(
+            ["bash", "-c", line],
+            cwd=copy,
+            env=env,
+            timeout_s=400,
+            what="the hub's banner after the install",
+        ) as (proc, text):
+            assert "Orochi hub ready" in text, text[-4000:]
+            assert (copy / ".venv" / "bin" / "scitex-orochi").exists()
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
