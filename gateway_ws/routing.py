@@ -47,7 +47,10 @@ class Roster(Generic[C]):
     def recipients(
         self, workspace: str, channel: str, mentions: Iterable[str], sender: str
     ) -> list[C]:
-        """Channel members plus mentioned local agents, each once, never the sender."""
+        """Channel members plus mentioned local agents, each once, never the sender. A DM
+        (`dm:agent:a|agent:b`) goes to its agent participants only, subscribed or not."""
+        if channel.startswith("dm:"):
+            return self._dm_recipients(workspace, channel, sender)
         out: dict[int, C] = {}
         for conn in self.members.get((workspace, channel), ()):
             out[id(conn)] = conn
@@ -59,6 +62,16 @@ class Roster(Generic[C]):
         if sender_conn is not None:
             out.pop(id(sender_conn), None)
         return list(out.values())
+
+    def _dm_recipients(self, workspace: str, channel: str, sender: str) -> list[C]:
+        out: list[C] = []
+        for key in channel[3:].split("|"):
+            kind, _, name = key.partition(":")
+            if kind == "agent" and name != sender:
+                conn = self.by_name.get((workspace, name))
+                if conn is not None:
+                    out.append(conn)
+        return out
 
 
 @dataclass

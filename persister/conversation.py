@@ -22,9 +22,9 @@ from .rows import Inbound, build_message, delivery_from_row, ts_and_epoch
 
 THREAD_COLUMNS = ("thread_root",)
 
-Item = Inbound | store_conv.Change
-# A message's (message, delivery, dup) or a change's result.
-Result = tuple[Inbound, Delivery | None, bool] | store_conv.ChangeResult
+Item = Inbound | store_conv.Change | store_conv.Subscription
+# A message's (message, delivery, dup), a change's result, or a recorded subscription.
+Result = tuple[Inbound, Delivery | None, bool] | store_conv.ChangeResult | store_conv.Subscription
 
 
 def needs_database(msg: Inbound, known_dms: set[tuple[str, str]]) -> bool:
@@ -49,6 +49,10 @@ def write_run(
         for item in items:
             if isinstance(item, store_conv.Change):
                 results.append(store_conv.apply_change(conn, item, next_seq))
+                continue
+            if isinstance(item, store_conv.Subscription):
+                store_conv.apply_subscription(conn, item)
+                results.append(item)
                 continue
             results.append(_message(conn, insert, item, next_seq, next_num))
     return results

@@ -255,6 +255,34 @@ def parse_change(body: Any) -> Change:
     )
 
 
+def parse_subscription(body: Any) -> store_conv.Subscription:
+    """An `in.` body recording a lasting subscription (gateway_ws.handlers._lasting)."""
+    try:
+        frame, payload = body["frame"], body["frame"]["payload"]
+        origin, workspace, ref = body["origin"], body["ws"], frame["id"]
+        agent, channel, action = frame["sender"], payload["channel"], payload["action"]
+        if (
+            all(_nonempty_str(v) for v in (origin, workspace, ref, agent, channel))
+            and action in ("join", "leave")
+            and isinstance(payload.get("mention_only", False), bool)
+        ):
+            return store_conv.Subscription(
+                origin=origin,
+                workspace=workspace,
+                tk=body.get("tk"),
+                ref=ref,
+                agent=agent,
+                channel=channel,
+                join=action == "join",
+                mention_only=payload.get("mention_only") is True,
+                ts=ts_and_epoch(None)[0],
+            )
+    except (KeyError, TypeError):
+        pass
+    origin = body.get("origin") if isinstance(body, dict) else None
+    raise InvalidInbound("a subscription needs sender, channel and action join|leave", origin)
+
+
 def change_ack(result: ChangeResult) -> AckItem:
     """The durable answer to a change: its event's seq, or what it found, or its refusal."""
     change = result.change

@@ -38,6 +38,7 @@ from sqlalchemy.exc import (
 from scitex_orochi.hub.bus import SyncBus
 from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
+from scitex_orochi.hub.store_conv import Subscription
 from scitex_orochi.protocol import topics
 from scitex_orochi.protocol.conversations import is_dm
 
@@ -55,6 +56,7 @@ from .rows import (
     event_delivery,
     parse_change,
     parse_inbound,
+    parse_subscription,
 )
 
 log = logging.getLogger("orochi.persister")
@@ -173,8 +175,11 @@ class Persister:
         for body in bodies:
             try:
                 frame = body.get("frame") if isinstance(body, dict) else None
-                if isinstance(frame, dict) and frame.get("type") in CHANGE_TYPES:
+                kind = frame.get("type") if isinstance(frame, dict) else None
+                if kind in CHANGE_TYPES:
                     msgs.append(parse_change(body))
+                elif kind == "subscription":
+                    msgs.append(parse_subscription(body))
                 else:
                     msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
@@ -488,6 +493,11 @@ class Persister:
         dlv_groups: dict[SeqKey, list[Delivery]] = {}
         ack_groups: dict[str, list[AckItem]] = {}
         for entry in out if mixed is None else mixed:
+            if isinstance(entry, Subscription):  # recorded: its ack only empties ingest
+                ack_groups.setdefault(entry.origin, []).append(
+                    AckItem(tk=entry.tk, id=entry.ref, ws=entry.workspace)
+                )
+                continue
             if not isinstance(entry, tuple):  # a change's result
                 ack = change_ack(entry)
                 ack_groups.setdefault(entry.change.origin, []).append(ack)

@@ -37,7 +37,7 @@ from scitex_orochi.hub.store_admin import (
     insert_token,
     now_iso,
 )
-from scitex_orochi.hub.store_conv import fold_rows
+from scitex_orochi.hub.store_conv import event_rows, fold_rows, lasting_subscriptions
 from scitex_orochi.hub.store_engine import (
     json_dumps,
     make_engine,
@@ -411,6 +411,7 @@ class Store(WorkspaceAdmin):
         limit: int = HISTORY_DEFAULT_LIMIT,
         after_seq: int | None = None,
         before_seq: int | None = None,
+        events: bool = False,
     ) -> tuple[list[str], bool]:
         """History as encoded rows that fit in `max_bytes`, and whether more were left
         out. Rows are read from the cursor only as far as they fit: a reply never holds
@@ -420,6 +421,8 @@ class Store(WorkspaceAdmin):
         query = sa.select(*_ROW_COLUMNS).where(
             m.c.workspace_id == workspace_id, m.c.channel == channel
         )
+        if after_seq is not None and events:
+            return self._stream_page(workspace_id, channel, int(after_seq), limit, max_bytes)
         if after_seq is not None:
             query = query.where(m.c.seq > int(after_seq)).order_by(m.c.seq.asc())
         else:
@@ -437,6 +440,28 @@ class Store(WorkspaceAdmin):
             finally:
                 result.close()
         return rows, more
+
+    def _stream_page(
+        self, workspace_id: str, channel: str, after_seq: int, limit: int, max_bytes: int
+    ) -> tuple[list[str], bool]:
+        """The channel's seq stream after `after_seq`: messages (folded) and change events
+        interleaved in seq order, as encoded rows within `max_bytes`."""
+        limit = _clamp(limit)
+        m = messages
+        with self.engine.connect() as conn:
+            msgs = conn.execute(
+                sa.select(*_ROW_COLUMNS)
+                .where(m.c.workspace_id == workspace_id, m.c.channel == channel)
+                .where(m.c.seq > after_seq)
+                .order_by(m.c.seq.asc())
+                .limit(limit)
+            ).all()
+            rows = list(_folded(conn, msgs))
+            rows.extend(event_rows(conn, workspace_id, channel, after_seq, limit))
+        rows.sort(key=lambda r: r["seq"])
+        more = len(rows) > limit
+        encoded, cut = page_rows(rows[:limit], max_bytes)
+        return encoded, more or cut
 
     def recent(self, workspace_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` messages across channels, oldest first (with workspace_id)."""
@@ -563,6 +588,11 @@ class Store(WorkspaceAdmin):
                 for i, r in enumerate(rows)
             ]
         )
+
+    def subscriptions(self, workspace_id: str, agent: str) -> list[tuple[str, bool]]:
+        """An agent's lasting subscriptions: [(channel, mention_only)], oldest first."""
+        with self.engine.connect() as conn:
+            return lasting_subscriptions(conn, workspace_id, agent)
 
     def max_num(self) -> int:
         """The highest hub number in use (0 in an empty hub): the persister counts on."""

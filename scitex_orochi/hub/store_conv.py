@@ -20,16 +20,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from scitex_orochi.hub.store_engine import json_dumps
 from scitex_orochi.hub.tables import (
     channel_events,
     dm_participants,
     message_edits,
     messages,
     reactions,
+    subscriptions,
 )
 from scitex_orochi.protocol import conversations as conv
-from scitex_orochi.protocol.constants import SERVER_NAME
 from scitex_orochi.protocol.errors import ErrorCode
 
 KIND_OF = {"react": "reaction", "edit": "edit", "delete": "delete"}
@@ -163,15 +162,29 @@ Alloc = Callable[[str, str], int]  # (workspace, channel) -> the next seq
 
 
 def event_frame(kind: str, ref: str, ts: str, payload: dict[str, Any]) -> str:
-    return json_dumps(
-        {
-            "type": EVENT_TYPE_OF[kind],
-            "sender": SERVER_NAME,
-            "id": ref,
-            "ts": ts,
-            "payload": payload,
-        }
+    return conv.event_frame(EVENT_TYPE_OF[kind], ref, ts, payload)
+
+
+def event_rows(
+    conn: Connection, workspace_id: str, channel: str, after_seq: int, limit: int
+) -> list[dict[str, Any]]:
+    """A channel's change events after `after_seq`, oldest first, as history rows:
+    `{"event": <type>, "id": <ref>, "ts", **payload}` (conv.frame_from_event_row)."""
+    ev, m = channel_events.c, messages.c
+    rows = conn.execute(
+        sa.select(ev.seq, ev.kind, ev.ref, ev.ts, ev.actor, ev.data, ev.message_num, m.msg_id)
+        .select_from(channel_events.join(messages, m.pk == ev.message_num))
+        .where(ev.workspace_id == workspace_id, ev.channel == channel, ev.seq > after_seq)
+        .order_by(ev.seq)
+        .limit(limit)
     )
+    out = []
+    for r in rows:
+        payload = event_payload(
+            r.kind, channel, r.seq, r.msg_id, r.message_num, r.actor, r.ts, r.data or {}
+        )
+        out.append({"event": EVENT_TYPE_OF[r.kind], "id": r.ref, "ts": r.ts, **payload})
+    return out
 
 
 def event_payload(
@@ -325,6 +338,60 @@ def apply_change(conn: Connection, change: Change, alloc: Alloc) -> ChangeResult
     )
     result.frame = event_frame(change.kind, change.ref, change.ts, payload)
     return result
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A lasting subscription to record (`join`) or drop (`leave`): not acked to clients,
+    no seq; written on the conversation path so the persister stays the one writer."""
+
+    origin: str
+    workspace: str
+    tk: Any
+    ref: str
+    agent: str
+    channel: str
+    join: bool
+    mention_only: bool
+    ts: str
+
+
+def apply_subscription(conn: Connection, sub: Subscription) -> None:
+    s = subscriptions.c
+    key = (s.workspace_id == sub.workspace, s.agent == sub.agent, s.channel == sub.channel)
+    if not sub.join:
+        conn.execute(subscriptions.delete().where(*key))
+        return
+    there = conn.execute(sa.select(s.mention_only).where(*key)).first()
+    if there is None:
+        conn.execute(
+            subscriptions.insert().values(
+                workspace_id=sub.workspace,
+                agent=sub.agent,
+                channel=sub.channel,
+                mention_only=sub.mention_only,
+                created_at=sub.ts,
+                updated_at=sub.ts,
+            )
+        )
+    elif bool(there.mention_only) != sub.mention_only:
+        conn.execute(
+            subscriptions.update()
+            .where(*key)
+            .values(mention_only=sub.mention_only, updated_at=sub.ts)
+        )
+
+
+def lasting_subscriptions(
+    conn: Connection, workspace_id: str, agent: str
+) -> list[tuple[str, bool]]:
+    s = subscriptions.c
+    rows = conn.execute(
+        sa.select(s.channel, s.mention_only)
+        .where(s.workspace_id == workspace_id, s.agent == agent, s.can_read.is_(True))
+        .order_by(s.created_at, s.channel)
+    )
+    return [(r.channel, bool(r.mention_only)) for r in rows]
 
 
 def record_dm(conn: Connection, workspace_id: str, channel: str, now: str) -> None:

@@ -582,11 +582,15 @@ def history_reply(
     return server_frame("message", payload)
 
 
-def history_reply_encoded(channel: str, encoded_rows: list[str], ref: str, more: bool) -> str:
-    """The history reply built around rows already encoded by `page_rows`."""
-    head = server_frame(
-        "message", {"channel": channel, "content": "", "ref": ref, "more": more, "history": None}
-    )
+def history_reply_encoded(
+    channel: str, encoded_rows: list[str], ref: str, more: bool, search: str | None = None
+) -> str:
+    """The history reply built around rows already encoded by `page_rows` (`search`: the
+    words of a search query, whose results these rows are)."""
+    payload: dict[str, Any] = {"channel": channel, "content": "", "ref": ref, "more": more}
+    if search is not None:
+        payload["search"] = search
+    head = server_frame("message", {**payload, "history": None})
     return head.replace('"history":null', '"history":[' + ",".join(encoded_rows) + "]", 1)
 
 
