@@ -31,6 +31,7 @@ class Submit:
     ref: str
     sender_type: str = "agent"
     admin: bool = False  # a change by the admin token (it may edit or delete any message)
+    mentions: list[str] | None = None  # instead of those of the content (broadcast limit)
 
 
 class Actions:

@@ -29,6 +29,7 @@ import msgpack
 from scitex_orochi.hub.bus_bodies import AckItem, AgentRecord, PresenceDelta
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.presence import Change, PresenceReplica
+from scitex_orochi.hub.ratelimit import BucketMap
 from scitex_orochi.protocol import codec, topics
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -83,6 +84,8 @@ class FrameCore:
         self.wall = wall
         self.mono = mono
         self.rate_limited = 0
+        per_min = cfg.ws.broadcast_mentions_per_min
+        self.broadcasts = BucketMap(per_min / 60.0, max(1, int(per_min)))
 
     # ---- admission -----------------------------------------------------------------
     def on_frame(self, client: Client, frame: codec.Envelope) -> Actions:
@@ -144,6 +147,12 @@ class FrameCore:
         actions = Actions()
         actions.sends.extend(refusal)
         return actions
+
+    def may_broadcast(self, client: Client) -> bool:
+        """Whether the sender may @all / @<channel> now (one token per broadcast)."""
+        session = client.session
+        key = f"{session.workspace}|{session.name}"
+        return self.broadcasts.get(key, self.mono()).take(self.mono()) == 0.0
 
     # ---- what a session may hold -----------------------------------------------------
     def check_channels(self, count: int, ref: str) -> None:
@@ -231,8 +240,7 @@ class FrameCore:
         roster.leave_all(workspace, left, client)
         replaced = roster.bind(workspace, session.name or "", client)
         for channel in session.channels:
-            if channel not in session.mention_only:
-                roster.join(workspace, channel, client)
+            roster.join(workspace, channel, client, quiet=channel in session.mention_only)
         if replaced is not None:
             roster.leave_all(workspace, replaced.session.channels, replaced)
             replaced.session.name = None  # its close must not unbind the new holder

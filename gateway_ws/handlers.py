@@ -17,6 +17,7 @@ from scitex_orochi.protocol import codec
 from scitex_orochi.protocol import conversations as conv
 from scitex_orochi.protocol.constants import now_iso
 from scitex_orochi.protocol.errors import ErrorCode
+from scitex_orochi.protocol.mentions import broadcasts, extract_mentions
 
 from .actions import (
     Actions,
@@ -72,9 +73,17 @@ def check_dm(name: str, channel: str | None, ref: str) -> None:
 
 def on_message(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     frame.sender = client.session.name  # bound to the registered identity
-    check_dm(frame.sender or "", frame.payload["channel"], frame.id)
+    channel = frame.payload["channel"]
+    check_dm(frame.sender or "", channel, frame.id)
     actions = Actions()
     actions.submit = Submit(client.session.workspace, frame.to_dict(), frame.id)
+    content = frame.payload.get("content")
+    if isinstance(content, str) and "@" in content:
+        mentions = extract_mentions(content)
+        loud = broadcasts(mentions, channel)
+        if loud and not core.may_broadcast(client):
+            # Over the sender's broadcast rate: delivered, but wakes no mention-only member.
+            actions.submit.mentions = [m for m in mentions if m not in loud]
     return actions  # the ack follows the persister's (FrameCore.acked)
 
 
@@ -114,10 +123,7 @@ def on_subscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: 
         core.check_record({**session.record, "channels": [*session.channels, channel]}, frame.id)
     actions = Actions()
     if session.subscribe(channel, mention_only):
-        if mention_only:  # mentions reach an agent by name: no channel membership
-            core.roster.leave(session.workspace, channel, client)
-        else:
-            core.roster.join(session.workspace, channel, client)
+        core.roster.join(session.workspace, channel, client, quiet=mention_only)
         actions.publishes.append(core.presence(client, "channels"))
         actions.submit = _lasting(client, frame.id, channel, "join", mention_only)
         return actions  # acked once the subscription is on disk

@@ -303,6 +303,7 @@ class Gateway:
                     submit.sender_type,
                     lambda body: self._send(conn, self.core.acked(conn, body)),
                     admin=submit.admin,
+                    mentions=submit.mentions,
                 )
             except IngestFull as exc:
                 self._send(conn, self.core.overloaded(conn, submit.ref, str(exc)))

@@ -89,6 +89,7 @@ class Ingest:
         now: float | None = None,
         *,
         admin: bool = False,
+        mentions: list[str] | None = None,
     ) -> int:
         """Publish one validated message envelope (or change: react, edit, delete);
         `on_ack(body)` runs once it is durable (or refused). Returns the ticket. Raises
@@ -101,7 +102,11 @@ class Ingest:
             "tk": tk,
             "ws": workspace,
             "sender_type": sender_type,
-            "mentions": extract_mentions(envelope.get("payload", {}).get("content")),
+            "mentions": (
+                extract_mentions(envelope.get("payload", {}).get("content"))
+                if mentions is None
+                else mentions
+            ),
             "frame": envelope,
         }
         if admin:

@@ -675,3 +675,38 @@ def test_a_gap_that_cannot_be_filled_is_skipped():
     delivery.fill_done(gaps[0])
     out, gaps = delivery.offer([item(5)])
     assert seqs(out[conns["bob"]]) == [5] and gaps == []
+
+
+def test_broadcast_mentions_wake_mention_only_members_at_most_three_a_minute():
+    """@all and @<channel> reach the channel's mention-only members (Roster.quiet); a
+    sender gets 3 a minute (upstream's default), then the message goes out as a plain one."""
+    core, clock = make_core()
+    c = registered(core, "alice", ("#ops",))
+    sent = []
+    for i in range(5):
+        f = frame(
+            {"type": "message", "id": f"m{i}", "payload": {"channel": "#ops", "content": "@all hi"}}
+        )
+        sent.append(core.on_frame(c, f).submit)
+    assert [s.mentions for s in sent] == [None, None, None, [], []]  # None: the content's
+    clock.advance(20)  # one more token after 20 s
+    f = frame({"type": "message", "id": "m9", "payload": {"channel": "#ops", "content": "@ops go"}})
+    assert core.on_frame(c, f).submit.mentions is None
+    plain = frame({"type": "message", "id": "p", "payload": {"channel": "#ops", "content": "@bob"}})
+    assert core.on_frame(c, plain).submit.mentions is None  # a name is never limited
+
+
+def test_the_roster_reaches_quiet_members_by_name_or_broadcast_only():
+    roster: Roster[str] = Roster()
+    roster.join("w", "#ops", "loud")
+    roster.join("w", "#ops", "quiet", quiet=True)
+    roster.bind("w", "quiet-agent", "quiet")
+    assert roster.recipients("w", "#ops", [], "x") == ["loud"]
+    assert sorted(roster.recipients("w", "#ops", ["all"], "x")) == ["loud", "quiet"]
+    assert sorted(roster.recipients("w", "#ops", ["ops"], "x")) == ["loud", "quiet"]
+    assert sorted(roster.recipients("w", "#ops", ["quiet-agent"], "x")) == ["loud", "quiet"]
+    assert roster.recipients("w", "#dev", ["all"], "x") == []  # not a member there
+    roster.join("w", "#ops", "quiet")  # back to every message
+    assert sorted(roster.recipients("w", "#ops", [], "x")) == ["loud", "quiet"]
+    roster.leave("w", "#ops", "quiet")
+    assert roster.recipients("w", "#ops", ["all"], "x") == ["loud"]
