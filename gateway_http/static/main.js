@@ -11,6 +11,7 @@
  *   signin.js    sign-in, workspaces             feed.js      live socket, resume by after_seq
  *   channels.js  channel list, read state        messages.js  message list and rendering
  *   composer.js  posting, uploads, read-only     agents.js    agents panel, offline toggle
+ *   markdown.js  safe markdown of messages
  */
 import { wireAgents } from "./agents.js";
 import { wireComposer } from "./composer.js";
