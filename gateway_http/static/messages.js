@@ -1,6 +1,6 @@
 /* The message list of the open channel: rendering (markdown.js: mentions, code, links,
  * lists), attachments, live appends with the "new messages" jump, and scroll-back by
- * before_seq. */
+ * before_seq. The actions of a message (actions.js) hang on its row. */
 import { api } from "./api.js";
 import { addMessages, channel, markRead, renderChannels, unread } from "./channels.js";
 import { myName, showComposerError } from "./composer.js";
@@ -107,6 +107,8 @@ function renderMessage(m, prev, fresh) {
   const row = el("div", "msg" + (cont ? " cont" : "") + (mentionsMe ? " mentions-me" : "") + (fresh ? " fresh" : ""));
   row.dataset.id = m.id;
   row.dataset.seq = m.seq;
+  if (m.num !== undefined && m.num !== null) row.dataset.num = m.num;
+  row.tabIndex = 0;  // focus shows its actions, like hover
   const human = isHuman(m);
   row.appendChild(avatar(m.sender, human));
   const head = el("div", "msg-head");

@@ -1,5 +1,6 @@
 """The dashboard's conversation features in headless Debian Chromium (Playwright):
-markdown in messages (and HTML from a message staying text).
+markdown in messages (and HTML from a message staying text), the phone and tablet
+layouts (drawers), the actions of a message and the agent detail.
 
 Screenshots go to test-artifacts/ (dashboard-*-desktop.png at 1280x800,
 dashboard-*-phone.png at 390x844).
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from support.agent import RawAgent
-from support.browser import DESKTOP, chromium, new_tab, screenshot_path
+from support.browser import DESKTOP, PHONE, chromium, new_tab, phone_context, screenshot_path
 from support.http_util import Api, wait_http_ready
 from support.util import TIME_SCALE
 
@@ -245,3 +246,229 @@ async def test_markdown_module_cases(http_hub, browser):
     )
     assert ms < 1500 * TIME_SCALE, ms
     assert page.errors == []
+
+
+# ---- layout -----------------------------------------------------------------------
+
+
+async def test_phone_channels_are_a_drawer(http_hub, browser, api):
+    await post(api, "#phone-room", "Hello from the **phone** room:\n- one\n- two")
+    page = await new_tab(browser, PHONE, **phone_context())
+    await open_dashboard(page, http_hub, http_hub.admin_token)
+    menu, sidebar = page.locator("#menu-btn"), page.locator("#sidebar")
+    await expect(menu).to_be_visible()
+    await expect(sidebar).to_be_hidden()
+    await expect(page.locator("#agents-panel")).to_be_hidden()
+    box = await menu.bounding_box()
+    assert box["width"] >= 44 and box["height"] >= 44, box  # touch-sized
+    # The feed and the composer use the whole width.
+    for part in ("#chat", "#composer"):
+        width = (await page.locator(part).bounding_box())["width"]
+        assert width >= PHONE["width"] - 1, (part, width)
+
+    await menu.tap()
+    await expect(sidebar).to_be_visible()
+    await expect(menu).to_have_attribute("aria-expanded", "true")
+    await settled(page, "#sidebar")
+    await page.screenshot(path=screenshot_path("dashboard-drawer-phone.png"))
+    await page.locator('.channel[data-channel="#phone-room"]').tap()
+    await expect(sidebar).to_be_hidden()
+    await expect(page.locator("#channel-title")).to_have_text("#phone-room")
+    await page.locator(".msg-body strong", has_text="phone").wait_for()
+    await expect(menu).to_have_attribute("aria-expanded", "false")
+
+    # A tap outside closes it; so does Escape.
+    await menu.tap()
+    await expect(sidebar).to_be_visible()
+    await page.locator("#backdrop").tap(position={"x": 360, "y": 400})
+    await expect(sidebar).to_be_hidden()
+    await menu.tap()
+    await expect(sidebar).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(sidebar).to_be_hidden()
+
+    # The agents panel is a drawer too.
+    await page.locator("#agents-btn").tap()
+    await expect(page.locator("#agents-panel")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#agents-panel")).to_be_hidden()
+    await page.screenshot(path=screenshot_path("dashboard-phone.png"))
+    assert page.errors == []
+
+
+async def test_tablet_width_keeps_channels_and_reaches_agents(http_hub, browser):
+    agent = await RawAgent.connect(http_hub.agent_url(), "tablet-bot", ["#general"])
+    try:
+        page = await new_tab(browser, {"width": 900, "height": 800})
+        await open_dashboard(page, http_hub, http_hub.admin_token)
+        await expect(page.locator("#sidebar")).to_be_visible()
+        await expect(page.locator('.channel[data-channel="#general"]')).to_be_visible()
+        await expect(page.locator("#menu-btn")).to_be_hidden()
+        panel = page.locator("#agents-panel")
+        await expect(panel).to_be_hidden()
+        await page.locator("#agents-btn").click()
+        await expect(panel).to_be_visible()
+        await expect(panel.locator('.agent[data-name="tablet-bot"]')).to_be_visible()
+        await settled(page, "#agents-panel")
+        await page.screenshot(path=screenshot_path("dashboard-agents-drawer-900.png"))
+        await page.locator("#backdrop").click(position={"x": 100, "y": 400})
+        await expect(panel).to_be_hidden()
+        # Wide again: the panel is back in the page and the button gone.
+        await page.set_viewport_size(DESKTOP)
+        await expect(panel).to_be_visible()
+        await expect(page.locator("#agents-btn")).to_be_hidden()
+        await expect(page.locator("#backdrop")).to_be_hidden()
+        assert page.errors == []
+    finally:
+        await agent.close()
+
+
+# ---- message actions --------------------------------------------------------------
+
+
+async def test_message_actions_on_hover_focus_and_tap(http_hub, browser, api):
+    posted = await post(api, "#actions", "an action target", sender="ops")
+    page = await new_tab(browser, DESKTOP)
+    await page.context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=http_hub.http_url
+    )
+    await open_dashboard(page, http_hub, http_hub.admin_token, "#actions")
+    row = row_of(page, posted["id"])
+    bar = page.locator("#msg-actions")
+    await row.hover()
+    await expect(row.locator("#msg-actions")).to_be_visible()
+    # The admin token may change any message: all five actions.
+    for name in ("reply", "react", "link", "edit", "delete"):
+        await expect(bar.locator(f'[data-action="{name}"]')).to_be_visible()
+    await page.screenshot(path=screenshot_path("dashboard-message-actions-desktop.png"))
+
+    await bar.locator('[data-action="link"]').click()
+    await expect(page.locator("#toast")).to_have_text("Link copied")
+    num = await row.get_attribute("data-num")
+    wanted = f"{http_hub.http_url}/m/{num}" if num else f"{http_hub.http_url}/?m={posted['id']}"
+    assert await page.evaluate("navigator.clipboard.readText()") == wanted
+
+    await bar.locator('[data-action="reply"]').click()
+    await expect(page.locator("#toast")).to_contain_text("Reply in thread")
+
+    # The pointer leaves the feed: the toolbar goes; keyboard focus brings it back.
+    await page.mouse.move(5, 5)
+    await expect(bar).to_have_count(0)
+    await row.focus()
+    await expect(row.locator("#msg-actions")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(bar).to_have_count(0)
+    assert page.errors == []
+
+
+async def test_read_only_viewer_gets_copy_link_only(http_hub, browser, api):
+    posted = await post(api, "#actions", "seen read-only", sender="ops")
+    page = await new_tab(browser, DESKTOP)
+    await open_dashboard(page, http_hub, http_hub.default_token, "#actions")
+    row = row_of(page, posted["id"])
+    await row.hover()
+    bar = row.locator("#msg-actions")
+    await expect(bar.locator('[data-action="link"]')).to_be_visible()
+    for name in ("reply", "react", "edit", "delete"):
+        await expect(bar.locator(f'[data-action="{name}"]')).to_be_hidden()
+    assert page.errors == []
+
+
+async def test_phone_tap_shows_and_hides_message_actions(http_hub, browser, api):
+    posted = await post(api, "#actions", "tap me on a phone", sender="ops")
+    page = await new_tab(browser, PHONE, **phone_context())
+    await open_dashboard(page, http_hub, http_hub.admin_token, "#actions")
+    row = row_of(page, posted["id"])
+    await row.locator(".msg-body").tap()
+    bar = row.locator("#msg-actions")
+    await expect(bar).to_be_visible()
+    box = await bar.locator('[data-action="reply"]').bounding_box()
+    assert box["width"] >= 44 and box["height"] >= 40, box
+    await page.screenshot(path=screenshot_path("dashboard-message-actions-phone.png"))
+    await row.locator(".msg-body").tap()
+    await expect(page.locator("#msg-actions")).to_have_count(0)
+    await row.locator(".msg-body").tap()
+    await expect(bar).to_be_visible()
+    await page.locator("#channel-title").tap()  # a tap outside the feed
+    await expect(page.locator("#msg-actions")).to_have_count(0)
+    assert page.errors == []
+
+
+# ---- agent detail -----------------------------------------------------------------
+
+
+async def test_agent_detail_shows_the_presence_record(http_hub, browser):
+    agent = await RawAgent.connect(
+        http_hub.agent_url(),
+        "detail-bot",
+        ["#general", "#reviews"],
+        machine="lab-7",
+        role="reviewer",
+        model="sonnet",
+        project="orochi",
+        multiplexer="tmux",
+    )
+    try:
+        await agent.request(
+            {
+                "type": "heartbeat",
+                "payload": {
+                    "cpu_count": 8,
+                    "load_avg_1m": 2.0,
+                    "mem_used_percent": 41.5,
+                    "disk_used_percent": 73,
+                    "orochi_current_task": "reviewing pull request 11",
+                    "orochi_subagent_count": 3,
+                },
+            }
+        )
+        await agent.request({"type": "status_update", "payload": {"status": "busy"}})
+        page = await new_tab(browser, DESKTOP)
+        await open_dashboard(page, http_hub, http_hub.admin_token)
+        card = page.locator('.agent[data-name="detail-bot"]')
+        await card.locator(".status", has_text="busy").wait_for()
+        await card.click()
+        detail = page.locator("#agent-detail")
+        await expect(detail).to_be_visible()
+        await expect(page.locator("#agent-detail-title")).to_have_text("detail-bot")
+        wanted = {
+            "role": "reviewer",
+            "machine": "lab-7",
+            "model": "sonnet",
+            "project": "orochi",
+            "multiplexer": "tmux",
+            "status": "busy",
+            "current_task": "reviewing pull request 11",
+            "subagent_count": "3",
+            "agent_id": "detail-bot@lab-7",
+            "resources.mem_used_percent": "41.5",
+            "resources.cpu_count": "8",
+        }
+        for field, text in wanted.items():
+            await expect(detail.locator(f'dd[data-field="{field}"]')).to_have_text(text)
+        await expect(detail.locator('dd[data-field="channels"] .chip')).to_have_text(
+            ["#general", "#reviews"]
+        )
+        await expect(detail.locator('dd[data-field="last_seen"]')).to_contain_text("ago")
+        await expect(detail.locator(".gauges")).to_be_visible()
+        await page.screenshot(path=screenshot_path("dashboard-agent-detail-desktop.png"))
+        await page.keyboard.press("Escape")
+        await expect(detail).to_be_hidden()
+        await expect(card).to_be_focused()
+
+        # On a phone: agents drawer, tap the card, full-width detail, close button.
+        phone = await new_tab(browser, PHONE, **phone_context())
+        await open_dashboard(phone, http_hub, http_hub.admin_token)
+        await phone.locator("#agents-btn").tap()
+        await phone.locator('.agent[data-name="detail-bot"]').tap()
+        detail = phone.locator("#agent-detail")
+        await expect(detail).to_be_visible()
+        await expect(detail.locator('dd[data-field="machine"]')).to_have_text("lab-7")
+        assert (await detail.bounding_box())["width"] >= PHONE["width"] - 1
+        await phone.screenshot(path=screenshot_path("dashboard-agent-detail-phone.png"))
+        await phone.locator("#agent-detail-close").tap()
+        await expect(detail).to_be_hidden()
+        await expect(phone.locator("#agents-panel")).to_be_visible()  # back to the drawer
+        assert page.errors == [] and phone.errors == []
+    finally:
+        await agent.close()
