@@ -44,7 +44,14 @@ from scitex_orochi.hub.store_engine import (
     normalize_url,
     write_tx,
 )
-from scitex_orochi.hub.tables import channel_events, messages, workspace_tokens, workspaces
+from scitex_orochi.hub.tables import (
+    channel_events,
+    dm_participants,
+    messages,
+    reactions,
+    workspace_tokens,
+    workspaces,
+)
 from scitex_orochi.protocol.codec import page_rows
 
 __all__ = [
@@ -672,3 +679,111 @@ class Store(WorkspaceAdmin):
     def write_tx(self) -> Any:
         """A write transaction on the store (the persister's conversation path)."""
         return write_tx(self._writable())
+
+    # -- conversations: the REST gateway's reads (docs/conversations.md) ------------------
+    def message_by_num(self, workspace_id: str, num: int) -> dict[str, Any] | None:
+        """The folded history row of hub number `num`, if it is in the workspace."""
+        m = messages
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id, m.c.pk == num)
+            ).all()
+            found = list(_folded(conn, rows))
+        return found[0] if found else None
+
+    def thread(
+        self, workspace_id: str, num: int, limit: int = HISTORY_MAX_LIMIT
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """A thread: its root (folded; None if `num` is not in the workspace) and its
+        replies (messages whose thread root is `num`), oldest first, at most `limit`."""
+        m = messages
+        with self.engine.connect() as conn:
+            roots = conn.execute(
+                sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id, m.c.pk == num)
+            ).all()
+            if not roots:
+                return None, []
+            replies = conn.execute(
+                sa.select(*_ROW_COLUMNS)
+                .where(m.c.workspace_id == workspace_id, m.c.thread_root == num)
+                .order_by(m.c.pk.asc())
+                .limit(_clamp(limit))
+            ).all()
+            root = list(_folded(conn, roots))[0]
+            return root, list(_folded(conn, replies))
+
+    def reactions_of(self, workspace_id: str, nums: list[int]) -> dict[int, dict[str, Any]]:
+        """The current reactions of the workspace's messages among `nums`: `{num: {"channel",
+        "reactions": {emoji: [reactor, ...]}}}` (first added first); a message without
+        reactions is listed with `{}`, a num not in the workspace is left out."""
+        m, r = messages.c, reactions.c
+        out: dict[int, dict[str, Any]] = {}
+        wanted = list(dict.fromkeys(nums))
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), FIND_CHUNK):
+                chunk = wanted[start : start + FIND_CHUNK]
+                query = sa.select(m.pk, m.channel).where(
+                    m.workspace_id == workspace_id, m.pk.in_(chunk)
+                )
+                for pk, channel in conn.execute(query):
+                    out[pk] = {"channel": channel, "reactions": {}}
+                found = [n for n in chunk if n in out]
+                if not found:
+                    continue
+                for num, emoji, reactor in conn.execute(
+                    sa.select(r.message_num, r.emoji, r.reactor)
+                    .where(r.workspace_id == workspace_id, r.message_num.in_(found))
+                    .order_by(r.message_num, r.created_at, r.reactor)
+                ):
+                    out[num]["reactions"].setdefault(emoji, []).append(reactor)
+        return out
+
+    def human_participants(self, workspace_id: str, names: list[str]) -> set[str]:
+        """Which of `names` take part in a DM of the workspace as a person (`human:<name>`)."""
+        d = dm_participants.c
+        keys = [f"human:{name}" for name in dict.fromkeys(names)]
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), FIND_CHUNK):
+                chunk = keys[start : start + FIND_CHUNK]
+                found.update(
+                    key.partition(":")[2]
+                    for key in conn.execute(
+                        sa.select(d.participant)
+                        .where(d.workspace_id == workspace_id, d.participant.in_(chunk))
+                        .distinct()
+                    ).scalars()
+                )
+        return found
+
+    def dms(
+        self, workspace_id: str, participant: str | None = None, limit: int = HISTORY_MAX_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The workspace's DM channels (those of `participant`, `agent:<name>`, when given),
+        by name: `[{name, participants, last_seq}]`, at most `limit`."""
+        d = dm_participants.c
+        query = sa.select(d.channel).where(d.workspace_id == workspace_id)
+        if participant is not None:
+            query = query.where(d.participant == participant)
+        query = query.distinct().order_by(d.channel).limit(_clamp(limit))
+        out = []
+        with self.engine.connect() as conn:
+            names = list(conn.execute(query).scalars())
+            for name in names:
+                members = sorted(
+                    conn.execute(
+                        sa.select(d.participant).where(
+                            d.workspace_id == workspace_id, d.channel == name
+                        )
+                    ).scalars()
+                )
+                top = 0
+                for table in (messages, channel_events):
+                    value = conn.execute(
+                        sa.select(sa.func.max(table.c.seq)).where(
+                            table.c.workspace_id == workspace_id, table.c.channel == name
+                        )
+                    ).scalar()
+                    top = max(top, int(value or 0))
+                out.append({"name": name, "participants": members, "last_seq": top})
+        return out
