@@ -579,7 +579,7 @@ def test_a_version_3_database_gains_the_conversation_schema(db_url):
     before = {c["name"] for c in inspector.get_columns("messages")}
     if "deleted" in before:  # SQLite's v3 rebuild made the table of the current shape
         assert s.engine.dialect.name == "sqlite"
-    assert s.migrate() == 4
+    assert s.migrate() == len(migrations.MIGRATIONS)
     inspector = sa.inspect(s.engine)
     assert set(V4_MESSAGE_COLUMNS) <= {c["name"] for c in inspector.get_columns("messages")}
     for table in tables.CONVERSATION_TABLES:
@@ -590,4 +590,66 @@ def test_a_version_3_database_gains_the_conversation_schema(db_url):
     with s.engine.connect() as conn:
         deleted = conn.execute(sa.select(tables.messages.c.deleted)).scalars().all()
     assert deleted == [False, False]
+    s.close()
+
+
+# -- full-text search (migration 5) ------------------------------------------------------
+HISTORY_KEYS = set(_row(1)) - {"workspace_id", "ts_epoch"}
+
+
+def _msg(seq, content, **kw):
+    return {**_row(seq, **kw), "content": content}
+
+
+def _num(store: Store, msg_id: str, ws: str = "default") -> int:
+    m = tables.messages
+    with store.engine.connect() as conn:
+        return conn.execute(
+            sa.select(m.c.pk).where(m.c.workspace_id == ws, m.c.msg_id == msg_id)
+        ).scalar_one()
+
+
+def _update(store: Store, num: int, **values) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(tables.messages.update().where(tables.messages.c.pk == num).values(**values))
+
+
+def _fts_documents(store: Store) -> dict[int, list[str]]:
+    """Every row FTS5 holds and its terms in order (fts5vocab over the index itself)."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms "
+            "USING fts5vocab(main, messages_fts, 'instance')"
+        )
+        rows = conn.exec_driver_sql(
+            "SELECT doc, term FROM temp.fts_terms ORDER BY doc, offset"
+        ).all()
+    out: dict[int, list[str]] = {}
+    for doc, term in rows:
+        out.setdefault(doc, []).append(term)
+    return out
+
+
+def test_sqlite_index_holds_exactly_the_live_rows(tmp_path):
+    """The triggers keep FTS5 (external content: it trusts what it is told to delete)
+    equal to "every row not deleted and not empty, by its current content"."""
+    s = Store(f"sqlite:///{tmp_path / 'fts.db'}")
+    s.migrate()
+    s.insert_messages(
+        [_msg(n, f"Row {n} Déjà-vu") for n in range(1, 6)] + [_msg(6, ""), _msg(7, "   ")]
+    )
+    nums = {n: _num(s, _row(n)["msg_id"]) for n in range(1, 8)}
+    _update(s, nums[1], content="edited once")
+    _update(s, nums[1], content="edited twice")
+    _update(s, nums[2], deleted=True, content="")
+    _update(s, nums[3], deleted=True)
+    _update(s, nums[6], content="no longer empty")
+    _update(s, nums[4], sender="someone else")  # not a column the index reads
+    with s.engine.begin() as conn:
+        conn.execute(tables.messages.delete().where(tables.messages.c.pk == nums[5]))
+    assert _fts_documents(s) == {
+        nums[1]: ["edited", "twice"],
+        nums[4]: ["row", "4", "deja", "vu"],
+        nums[6]: ["no", "longer", "empty"],
+    }
     s.close()
