@@ -306,14 +306,15 @@ def message_ref(message: MessageLike) -> str | int:
         return message.id
     if isinstance(message, bool) or not isinstance(message, str | int):
         raise TypeError(f"a message is a Message, Sent, id or number, not {message!r}")
-    if isinstance(message, int):
-        if message < 1:
-            raise ValueError(f"message numbers are positive, not {message}")
-        return message
-    text = message.strip()
-    if not text:
-        raise ValueError("empty message id")
-    return int(text) if text.isdigit() and text[0] != "0" else text
+    text = message.strip() if isinstance(message, str) else ""
+    if isinstance(message, str) and not (text.isascii() and text.isdigit()):
+        if not text:
+            raise ValueError("empty message id")
+        return text
+    number = int(text) if isinstance(message, str) else message
+    if number < 1:
+        raise ValueError(f"message numbers are positive, not {number}")
+    return number
 
 
 def channel_of(message: MessageLike) -> str | None:

@@ -43,11 +43,11 @@ def event(seq: int, channel: str = "#g", type_: str = "reaction_update") -> Even
 # ---- names ---------------------------------------------------------------------------
 def test_message_ref_takes_ids_numbers_digits_and_objects():
     assert message_ref("abc-1") == "abc-1"
-    assert message_ref(42) == 42 and message_ref("42") == 42 and message_ref(" 7 ") == 7
+    assert message_ref(42) == 42 and message_ref("42") == 42 and message_ref(" 007 ") == 7
     assert message_ref(Sent(id="s1", channel="#g", seq=3)) == "s1"
     assert message_ref(msg(3)) == "id3"
     assert message_ref(Message(channel="#g", content="", sender="x", num=9)) == 9
-    for bad in ("", "   ", 0, -3):
+    for bad in ("", "   ", 0, -3, "0"):
         with pytest.raises(ValueError):
             message_ref(bad)
     with pytest.raises(TypeError):
