@@ -6,5 +6,5 @@ against the targets of `bench.targets` and prints the tables of `bench.report`.
 
 from __future__ import annotations
 
-WORKLOADS = ("fleet", "latency", "connections", "ingest", "history", "noisy")
+WORKLOADS = ("fleet", "latency", "connections", "ingest", "history", "noisy", "storm")
 TARGETS = ("ours", "published", "ceiling")

@@ -55,28 +55,41 @@ def envelope(ftype: str, sender: str, payload: dict[str, Any], msg_id: str | Non
     )
 
 
+EVENT_TYPES = frozenset(("reaction_update", "message_edit", "message_delete"))
+
+
 class Agent:
     def __init__(self, name: str) -> None:
         self.name = name
         self.conn: LeanConnection | None = None
         self.on_message: MessageHook | None = None
         self.on_ack: AckHook | None = None
+        self.on_event: MessageHook | None = None  # change events (reaction_update, ...)
         self._waiters: dict[str, tuple[asyncio.Future, list]] = {}
         self._replies: list[tuple[dict[str, Any], int]] = []
         self.closed = False
 
     @classmethod
     async def connect(
-        cls, url: str, name: str, channels: list[str] | None = None, register: bool = True
+        cls,
+        url: str,
+        name: str,
+        channels: list[str] | None = None,
+        register: bool = True,
+        capabilities: list[str] | None = None,
     ) -> Agent:
         agent = cls(name)
         agent.conn = await LeanConnection.open(url, agent._on_frame, CONNECT_TIMEOUT_S)
         agent.conn.closed.add_done_callback(agent._on_closed)
         if register:
-            await agent.request(
-                "register",
-                {"channels": channels or ["#general"], "machine": "bench", "role": "bench"},
-            )
+            payload: dict[str, Any] = {
+                "channels": channels or ["#general"],
+                "machine": "bench",
+                "role": "bench",
+            }
+            if capabilities:
+                payload["capabilities"] = capabilities
+            await agent.request("register", payload)
         return agent
 
     def _on_frame(
@@ -102,6 +115,8 @@ class Agent:
         elif ftype == "message" and frame.get("sender") != SERVER:
             if self.on_message is not None:
                 self.on_message(self, frame, t)
+        elif ftype in EVENT_TYPES and self.on_event is not None:
+            self.on_event(self, frame, t)
         else:
             self._replies.append((frame, t))
 

@@ -51,7 +51,18 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("raw_p50_ms", "Store.history p50 (ms)", False),
         ("raw_p99_ms", "Store.history p99 (ms)", False),
         ("returned", "rows returned", True),
-        ("fill_s", "bulk fill (s)", False),
+        ("fill_s", "bulk fill, with reactions, edits and threads (s)", False),
+    ],
+    "storm": [
+        ("agents", "agents reacting", True),
+        ("rounds", "rounds", True),
+        ("events_expected", "reaction_update deliveries expected", True),
+        ("events_received", "delivered", True),
+        ("lost", "lost", False),
+        ("out_of_order", "out of seq order", False),
+        ("event_p50_ms", "react to delivery p50 (ms)", False),
+        ("event_p99_ms", "react to delivery p99 (ms)", False),
+        ("elapsed_s", "duration (s)", False),
     ],
     "noisy": [
         ("quiet_p99_ms", "quiet workspace p99, alone (ms)", False),
@@ -73,8 +84,10 @@ TITLES = {
     "heartbeat rounds), {presence_queries} presence queries",
     "ingest": "Ingest: {ingest_messages} inbound bodies published on the bus "
     "(≤ {ingest_window} unacked), persister commit rate",
-    "history": "History: last 50 of a channel with {history_rows:,} stored messages "
-    "({history_queries} queries)",
+    "history": "History: last 50 of a channel with {history_rows:,} stored messages, "
+    "a quarter with reactions, a ninth edited, a tenth thread replies ({history_queries} queries)",
+    "storm": "Reaction storm: {storm_agents} agents (events capability) react to one message "
+    "at once, {storm_rounds} rounds; each must see every other reaction, in seq order",
     "noisy": "Noisy neighbour: the latency workload in one workspace, alone, then while 2 "
     "agents of another workspace flood (≤ 500 unacked each, after 1 s of flood)",
 }
@@ -101,6 +114,8 @@ GOALS = [
         "persister ≥ 20,000 messages/s into SQLite",
     ),
     ("history", "ours", "ws_p99_ms", "<=", 10.0, "history p99 ≤ 10 ms at 1M rows"),
+    ("storm", "ours", "lost", "<=", 0.0, "reaction storm: no reaction_update lost"),
+    ("storm", "ours", "out_of_order", "<=", 0.0, "reaction storm: every agent in seq order"),
     (
         "noisy",
         "ours",

@@ -43,6 +43,8 @@ class Params:
     ingest_window: int = 20_000
     history_rows: int = 1_000_000
     history_queries: int = 200
+    storm_agents: int = 50
+    storm_rounds: int = 5
     deadline_s: float = 120.0
 
 
@@ -61,6 +63,8 @@ QUICK = Params(
     ingest_window=2000,
     history_rows=20_000,
     history_queries=50,
+    storm_agents=10,
+    storm_rounds=2,
     deadline_s=60.0,
 )
 
@@ -557,8 +561,13 @@ def _history_rows(start: int, count: int, base: datetime) -> list[dict[str, Any]
     return rows
 
 
+REACTED_EVERY, EDITED_EVERY, REPLY_EVERY = 4, 9, 10
+
+
 def fill_ours(target: OursTarget, rows: int) -> float:
-    """Bulk-insert `rows` messages into our store; seconds taken."""
+    """Bulk-insert `rows` messages into our store, with conversations on them (every 4th
+    message two reactions, every 9th edited, every 10th a reply in the thread of the
+    one before it), so that history reads fold real state; seconds taken."""
     from scitex_orochi.hub.store import Store
 
     store = Store(target.db_url)
@@ -567,9 +576,48 @@ def fill_ours(target: OursTarget, rows: int) -> float:
     try:
         for start in range(0, rows, FILL_BATCH):
             store.insert_messages(_history_rows(start, min(FILL_BATCH, rows - start), base))
+        _fill_conversations(store, rows)
     finally:
         store.close()
     return time.perf_counter() - t0
+
+
+def _fill_conversations(store: Any, rows: int) -> None:
+    import sqlalchemy as sa
+
+    from scitex_orochi.hub import tables
+
+    m = tables.messages.c
+    with store.engine.begin() as conn:
+        first = conn.execute(
+            sa.select(sa.func.min(m.pk)).where(m.channel == HISTORY_CHANNEL)
+        ).scalar_one()
+        for start in range(0, rows, FILL_BATCH):
+            nums = range(first + start, first + min(rows, start + FILL_BATCH))
+            reacted = [
+                {
+                    "message_num": n,
+                    "emoji": emoji,
+                    "reactor": f"agent{(n + k) % 50}",
+                    "workspace_id": "default",
+                    "created_at": "2026-01-01T00:00:00+00:00",
+                }
+                for n in nums
+                if n % REACTED_EVERY == 0
+                for k, emoji in enumerate(("👀", "✅"))
+            ]
+            conn.execute(tables.reactions.insert(), reacted)
+            edited = [n for n in nums if n % EDITED_EVERY == 0]
+            conn.execute(
+                tables.messages.update()
+                .where(m.pk.in_(edited))
+                .values(edited_at="2026-01-02T00:00:00+00:00")
+            )
+            for n in nums:
+                if n % REPLY_EVERY == 0:
+                    conn.execute(
+                        tables.messages.update().where(m.pk == n).values(thread_root=n - 1)
+                    )
 
 
 def fill_published(target: PublishedTarget, rows: int) -> float:
@@ -646,6 +694,90 @@ def _raw_history(target: OursTarget, p: Params) -> list[int]:
     return out
 
 
+# ---- reaction storm -------------------------------------------------------------
+STORM_CHANNEL = "#storm"
+
+
+async def storm(target: Target, p: Params) -> dict[str, Any]:
+    """`storm_agents` agents (events capability) react at once to one message, for
+    `storm_rounds` messages: every agent must get every other agent's reaction_update,
+    in seq order, none lost; latency from the react to each delivery."""
+    if not isinstance(target, OursTarget):
+        raise WorkloadSkipped("reactions are ours (PROTOCOL.md §10)")
+    deadline = time.monotonic() + p.deadline_s
+    agents = [
+        await Agent.connect(target.url, f"storm{i:03d}", [STORM_CHANNEL], capabilities=["events"])
+        for i in range(p.storm_agents)
+    ]
+    got: dict[str, list[tuple[int, int, int]]] = {a.name: [] for a in agents}  # (num, seq, t)
+    sent_at: dict[tuple[int, str], int] = {}
+    lat_ns: list[int] = []
+    lost = disorder = 0
+    done = asyncio.Event()
+    want = [0]
+
+    def on_event(agent: Agent, frame: dict[str, Any], t: int) -> None:
+        pl = frame.get("payload") or {}
+        num, seq, reactor = int(pl.get("num") or 0), int(pl.get("seq") or 0), pl.get("reactor")
+        got[agent.name].append((num, seq, t))
+        start = sent_at.get((num, str(reactor)))
+        if start is not None:
+            lat_ns.append(t - start)
+        if sum(len(v) for v in got.values()) >= want[0]:
+            done.set()
+
+    for agent in agents:
+        agent.on_event = on_event
+    rounds = 0
+    t_all = time.perf_counter()
+    try:
+        for r in range(p.storm_rounds):
+            if time.monotonic() > deadline:
+                break
+            _s, _a, _replies = await agents[0].request(
+                "message", {"channel": STORM_CHANNEL, "content": f"storm {r}"}
+            )
+            history = await agents[0].request("query", {"channel": STORM_CHANNEL, "limit": 1})
+            rows: list[dict[str, Any]] = next(
+                (f["payload"]["history"] for f, _t in history[2] if "history" in f["payload"]),
+                [],
+            )
+            num = rows[0]["num"]
+            want[0] += p.storm_agents * (p.storm_agents - 1)
+            done.clear()
+
+            async def react(agent: Agent, num: int = num) -> None:
+                sent_at[(num, agent.name)] = time.perf_counter_ns()
+                await agent.request("react", {"message": num, "emoji": "👍"})
+
+            await asyncio.gather(*(react(a) for a in agents))
+            try:
+                await asyncio.wait_for(done.wait(), max(1.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            rounds += 1
+    finally:
+        elapsed = time.perf_counter() - t_all
+        await close_all(agents)
+    expected = rounds * p.storm_agents * (p.storm_agents - 1)
+    received = sum(len(v) for v in got.values())
+    lost = max(0, expected - received)
+    for events in got.values():
+        seqs = [seq for _num, seq, _t in events]
+        disorder += sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b <= a)
+    out: dict[str, Any] = {
+        "agents": p.storm_agents,
+        "rounds": rounds,
+        "events_expected": expected,
+        "events_received": received,
+        "lost": lost,
+        "out_of_order": disorder,
+        "elapsed_s": round(elapsed, 3),
+    }
+    out.update(ms_summary("event", lat_ns))
+    return out
+
+
 WORKLOAD_FUNCS = {
     "fleet": fleet,
     "latency": latency,
@@ -653,4 +785,5 @@ WORKLOAD_FUNCS = {
     "ingest": ingest,
     "history": history,
     "noisy": noisy,
+    "storm": storm,
 }

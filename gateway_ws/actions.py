@@ -30,6 +30,8 @@ class Submit:
     envelope: dict[str, Any]
     ref: str
     sender_type: str = "agent"
+    admin: bool = False  # a change by the admin token (it may edit or delete any message)
+    mentions: list[str] | None = None  # instead of those of the content (broadcast limit)
 
 
 class Actions:
@@ -88,6 +90,28 @@ class HistoryPage(Lookup):
     since: str | None = None
     after_seq: int | None = None
     before_seq: int | None = None
+    events: bool = False  # with after_seq: change events interleaved (events capability)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions(Lookup):
+    """An agent's lasting subscriptions (store.subscriptions): [(channel, mention_only)]."""
+
+    workspace: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Search(Lookup):
+    """Full-text search (store.search): the matching rows, best first."""
+
+    workspace: str
+    words: str
+    channel: str | None
+    sender: str | None
+    before: str | None
+    after: str | None
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)

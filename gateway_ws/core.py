@@ -29,6 +29,7 @@ import msgpack
 from scitex_orochi.hub.bus_bodies import AckItem, AgentRecord, PresenceDelta
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.presence import Change, PresenceReplica
+from scitex_orochi.hub.ratelimit import BucketMap
 from scitex_orochi.protocol import codec, topics
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -42,6 +43,8 @@ from .session import Session
 log = logging.getLogger("orochi.gateway_ws")
 
 RETRY_AFTER_S = 5
+# Frames the message rate limit counts: what the persister writes for the client.
+WRITES = frozenset({"message", *codec.CHANGE_TYPES})
 
 
 class Client(Protocol):
@@ -81,6 +84,8 @@ class FrameCore:
         self.wall = wall
         self.mono = mono
         self.rate_limited = 0
+        per_min = cfg.ws.broadcast_mentions_per_min
+        self.broadcasts = BucketMap(per_min / 60.0, max(1, int(per_min)))
 
     # ---- admission -----------------------------------------------------------------
     def on_frame(self, client: Client, frame: codec.Envelope) -> Actions:
@@ -93,7 +98,7 @@ class FrameCore:
         except codec.ProtocolError as exc:
             return self.on_unreadable(client, exc)
         wait, which = self.limits.check(
-            client.limits, client.session.workspace, frame.type == "message", now
+            client.limits, client.session.workspace, frame.type in WRITES, now
         )
         if wait:
             self.rate_limited += 1
@@ -142,6 +147,12 @@ class FrameCore:
         actions = Actions()
         actions.sends.extend(refusal)
         return actions
+
+    def may_broadcast(self, client: Client) -> bool:
+        """Whether the sender may @all / @<channel> now (one token per broadcast)."""
+        session = client.session
+        key = f"{session.workspace}|{session.name}"
+        return self.broadcasts.get(key, self.mono()).take(self.mono()) == 0.0
 
     # ---- what a session may hold -----------------------------------------------------
     def check_channels(self, count: int, ref: str) -> None:
@@ -206,19 +217,30 @@ class FrameCore:
             gw=self.origin, event=event, agent=session.presence_record()
         )
 
-    def register(self, client: Client, frame: codec.Envelope) -> Actions:
+    def register(
+        self,
+        client: Client,
+        frame: codec.Envelope,
+        lasting: Iterable[tuple[str, bool]] = (),
+    ) -> Actions:
         """Take the frame's identity: bind the name (replacing an older local holder), join
-        the channels, announce the agent; the ack waits until the announcement passed the
-        broker, so the REST API lists the agent on the very next request."""
+        the channels it lists and its lasting subscriptions (up to the channel limit),
+        announce the agent; the ack waits until the announcement passed the broker, so
+        the REST API lists the agent on the very next request."""
         actions, roster, session = Actions(), self.roster, client.session
         workspace, now = session.workspace, self.wall()
         if session.name is not None and session.name != frame.sender:
             actions.publishes.extend(self.forget(client))
         left, _previous = session.register(frame, now)
+        room = self.cfg.presence.max_channels_per_agent - len(session.channels)
+        for channel, mention_only in lasting:
+            if channel not in session.channels and room > 0:
+                session.subscribe(channel, mention_only)
+                room -= 1
         roster.leave_all(workspace, left, client)
         replaced = roster.bind(workspace, session.name or "", client)
         for channel in session.channels:
-            roster.join(workspace, channel, client)
+            roster.join(workspace, channel, client, quiet=channel in session.mention_only)
         if replaced is not None:
             roster.leave_all(workspace, replaced.session.channels, replaced)
             replaced.session.name = None  # its close must not unbind the new holder
@@ -273,7 +295,15 @@ class FrameCore:
         if error:
             code = error.get("code", ErrorCode.INVALID_MESSAGE)
             return client.dialect.refusal(code, str(error.get("detail", "")), ref)
-        text = client.dialect.ack(ref, seq=body.get("seq"), channel=body.get("channel"))
+        if "seq" not in body and "outcome" not in body:  # a subscription, now lasting
+            text = client.dialect.ack(ref)
+            return [text] if text is not None else []
+        extra: dict[str, Any] = {}
+        if "outcome" in body:  # a change: what it did, and to which message
+            extra = {"num": body.get("num"), "outcome": body["outcome"]}
+        elif client.session.wants_events and "num" in body:
+            extra = {"num": body["num"]}
+        text = client.dialect.ack(ref, seq=body.get("seq"), channel=body.get("channel"), **extra)
         return [text] if text is not None else []
 
     def overloaded(self, client: Client, ref: str, detail: str) -> list[str]:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from scitex_orochi.hub.bus_bodies import Delivery
 from scitex_orochi.protocol import codec
+from scitex_orochi.protocol import conversations as conv
 
 from .routing import ChannelSequencer, Roster
 
@@ -45,10 +46,38 @@ class GapFetch:
         return max(1, min(GAP_FETCH_MAX_ROWS, self.upto - self.after_seq - 1))
 
 
+def _always(_conn: object) -> bool:
+    return True
+
+
+def event_delivery(fetch: GapFetch, row: dict[str, Any]) -> Delivery:
+    """The delivery of a stored change event, as the persister published it live."""
+    actor = row.get("reactor") or row.get("editor") or row.get("deleted_by") or ""
+    return Delivery(
+        ws=fetch.workspace,
+        channel=fetch.channel,
+        seq=row["seq"],
+        id=row["id"],
+        sender=actor,
+        mentions=[],
+        frame=conv.frame_from_event_row(row),
+        num=row.get("num") or 0,
+        event=row["event"],
+    )
+
+
 class DeliveryCore(Generic[C]):
-    def __init__(self, roster: Roster[C], encode: Callable[[str], Framed]) -> None:
+    def __init__(
+        self,
+        roster: Roster[C],
+        encode: Callable[[str], Framed],
+        wants_events: Callable[[C], bool] = _always,
+    ) -> None:
+        """`wants_events(conn)`: whether a connection takes change events (it registered
+        with the `events` capability); others never see them."""
         self.roster = roster
         self.encode = encode
+        self.wants_events = wants_events
         self.sequencers: dict[Key, ChannelSequencer[Delivery]] = {}
         self.filling: set[Key] = set()
 
@@ -74,6 +103,9 @@ class DeliveryCore(Generic[C]):
         recipients = self.roster.recipients(
             body["ws"], body["channel"], body.get("mentions") or (), body.get("sender", "")
         )
+        if recipients and body.get("event"):
+            wants = self.wants_events
+            recipients = [conn for conn in recipients if wants(conn)]
         if recipients:
             framed = self.encode(body["frame"])
             for conn in recipients:
@@ -101,7 +133,9 @@ class DeliveryCore(Generic[C]):
         items: list[tuple[int, Delivery]] = []
         for text in encoded_rows:
             row = json.loads(text)
-            if row["seq"] < fetch.upto:
+            if row.get("event") and row["seq"] < fetch.upto:
+                items.append((row["seq"], event_delivery(fetch, row)))
+            elif row["seq"] < fetch.upto:
                 items.append(
                     (
                         row["seq"],
@@ -113,6 +147,7 @@ class DeliveryCore(Generic[C]):
                             sender=row["sender"],
                             mentions=row.get("mentions") or [],
                             frame=codec.frame_from_row(row),
+                            num=row.get("num") or 0,
                         ),
                     )
                 )

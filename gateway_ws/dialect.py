@@ -71,8 +71,10 @@ class DialectA:
         return out
 
     @staticmethod
-    def history(channel: str, encoded_rows: list[str], ref: str, more: bool) -> str | None:
-        return codec.history_reply_encoded(channel, encoded_rows, ref, more)
+    def history(
+        channel: str, encoded_rows: list[str], ref: str, more: bool, search: str | None = None
+    ) -> str | None:
+        return codec.history_reply_encoded(channel, encoded_rows, ref, more, search)
 
     @staticmethod
     def presence(agents: dict[str, list[str]]) -> str | None:

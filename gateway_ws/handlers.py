@@ -14,9 +14,22 @@ from typing import TYPE_CHECKING, Any
 from bridges.gitea import authority
 from scitex_orochi.hub.bus_bodies import GiteaAsk
 from scitex_orochi.protocol import codec
+from scitex_orochi.protocol import conversations as conv
+from scitex_orochi.protocol.constants import now_iso
 from scitex_orochi.protocol.errors import ErrorCode
+from scitex_orochi.protocol.mentions import broadcasts, extract_mentions
 
-from .actions import Actions, Found, GiteaCall, GiteaGrant, HistoryPage, Submit, needing
+from .actions import (
+    Actions,
+    Found,
+    GiteaCall,
+    GiteaGrant,
+    HistoryPage,
+    Search,
+    Submit,
+    Subscriptions,
+    needing,
+)
 
 if TYPE_CHECKING:
     from .core import Client, FrameCore
@@ -31,28 +44,89 @@ def on_register(core: FrameCore, client: Client, frame: codec.Envelope, found: F
     p = frame.payload
     core.check_channels(len(p["channels"]), frame.id)
     core.check_record({k: p.get(k) for k in REGISTER_RECORD_KEYS}, frame.id)
-    need = core.check_identity(client, frame.sender or "", frame.id, found)
+    name = frame.sender or ""
+    for channel in p["channels"]:
+        check_dm(name, channel, frame.id)
+    need = core.check_identity(client, name, frame.id, found)
     if need is not None:
         return needing(need)
-    return core.register(client, frame)
+    if Subscriptions not in found:
+        return needing(Subscriptions(client.session.workspace, name))
+    try:
+        lasting = found[Subscriptions]
+    except Exception:  # noqa: BLE001 - the store is down: register without them
+        lasting = []
+    return core.register(client, frame, lasting)
+
+
+def check_dm(name: str, channel: str | None, ref: str) -> None:
+    """Only a DM's participants may subscribe to, read, write or react in it."""
+    if (
+        channel is not None
+        and conv.is_dm(channel)
+        and f"agent:{name}" not in (conv.dm_participants(channel))
+    ):
+        raise codec.ProtocolError(
+            ErrorCode.NOT_A_MEMBER, f"{name} is not a participant of {channel}", ref
+        )
 
 
 def on_message(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     frame.sender = client.session.name  # bound to the registered identity
+    channel = frame.payload["channel"]
+    check_dm(frame.sender or "", channel, frame.id)
     actions = Actions()
     actions.submit = Submit(client.session.workspace, frame.to_dict(), frame.id)
+    content = frame.payload.get("content")
+    if isinstance(content, str) and "@" in content:
+        mentions = extract_mentions(content)
+        loud = broadcasts(mentions, channel)
+        if loud and not core.may_broadcast(client):
+            # Over the sender's broadcast rate: delivered, but wakes no mention-only member.
+            actions.submit.mentions = [m for m in mentions if m not in loud]
     return actions  # the ack follows the persister's (FrameCore.acked)
+
+
+def on_change(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
+    """react, edit, delete: the persister checks the message and the rules, in the
+    transaction that writes the event; the ack (or refusal) follows its answer."""
+    session = client.session
+    frame.sender = session.name
+    check_dm(frame.sender or "", frame.payload.get("channel"), frame.id)
+    actions = Actions()
+    actions.submit = Submit(session.workspace, frame.to_dict(), frame.id, admin=session.is_admin)
+    return actions
+
+
+def _lasting(
+    client: Client, ref: str, channel: str, action: str, mention_only: bool = False
+) -> Submit:
+    """The persister's record of a subscription, so that a reconnect gets it back; the
+    client's ack follows its commit."""
+    session = client.session
+    envelope = {
+        "type": "subscription",
+        "sender": session.name,
+        "id": ref,
+        "ts": now_iso(),
+        "payload": {"channel": channel, "action": action, "mention_only": mention_only},
+    }
+    return Submit(session.workspace, envelope, ref)
 
 
 def on_subscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     channel, session = frame.payload["channel"], client.session
+    mention_only = frame.payload.get("mention_only") is True
+    check_dm(session.name or "", channel, frame.id)
     if channel not in session.channels:
         core.check_channels(len(session.channels) + 1, frame.id)
         core.check_record({**session.record, "channels": [*session.channels, channel]}, frame.id)
     actions = Actions()
-    if session.subscribe(channel):
-        core.roster.join(session.workspace, channel, client)
+    if session.subscribe(channel, mention_only):
+        core.roster.join(session.workspace, channel, client, quiet=mention_only)
         actions.publishes.append(core.presence(client, "channels"))
+        actions.submit = _lasting(client, frame.id, channel, "join", mention_only)
+        return actions  # acked once the subscription is on disk
     return actions.send(client.dialect.ack(frame.id))
 
 
@@ -62,13 +136,17 @@ def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Envelope, found
     if session.unsubscribe(channel):
         core.roster.leave(session.workspace, channel, client)
         actions.publishes.append(core.presence(client, "channels"))
-    return actions.send(client.dialect.ack(frame.id))
+    actions.submit = _lasting(client, frame.id, channel, "leave")
+    return actions  # acked once the lasting subscription is gone too
 
 
 def on_query(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
     """History, paged so that no reply exceeds the frame size published clients take;
     `more: true` says older rows (or, with after_seq, later ones) were left out."""
     p = frame.payload
+    check_dm(client.session.name or "", p.get("channel"), frame.id)
+    if p.get("search") is not None:
+        return on_search(core, client, frame, found)
     if HistoryPage not in found:
         return needing(
             HistoryPage(
@@ -79,6 +157,7 @@ def on_query(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
                 since=p.get("since"),
                 after_seq=p.get("after_seq"),
                 before_seq=p.get("before_seq"),
+                events=client.session.wants_events and p.get("after_seq") is not None,
             )
         )
     try:
@@ -88,6 +167,40 @@ def on_query(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     return (
         Actions()
         .send(client.dialect.history(p["channel"], rows, frame.id, more))
+        .send(client.dialect.ack(frame.id))
+    )
+
+
+def on_search(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
+    """`query` with `payload.search`: messages by words, in channels this agent may read
+    (DMs of others never), best first."""
+    p, session = frame.payload, client.session
+    if Search not in found:
+        return needing(
+            Search(
+                session.workspace,
+                p["search"],
+                p.get("channel"),
+                p.get("sender"),
+                p.get("before"),
+                p.get("after"),
+                p.get("limit") or codec.DEFAULT_QUERY_LIMIT,
+            )
+        )
+    try:
+        rows = found[Search]
+    except ValueError as exc:
+        raise codec.ProtocolError(ErrorCode.INVALID_FIELD, str(exc), frame.id) from None
+    me = session.participant
+    visible = [
+        {k: v for k, v in row.items() if k != "rank"}
+        for row in rows
+        if not conv.is_dm(row["channel"]) or me in conv.dm_participants(row["channel"])
+    ]
+    encoded, more = codec.page_rows(visible, core.cfg.ws.max_reply_bytes)
+    return (
+        Actions()
+        .send(client.dialect.history(p.get("channel") or "", encoded, frame.id, more, p["search"]))
         .send(client.dialect.ack(frame.id))
     )
 
@@ -182,4 +295,7 @@ HANDLERS: dict[str, Handler] = {
     "heartbeat": on_heartbeat,
     "status_update": on_status_update,
     "gitea": on_gitea,
+    "react": on_change,
+    "edit": on_change,
+    "delete": on_change,
 }

@@ -19,6 +19,8 @@ class Roster(Generic[C]):
     def __init__(self) -> None:
         self.by_name: dict[tuple[str, str], C] = {}
         self.members: dict[tuple[str, str], set[C]] = {}
+        # Mention-only members: reached by their name, or by @all / @<channel>.
+        self.quiet: dict[tuple[str, str], set[C]] = {}
 
     def bind(self, workspace: str, name: str, conn: C) -> C | None:
         """Make `conn` the holder of `name`; returns the connection it replaces, if any."""
@@ -30,15 +32,23 @@ class Roster(Generic[C]):
         if self.by_name.get((workspace, name)) is conn:
             del self.by_name[(workspace, name)]
 
-    def join(self, workspace: str, channel: str, conn: C) -> None:
-        self.members.setdefault((workspace, channel), set()).add(conn)
+    def join(self, workspace: str, channel: str, conn: C, quiet: bool = False) -> None:
+        """Join a channel (`quiet`: for mentions only); leaves the other kind."""
+        into, other = (self.quiet, self.members) if quiet else (self.members, self.quiet)
+        self._drop(other, (workspace, channel), conn)
+        into.setdefault((workspace, channel), set()).add(conn)
 
     def leave(self, workspace: str, channel: str, conn: C) -> None:
-        members = self.members.get((workspace, channel))
+        self._drop(self.members, (workspace, channel), conn)
+        self._drop(self.quiet, (workspace, channel), conn)
+
+    @staticmethod
+    def _drop(table: dict[tuple[str, str], set[C]], key: tuple[str, str], conn: C) -> None:
+        members = table.get(key)
         if members is not None:
             members.discard(conn)
             if not members:
-                del self.members[(workspace, channel)]
+                del table[key]
 
     def leave_all(self, workspace: str, channels: Iterable[str], conn: C) -> None:
         for channel in list(channels):
@@ -47,7 +57,10 @@ class Roster(Generic[C]):
     def recipients(
         self, workspace: str, channel: str, mentions: Iterable[str], sender: str
     ) -> list[C]:
-        """Channel members plus mentioned local agents, each once, never the sender."""
+        """Channel members plus mentioned local agents, each once, never the sender. A DM
+        (`dm:agent:a|agent:b`) goes to its agent participants only, subscribed or not."""
+        if channel.startswith("dm:"):
+            return self._dm_recipients(workspace, channel, sender)
         out: dict[int, C] = {}
         for conn in self.members.get((workspace, channel), ()):
             out[id(conn)] = conn
@@ -55,10 +68,25 @@ class Roster(Generic[C]):
             named = self.by_name.get((workspace, name))
             if named is not None:
                 out[id(named)] = named
+            elif (name == "all" or name == channel.lstrip("#")) and (workspace, channel) in (
+                self.quiet
+            ):
+                for conn in self.quiet[(workspace, channel)]:
+                    out[id(conn)] = conn
         sender_conn = self.by_name.get((workspace, sender))
         if sender_conn is not None:
             out.pop(id(sender_conn), None)
         return list(out.values())
+
+    def _dm_recipients(self, workspace: str, channel: str, sender: str) -> list[C]:
+        out: list[C] = []
+        for key in channel[3:].split("|"):
+            kind, _, name = key.partition(":")
+            if kind == "agent" and name != sender:
+                conn = self.by_name.get((workspace, name))
+                if conn is not None:
+                    out.append(conn)
+        return out
 
 
 @dataclass

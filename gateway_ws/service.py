@@ -48,7 +48,17 @@ from scitex_orochi.protocol import codec, topics
 from scitex_orochi.protocol.constants import CLOSE_REASONS
 from scitex_orochi.protocol.errors import ErrorCode
 
-from .actions import Actions, Close, Found, GiteaCall, GiteaGrant, HistoryPage, PinnedNames
+from .actions import (
+    Actions,
+    Close,
+    Found,
+    GiteaCall,
+    GiteaGrant,
+    HistoryPage,
+    PinnedNames,
+    Search,
+    Subscriptions,
+)
 from .connection import AgentConnection, Framed, framed
 from .core import RETRY_AFTER_S, FrameCore
 from .delivery import DeliveryCore, Key
@@ -89,7 +99,9 @@ class Gateway:
         self.roster: Roster[AgentConnection] = Roster()
         self.limits = Limits(cfg)
         self.core = FrameCore(cfg, self.origin, self.replica, self.limits, self.roster)
-        self.delivery: DeliveryCore[AgentConnection] = DeliveryCore(self.roster, framed)
+        self.delivery: DeliveryCore[AgentConnection] = DeliveryCore(
+            self.roster, framed, lambda conn: conn.session.wants_events
+        )
         self.conns: set[AgentConnection] = set()
         self.tokens: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max, cfg.auth.token_cache_s)
         self._admin_token: str | None = cfg.auth.admin_token
@@ -290,6 +302,8 @@ class Gateway:
                     submit.envelope,
                     submit.sender_type,
                     lambda body: self._send(conn, self.core.acked(conn, body)),
+                    admin=submit.admin,
+                    mentions=submit.mentions,
                 )
             except IngestFull as exc:
                 self._send(conn, self.core.overloaded(conn, submit.ref, str(exc)))
@@ -322,6 +336,23 @@ class Gateway:
                 limit=need.limit,
                 after_seq=need.after_seq,
                 before_seq=need.before_seq,
+                events=need.events,
+            )
+        )
+
+    async def _subscriptions(self, need: Subscriptions) -> list[tuple[str, bool]]:
+        return await self._blocking(self.store.subscriptions, need.workspace, need.agent)
+
+    async def _search(self, need: Search) -> list[dict[str, Any]]:
+        return await self._blocking(
+            lambda: self.store.search(
+                need.workspace,
+                need.words,
+                channels=None if need.channel is None else [need.channel],
+                sender=need.sender,
+                before=need.before,
+                after=need.after,
+                limit=need.limit,
             )
         )
 
@@ -370,6 +401,7 @@ class Gateway:
                         after_seq=f.after_seq,
                         limit=f.limit,
                         max_bytes=GAP_FILL_MAX_BYTES,
+                        events=True,
                     )
                 )
                 log.info(
@@ -425,4 +457,6 @@ LOOKUPS: dict[type, Callable[[Gateway, Any], Awaitable[Any]]] = {
     HistoryPage: Gateway._history_page,
     GiteaGrant: Gateway._gitea_grant,
     GiteaCall: Gateway._gitea_call,
+    Subscriptions: Gateway._subscriptions,
+    Search: Gateway._search,
 }

@@ -25,6 +25,8 @@ class Session:
         "channels",
         "record",
         "last_seen",
+        "capabilities",
+        "mention_only",
     )
 
     def __init__(self, workspace: str, is_admin: bool, conn_id: str, gw: str, now: float) -> None:
@@ -36,6 +38,8 @@ class Session:
         self.channels: list[str] = []
         self.record: AgentRecord = {}  # filled by register
         self.last_seen = now
+        self.capabilities: frozenset[str] = frozenset()  # what register asked for ("events")
+        self.mention_only: set[str] = set()  # channels joined for mentions only
 
     @property
     def registered(self) -> bool:
@@ -71,6 +75,8 @@ class Session:
         left = list(self.channels)
         self.name = name
         self.channels = list(p["channels"])
+        self.capabilities = codec.capabilities(p)
+        self.mention_only = set()
         machine = p.get("machine") or ""
         self.record = compact(
             {
@@ -97,10 +103,26 @@ class Session:
             self.record["transient"] = True
         return left, previous
 
-    def subscribe(self, channel: str) -> bool:
-        if channel in self.channels:
+    @property
+    def participant(self) -> str:
+        """This session's key in DM names: `agent:<name>`."""
+        return f"agent:{self.name}"
+
+    @property
+    def wants_events(self) -> bool:
+        return "events" in self.capabilities
+
+    def subscribe(self, channel: str, mention_only: bool = False) -> bool:
+        """Join (or change how one is in) a channel; whether anything changed."""
+        was = channel in self.mention_only
+        if channel in self.channels and was == mention_only:
             return False
-        self.channels.append(channel)
+        if channel not in self.channels:
+            self.channels.append(channel)
+        if mention_only:
+            self.mention_only.add(channel)
+        else:
+            self.mention_only.discard(channel)
         self.record["channels"] = list(self.channels)
         return True
 
@@ -108,6 +130,7 @@ class Session:
         if channel not in self.channels:
             return False
         self.channels.remove(channel)
+        self.mention_only.discard(channel)
         self.record["channels"] = list(self.channels)
         return True
 

@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, TypeGuard
 
+from scitex_orochi.hub import store_conv
 from scitex_orochi.hub.bus_bodies import AckItem, Delivery, ErrorBody
 from scitex_orochi.hub.errors import HubError
+from scitex_orochi.hub.store_conv import Change, ChangeResult
 from scitex_orochi.hub.store_engine import json_dumps
+from scitex_orochi.protocol import conversations as conv
 from scitex_orochi.protocol.codec import frame_from_row
 from scitex_orochi.protocol.errors import ErrorCode
 from scitex_orochi.protocol.mentions import extract_mentions
@@ -158,8 +161,8 @@ def _explain(body: Any) -> Inbound:
     if not isinstance(payload, dict):
         raise bad("frame.payload must be an object")
     channel = payload.get("channel")
-    if not _nonempty_str(channel) or "|" in channel:
-        raise bad("payload.channel must be a non-empty string")
+    if not _nonempty_str(channel) or ("|" in channel and not _is_dm_name(channel)):
+        raise bad("payload.channel must be a non-empty string (with '|' only in a DM's name)")
     content = payload.get("content", "")
     if content is not None and not isinstance(content, str):
         raise bad("payload.content must be a string")
@@ -189,6 +192,133 @@ def _explain(body: Any) -> Inbound:
     )
 
 
+def _is_dm_name(channel: str) -> bool:
+    try:
+        conv.dm_participants(channel)
+    except conv.ConversationError:
+        return False
+    return True
+
+
+def parse_change(body: Any) -> Change:
+    """An `in.` body whose frame is a `react`, `edit` or `delete` (PROTOCOL.md §10)."""
+    if not isinstance(body, dict):
+        raise InvalidInbound("body is not a map")
+    origin = body.get("origin") if _nonempty_str(body.get("origin")) else None
+    frame = body.get("frame")
+    ref = frame.get("id") if isinstance(frame, dict) and _nonempty_str(frame.get("id")) else None
+    workspace = body.get("ws") if isinstance(body.get("ws"), str) else None
+
+    def bad(detail: str) -> InvalidInbound:
+        return InvalidInbound(detail, origin, ref, body.get("tk"), workspace)
+
+    if origin is None or not isinstance(frame, dict) or ref is None:
+        raise bad("a change needs origin, frame and frame.id")
+    if not _nonempty_str(workspace) or "." in workspace or "|" in workspace:
+        raise bad("ws must be a non-empty string without '.' or '|'")
+    kind = store_conv.KIND_OF.get(frame.get("type"))  # type: ignore[arg-type]
+    sender, payload = frame.get("sender"), frame.get("payload")
+    if kind is None or not _nonempty_str(sender) or not isinstance(payload, dict):
+        raise bad("a change is a react, edit or delete frame with a sender and a payload")
+    sender_type = body.get("sender_type") or "agent"
+    if sender_type not in SENDER_TYPES:
+        raise bad("sender_type must be 'agent' or 'human'")
+    channel = payload.get("channel")
+    try:
+        target = conv.message_ref(payload.get("message"))
+        emoji = conv.check_emoji(payload.get("emoji")) if kind == "reaction" else ""
+        action = conv.check_action(payload.get("action")) if kind == "reaction" else "add"
+    except conv.ConversationError as exc:
+        raise bad(exc.detail) from None
+    content = payload.get("content", "")
+    if kind == "edit" and not isinstance(content, str):
+        raise bad("payload.content must be a string")
+    if channel is not None and not _nonempty_str(channel):
+        raise bad("payload.channel must be a non-empty string")
+    ts, ts_epoch = ts_and_epoch(None)  # the hub's clock: when the change was made
+    return Change(
+        origin=origin,
+        workspace=workspace,
+        tk=body.get("tk"),
+        ref=ref,
+        kind=kind,
+        actor=sender,
+        actor_type=sender_type,
+        is_admin=body.get("admin") is True,
+        target=target,
+        channel=channel,
+        ts=ts,
+        ts_epoch=ts_epoch,
+        emoji=emoji,
+        action=action,
+        content=content if kind == "edit" else "",
+    )
+
+
+def parse_subscription(body: Any) -> store_conv.Subscription:
+    """An `in.` body recording a lasting subscription (gateway_ws.handlers._lasting)."""
+    try:
+        frame, payload = body["frame"], body["frame"]["payload"]
+        origin, workspace, ref = body["origin"], body["ws"], frame["id"]
+        agent, channel, action = frame["sender"], payload["channel"], payload["action"]
+        if (
+            all(_nonempty_str(v) for v in (origin, workspace, ref, agent, channel))
+            and action in ("join", "leave")
+            and isinstance(payload.get("mention_only", False), bool)
+        ):
+            return store_conv.Subscription(
+                origin=origin,
+                workspace=workspace,
+                tk=body.get("tk"),
+                ref=ref,
+                agent=agent,
+                channel=channel,
+                join=action == "join",
+                mention_only=payload.get("mention_only") is True,
+                ts=ts_and_epoch(None)[0],
+            )
+    except (KeyError, TypeError):
+        pass
+    origin = body.get("origin") if isinstance(body, dict) else None
+    raise InvalidInbound("a subscription needs sender, channel and action join|leave", origin)
+
+
+def change_ack(result: ChangeResult) -> AckItem:
+    """The durable answer to a change: its event's seq, or what it found, or its refusal."""
+    change = result.change
+    if result.error is not None:
+        code, detail = result.error
+        return error_ack(change.ref, code, detail, change.tk, change.workspace)
+    item = AckItem(tk=change.tk, id=change.ref, ws=change.workspace, outcome=result.outcome)
+    if result.channel is not None:
+        item["channel"] = result.channel
+    if result.seq is not None:
+        item["seq"] = result.seq
+    if result.num is not None:
+        item["num"] = result.num
+    if result.dup:
+        item["dup"] = True
+    return item
+
+
+def event_delivery(result: ChangeResult) -> Delivery | None:
+    """The `dlv.` item of a change that made an event."""
+    if result.frame is None or result.seq is None or result.channel is None:
+        return None
+    change = result.change
+    return Delivery(
+        ws=change.workspace,
+        channel=result.channel,
+        seq=result.seq,
+        id=change.ref,
+        sender=change.actor,
+        mentions=[],
+        frame=result.frame,
+        num=result.num or 0,
+        event=store_conv.EVENT_TYPE_OF[change.kind],
+    )
+
+
 def ts_and_epoch(ts: Any, now: float | None = None) -> tuple[str, float]:
     """The envelope's ts kept as is with its epoch; now when missing or unparsable."""
     if isinstance(ts, str) and ts:
@@ -214,8 +344,11 @@ _EMPTY_MAP: dict[str, Any] = {}
 _EMPTY_LIST: list[Any] = []
 
 
-def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
-    """(insert parameters in Store.INSERT_COLUMNS order, `dlv.` body) of a new message.
+def build_message(
+    msg: Inbound, seq: int, num: int, thread: tuple[int, str] | None = None
+) -> tuple[tuple[Any, ...], Delivery]:
+    """(insert parameters in Store.INSERT_COLUMNS order, `dlv.` body) of a new message,
+    hub number `num`; a reply has `thread` (its root's num and id) in its payload.
 
     The delivered envelope is the frame as sent with `seq` and `mentions` added to
     its payload, and content, metadata and attachments added when missing (as
@@ -230,6 +363,7 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
     metadata_json = dumps(payload.get("metadata") or {})
     attachments_json = dumps(payload.get("attachments") or [])
     params = (
+        num,
         msg.msg_id,
         msg.workspace,
         msg.channel,
@@ -244,7 +378,8 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
         attachments_json,
     )
     if (
-        _FRAME_KEYS.issuperset(frame)
+        thread is None
+        and _FRAME_KEYS.issuperset(frame)
         and _PAYLOAD_KEYS.issuperset(payload)
         and type(payload.get("content", "")) is str
         and type(payload.get("metadata", _EMPTY_MAP)) is dict
@@ -265,6 +400,8 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
         full.setdefault("metadata", {})
         full.setdefault("attachments", [])
         full.update(seq=seq, mentions=msg.mentions, sender_type=msg.sender_type)
+        if thread is not None:
+            full["thread"] = {"root": thread[1], "num": thread[0]}
         envelope = dict(frame)
         envelope.update(ts=ts, payload=full)
         frame_json = dumps(envelope)
@@ -276,6 +413,7 @@ def build_message(msg: Inbound, seq: int) -> tuple[tuple[Any, ...], Delivery]:
         sender=msg.sender,
         mentions=msg.mentions,
         frame=frame_json,
+        num=num,
     )
     return params, delivery
 
@@ -290,6 +428,7 @@ def delivery_from_row(row: dict[str, Any]) -> Delivery:
         sender=row["sender"],
         mentions=row["mentions"],
         frame=frame_from_row(row),
+        num=row["num"],
     )
 
 
@@ -302,6 +441,7 @@ def ack_body(msg: Inbound, delivery: Delivery, dup: bool) -> AckItem:
         channel=delivery["channel"],
         seq=delivery["seq"],
         dup=dup,
+        num=delivery["num"],
     )
 
 

@@ -38,8 +38,11 @@ from sqlalchemy.exc import (
 from scitex_orochi.hub.bus import SyncBus
 from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
+from scitex_orochi.hub.store_conv import Subscription
 from scitex_orochi.protocol import topics
+from scitex_orochi.protocol.conversations import is_dm
 
+from . import conversation
 from .rows import (
     DUPLICATE_ID,
     INVALID_MESSAGE,
@@ -47,9 +50,13 @@ from .rows import (
     InvalidInbound,
     ack_body,
     build_message,
+    change_ack,
     delivery_from_row,
     error_ack,
+    event_delivery,
+    parse_change,
     parse_inbound,
+    parse_subscription,
 )
 
 log = logging.getLogger("orochi.persister")
@@ -63,6 +70,8 @@ BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 2.0
 SUMMARY_EVERY_S = 30.0
 TOPIC_CACHE_MAX = 50_000
+KNOWN_DMS_MAX = 50_000
+CHANGE_TYPES = frozenset(("react", "edit", "delete"))
 
 # The writer thread gets the GIL back after each statement; with the default 5 ms
 # switch interval it would wait behind the decoding loop for that long each time.
@@ -100,6 +109,8 @@ class Persister:
         self.recent_max = recent_max
         self.stopping = threading.Event()
         self._seqs: dict[SeqKey, int] = {}
+        self._num: int | None = None  # the last hub number handed out (None: read it)
+        self._known_dms: set[SeqKey] = set()  # DM channels whose participants are stored
         self._recent: OrderedDict[MsgKey, None] = OrderedDict()  # recently stored ids
         self._dlv_topics: dict[Any, bytes] = {}
         self._ack_topics: dict[Any, bytes] = {}
@@ -125,7 +136,7 @@ class Persister:
                 burst = self.bus.recv_burst(
                     limit=self.batch_max, timeout_s=0.0 if self._inflight else RECV_TIMEOUT_S
                 )
-                self._advance(
+                self._dispatch(
                     self._parse([body for topic, body in burst if topic.startswith(topics.INBOUND)])
                 )
                 if time.monotonic() >= self._next_summary:
@@ -159,16 +170,113 @@ class Persister:
             self._reported = now
 
     # -- one burst ------------------------------------------------------------------
-    def _parse(self, bodies: list[Any]) -> list[Inbound]:
-        msgs: list[Inbound] = []
+    def _parse(self, bodies: list[Any]) -> list[conversation.Item]:
+        msgs: list[conversation.Item] = []
         for body in bodies:
             try:
-                msgs.append(parse_inbound(body))
+                frame = body.get("frame") if isinstance(body, dict) else None
+                kind = frame.get("type") if isinstance(frame, dict) else None
+                if kind in CHANGE_TYPES:
+                    msgs.append(parse_change(body))
+                elif kind == "subscription":
+                    msgs.append(parse_subscription(body))
+                else:
+                    msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
                 self._reject(
                     exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk, exc.workspace
                 )
         return msgs
+
+    def _dispatch(self, items: list[conversation.Item]) -> None:
+        """A burst in arrival order: runs of plain messages take the pipelined fast path;
+        changes, replies and first DM messages the conversation path."""
+        run: list[Inbound] = []
+        slow: list[conversation.Item] = []
+        known = self._known_dms
+        for item in items:
+            if isinstance(item, Inbound) and not conversation.needs_database(item, known):
+                if slow:
+                    self._conversation(slow)
+                    slow = []
+                run.append(item)
+            else:
+                if run:
+                    self._advance(run)
+                    run = []
+                slow.append(item)
+        if slow:
+            self._conversation(slow)
+        if run or not items:
+            self._advance(run)
+
+    def _next_seq(self, workspace: str, channel: str) -> int:
+        key = (workspace, channel)
+        seq = self._next_base(key) + 1
+        self._seqs[key] = seq
+        return seq
+
+    def _next_num(self) -> int:
+        num = self._num
+        if num is None:
+            num = self.store.max_num()
+        self._num = num + 1
+        return num + 1
+
+    def _conversation(self, items: list[conversation.Item]) -> None:
+        """Store a run on the conversation path, after the batch in flight, retrying as
+        the fast path does; a run that keeps failing for a data reason is split."""
+        self._settle()
+        delay = BACKOFF_START_S
+        data_errors = 0
+        while not self.stopping.is_set():
+            try:
+                self._writer.submit(self._write_conversation, items).result()
+                return
+            except SQLAlchemyError as exc:
+                self._seqs.clear()
+                self._num = None
+                if not is_transient(exc):
+                    data_errors += 1
+                    if data_errors > 1:
+                        if len(items) == 1:
+                            self._reject_item(items[0], exc)
+                        else:
+                            for item in items:
+                                self._conversation([item])
+                        return
+                log.warning(
+                    "conversation write of %d items failed, retrying in %.2fs: %s",
+                    len(items),
+                    delay,
+                    str(exc).splitlines()[0][:300],
+                )
+            if self.stopping.wait(delay):
+                break
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        log.info("stopping with %d unstored conversation items (not acked)", len(items))
+
+    def _reject_item(self, item: conversation.Item, exc: SQLAlchemyError) -> None:
+        cause = (exc.orig if isinstance(exc, StatementError) else None) or exc
+        detail = f"cannot be stored: {str(cause).splitlines()[0][:200]}"
+        if isinstance(item, Inbound):
+            self._reject(item.origin, item.msg_id, INVALID_MESSAGE, detail, item.tk, item.workspace)
+        else:
+            self._reject(item.origin, item.ref, INVALID_MESSAGE, detail, item.tk, item.workspace)
+
+    def _write_conversation(self, items: list[conversation.Item]) -> None:
+        """Writer thread: commit the run, then announce it (nothing if the commit raises)."""
+        results = conversation.write_run(self.store, items, self._next_seq, self._next_num)
+        for result in results:
+            if isinstance(result, tuple):
+                msg, delivery, dup = result
+                if delivery is not None and not dup:
+                    self.stored += 1
+                    if is_dm(msg.channel):
+                        if len(self._known_dms) >= KNOWN_DMS_MAX:
+                            self._known_dms.clear()
+                        self._known_dms.add((msg.workspace, msg.channel))
+        self._announce([], results)
 
     def _advance(self, msgs: list[Inbound]) -> None:
         """Prepare `msgs` while the batch in flight commits, then hand them to the writer."""
@@ -199,6 +307,7 @@ class Persister:
             counts = future.result()
         except SQLAlchemyError:
             self._seqs.clear()  # tentative: the database has the committed ones
+            self._num = None
             if not self.stopping.is_set():
                 self._store_with_retry(batch.msgs)
             return False
@@ -269,6 +378,7 @@ class Persister:
     def _forget_seqs(self, msgs: list[Inbound]) -> None:
         for msg in msgs:
             self._seqs.pop((msg.workspace, msg.channel), None)
+        self._num = None
 
     def _next_base(self, key: SeqKey) -> int:
         base = self._seqs.get(key)
@@ -305,6 +415,7 @@ class Persister:
         batch = Batch(msgs)
         known = self._known(msgs, check_store)
         assigned: dict[SeqKey, int] = {}
+        num: int | None = None
         rows, out, fresh = batch.rows, batch.out, batch.fresh
         for msg in msgs:
             prior = known.get(msg.key)
@@ -313,17 +424,22 @@ class Persister:
                 continue
             key = (msg.workspace, msg.channel)
             seq = assigned.get(key, 0) or self._next_base(key)
+            if num is None:
+                num = self.store.max_num() if self._num is None else self._num
             try:
-                row, delivery = build_message(msg, seq + 1)
+                row, delivery = build_message(msg, seq + 1, num + 1)
             except (TypeError, ValueError) as exc:
                 out.append((msg, None, False))
                 log.debug("unencodable message %s: %s", msg.msg_id, exc)
                 continue
+            num += 1
             assigned[key] = seq + 1
             rows.append(row)
             known[msg.key] = fresh[msg.key] = delivery
             out.append((msg, delivery, False))
         self._seqs.update(assigned)  # tentative until committed: failures forget them
+        if num is not None:
+            self._num = num
         return batch
 
     def _commit(self, msgs: list[Inbound], check_store: bool = False) -> None:
@@ -368,14 +484,30 @@ class Persister:
         cache[key] = topic
         return topic
 
-    def _announce(self, out: list[Outcome]) -> tuple[int, int]:
+    def _announce(self, out: list[Outcome], mixed: list[Any] | None = None) -> tuple[int, int]:
         """Writer thread: one `dlv.` frame per channel and one `ack.` frame per origin for
-        the whole batch, on the writer's own publisher; (dups, rejected)."""
+        the whole batch, on the writer's own publisher; (dups, rejected). `mixed`: the
+        conversation path's results (messages and changes, in seq order) instead."""
         publish = self.announcer.publish
         dups = rejected = 0
         dlv_groups: dict[SeqKey, list[Delivery]] = {}
         ack_groups: dict[str, list[AckItem]] = {}
-        for msg, delivery, dup in out:
+        for entry in out if mixed is None else mixed:
+            if isinstance(entry, Subscription):  # recorded: its ack only empties ingest
+                ack_groups.setdefault(entry.origin, []).append(
+                    AckItem(tk=entry.tk, id=entry.ref, ws=entry.workspace)
+                )
+                continue
+            if not isinstance(entry, tuple):  # a change's result
+                ack = change_ack(entry)
+                ack_groups.setdefault(entry.change.origin, []).append(ack)
+                event = event_delivery(entry)
+                if event is not None and not entry.dup:
+                    dlv_groups.setdefault((event["ws"], event["channel"]), []).append(event)
+                if entry.error is not None:
+                    rejected += 1
+                continue
+            msg, delivery, dup = entry
             if delivery is None:
                 code, detail = INVALID_MESSAGE, "message is not JSON-serializable"
             elif dup and delivery["sender"] != msg.sender:

@@ -22,6 +22,7 @@ PAGES: dict[str, str] = {
     "readme": "README.md",
     "protocol": "protocol.md",
     "fleet": "fleet.md",
+    "conversations": "conversations.md",
     "operations": "operations.md",
     "security": "security.md",
     "configuration": "configuration.md",

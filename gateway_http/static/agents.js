@@ -1,5 +1,7 @@
 /* The agents panel: presence, status, task, health pill and CPU/MEM/DISK gauges from
- * /api/agents/registry, with disconnected agents collapsed under an "N offline" toggle. */
+ * /api/agents/registry, with disconnected agents collapsed under an "N offline" toggle.
+ * A card opens the agent's detail (agentdetail.js). */
+import { renderAgentDetail } from "./agentdetail.js";
 import { api } from "./api.js";
 import { channel, renderChannelMeta, renderChannels } from "./channels.js";
 import { $, ago, avatar, el } from "./dom.js";
@@ -56,9 +58,24 @@ function gauge(label, pct, detail) {
   return g;
 }
 
+/** CPU (load per core), MEM and DISK gauges of a heartbeat's resources. */
+export function resourceGauges(r) {
+  const cpu = r.cpu_count && r.load_avg_1m !== undefined ? (100 * r.load_avg_1m) / r.cpu_count : null;
+  const mem = r.mem_used_percent !== undefined ? r.mem_used_percent : null;
+  const disk = r.disk_used_percent !== undefined ? r.disk_used_percent : null;
+  const gauges = el("div", "gauges");
+  gauges.append(
+    gauge("CPU", cpu, r.cpu_model ? `${r.cpu_model}, load ${r.load_avg_1m}` : null),
+    gauge("MEM", mem, r.mem_total_mb ? `${r.mem_total_mb} MB total` : null),
+    gauge("DISK", disk, null));
+  return gauges;
+}
+
 function agentCard(a) {
   const li = el("li", "agent" + (a.online ? "" : " offline"));
   li.dataset.name = a.name;
+  li.tabIndex = 0;
+  li.title = "Show details";
   const top = el("div", "agent-top");
   const av = avatar(a.name, false);
   av.appendChild(el("span", "presence-dot" + (a.online ? " on" : "")));
@@ -73,15 +90,7 @@ function agentCard(a) {
   task.append(el("span", "status", a.online ? (a.status || "online") : "offline"),
               el("span", "task", a.current_task || "no current task"));
   li.appendChild(task);
-  const r = a.resources || {};
-  const cpu = r.cpu_count && r.load_avg_1m !== undefined ? (100 * r.load_avg_1m) / r.cpu_count : null;
-  const mem = r.mem_used_percent !== undefined ? r.mem_used_percent : null;
-  const disk = r.disk_used_percent !== undefined ? r.disk_used_percent : null;
-  const gauges = el("div", "gauges");
-  gauges.append(
-    gauge("CPU", cpu, r.cpu_model ? `${r.cpu_model}, load ${r.load_avg_1m}` : null),
-    gauge("MEM", mem, r.mem_total_mb ? `${r.mem_total_mb} MB total` : null),
-    gauge("DISK", disk, null));
+  const gauges = resourceGauges(a.resources || {});
   li.appendChild(gauges);
   const foot = el("div", "agent-foot");
   foot.append(el("span", "tags", (a.channels || []).join(" ")), el("span", null, a.online ? ago(a.last_seen_s_ago) : "offline"));
@@ -121,6 +130,7 @@ export function renderAgents() {
   stats.textContent = "";
   stats.append(el("b", null, String(online.length)), ` agent${online.length === 1 ? "" : "s"} online · `,
                el("b", null, String(state.channels.size)), " channels");
+  renderAgentDetail();
 }
 
 export function wireAgents() {

@@ -21,11 +21,11 @@ export function channel(name) {
 function normalize(m) {
   if (m.payload) {  // a live frame
     const p = m.payload;
-    return { id: m.id, seq: p.seq, ts: m.ts, sender: m.sender, channel: p.channel,
+    return { id: m.id, num: p.num ?? null, seq: p.seq, ts: m.ts, sender: m.sender, channel: p.channel,
              content: p.content || "", mentions: p.mentions || [], attachments: p.attachments || [],
              metadata: p.metadata || {}, sender_type: p.sender_type || null };
   }
-  return { id: m.msg_id, seq: m.seq, ts: m.ts, sender: m.sender, channel: m.channel,
+  return { id: m.msg_id, num: m.num ?? null, seq: m.seq, ts: m.ts, sender: m.sender, channel: m.channel,
            content: m.content || "", mentions: m.mentions || [], attachments: m.attachments || [],
            metadata: m.metadata || {}, sender_type: m.sender_type || null };
 }
@@ -81,6 +81,7 @@ export function renderChannels() {
     total += n;
     const li = el("li", "channel" + (name === state.current ? " active" : "") + (n ? " unread" : ""));
     li.dataset.channel = name;
+    li.tabIndex = 0;
     li.appendChild(el("span", "channel-name", name));
     if (ch.members.length) {
       const m = el("span", "members", String(ch.members.length));

@@ -26,9 +26,12 @@ export function setReadOnly(readOnly) {
   setComposerPlaceholder();
 }
 
+const NARROW = matchMedia("(max-width: 700px)");
+
 export function setComposerPlaceholder() {
+  const ch = state.current || "#general";
   $("message-input").placeholder = state.readOnly ? READ_ONLY_HINT
-    : `Message ${state.current || "#general"} — @mention an agent`;
+    : NARROW.matches ? `Message ${ch}` : `Message ${ch} — @mention an agent`;
 }
 
 function renderPending() {
@@ -106,6 +109,7 @@ function autosize() {
 }
 
 export function wireComposer() {
+  NARROW.addEventListener("change", setComposerPlaceholder);
   $("composer").addEventListener("submit", send);
   $("message-input").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("composer").requestSubmit(); }

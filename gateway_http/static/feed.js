@@ -36,6 +36,9 @@ function setConn(kind, text) {
   c.className = `conn conn-${kind}`;
   c.textContent = text;
   c.title = text;
+  const dot = $("head-conn");  // the channel header's copy, for phones (the sidebar is a drawer)
+  dot.className = `head-conn is-${kind}`;
+  dot.title = text;
 }
 
 export function closeSocket() {

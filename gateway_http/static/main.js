@@ -11,9 +11,14 @@
  *   signin.js    sign-in, workspaces             feed.js      live socket, resume by after_seq
  *   channels.js  channel list, read state        messages.js  message list and rendering
  *   composer.js  posting, uploads, read-only     agents.js    agents panel, offline toggle
+ *   markdown.js  safe markdown of messages       actions.js   a message's actions toolbar
+ *   layout.js    drawers on narrow screens       agentdetail.js  one agent's presence record
  */
+import { wireActions } from "./actions.js";
+import { wireAgentDetail } from "./agentdetail.js";
 import { wireAgents } from "./agents.js";
 import { wireComposer } from "./composer.js";
+import { wireLayout } from "./layout.js";
 import { wireMessages } from "./messages.js";
 import { start, wireSignin } from "./signin.js";
 
@@ -21,4 +26,7 @@ wireSignin();
 wireComposer();
 wireMessages();
 wireAgents();
+wireActions();
+wireAgentDetail();
+wireLayout();
 start();

@@ -1,9 +1,11 @@
-/* The message list of the open channel: rendering (mentions, code, links, attachments),
- * live appends with the "new messages" jump, and scroll-back by before_seq. */
+/* The message list of the open channel: rendering (markdown.js: mentions, code, links,
+ * lists), attachments, live appends with the "new messages" jump, and scroll-back by
+ * before_seq. The actions of a message (actions.js) hang on its row. */
 import { api } from "./api.js";
 import { addMessages, channel, markRead, renderChannels, unread } from "./channels.js";
 import { myName, showComposerError } from "./composer.js";
 import { $, avatar, clip, el, fmtDay, fmtSize, fmtTime, hue } from "./dom.js";
+import { renderMarkdown } from "./markdown.js";
 import { download, showThumb } from "./media.js";
 import { PAGE, state } from "./state.js";
 
@@ -46,33 +48,6 @@ function renderOlder(ch) {
 function isHuman(m) {
   if (m.sender_type) return m.sender_type === "human";
   return !state.agents.some((a) => a.name === m.sender);
-}
-
-function renderContent(text, mine) {
-  const frag = document.createDocumentFragment();
-  const re = /(`[^`\n]+`)|(https?:\/\/[^\s<>"]+)|(^|[^\w@.])@([\w-]+)/g;
-  let last = 0;
-  let match;
-  while ((match = re.exec(text)) !== null) {
-    let start = match.index;
-    if (match[4] !== undefined) start += match[3].length;
-    frag.append(text.slice(last, start));
-    if (match[1]) {
-      frag.appendChild(el("code", null, match[1].slice(1, -1)));
-    } else if (match[2]) {
-      const a = el("a", null, match[2]);
-      a.href = match[2];
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      frag.appendChild(a);
-    } else {
-      const name = match[4];
-      frag.appendChild(el("span", "mention" + (mine && name === mine ? " me" : ""), `@${name}`));
-    }
-    last = re.lastIndex;
-  }
-  frag.append(text.slice(last));
-  return frag;
 }
 
 function renderAttachment(att) {
@@ -132,6 +107,8 @@ function renderMessage(m, prev, fresh) {
   const row = el("div", "msg" + (cont ? " cont" : "") + (mentionsMe ? " mentions-me" : "") + (fresh ? " fresh" : ""));
   row.dataset.id = m.id;
   row.dataset.seq = m.seq;
+  if (m.num !== undefined && m.num !== null) row.dataset.num = m.num;
+  row.tabIndex = 0;  // focus shows its actions, like hover
   const human = isHuman(m);
   row.appendChild(avatar(m.sender, human));
   const head = el("div", "msg-head");
@@ -143,7 +120,7 @@ function renderMessage(m, prev, fresh) {
   head.appendChild(time);
   row.appendChild(head);
   const body = el("div", "msg-body");
-  body.appendChild(renderContent(m.content, me));
+  body.appendChild(renderMarkdown(m.content, me));
   row.appendChild(body);
   if (m.attachments && m.attachments.length) {
     const box = el("div", "attachments");

@@ -22,9 +22,11 @@ async function signIn(token) {
   try {
     state.config = await api("/api/config", { noWorkspace: true });
     const who = await api("/api/whoami", { noWorkspace: true });
+    state.admin = !!who.admin;
     setReadOnly(!who.admin);
   } catch (err) {
     state.token = null;
+    state.admin = false;
     localStorage.removeItem(KEY.token);
     showSignin(err.status === 401 ? "That token was not accepted." : `Cannot reach the hub: ${err.message}`);
     return;
@@ -98,6 +100,7 @@ export function wireSignin() {
     closeSocket();
     clearInterval(state.pollTimer);
     state.token = null;
+    state.admin = false;
     forgetMedia();
     showSignin("Signed out.");
   });

@@ -5,7 +5,7 @@ export const KEY = { token: "orochi.token", name: "orochi.name", ws: "orochi.wor
 export const PAGE = 50;
 
 export const state = {
-  token: null, config: null, readOnly: true, workspace: null, channels: new Map(), current: null,
+  token: null, config: null, readOnly: true, admin: false, workspace: null, channels: new Map(), current: null,
   agents: [], ws: null, wsOpenedOnce: false, attempt: 0, reconnectTimer: null,
   pollTimer: null, pending: [], generation: 0, loadingOlder: false, agentsTimer: null,
 };

@@ -48,10 +48,12 @@ class GoneRecord(AgentRecord, total=False):
 
 
 class InboundBody(TypedDict):
-    """`in.<ws>|`, gateway -> persister: one message to store (`hub.ingest.Ingest.submit`).
+    """`in.<ws>|`, gateway -> persister: one message, or one change (`react`, `edit`,
+    `delete`), to store (`hub.ingest.Ingest.submit`).
 
     `frame` is the validated envelope `{type, sender, id, ts, payload}`, the sender
-    bound to the registered identity; `sender_type` is "agent" or "human".
+    bound to the registered identity; `sender_type` is "agent" or "human"; `admin`
+    says the submitter holds the admin token (it may edit and delete any message).
     """
 
     origin: str
@@ -60,10 +62,15 @@ class InboundBody(TypedDict):
     sender_type: str
     mentions: list[str]
     frame: dict[str, Any]
+    admin: NotRequired[bool]
 
 
 class Delivery(TypedDict):
-    """One stored message in a `dlv.` body; `frame` is the JSON text recipients get."""
+    """One stored message, or one change event, in a `dlv.` body; `frame` is the JSON
+    text recipients get. `num` is the message's hub number (an event's: its target's);
+    `event` is set on change events (`reaction_update`, ...), which go only to
+    connections that asked for events; `id` and `sender` are then the change frame's
+    id and the actor."""
 
     ws: str
     channel: str
@@ -72,6 +79,8 @@ class Delivery(TypedDict):
     sender: str
     mentions: list[str]
     frame: str
+    num: NotRequired[int]
+    event: NotRequired[str]
 
 
 class DeliveryBody(TypedDict):
@@ -99,6 +108,8 @@ class AckItem(TypedDict):
     seq: NotRequired[int]
     dup: NotRequired[bool]
     error: NotRequired[ErrorBody]
+    num: NotRequired[int]  # the message's hub number (a change's: its target's)
+    outcome: NotRequired[str]  # a change's: added, existed, removed, not_found, edited, deleted
 
 
 class AckBody(TypedDict):

@@ -136,6 +136,7 @@ class WsConfig:
     msg_rate_per_s: float
     msg_burst: int
     workspace_msg_rate_per_s: float
+    broadcast_mentions_per_min: float
     workspace_msg_burst: int
     frame_rate_per_s: float
     frame_burst: int

@@ -87,9 +87,13 @@ class Ingest:
         sender_type: str,
         on_ack: AckCallback,
         now: float | None = None,
+        *,
+        admin: bool = False,
+        mentions: list[str] | None = None,
     ) -> int:
-        """Publish one validated message envelope; `on_ack(body)` runs once it is durable
-        (or refused). Returns the ticket. Raises IngestFull over the byte bound."""
+        """Publish one validated message envelope (or change: react, edit, delete);
+        `on_ack(body)` runs once it is durable (or refused). Returns the ticket. Raises
+        IngestFull over the byte bound. `admin`: the submitter holds the admin token."""
         if self.max_pending_bytes is not None and self.pending_bytes > self.max_pending_bytes:
             raise IngestFull(self.pending_bytes, self.max_pending_bytes)
         tk = next(self._tickets)
@@ -98,9 +102,15 @@ class Ingest:
             "tk": tk,
             "ws": workspace,
             "sender_type": sender_type,
-            "mentions": extract_mentions(envelope.get("payload", {}).get("content")),
+            "mentions": (
+                extract_mentions(envelope.get("payload", {}).get("content"))
+                if mentions is None
+                else mentions
+            ),
             "frame": envelope,
         }
+        if admin:
+            body["admin"] = True
         topic, data = topics.inbound(workspace), pack(body)
         now = time.monotonic() if now is None else now
         delay = self.republish_after_s
@@ -110,7 +120,13 @@ class Ingest:
         return tk
 
     async def post(
-        self, workspace: str, envelope: dict[str, Any], sender_type: str, timeout_s: float
+        self,
+        workspace: str,
+        envelope: dict[str, Any],
+        sender_type: str,
+        timeout_s: float,
+        *,
+        admin: bool = False,
     ) -> AckItem:
         """Submit and wait for the durable ack (`{"id","seq","channel",...}` or error)."""
         future: asyncio.Future[AckItem] = asyncio.get_running_loop().create_future()
@@ -119,7 +135,7 @@ class Ingest:
             if not future.done():
                 future.set_result(body)
 
-        self.submit(workspace, envelope, sender_type, done)
+        self.submit(workspace, envelope, sender_type, done, admin=admin)
         try:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:

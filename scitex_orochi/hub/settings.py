@@ -33,6 +33,7 @@ SEND_QUEUE_MAX_BYTES = 4 * 1024 * 1024  # per connection (agents and observers)
 MAX_REPLY_BYTES = 1_000_000  # published clients refuse frames over 1 MiB (1009)
 DEDUPE_IDS_MAX = 100_000  # message ids the persister remembers (ids, not messages)
 MAX_CHANNELS_PER_AGENT = 128
+BROADCAST_MENTIONS_PER_MIN = 3.0  # @all / @<channel> per sender (as upstream)
 MAX_PRESENCE_RECORD_BYTES = 32 * 1024
 MAX_CONNECTIONS = 15_000  # per WebSocket gateway process (supervisord minfds is 16384)
 MAX_CONNECTIONS_PER_TOKEN = 10_000
@@ -439,6 +440,16 @@ SETTINGS: tuple[Setting, ...] = (
         0.01,
     ),
     _s("ws", "msg_burst", "MSG_BURST", INT, MSG_BURST, "message burst per connection", 1),
+    _s(
+        "ws",
+        "broadcast_mentions_per_min",
+        "BROADCAST_MENTIONS_PER_MIN",
+        FLOAT,
+        BROADCAST_MENTIONS_PER_MIN,
+        "@all and @<channel> mentions per sender and minute that wake mention-only members "
+        "(beyond it the message is still delivered, as a plain one)",
+        0.01,
+    ),
     _s(
         "ws",
         "workspace_msg_rate_per_s",

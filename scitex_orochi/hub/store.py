@@ -37,6 +37,7 @@ from scitex_orochi.hub.store_admin import (
     insert_token,
     now_iso,
 )
+from scitex_orochi.hub.store_conv import event_rows, fold_rows, lasting_subscriptions
 from scitex_orochi.hub.store_engine import (
     json_dumps,
     make_engine,
@@ -73,6 +74,11 @@ SQLITE_WRITER_CACHE_SIZE = -32 * 1024  # PRAGMA cache_size, negative = KiB; fill
 SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 _ROW_COLUMNS = (
+    messages.c.pk,
+    messages.c.workspace_id,
+    messages.c.thread_root,
+    messages.c.edited_at,
+    messages.c.deleted,
     messages.c.msg_id,
     messages.c.ts,
     messages.c.channel,
@@ -88,6 +94,7 @@ _ROW_COLUMNS = (
 
 _ROWS_SQL: dict[int, str] = {}  # multi-row INSERT statements by row count
 INSERT_COLUMNS = (
+    "pk",  # the hub number `num`, allocated by the persister
     "msg_id",
     "workspace_id",
     "channel",
@@ -141,6 +148,42 @@ def _clamp(limit: int) -> int:
     except (TypeError, ValueError):
         value = HISTORY_DEFAULT_LIMIT
     return max(1, min(HISTORY_MAX_LIMIT, value))
+
+
+def row_columns() -> tuple[Any, ...]:
+    return _ROW_COLUMNS
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A history row: the message as stored, `num`, its folded edit and delete state when
+    set, and the private `_thread_root`/`_ws` that `store_conv.fold_rows` replaces."""
+    out = _row_dict(row)
+    out["num"] = row.pk
+    if row.edited_at is not None:
+        out["edited_at"] = row.edited_at
+    if row.deleted:
+        out["deleted"] = True
+    out["_thread_root"] = row.thread_root
+    out["_ws"] = row.workspace_id
+    return out
+
+
+def _folded(conn: Any, rows: Any, chunk: int = 50, with_ws: bool = False) -> Any:
+    """History rows read lazily from a result, folded a chunk at a time (`with_ws`: each
+    with its `workspace_id`)."""
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        item = row_dict(row)
+        if with_ws:
+            item["workspace_id"] = row.workspace_id
+        batch.append(item)
+        if len(batch) >= chunk:
+            fold_rows(conn, batch)
+            yield from batch
+            batch = []
+    if batch:
+        fold_rows(conn, batch)
+        yield from batch
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
@@ -356,7 +399,7 @@ class Store(WorkspaceAdmin):
                 query = query.where(m.c.ts_epoch >= parse_iso_epoch(since))
             query = query.order_by(m.c.seq.desc())
         with self.engine.connect() as conn:
-            return [_row_dict(r) for r in conn.execute(query.limit(_clamp(limit)))]
+            return list(_folded(conn, conn.execute(query.limit(_clamp(limit))).all()))
 
     def history_page(
         self,
@@ -368,6 +411,7 @@ class Store(WorkspaceAdmin):
         limit: int = HISTORY_DEFAULT_LIMIT,
         after_seq: int | None = None,
         before_seq: int | None = None,
+        events: bool = False,
     ) -> tuple[list[str], bool]:
         """History as encoded rows that fit in `max_bytes`, and whether more were left
         out. Rows are read from the cursor only as far as they fit: a reply never holds
@@ -377,6 +421,8 @@ class Store(WorkspaceAdmin):
         query = sa.select(*_ROW_COLUMNS).where(
             m.c.workspace_id == workspace_id, m.c.channel == channel
         )
+        if after_seq is not None and events:
+            return self._stream_page(workspace_id, channel, int(after_seq), limit, max_bytes)
         if after_seq is not None:
             query = query.where(m.c.seq > int(after_seq)).order_by(m.c.seq.asc())
         else:
@@ -390,26 +436,43 @@ class Store(WorkspaceAdmin):
                 query.limit(_clamp(limit))
             )
             try:
-                rows, more = page_rows(map(_row_dict, result), max_bytes)
+                rows, more = page_rows(_folded(conn, result), max_bytes)
             finally:
                 result.close()
         return rows, more
 
+    def _stream_page(
+        self, workspace_id: str, channel: str, after_seq: int, limit: int, max_bytes: int
+    ) -> tuple[list[str], bool]:
+        """The channel's seq stream after `after_seq`: messages (folded) and change events
+        interleaved in seq order, as encoded rows within `max_bytes`."""
+        limit = _clamp(limit)
+        m = messages
+        with self.engine.connect() as conn:
+            msgs = conn.execute(
+                sa.select(*_ROW_COLUMNS)
+                .where(m.c.workspace_id == workspace_id, m.c.channel == channel)
+                .where(m.c.seq > after_seq)
+                .order_by(m.c.seq.asc())
+                .limit(limit)
+            ).all()
+            rows = list(_folded(conn, msgs))
+            rows.extend(event_rows(conn, workspace_id, channel, after_seq, limit))
+        rows.sort(key=lambda r: r["seq"])
+        more = len(rows) > limit
+        encoded, cut = page_rows(rows[:limit], max_bytes)
+        return encoded, more or cut
+
     def recent(self, workspace_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` messages across channels, oldest first (with workspace_id)."""
         m = messages
-        query = sa.select(*_ROW_COLUMNS, m.c.workspace_id)
+        query = sa.select(*_ROW_COLUMNS)
         if workspace_id is not None:
             query = query.where(m.c.workspace_id == workspace_id)
         query = query.order_by(m.c.pk.desc()).limit(_clamp(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        out = []
-        for row in reversed(rows):
-            item = _row_dict(row)
-            item["workspace_id"] = row.workspace_id
-            out.append(item)
-        return out
+            return list(_folded(conn, reversed(rows), with_ws=True))
 
     def recent_page(
         self, workspace_id: str | None, limit: int, max_bytes: int, skip: Any = None
@@ -417,23 +480,16 @@ class Store(WorkspaceAdmin):
         """`recent` as encoded rows within `max_bytes` (the newest that fit), oldest first;
         `skip(channel)` leaves channels out (the internal ones)."""
         m = messages
-        query = sa.select(*_ROW_COLUMNS, m.c.workspace_id)
+        query = sa.select(*_ROW_COLUMNS)
         if workspace_id is not None:
             query = query.where(m.c.workspace_id == workspace_id)
         query = query.order_by(m.c.pk.desc()).limit(_clamp(limit))
 
-        def rows(result: Any) -> Any:
-            for row in result:
-                if skip is not None and skip(row.channel):
-                    continue
-                item = _row_dict(row)
-                item["workspace_id"] = row.workspace_id
-                yield item
-
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=50).execute(query)
+            kept = (r for r in result if skip is None or not skip(r.channel))
             try:
-                encoded, more = page_rows(rows(result), max_bytes)
+                encoded, more = page_rows(_folded(conn, kept, with_ws=True), max_bytes)
             finally:
                 result.close()
         encoded.reverse()
@@ -493,14 +549,15 @@ class Store(WorkspaceAdmin):
                 for start in range(0, len(ids), FIND_CHUNK):
                     chunk = ids[start : start + FIND_CHUNK]
                     rows = conn.execute(
-                        sa.select(*_ROW_COLUMNS, m.c.workspace_id).where(
+                        sa.select(*_ROW_COLUMNS).where(
                             m.c.workspace_id == workspace_id, m.c.msg_id.in_(chunk)
                         )
-                    )
-                    for row in rows:
-                        item = _row_dict(row)
-                        item["workspace_id"] = row.workspace_id
-                        found[(workspace_id, row.msg_id)] = item
+                    ).all()
+                    items = [row_dict(row) for row in rows]
+                    fold_rows(conn, items)
+                    for item in items:
+                        item["workspace_id"] = workspace_id
+                        found[(workspace_id, item["msg_id"])] = item
         return found
 
     def insert_messages(self, rows: list[dict[str, Any]]) -> None:
@@ -510,9 +567,11 @@ class Store(WorkspaceAdmin):
         sender_type, content, mentions, metadata, attachments.
         """
         dumps = json_dumps
+        first = self.max_num() + 1
         self.insert_params(
             [
                 (
+                    r.get("pk") or first + i,
                     r["msg_id"],
                     r["workspace_id"],
                     r["channel"],
@@ -526,9 +585,19 @@ class Store(WorkspaceAdmin):
                     dumps(r["metadata"]),
                     dumps(r["attachments"]),
                 )
-                for r in rows
+                for i, r in enumerate(rows)
             ]
         )
+
+    def subscriptions(self, workspace_id: str, agent: str) -> list[tuple[str, bool]]:
+        """An agent's lasting subscriptions: [(channel, mention_only)], oldest first."""
+        with self.engine.connect() as conn:
+            return lasting_subscriptions(conn, workspace_id, agent)
+
+    def max_num(self) -> int:
+        """The highest hub number in use (0 in an empty hub): the persister counts on."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(messages.c.pk))).scalar() or 0)
 
     def insert_params(self, params: list[tuple[Any, ...]]) -> None:
         """The persister's hot path: rows as tuples in INSERT_COLUMNS order, JSON columns
@@ -589,8 +658,17 @@ class Store(WorkspaceAdmin):
 
     @property
     def _insert_sql(self) -> str:
+        return self.insert_sql()
+
+    def insert_sql(self, extra: tuple[str, ...] = ()) -> str:
+        """INSERT of one message row: INSERT_COLUMNS then `extra` columns, driver style."""
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        columns = (*INSERT_COLUMNS, *extra)
         return (
-            f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(INSERT_COLUMNS))})"
+            f"INSERT INTO messages ({', '.join(columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})"
         )
+
+    def write_tx(self) -> Any:
+        """A write transaction on the store (the persister's conversation path)."""
+        return write_tx(self._writable())

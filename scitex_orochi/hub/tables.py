@@ -108,7 +108,10 @@ channel_events = sa.Table(
     sa.Column("ts_epoch", sa.Float, nullable=False),
     # kind-specific: {"emoji", "action"} | {"content"} | {}
     sa.Column("data", sa.JSON, nullable=False),
+    # The id of the frame that asked for the change: a republished frame is stored once.
+    sa.Column("ref", sa.String(255), nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "seq", name="uq_channel_events_ws_channel_seq"),
+    sa.UniqueConstraint("workspace_id", "ref", name="uq_channel_events_ws_ref"),
 )
 
 # The current reactions: one row per (message, emoji, reactor); adding twice is one.

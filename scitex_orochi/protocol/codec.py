@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from . import conversations as conv
 from .constants import SERVER_NAME, Close, new_id, now_iso
 from .errors import ErrorCode
 
@@ -51,12 +52,31 @@ CLIENT_TYPES = frozenset(
         "heartbeat",
         "status_update",
         "gitea",
+        "react",
+        "edit",
+        "delete",
     }
 )
 # Frames that act under an identity and so need a `register` first.
 NEEDS_IDENTITY = frozenset(
-    {"message", "subscribe", "unsubscribe", "heartbeat", "status_update", "gitea"}
+    {
+        "message",
+        "subscribe",
+        "unsubscribe",
+        "heartbeat",
+        "status_update",
+        "gitea",
+        "react",
+        "edit",
+        "delete",
+    }
 )
+# Changes to a stored message (PROTOCOL.md §10): written by the persister like a message.
+CHANGE_TYPES = frozenset({"react", "edit", "delete"})
+# What a `register` may ask for in payload.capabilities; others are ignored.
+CAPABILITIES = frozenset({"events"})
+MAX_CAPABILITIES = 16
+MAX_SEARCH_CHARS = 500
 HEARTBEAT_KEYS = (
     "cpu_count",
     "cpu_model",
@@ -326,8 +346,16 @@ def _channel(payload: dict[str, Any], ref: str | None, *, default: str | None = 
 
 
 def check_channel_name(value: str, ref: str | None = None) -> str:
+    """A channel name; `dm:` names must be a canonical DM (`dm:agent:a|agent:b`), the only
+    names that may hold `|`."""
     if not value or len(value) > MAX_CHANNEL_CHARS:
         raise _invalid(f"channel names are 1..{MAX_CHANNEL_CHARS} characters", ref, None)
+    if value.startswith(conv.DM_PREFIX):
+        try:
+            conv.dm_participants(value)
+        except conv.ConversationError as exc:
+            raise _invalid(exc.detail, ref, "payload.channel") from None
+        return value
     if any(c.isspace() or ord(c) < 32 or c == "|" for c in value) or (
         not value.isascii() and any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value)
     ):
@@ -369,6 +397,18 @@ def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str
         payload["channels"] = list(dict.fromkeys(check_channel_name(c, ref) for c in channels))
         for key in AGENT_FIELDS + ("orochi_current_task",):
             _opt_str(payload, key, ref, 1000)
+        caps = payload.get("capabilities")
+        if caps is not None:
+            if (
+                not isinstance(caps, list)
+                or len(caps) > MAX_CAPABILITIES
+                or not all(isinstance(c, str) for c in caps)
+            ):
+                raise _invalid(
+                    f"payload.capabilities must be a list of at most {MAX_CAPABILITIES} strings",
+                    ref,
+                    "payload.capabilities",
+                )
     elif ftype == "message":
         _channel(payload, ref)
         content = payload.setdefault("content", "")
@@ -379,6 +419,14 @@ def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str
         check_attachments(payload.setdefault("attachments", []), ref)
     elif ftype in ("subscribe", "unsubscribe"):
         _channel(payload, ref)
+        if not isinstance(payload.get("mention_only", False), bool):
+            raise _invalid(
+                "payload.mention_only must be true or false", ref, "payload.mention_only"
+            )
+    elif ftype in CHANGE_TYPES:
+        _validate_change(ftype, payload, ref)
+    elif ftype == "query" and payload.get("search") is not None:
+        _validate_search(payload, ref)
     elif ftype == "query":
         payload["channel"] = _channel(payload, ref, default=DEFAULT_CHANNEL)
         _opt_str(payload, "since", ref, 64)
@@ -410,6 +458,45 @@ def _validate_payload(ftype: str, payload: dict[str, Any], ref: str, sender: str
             )
         if not isinstance(payload.setdefault("params", {}), dict):
             raise _invalid("payload.params must be an object", ref, "payload.params")
+
+
+def _validate_change(ftype: str, payload: dict[str, Any], ref: str) -> None:
+    """react `{message, emoji, action}`, edit `{message, content}`, delete `{message}`;
+    `channel` optional (the message's own channel is used; a different one is refused)."""
+    try:
+        conv.message_ref(payload.get("message"))
+        if ftype == "react":
+            payload["emoji"] = conv.check_emoji(payload.get("emoji"))
+            payload["action"] = conv.check_action(payload.get("action"))
+    except conv.ConversationError as exc:
+        raise _invalid(exc.detail, ref, exc.field) from None
+    if ftype == "edit" and not isinstance(payload.get("content"), str):
+        raise _invalid("payload.content must be a string", ref, "payload.content")
+    if payload.get("channel") is not None:
+        _channel(payload, ref)
+
+
+def _validate_search(payload: dict[str, Any], ref: str) -> None:
+    """query `{search, channel?, sender?, before?, after?, limit?}`."""
+    words = payload.get("search")
+    if not isinstance(words, str) or not words.strip() or len(words) > MAX_SEARCH_CHARS:
+        raise _invalid(
+            f"payload.search must be 1..{MAX_SEARCH_CHARS} characters of words",
+            ref,
+            "payload.search",
+        )
+    if payload.get("channel") is not None:
+        _channel(payload, ref)
+    _opt_str(payload, "sender", ref, MAX_NAME_CHARS)
+    _opt_str(payload, "before", ref, MAX_TS_CHARS)
+    _opt_str(payload, "after", ref, MAX_TS_CHARS)
+    _opt_int(payload, "limit", ref, 1, MAX_QUERY_LIMIT)
+
+
+def capabilities(payload: dict[str, Any]) -> frozenset[str]:
+    """The capabilities a validated `register` payload asks for that the hub knows."""
+    caps = payload.get("capabilities") or ()
+    return CAPABILITIES.intersection(caps)
 
 
 def parse_frame(text: str | bytes) -> Envelope:
@@ -495,11 +582,15 @@ def history_reply(
     return server_frame("message", payload)
 
 
-def history_reply_encoded(channel: str, encoded_rows: list[str], ref: str, more: bool) -> str:
-    """The history reply built around rows already encoded by `page_rows`."""
-    head = server_frame(
-        "message", {"channel": channel, "content": "", "ref": ref, "more": more, "history": None}
-    )
+def history_reply_encoded(
+    channel: str, encoded_rows: list[str], ref: str, more: bool, search: str | None = None
+) -> str:
+    """The history reply built around rows already encoded by `page_rows` (`search`: the
+    words of a search query, whose results these rows are)."""
+    payload: dict[str, Any] = {"channel": channel, "content": "", "ref": ref, "more": more}
+    if search is not None:
+        payload["search"] = search
+    head = server_frame("message", {**payload, "history": None})
     return head.replace('"history":null', '"history":[' + ",".join(encoded_rows) + "]", 1)
 
 
@@ -551,21 +642,24 @@ def frame_from_row(row: dict[str, Any]) -> str:
     Byte for byte what the persister delivered live (keys in the same order), so a
     duplicate's redelivery and a gap fill match the first delivery.
     """
+    payload = {
+        "channel": row["channel"],
+        "content": row["content"],
+        "metadata": row.get("metadata") or {},
+        "attachments": row.get("attachments") or [],
+        "seq": row["seq"],
+        "mentions": row.get("mentions") or [],
+        "sender_type": row.get("sender_type") or "agent",
+    }
+    if row.get("thread"):
+        payload["thread"] = row["thread"]
     return dumps(
         {
             "type": "message",
             "sender": row["sender"],
             "id": row["msg_id"],
             "ts": row["ts"],
-            "payload": {
-                "channel": row["channel"],
-                "content": row["content"],
-                "metadata": row.get("metadata") or {},
-                "attachments": row.get("attachments") or [],
-                "seq": row["seq"],
-                "mentions": row.get("mentions") or [],
-                "sender_type": row.get("sender_type") or "agent",
-            },
+            "payload": payload,
         }
     )
 

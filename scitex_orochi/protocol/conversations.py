@@ -14,6 +14,7 @@ rules, the persister folds stored events with them, and history shows their resu
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -221,6 +222,27 @@ def message_delete(
         "num": num,
         "deleted_by": deleted_by,
     }
+
+
+SERVER_SENDER = "orochi-server"
+_PAYLOAD_KEYS = {
+    "reaction_update": ("channel", "seq", "message", "num", "emoji", "reactor", "action"),
+    "message_edit": ("channel", "seq", "message", "num", "content", "editor", "edited_at"),
+    "message_delete": ("channel", "seq", "message", "num", "deleted_by"),
+}
+
+
+def event_frame(event_type: str, ref: str, ts: str, payload: dict[str, Any]) -> str:
+    """The envelope of a change event as JSON text: what the persister delivers live and
+    what a gap fill rebuilds from the stored event, byte for byte."""
+    frame = {"type": event_type, "sender": SERVER_SENDER, "id": ref, "ts": ts}
+    body = {key: payload[key] for key in _PAYLOAD_KEYS[event_type]}
+    return json.dumps({**frame, "payload": body}, ensure_ascii=False, separators=(",", ":"))
+
+
+def frame_from_event_row(row: dict[str, Any]) -> str:
+    """The delivered envelope of a history event row (`{"event", "id", "ts", ...}`)."""
+    return event_frame(row["event"], row["id"], row["ts"], row)
 
 
 def may_change(sender: str, actor: str, *, is_admin: bool) -> bool:

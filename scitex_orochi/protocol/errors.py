@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     # Messages the persister refuses.
     INVALID_MESSAGE = "INVALID_MESSAGE"
     DUPLICATE_ID = "DUPLICATE_ID"
+    # Conversations (PROTOCOL.md §10).
+    UNKNOWN_MESSAGE = "UNKNOWN_MESSAGE"  # a reaction, edit or delete of no stored message
+    MESSAGE_DELETED = "MESSAGE_DELETED"  # an edit or reaction of a tombstone
+    NOT_A_MEMBER = "NOT_A_MEMBER"  # a DM one is not a participant of
     # Bounds and fairness (docs/security.md).
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     RATE_LIMITED = "RATE_LIMITED"
@@ -59,6 +63,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.GONE: 410,
     ErrorCode.INVALID_MESSAGE: 400,
     ErrorCode.DUPLICATE_ID: 409,
+    ErrorCode.UNKNOWN_MESSAGE: 404,
+    ErrorCode.MESSAGE_DELETED: 409,
+    ErrorCode.NOT_A_MEMBER: 403,
     ErrorCode.LIMIT_EXCEEDED: 400,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.OVERLOADED: 503,

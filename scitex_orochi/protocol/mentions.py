@@ -19,3 +19,12 @@ def extract_mentions(content: object) -> list[str]:
     for name in MENTION_RE.findall(content):
         seen.setdefault(name, None)
     return list(seen)
+
+
+BROADCAST = "all"
+
+
+def broadcasts(mentions: list[str], channel: str) -> list[str]:
+    """The mentions that address a whole channel: `@all` and `@<its name>` (no `#`)."""
+    name = channel[1:] if channel.startswith("#") else channel
+    return [m for m in mentions if m == BROADCAST or m == name]

@@ -35,8 +35,13 @@ def inbound(workspace: str) -> bytes:
     return _topic(INBOUND, workspace)
 
 
+# A DM channel's name holds the terminator (`dm:agent:a|agent:b`): in a topic it is
+# spelled with a control character, which no channel name may hold.
+_CHANNEL_BAR = str.maketrans({TERMINATOR: "\x1f"})
+
+
 def deliver(workspace: str, channel: str) -> bytes:
-    return _topic(DELIVER, workspace, channel)
+    return _topic(DELIVER, workspace, channel.translate(_CHANNEL_BAR))
 
 
 def ack(origin: str) -> bytes:

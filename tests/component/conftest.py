@@ -22,13 +22,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway_http.app import create_app
 from gateway_ws.service import Gateway
+from persister.service import Persister
+from scitex_orochi.hub.bus import SyncBus, new_origin
 from scitex_orochi.hub.config import Config
 from scitex_orochi.hub.store import Store
 from scitex_orochi.hub.supervise import prepare
 from scitex_orochi.hub.testing import TEST_ENV, free_port
 
 from support.broker import BrokerThread
-from support.persister import PersisterThread
+from support.persister import BusSide, PersisterThread
 from support.util import TIME_SCALE, eventually
 
 START_TIMEOUT_S = 10.0
@@ -143,3 +145,24 @@ async def gateway(bed) -> AsyncIterator[RunningGateway]:
         gw.peer.stopping.set()
         await asyncio.wait_for(task, 10 * TIME_SCALE)
         store.close()
+
+
+@pytest.fixture
+def pipeline():
+    """A Persister object in this process on a broker in a thread, not on its loop, so a
+    test can hold a batch in flight while the next one is prepared."""
+    root = Path(tempfile.mkdtemp(prefix="oroc", dir="/tmp"))  # ipc paths stay short
+    broker = BrokerThread(f"ipc://{root}/bus-in.sock", f"ipc://{root}/bus-out.sock").start()
+    h = BusSide(broker.bus_in, broker.bus_out, f"sqlite:///{root}/orochi.db")
+    store = Store(h.db_url)
+    store.migrate()
+    bus = SyncBus(broker.bus_in, broker.bus_out, new_origin("persister-test"))
+    p = Persister(store, bus, batch_max=1000)
+    bus.wait_ready(10 * TIME_SCALE, via=p.announcer)
+    yield h, p, store
+    p.close()
+    bus.close()
+    store.close()
+    h.close()
+    broker.stop()
+    shutil.rmtree(root, ignore_errors=True)

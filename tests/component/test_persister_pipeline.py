@@ -5,41 +5,11 @@ next one is prepared."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
-
-import pytest
 
 from persister.rows import build_message, parse_inbound
-from persister.service import Persister
-from scitex_orochi.hub.bus import SyncBus, new_origin
-from scitex_orochi.hub.store import Store
 
-from support.broker import BrokerThread
 from support.persister import BusSide, inbound
-from support.util import TIME_SCALE, wait_for
-
-
-@pytest.fixture
-def pipeline():
-    """A Persister object in this process on a broker in a thread, not on its loop, so a
-    test can hold a batch in flight while the next one is prepared."""
-    root = Path(tempfile.mkdtemp(prefix="oroc", dir="/tmp"))  # ipc paths stay short
-    broker = BrokerThread(f"ipc://{root}/bus-in.sock", f"ipc://{root}/bus-out.sock").start()
-    h = BusSide(broker.bus_in, broker.bus_out, f"sqlite:///{root}/orochi.db")
-    store = Store(h.db_url)
-    store.migrate()
-    bus = SyncBus(broker.bus_in, broker.bus_out, new_origin("persister-test"))
-    p = Persister(store, bus, batch_max=1000)
-    bus.wait_ready(10 * TIME_SCALE, via=p.announcer)
-    yield h, p, store
-    p.close()
-    bus.close()
-    store.close()
-    h.close()
-    broker.stop()
-    shutil.rmtree(root, ignore_errors=True)
+from support.util import wait_for
 
 
 def pump_until(h: BusSide, ids: list[str]) -> None:
@@ -75,7 +45,7 @@ def test_a_failed_commit_in_flight_redoes_both_batches_in_order(pipeline):
     h, p, store = pipeline
     old = inbound(h.origin, content="stored before the restart")
     old_msg = parse_inbound(old)
-    store.insert_params([build_message(old_msg, 1)[0]])
+    store.insert_params([build_message(old_msg, 1, 1)[0]])
     first = [inbound(h.origin, content="x"), old, inbound(h.origin, content="y")]
     second = [inbound(h.origin, content="z"), inbound(h.origin, channel="#other")]
     p._advance(parsed(first))

@@ -242,6 +242,7 @@ def test_history_order_since_limit_after_seq(store):
     newest = store.history("default", "#general")
     assert [r["seq"] for r in newest] == list(range(10, 0, -1))
     assert set(newest[0]) == {
+        "num",  # the hub number; folded fields appear only once set
         "msg_id",
         "ts",
         "channel",
@@ -529,13 +530,16 @@ def test_conversation_tables_keep_their_rules(store):
         "ts": now,
         "ts_epoch": 1.0,
         "data": {"emoji": "👀", "action": "add"},
+        "ref": "r-1",
     }
     assert store.max_seq("default", "#general") == 1
     _insert(store, tables.channel_events, **event)
     assert store.max_seq("default", "#general") == 2  # one seq stream: the persister resumes at 3
-    _insert(store, tables.channel_events, **{**event, "channel": "#other"})
+    _insert(store, tables.channel_events, **{**event, "channel": "#other", "ref": "r-2"})
     with pytest.raises(IntegrityError):
-        _insert(store, tables.channel_events, **event)
+        _insert(store, tables.channel_events, **{**event, "ref": "r-3"})  # seq taken
+    with pytest.raises(IntegrityError):  # one change frame is stored once
+        _insert(store, tables.channel_events, **{**event, "seq": 3})
     sub = {
         "workspace_id": "default",
         "agent": "worker",

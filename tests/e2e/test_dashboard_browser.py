@@ -6,7 +6,6 @@ Screenshots go to test-artifacts/ in the repo root.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -14,22 +13,9 @@ from pathlib import Path
 import pytest
 
 from support.agent import RawAgent
+from support.browser import ARTIFACTS, chromium, new_tab
 from support.http_util import Api, wait_http_ready
 from support.util import REPO, TIME_SCALE, eventually
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-UI_TIMEOUT_MS = int(10_000 * TIME_SCALE)
 
 
 def gradient_png(width: int = 160, height: int = 90) -> bytes:
@@ -62,11 +48,6 @@ def gradient_png(width: int = 160, height: int = 90) -> bytes:
 
 pytestmark = [pytest.mark.browser]
 
-try:
-    from playwright.async_api import async_playwright
-except ImportError:  # pragma: no cover - CI installs it
-    async_playwright = None
-
 
 @pytest.fixture(scope="module")
 def http_hub(shared_hub):
@@ -76,20 +57,8 @@ def http_hub(shared_hub):
 
 @pytest.fixture
 async def page():
-    if async_playwright is None:
-        pytest.skip("the playwright package is not installed (pip install playwright)")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1440, "height": 900})
-        tab = await context.new_page()
-        tab.set_default_timeout(UI_TIMEOUT_MS)
-        errors: list[str] = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.errors = errors
-        yield tab
-        await browser.close()
+    async with chromium() as browser:
+        yield await new_tab(browser, {"width": 1440, "height": 900})
 
 
 async def test_dashboard_shows_agents_and_messages_both_ways(http_hub, page):

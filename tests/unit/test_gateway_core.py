@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from gateway_ws.actions import Found, GiteaCall, GiteaGrant, HistoryPage, PinnedNames
+from gateway_ws.actions import (
+    Actions,
+    Found,
+    GiteaCall,
+    GiteaGrant,
+    HistoryPage,
+    PinnedNames,
+    Subscriptions,
+)
 from gateway_ws.core import FrameCore
 from gateway_ws.delivery import DeliveryCore, GapFetch
 from gateway_ws.dialect import DIALECT_A
@@ -96,11 +104,21 @@ def kinds(actions: Any) -> list[tuple[str, str | None]]:
     return out
 
 
+def on_register(
+    core: FrameCore, c: Any, f: codec.Envelope, lasting: list[tuple[str, bool]] | None = None
+) -> Actions:
+    """A register frame, its lasting-subscriptions lookup answered with `lasting`."""
+    actions = core.on_frame(c, f)
+    if actions.need == Subscriptions(c.session.workspace, f.sender):
+        actions = core.resume(c, f, Found().put(Subscriptions, lasting or []))
+    return actions
+
+
 def registered(
     core: FrameCore, name: str = "alice", channels: tuple[str, ...] = ("#x",), **kw: Any
 ) -> FakeClient:
     c = client(conn=f"gw-test:{name}", **kw)
-    actions = core.on_frame(c, register_frame(name, channels))
+    actions = on_register(core, c, register_frame(name, channels))
     assert kinds(actions) == [("ack", "ok")], actions
     return c
 
@@ -109,7 +127,7 @@ def registered(
 def test_register_binds_joins_announces_and_acks_after_the_barrier():
     core, _ = make_core()
     c = client()
-    actions = core.on_frame(c, register_frame("alice", ("#x", "#y")))
+    actions = on_register(core, c, register_frame("alice", ("#x", "#y")))
     [ack] = sent(actions)
     assert ack["payload"] == {"status": "ok", "ref": "reg-alice", "gateway": GW}
     assert actions.barrier and not actions.closes and actions.submit is None
@@ -126,7 +144,7 @@ def test_a_second_register_of_the_name_replaces_the_older_local_socket():
     core, _ = make_core()
     old = registered(core, "alice")
     new = client(conn="gw-test:new")
-    actions = core.on_frame(new, register_frame("alice"))
+    actions = on_register(core, new, register_frame("alice"))
     [close] = actions.closes
     assert close.client is old and close.code == codec.CLOSE_REPLACED
     assert old.session.name is None  # its close must not unbind the new holder
@@ -137,7 +155,7 @@ def test_a_second_register_of_the_name_replaces_the_older_local_socket():
 def test_renaming_forgets_the_old_name_first():
     core, _ = make_core()
     c = registered(core, "alice")
-    actions = core.on_frame(c, register_frame("bob"))
+    actions = on_register(core, c, register_frame("bob"))
     assert [body["event"] for _t, body in actions.publishes] == ["disconnected", "connected"]
     assert ("w", "alice") not in core.roster.by_name
     assert core.replica.channel_map("w") == {"bob": ["#x"]}
@@ -145,7 +163,7 @@ def test_renaming_forgets_the_old_name_first():
 
 def test_register_limits():
     core, _ = make_core(presence={"max_channels_per_agent": 2, "max_record_bytes": 1024})
-    actions = core.on_frame(client(), register_frame("alice", ("#a", "#b", "#c")))
+    actions = on_register(core, client(), register_frame("alice", ("#a", "#b", "#c")))
     assert kinds(actions) == [("error", "LIMIT_EXCEEDED"), ("ack", "LIMIT_EXCEEDED")]
     assert not actions.publishes and not core.roster.by_name
     big = register_frame("alice", ("#a",), role="r" * 600, model="m" * 600)
@@ -157,19 +175,19 @@ def test_register_limits():
 def test_identity_refusals():
     core, _ = make_core()
     pinned = client(auth=Auth("w", False, agent_name="bob"))
-    actions = core.on_frame(pinned, register_frame("alice"))
+    actions = on_register(core, pinned, register_frame("alice"))
     assert kinds(actions) == [("error", "FORBIDDEN"), ("ack", "FORBIDDEN")]
     assert "pinned to the agent name 'bob'" in sent(actions)[0]["payload"]["detail"]
-    assert kinds(core.on_frame(pinned, register_frame("bob"))) == [("ack", "ok")]
+    assert kinds(on_register(core, pinned, register_frame("bob"))) == [("ack", "ok")]
 
     strict = client(auth=Auth("w", False, require_pinned=True))
-    assert kinds(core.on_frame(strict, register_frame("carol"))) == [
+    assert kinds(on_register(core, strict, register_frame("carol"))) == [
         ("error", "FORBIDDEN"),
         ("ack", "FORBIDDEN"),
     ]
 
     admin = client(auth=Auth("w", True, has_pins=True))
-    actions = core.on_frame(admin, register_frame("anyone"))
+    actions = on_register(core, admin, register_frame("anyone"))
     assert actions.need is None and kinds(actions) == [("ack", "ok")]
 
 
@@ -183,7 +201,25 @@ def test_a_workspace_with_pins_looks_the_name_up_first():
     refused = core.resume(c, f, Found().put(PinnedNames, {"alice"}))
     assert kinds(refused) == [("error", "FORBIDDEN"), ("ack", "FORBIDDEN")]
     taken = core.resume(c, f, Found().put(PinnedNames, set()))
+    assert taken.need == Subscriptions("w", "alice")  # then its lasting subscriptions
+    taken = core.resume(c, f, Found().put(PinnedNames, set()).put(Subscriptions, []))
     assert kinds(taken) == [("ack", "ok")] and core.roster.by_name[("w", "alice")] is c
+
+
+def test_register_gives_back_lasting_subscriptions_within_the_channel_limit():
+    core, _ = make_core()
+    c = client()
+    f = register_frame("alice", ("#x",))
+    lasting = [("#x", False), ("#ops", False), ("#noisy", True)]
+    assert kinds(on_register(core, c, f, lasting)) == [("ack", "ok")]
+    assert c.session.channels == ["#x", "#ops", "#noisy"]
+    assert core.roster.members[("w", "#ops")] == {c}
+    assert ("w", "#noisy") not in core.roster.members  # mention-only: reached by name
+    store_down = client(conn="gw-test:bob")
+    f = register_frame("bob", ("#x",))
+    assert core.on_frame(store_down, f).need == Subscriptions("w", "bob")
+    got = core.resume(store_down, f, Found().fail(Subscriptions, RuntimeError("db down")))
+    assert kinds(got) == [("ack", "ok")] and store_down.session.channels == ["#x"]
 
 
 def test_a_failed_lookup_is_a_server_error_and_a_closed_client_gets_nothing():
@@ -193,7 +229,7 @@ def test_a_failed_lookup_is_a_server_error_and_a_closed_client_gets_nothing():
     failed = core.resume(c, f, Found().fail(PinnedNames, RuntimeError("database is gone")))
     assert kinds(failed) == [("error", "SERVER_ERROR"), ("ack", "SERVER_ERROR")]
     c.closing = True
-    nothing = core.resume(c, f, Found().put(PinnedNames, set()))
+    nothing = core.resume(c, f, Found().put(PinnedNames, set()).put(Subscriptions, []))
     assert not nothing.sends and not nothing.publishes and not core.roster.by_name
 
 
@@ -206,7 +242,7 @@ def test_frames_before_register_and_under_another_name_are_refused():
     )
     assert kinds(actions) == [("error", "NOT_REGISTERED"), ("ack", "NOT_REGISTERED")]
     assert actions.submit is None
-    core.on_frame(c, register_frame("alice"))
+    on_register(core, c, register_frame("alice"))
     actions = core.on_frame(
         c,
         frame(
@@ -283,26 +319,44 @@ def test_a_message_is_submitted_bound_to_the_sender_and_acked_when_stored():
 
 # ---- subscribe, unsubscribe, heartbeat, status ---------------------------------------------
 def test_subscribe_and_unsubscribe():
+    """A subscription that changes something is written to last; its ack follows the
+    persister's (FrameCore.acked); one that changes nothing is acked at once."""
     core, _ = make_core(presence={"max_channels_per_agent": 2})
     c = registered(core, "alice", ("#x",))
     actions = core.on_frame(
         c, frame({"type": "subscribe", "id": "s1", "payload": {"channel": "#y"}})
     )
-    assert kinds(actions) == [("ack", "ok")]
+    assert kinds(actions) == [] and actions.submit is not None
+    assert actions.submit.ref == "s1" and actions.submit.envelope["type"] == "subscription"
+    assert actions.submit.envelope["payload"] == {
+        "channel": "#y",
+        "action": "join",
+        "mention_only": False,
+    }
+    assert json.loads(core.acked(c, {"tk": 1, "id": "s1", "ws": "w"})[0])["type"] == "ack"
     [(_topic, body)] = actions.publishes
     assert body["event"] == "channels" and body["agent"]["channels"] == ["#x", "#y"]
     assert c in core.roster.members[("w", "#y")]
     again = core.on_frame(c, frame({"type": "subscribe", "id": "s2", "payload": {"channel": "#y"}}))
-    assert kinds(again) == [("ack", "ok")] and not again.publishes
+    assert kinds(again) == [("ack", "ok")] and not again.publishes and again.submit is None
+    quiet = core.on_frame(
+        c,
+        frame(
+            {"type": "subscribe", "id": "s4", "payload": {"channel": "#y", "mention_only": True}}
+        ),
+    )
+    assert quiet.submit is not None and quiet.submit.envelope["payload"]["mention_only"] is True
+    assert ("w", "#y") not in core.roster.members  # mentions reach it by name
     over = core.on_frame(c, frame({"type": "subscribe", "id": "s3", "payload": {"channel": "#z"}}))
     assert kinds(over) == [("error", "LIMIT_EXCEEDED"), ("ack", "LIMIT_EXCEEDED")]
     out = core.on_frame(c, frame({"type": "unsubscribe", "id": "u1", "payload": {"channel": "#y"}}))
-    assert kinds(out) == [("ack", "ok")] and ("w", "#y") not in core.roster.members
+    assert out.submit is not None and out.submit.envelope["payload"]["action"] == "leave"
+    assert ("w", "#y") not in core.roster.members
     assert out.publishes[0][1]["agent"]["channels"] == ["#x"]
     not_in = core.on_frame(
         c, frame({"type": "unsubscribe", "id": "u2", "payload": {"channel": "#q"}})
     )
-    assert kinds(not_in) == [("ack", "ok")] and not not_in.publishes
+    assert not not_in.publishes and not_in.submit is not None  # a stale lasting one goes
 
 
 def test_heartbeat_and_status_update_publish_the_record():
@@ -438,7 +492,7 @@ def test_other_frames_and_unreadable_ones_draw_on_the_frame_bucket():
     with pytest.raises(codec.ProtocolError) as bad:
         codec.parse_frame("{nope")
     assert core.on_unreadable(c, bad.value).pause_s == 0.0
-    assert core.on_frame(c, register_frame("alice")).pause_s == 0.0
+    assert on_register(core, c, register_frame("alice")).pause_s == 0.0
     refused = core.on_frame(c, frame({"type": "presence", "id": "p1"}))
     assert kinds(refused) == [("error", "RATE_LIMITED"), ("ack", "RATE_LIMITED")]
     assert refused.pause_s >= MIN_READ_PAUSE_S
@@ -621,3 +675,38 @@ def test_a_gap_that_cannot_be_filled_is_skipped():
     delivery.fill_done(gaps[0])
     out, gaps = delivery.offer([item(5)])
     assert seqs(out[conns["bob"]]) == [5] and gaps == []
+
+
+def test_broadcast_mentions_wake_mention_only_members_at_most_three_a_minute():
+    """@all and @<channel> reach the channel's mention-only members (Roster.quiet); a
+    sender gets 3 a minute (upstream's default), then the message goes out as a plain one."""
+    core, clock = make_core()
+    c = registered(core, "alice", ("#ops",))
+    sent = []
+    for i in range(5):
+        f = frame(
+            {"type": "message", "id": f"m{i}", "payload": {"channel": "#ops", "content": "@all hi"}}
+        )
+        sent.append(core.on_frame(c, f).submit)
+    assert [s.mentions for s in sent] == [None, None, None, [], []]  # None: the content's
+    clock.advance(20)  # one more token after 20 s
+    f = frame({"type": "message", "id": "m9", "payload": {"channel": "#ops", "content": "@ops go"}})
+    assert core.on_frame(c, f).submit.mentions is None
+    plain = frame({"type": "message", "id": "p", "payload": {"channel": "#ops", "content": "@bob"}})
+    assert core.on_frame(c, plain).submit.mentions is None  # a name is never limited
+
+
+def test_the_roster_reaches_quiet_members_by_name_or_broadcast_only():
+    roster: Roster[str] = Roster()
+    roster.join("w", "#ops", "loud")
+    roster.join("w", "#ops", "quiet", quiet=True)
+    roster.bind("w", "quiet-agent", "quiet")
+    assert roster.recipients("w", "#ops", [], "x") == ["loud"]
+    assert sorted(roster.recipients("w", "#ops", ["all"], "x")) == ["loud", "quiet"]
+    assert sorted(roster.recipients("w", "#ops", ["ops"], "x")) == ["loud", "quiet"]
+    assert sorted(roster.recipients("w", "#ops", ["quiet-agent"], "x")) == ["loud", "quiet"]
+    assert roster.recipients("w", "#dev", ["all"], "x") == []  # not a member there
+    roster.join("w", "#ops", "quiet")  # back to every message
+    assert sorted(roster.recipients("w", "#ops", [], "x")) == ["loud", "quiet"]
+    roster.leave("w", "#ops", "quiet")
+    assert roster.recipients("w", "#ops", ["all"], "x") == ["loud"]

@@ -53,6 +53,7 @@ def test_parse_inbound_rejections_name_the_problem():
 def row_of(params: tuple) -> dict:
     """build_message's insert parameters as the row Store.find_messages returns."""
     row = dict(zip(INSERT_COLUMNS, params, strict=True))
+    row["num"] = row.pop("pk")  # history rows call the hub number `num`
     for key in ("mentions", "metadata", "attachments"):
         row[key] = json.loads(row[key])
     return row
@@ -61,7 +62,7 @@ def row_of(params: tuple) -> dict:
 def test_build_message_and_rebuild_from_row_agree():
     body = inbound("gw-1", content="hi @bob")
     del body["frame"]["payload"]["extra"]
-    params, delivery = build_message(parse_inbound(body), 7)
+    params, delivery = build_message(parse_inbound(body), 7, 7)
     row = row_of(params)
     assert row["seq"] == 7 and row["ts_epoch"] == 1735787045.678901
     assert row["mentions"] == ["bob"] and row["metadata"] == {"k": "v"}
@@ -72,17 +73,29 @@ def test_build_message_and_rebuild_from_row_agree():
     assert delivery_from_row(row) == delivery
 
 
+def test_a_reply_carries_its_thread_live_and_in_replay():
+    body = inbound("gw-1", content="on it")
+    del body["frame"]["payload"]["extra"]
+    params, delivery = build_message(parse_inbound(body), 4, 12, thread=(9, "root-id"))
+    frame = json.loads(delivery["frame"])
+    assert frame["payload"]["thread"] == {"root": "root-id", "num": 9}
+    assert delivery["num"] == 12
+    row = row_of(params)
+    row["thread"] = {"root": "root-id", "num": 9}  # what history folding gives
+    assert delivery_from_row(row) == delivery
+
+
 def test_build_message_keeps_what_the_agent_sent():
     """Unknown keys and odd values survive; missing documented fields are added."""
     body = inbound("gw-1", content="hi")  # payload carries "extra": 1
     body["frame"]["reply_to"] = "m-1"
-    frame = json.loads(build_message(parse_inbound(body), 3)[1]["frame"])
+    frame = json.loads(build_message(parse_inbound(body), 3, 3)[1]["frame"])
     assert frame["reply_to"] == "m-1" and frame["payload"]["extra"] == 1
     assert frame["payload"]["seq"] == 3 and frame["payload"]["content"] == "hi"
 
     bare = inbound("gw-1")
     bare["frame"]["payload"] = {"channel": "#general", "content": None, "metadata": None}
-    params, delivery = build_message(parse_inbound(bare), 1)
+    params, delivery = build_message(parse_inbound(bare), 1, 1)
     payload = json.loads(delivery["frame"])["payload"]
     assert payload["content"] is None and payload["metadata"] is None  # as sent
     assert payload["attachments"] == [] and payload["mentions"] == []  # added
@@ -137,7 +150,7 @@ def test_spliced_envelope_is_the_json_of_the_frame(
         "mentions": mentions,
         "frame": sent,
     }
-    delivery = build_message(parse_inbound(body), seq)[1]
+    delivery = build_message(parse_inbound(body), seq, seq)[1]
     expected = json.loads(json.dumps(sent))
     expected["payload"].update(seq=seq, mentions=mentions, sender_type="agent")
     assert json.loads(delivery["frame"]) == expected
