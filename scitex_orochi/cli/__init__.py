@@ -12,6 +12,7 @@ _COMMAND_MODULES = (
     "config_cmds",
     "tail",
     "agent_cmds",
+    "conv_cmds",
     "admin_cmds",
     "doctor",
     "bench",

@@ -1,5 +1,6 @@
 """Agent commands: send, login, join over the agent WebSocket; list-agents, list-channels,
-list-members, show-status, show-history over the REST API of the dashboard port."""
+list-members, show-status, show-history over the REST API of the dashboard port (the
+conversation commands, react to search, are in conv_cmds)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from scitex_orochi.cli.output import (
     relative_time,
     table,
 )
+from scitex_orochi.client.core import reply_metadata
 from scitex_orochi.client.errors import NotFound
 from scitex_orochi.client.rest import RestClient, channel_path, http_url
 
@@ -70,6 +72,7 @@ Examples:
   scitex-orochi send '#general' 'Build #42 passed. @deployer ready to ship.'
   echo 'from stdin' | scitex-orochi send '#builds' -
   scitex-orochi send '#general' 'hi' --metadata '{"build": 42}' --json
+  scitex-orochi send '#general' 'on it' --reply-to 1234    # a reply in message 1234's thread
   scitex-orochi send '#general' 'hi' --dry-run
 """
     + "\n"
@@ -79,6 +82,13 @@ Examples:
 @click.argument("content")
 @_name_option
 @click.option("--metadata", default=None, help="JSON object stored with the message.")
+@click.option(
+    "--reply-to",
+    "reply_to",
+    default=None,
+    metavar="MSG",
+    help="Reply in the thread of message MSG (its number or id) of the same channel.",
+)
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the ack.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--dry-run", "dry_run_", is_flag=True, help="Show what would be sent; send nothing.")
@@ -90,13 +100,15 @@ def send(
     content: str,
     name: str | None,
     metadata: str | None,
+    reply_to: str | None,
     timeout: float,
     as_json: bool,
     dry_run_: bool,
 ) -> None:
     """Post CONTENT to CHANNEL; returns once the hub has stored it (prints its seq).
 
-    CONTENT `-` reads the message from standard input.
+    CONTENT `-` reads the message from standard input. With --reply-to the message
+    is a reply (metadata.reply_to) in that message's thread.
     """
     channel = normalize_channel(channel)
     if content == "-":
@@ -109,6 +121,8 @@ def send(
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
         if not isinstance(meta, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--metadata")
+    if reply_to is not None:
+        meta = reply_metadata(message_arg(reply_to, "--reply-to"), meta)
     if dry_run_:
         dry_run(
             "send a message",
@@ -129,10 +143,31 @@ def send(
             return await c.send(channel, content, meta)
 
     sent = asyncio.run(run())
+    print_sent(sent, as_json, meta)
+
+
+def print_sent(sent: Any, as_json: bool, meta: dict[str, Any] | None = None) -> None:
+    reply_to = (meta or {}).get("reply_to")
     if as_json:
-        emit_json({"id": sent.id, "channel": sent.channel, "seq": sent.seq, "dup": sent.dup})
+        out = {"id": sent.id, "channel": sent.channel, "seq": sent.seq, "dup": sent.dup}
+        if sent.num is not None:
+            out["num"] = sent.num
+        if reply_to is not None:
+            out["reply_to"] = reply_to
+        emit_json(out)
     else:
-        click.echo(f"sent to {sent.channel} (seq {sent.seq}, id {sent.id})")
+        tail = f", a reply to {reply_to}" if reply_to is not None else ""
+        click.echo(f"sent to {sent.channel} (seq {sent.seq}, id {sent.id}){tail}")
+
+
+def message_arg(value: str, hint: str = "MSG") -> str | int:
+    """A message named on the command line: its number (digits) or its id."""
+    from scitex_orochi.client.core import message_ref
+
+    try:
+        return message_ref(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 @main.command(

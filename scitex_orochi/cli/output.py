@@ -36,7 +36,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  ok                  3  cannot connect to the hub
   1  server error        4  token refused
-  2  usage error         5  not found (channel, workspace, invite)
+  2  usage error         5  not found (channel, message, workspace, invite)
                          6  no reply in time
 """
 

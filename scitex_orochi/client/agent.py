@@ -5,6 +5,12 @@
         async for msg in client.listen():                   # every message once, in order
             ...
 
+Conversations (docs/conversations.md): `reply`, `react`, `edit`, `delete`, `dm`,
+`search` over the WebSocket, `thread` over the HTTP gateway. With `events=True` the
+client registers with `capabilities: ["events"]` and `listen_events()` yields the
+channels' reaction_update / message_edit / message_delete events; without it the
+register frame is the one the published clients send.
+
 Replies are matched to requests by `ref`; on a drop the client reconnects with
 jittered backoff, registers again, re-sends unacked frames with their ids and
 resumes each channel after the last `seq` it saw. The rules live in
@@ -17,6 +23,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 from scitex_orochi.client.conn import (
     CONNECT_TIMEOUT_S,
@@ -28,13 +35,40 @@ from scitex_orochi.client.conn import (
     warn_legacy,
     ws_url,
 )
-from scitex_orochi.client.core import EXPECTS_HISTORY, EXPECTS_PRESENCE, Backoff, Message, Sent
+from scitex_orochi.client.core import (
+    EXPECTS_PRESENCE,
+    Backoff,
+    Changed,
+    Event,
+    Message,
+    MessageLike,
+    Sent,
+    Thread,
+    channel_of,
+    delete_payload,
+    dm_channel_for,
+    edit_payload,
+    message_ref,
+    react_payload,
+    reply_metadata,
+    search_payload,
+)
 from scitex_orochi.client.errors import RequestTimeout
 from scitex_orochi.client.metrics import collect as collect_metrics
+from scitex_orochi.client.rest import RestClient, http_url
 from scitex_orochi.client.settings import ClientSettings, client_settings
-from scitex_orochi.protocol.constants import DEFAULT_HOST, DEFAULT_PORT
+from scitex_orochi.protocol.constants import DEFAULT_DASHBOARD_PORT, DEFAULT_HOST, DEFAULT_PORT
 
-__all__ = ["OrochiClient", "Message", "Sent", "default_agent_name", "ws_url"]
+__all__ = [
+    "Changed",
+    "Event",
+    "Message",
+    "OrochiClient",
+    "Sent",
+    "Thread",
+    "default_agent_name",
+    "ws_url",
+]
 
 
 class OrochiClient(HubConnection):
@@ -60,6 +94,8 @@ class OrochiClient(HubConnection):
         backoff: Backoff | None = None,
         resume: bool = True,
         extra_register: dict[str, Any] | None = None,
+        events: bool = False,
+        dashboard_port: int | None = None,
     ) -> None:
         # The environment only for what is not given (a bad variable then is an error).
         given = bool(name and host and port) and token is not None
@@ -67,6 +103,7 @@ class OrochiClient(HubConnection):
         self.name = name or default_agent_name(env)
         self.host = host or env.host or DEFAULT_HOST
         self.port = int(port or env.port or DEFAULT_PORT)
+        self.dashboard_port = int(dashboard_port or env.dashboard_port or DEFAULT_DASHBOARD_PORT)
         self.token = token if token is not None else env.token
         from_env = (("HOST", not host), ("PORT", not port), ("TOKEN", token is None))
         warn_legacy(env, *(var for var, read in from_env if read))
@@ -82,6 +119,7 @@ class OrochiClient(HubConnection):
         self.backoff = backoff or Backoff()
         self.resume = resume
         self.extra_register = dict(extra_register or {})
+        self.events = events
         self.channels: list[str] = list(dict.fromkeys(channels or ["#general"]))
         self._init_connection()
 
@@ -108,6 +146,7 @@ class OrochiClient(HubConnection):
         reply = await self._request("message", payload, frame_id=msg_id, timeout=timeout)
         seq = reply.ack.get("seq")
         seq = seq if isinstance(seq, int) else None
+        num = reply.ack.get("num")
         acked_channel = str(reply.ack.get("channel") or channel)
         self._cursors.note_own(acked_channel, seq)
         return Sent(
@@ -115,7 +154,115 @@ class OrochiClient(HubConnection):
             channel=acked_channel,
             seq=seq,
             dup=bool(reply.ack.get("dup", False)),
+            num=num if isinstance(num, int) and not isinstance(num, bool) else None,
         )
+
+    # ---- conversations (docs/conversations.md) ---------------------------
+    async def reply(
+        self,
+        message: MessageLike,
+        content: str,
+        channel: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        attachments: list[Any] | None = None,
+        *,
+        msg_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Sent:
+        """Answer `message` in its thread: a message of the same channel whose
+        `metadata.reply_to` names it. `channel` is needed when `message` is an id or a
+        number (a Message or Sent knows its channel)."""
+        ref = message_ref(message)
+        channel = channel or channel_of(message)
+        if not channel:
+            raise ValueError("reply needs the channel of the message it answers (channel=...)")
+        return await self.send(
+            channel,
+            content,
+            reply_metadata(ref, metadata),
+            attachments,
+            msg_id=msg_id,
+            timeout=timeout,
+        )
+
+    async def react(
+        self, message: MessageLike, emoji: str, remove: bool = False, timeout: float | None = None
+    ) -> Changed:
+        """Add (or with `remove=True` take back) this agent's reaction `emoji` to `message`.
+        The outcome is `added`, `existed`, `removed` or `not_found`."""
+        return await self._change(
+            "react", react_payload(message_ref(message), emoji, remove), timeout
+        )
+
+    async def edit(
+        self, message: MessageLike, content: str, timeout: float | None = None
+    ) -> Changed:
+        """Replace the content of one of this agent's messages (outcome `edited`)."""
+        return await self._change("edit", edit_payload(message_ref(message), content), timeout)
+
+    async def delete(self, message: MessageLike, timeout: float | None = None) -> Changed:
+        """Delete one of this agent's messages; history keeps a tombstone (`deleted`)."""
+        return await self._change("delete", delete_payload(message_ref(message)), timeout)
+
+    async def _change(self, type_: str, payload: dict[str, Any], timeout: float | None) -> Changed:
+        """A react/edit/delete, acked once committed; an error frame (UNKNOWN_MESSAGE,
+        FORBIDDEN, NOT_A_MEMBER, ...) raises NotFound or ServerError with the hub's code."""
+        reply = await self._request(type_, payload, timeout=timeout)
+        return Changed.from_ack(reply.ack)
+
+    def dm_channel(self, other: str) -> str:
+        """The DM channel of this agent and `other` (`bob`, `agent:bob` or `human:ann`)."""
+        return dm_channel_for(self.name, other)
+
+    async def dm(
+        self,
+        agent_or_key: str,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        attachments: list[Any] | None = None,
+        *,
+        msg_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Sent:
+        """Send a direct message to another agent (`bob` or `agent:bob`) or a person
+        (`human:ann`), on their DM channel `dm:agent:<a>|agent:<b>` (created on first write)."""
+        channel = self.dm_channel(agent_or_key)
+        return await self.send(
+            channel, content, metadata, attachments, msg_id=msg_id, timeout=timeout
+        )
+
+    async def search(
+        self,
+        words: str,
+        channel: str | None = None,
+        sender: str | None = None,
+        limit: int | None = 50,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        timeout: float | None = None,
+    ) -> list[Message]:
+        """Messages whose content has these words, in the token's scope (ranked, newest
+        first among equals): a `query` with `payload.search`."""
+        payload = search_payload(words, channel, sender, limit, before, after)
+        rows = await self._query_rows(payload, timeout=timeout)
+        return [Message.from_row(r) for r in rows if "event" not in r]
+
+    async def thread(
+        self, message: MessageLike, limit: int | None = None, timeout: float | None = None
+    ) -> Thread:
+        """A thread's root and replies, from the HTTP gateway (`GET /api/threads/<num>/`:
+        the WebSocket protocol has no thread query) on `dashboard_port` of the same host,
+        with the same token. Needs no connection; raises NotFound for an unknown message."""
+        ref = message_ref(message)
+        rest = RestClient(
+            http_url(self.host, self.dashboard_port),
+            self.token,
+            self.timeout if timeout is None else timeout,
+        )
+        path = f"/api/threads/{quote(str(ref), safe='')}/"
+        data = await asyncio.to_thread(rest.get, path, limit=limit)
+        return Thread.from_rest(data)
 
     async def update_status(
         self, status: str = "idle", current_task: str | None = None, **extra: Any
@@ -152,9 +299,8 @@ class OrochiClient(HubConnection):
             payload["since"] = since
         if after_seq is not None:
             payload["after_seq"] = after_seq
-        reply = await self._request("query", payload, expects=EXPECTS_HISTORY, timeout=timeout)
-        rows = (reply.reply or {}).get("history", [])
-        return [Message.from_row(r) for r in rows if isinstance(r, dict)]
+        rows = await self._query_rows(payload, timeout=timeout)
+        return [Message.from_row(r) for r in rows if "event" not in r]
 
     async def subscribe(self, channel: str) -> None:
         if channel not in self.channels:
@@ -211,3 +357,27 @@ class OrochiClient(HubConnection):
 
     def pending_messages(self) -> int:
         return self._inbox.qsize()
+
+    async def recv_event(self, timeout: float | None = None) -> Event | None:
+        """The next change event (with `events=True`); None once the client is closed."""
+        if not self.events:
+            raise ValueError("events are off: create the client with events=True")
+        try:
+            item = await asyncio.wait_for(self._events.get(), timeout)
+        except TimeoutError:
+            raise RequestTimeout(f"no event within {timeout}s") from None
+        if item is INBOX_END:
+            self._events.put_nowait(INBOX_END)
+            if self._fatal is not None:
+                raise self._fatal
+            return None
+        return item
+
+    async def listen_events(self) -> AsyncIterator[Event]:
+        """Change events (reaction_update, message_edit, message_delete) of the channels
+        this agent sees, each once, in `seq` order per channel; needs `events=True`."""
+        while True:
+            event = await self.recv_event()
+            if event is None:
+                return
+            yield event

@@ -19,16 +19,19 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from scitex_orochi.client.core import (
+    EVENTS_CAPABILITY,
     EXPECTS_HISTORY,
     EXPECTS_PRESENCE,
     Backoff,
     Cursors,
+    Event,
     Message,
     Reply,
     Requests,
     build_frame,
     classify,
     encode,
+    item_from_row,
 )
 from scitex_orochi.client.errors import (
     AuthError,
@@ -120,6 +123,7 @@ class HubConnection:
     backoff: Backoff
     resume: bool
     extra_register: dict[str, Any]
+    events: bool
 
     # The public calls the connection itself relies on, defined by OrochiClient.
     async def query_history(
@@ -142,6 +146,7 @@ class HubConnection:
         for channel in self.channels:
             self._cursors.track(channel)
         self._inbox: asyncio.Queue[Message | InboxEnd] = asyncio.Queue()
+        self._events: asyncio.Queue[Event | InboxEnd] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -245,7 +250,31 @@ class HubConnection:
         finally:
             self._requests.discard(frame["id"])
 
+    async def _query_rows(
+        self, payload: dict[str, Any], timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """A `query` (history or search): the reply's rows as the hub sent them."""
+        reply = await self._request("query", payload, expects=EXPECTS_HISTORY, timeout=timeout)
+        rows = (reply.reply or {}).get("history", [])
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
     # ---- connection ------------------------------------------------------
+    def _register_payload(self) -> dict[str, Any]:
+        """What `register` carries; `capabilities` only when events were asked for, so a
+        client without them sends exactly what the published clients send."""
+        register: dict[str, Any] = {
+            "channels": list(self.channels),
+            "machine": self.machine,
+            "agent_id": self.agent_id,
+            **self._identity(),
+            **self.extra_register,
+        }
+        if self.events:
+            given = register.get("capabilities")
+            caps = [c for c in given if isinstance(c, str)] if isinstance(given, list) else []
+            register["capabilities"] = list(dict.fromkeys([*caps, EVENTS_CAPABILITY]))
+        return register
+
     async def _open(self) -> ClientConnection:
         """Connect and register; the reader is running when this returns."""
         self._auth_refused = False
@@ -275,13 +304,7 @@ class HubConnection:
                 self.url,
             ) from None
         self._reader = asyncio.create_task(self._read(ws), name="orochi-read")
-        register = {
-            "channels": list(self.channels),
-            "machine": self.machine,
-            "agent_id": self.agent_id,
-            **self._identity(),
-            **self.extra_register,
-        }
+        register = self._register_payload()
         frame = build_frame("register", self.name, register)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._requests.add(frame, future, resend=False)
@@ -360,6 +383,10 @@ class HubConnection:
                 self._inbox.put_nowait(msg)
             for channel in self._cursors.take_gaps():
                 self._spawn_fill(channel)
+        elif kind == "event" and self.events:
+            event = Event.from_frame(frame)
+            if self._cursors.accept_event(event):
+                self._events.put_nowait(event)
 
     def _close_error(self) -> OrochiError | None:
         code, reason = self._last_close
@@ -426,6 +453,7 @@ class HubConnection:
             self._fatal = reason
         self._requests.fail_all(self._fatal or reason)
         self._inbox.put_nowait(INBOX_END)
+        self._events.put_nowait(INBOX_END)
 
     # ---- resume ----------------------------------------------------------
     async def _learn_head(self, channel: str) -> None:
@@ -446,10 +474,12 @@ class HubConnection:
         after = self._cursors.begin_fill(channel)
         try:
             while after is not None:
-                rows = await self.query_history(channel, limit=RESUME_PAGE_ROWS, after_seq=after)
-                for msg in self._cursors.fill(channel, rows):
-                    self._inbox.put_nowait(msg)
-                seqs = [m.seq for m in rows if m.seq is not None]
+                rows = await self._query_rows(
+                    {"channel": channel, "limit": RESUME_PAGE_ROWS, "after_seq": after}
+                )
+                items = [item_from_row(r) for r in rows]
+                self._put(self._cursors.fill(channel, items))
+                seqs = [m.seq for m in items if m.seq is not None]
                 if len(rows) < RESUME_PAGE_ROWS or not seqs:
                     break
                 after = max(seqs)
@@ -459,8 +489,15 @@ class HubConnection:
             if self._ws is None and not self._closing:
                 return  # the resume after the reconnect takes over
             log.warning("could not fill %s after seq %s: %s", channel, after, exc)
-        for msg in self._cursors.end_fill(channel):
-            self._inbox.put_nowait(msg)
+        self._put(self._cursors.end_fill(channel))
+
+    def _put(self, items: list[Message | Event]) -> None:
+        """Messages to the inbox; events (history rows of a client that asked) to theirs."""
+        for item in items:
+            if isinstance(item, Message):
+                self._inbox.put_nowait(item)
+            elif self.events:
+                self._events.put_nowait(item)
 
     async def _beat(self, interval: float, extra: dict[str, Any]) -> None:
         while not self._closing:

@@ -16,6 +16,7 @@ from typing import Any
 
 from scitex_orochi.client.errors import ServerError
 from scitex_orochi.protocol.constants import SERVER_NAME, new_id, now_iso
+from scitex_orochi.protocol.conversations import EVENT_TYPES, PARTICIPANT_KINDS, dm_channel
 from scitex_orochi.protocol.mentions import extract_mentions
 
 SERVER_SENDER = SERVER_NAME
@@ -23,6 +24,8 @@ SERVER_SENDER = SERVER_NAME
 # What a request waits for besides its ack: the reply the hub sends before the ack.
 EXPECTS_HISTORY = "history"
 EXPECTS_PRESENCE = "presence"
+# What `register` lists in payload.capabilities to receive the change events.
+EVENTS_CAPABILITY = "events"
 
 
 def build_frame(
@@ -81,6 +84,30 @@ class Message:
     sender_type: str | None = None
     type: str = "message"
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The conversation fields (docs/conversations.md), absent from older hubs' frames.
+    num: int | None = None
+    thread: dict[str, Any] | None = None
+
+    @property
+    def reply_to(self) -> str | int | None:
+        """The message this one answers (`metadata.reply_to`), if it is a reply."""
+        ref = self.metadata.get("reply_to")
+        return ref if isinstance(ref, str | int) and not isinstance(ref, bool) else None
+
+    @property
+    def edited_at(self) -> str | None:
+        value = self.payload.get("edited_at")
+        return value if isinstance(value, str) else None
+
+    @property
+    def deleted(self) -> bool:
+        return self.payload.get("deleted") is True
+
+    @property
+    def reactions(self) -> dict[str, list[Any]]:
+        """`{emoji: [reactor, ...]}` on a history row (folded state)."""
+        value = self.payload.get("reactions")
+        return value if isinstance(value, dict) else {}
 
     @classmethod
     def from_frame(cls, frame: dict[str, Any]) -> Message:
@@ -102,6 +129,8 @@ class Message:
             sender_type=payload.get("sender_type"),
             type=str(frame.get("type", "message")),
             payload=payload,
+            num=_int_or_none(payload.get("num")),
+            thread=_map(payload.get("thread")) or None,
         )
 
     @classmethod
@@ -122,6 +151,8 @@ class Message:
             attachments=_list(row.get("attachments")),
             sender_type=row.get("sender_type"),
             payload=dict(row),
+            num=_int_or_none(row.get("num")),
+            thread=_map(row.get("thread")) or None,
         )
 
     @property
@@ -140,7 +171,15 @@ class Message:
             "metadata": self.metadata,
             "attachments": self.attachments,
             "sender_type": self.sender_type,
+            # only when the hub gave them: an unchanged message reads as before
+            **({"num": self.num} if self.num is not None else {}),
+            **({"thread": self.thread} if self.thread else {}),
+            **{k: self.payload[k] for k in FOLDED_FIELDS if self.payload.get(k)},
         }
+
+
+# History rows' folded state (docs/conversations.md), copied by `Message.to_dict`.
+FOLDED_FIELDS = ("edited_at", "deleted", "reactions", "reply_count")
 
 
 @dataclass(frozen=True)
@@ -151,6 +190,191 @@ class Sent:
     channel: str
     seq: int | None
     dup: bool = False
+    num: int | None = None  # the hub number, when the hub's ack carries it
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What `react`, `edit` and `delete` return once the change is committed: the ack's
+    `outcome` (added, existed, removed, not_found, edited, deleted), the event's `seq`
+    in the channel's stream and the message's hub number `num`."""
+
+    ref: str
+    outcome: str
+    seq: int | None = None
+    num: int | None = None
+
+    @classmethod
+    def from_ack(cls, ack: dict[str, Any]) -> Changed:
+        return cls(
+            ref=str(ack.get("ref") or ""),
+            outcome=str(ack.get("outcome") or ""),
+            seq=_int_or_none(ack.get("seq")),
+            num=_int_or_none(ack.get("num")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "outcome": self.outcome, "seq": self.seq, "num": self.num}
+
+
+@dataclass
+class Event:
+    """A change to a channel (`reaction_update`, `message_edit`, `message_delete`), from a
+    hub that was asked for them (`OrochiClient(events=True)`); `payload` holds the rest:
+    emoji, reactor, action / content, editor, edited_at / deleted_by."""
+
+    type: str
+    channel: str
+    seq: int | None
+    message: str
+    num: int | None
+    sender: str = SERVER_SENDER
+    ts: str = ""
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_payload(
+        cls, type_: str, payload: dict[str, Any], sender: str = SERVER_SENDER, ts: str = ""
+    ) -> Event:
+        return cls(
+            type=type_,
+            channel=str(payload.get("channel", "")),
+            seq=_int_or_none(payload.get("seq")),
+            message=str(payload.get("message", "")),
+            num=_int_or_none(payload.get("num")),
+            sender=sender,
+            ts=ts,
+            payload=payload,
+        )
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> Event:
+        return cls.from_payload(
+            str(frame.get("type", "")),
+            _map(frame.get("payload")),
+            str(frame.get("sender", SERVER_SENDER)),
+            str(frame.get("ts", "")),
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Event:
+        """From a history row of `query` with `after_seq`: `{"event": type, ...fields}`."""
+        fields = {k: v for k, v in row.items() if k != "event"}
+        return cls.from_payload(str(row.get("event", "")), fields, ts=str(row.get("ts", "")))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the event's payload (`emoji`, `reactor`, `content`, ...)."""
+        return self.payload.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.payload, "type": self.type, "sender": self.sender}
+
+
+@dataclass
+class Thread:
+    """A thread: its root and the replies, oldest first (REST `GET /api/threads/<num>/`)."""
+
+    root: Message
+    replies: list[Message]
+
+    @classmethod
+    def from_rest(cls, data: object) -> Thread:
+        body = _map(data)
+        rows = [r for r in _list(body.get("replies")) if isinstance(r, dict)]
+        replies = [Message.from_row(r) for r in rows]
+        replies.sort(key=lambda m: (m.seq or 0, m.ts))
+        return cls(root=Message.from_row(_map(body.get("root"))), replies=replies)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root.to_dict(), "replies": [m.to_dict() for m in self.replies]}
+
+
+# A message as the calls that name one take it: a Message or Sent, its envelope id, or its
+# hub number (an integer, or a string of digits).
+MessageLike = Message | Sent | str | int
+
+
+def message_ref(message: MessageLike) -> str | int:
+    """The wire name of a message (docs/conversations.md): a number for digits, else the id."""
+    if isinstance(message, Message):
+        if message.id:
+            return message.id
+        if message.num is not None:
+            return message.num
+        raise ValueError("this message has neither an id nor a number")
+    if isinstance(message, Sent):
+        return message.id
+    if isinstance(message, bool) or not isinstance(message, str | int):
+        raise TypeError(f"a message is a Message, Sent, id or number, not {message!r}")
+    text = message.strip() if isinstance(message, str) else ""
+    if isinstance(message, str) and not (text.isascii() and text.isdigit()):
+        if not text:
+            raise ValueError("empty message id")
+        return text
+    number = int(text) if isinstance(message, str) else message
+    if number < 1:
+        raise ValueError(f"message numbers are positive, not {number}")
+    return number
+
+
+def channel_of(message: MessageLike) -> str | None:
+    return message.channel if isinstance(message, Message | Sent) and message.channel else None
+
+
+def participant_key(name: str) -> str:
+    """`bob` → `agent:bob`; `agent:bob` and `human:ann` stay as they are."""
+    kind, sep, _ = name.partition(":")
+    return name if sep and kind in PARTICIPANT_KINDS else f"agent:{name}"
+
+
+def dm_channel_for(me: str, other: str) -> str:
+    """The DM channel of agent `me` and `other` (`dm:agent:a|agent:b`); ValueError
+    (ConversationError) for a bad name or a DM with oneself."""
+    return dm_channel(participant_key(me), participant_key(other))
+
+
+def react_payload(ref: str | int, emoji: str, remove: bool = False) -> dict[str, Any]:
+    return {"message": ref, "emoji": emoji, "action": "remove" if remove else "add"}
+
+
+def edit_payload(ref: str | int, content: str) -> dict[str, Any]:
+    return {"message": ref, "content": content}
+
+
+def delete_payload(ref: str | int) -> dict[str, Any]:
+    return {"message": ref}
+
+
+def search_payload(
+    words: str,
+    channel: str | None = None,
+    sender: str | None = None,
+    limit: int | None = None,
+    before: str | None = None,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """A `query` that searches (docs/conversations.md): only the filters given."""
+    payload: dict[str, Any] = {"search": words}
+    for key, value in (
+        ("channel", channel),
+        ("sender", sender),
+        ("limit", limit),
+        ("before", before),
+        ("after", after),
+    ):
+        if value is not None:
+            payload[key] = value
+    return payload
+
+
+def reply_metadata(ref: str | int, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**(metadata or {}), "reply_to": ref}
+
+
+def item_from_row(row: dict[str, Any]) -> Message | Event:
+    """A history row: an event row (`"event": ...`, only to clients with the events
+    capability) or a message."""
+    return Event.from_row(row) if row.get("event") in EVENT_TYPES else Message.from_row(row)
 
 
 @dataclass(frozen=True)
@@ -163,11 +387,13 @@ class Reply:
 
 def classify(frame: dict[str, Any]) -> str:
     """Which kind of incoming frame this is: ack, error, history, presence, gitea_result,
-    message (a channel message for us) or other (events we do not act on)."""
+    message (a channel message for us), event (a change to a channel) or other."""
     type_ = frame.get("type")
     payload = _map(frame.get("payload"))
     if type_ in ("ack", "error", "presence", "gitea_result"):
         return str(type_)
+    if type_ in EVENT_TYPES:
+        return "event"
     if type_ == "message":
         if frame.get("sender") == SERVER_SENDER and "history" in payload:
             return EXPECTS_HISTORY
@@ -241,7 +467,10 @@ class Requests:
             return False
         if not entry.future.done():
             payload = _map(frame.get("payload"))
-            entry.future.set_result(Reply(ack=payload, reply=entry.reply))
+            if payload.get("status") == "error":  # read, not carried out (its error had no ref)
+                entry.future.set_exception(error_from_payload(payload))
+            else:
+                entry.future.set_result(Reply(ack=payload, reply=entry.reply))
         return True
 
     def on_error(self, frame: dict[str, Any]) -> bool:
@@ -272,12 +501,15 @@ class Requests:
                 entry.future.set_exception(exc)
 
 
+NOT_FOUND_CODES = ("UNKNOWN_CHANNEL", "NO_SUCH_CHANNEL", "UNKNOWN_MESSAGE")
+
+
 def error_from_payload(payload: dict[str, Any]) -> ServerError:
     from scitex_orochi.client.errors import NotFound
 
     code = str(payload.get("code") or "ERROR")
     detail = str(payload.get("detail") or payload.get("message") or "")
-    if "NOT_FOUND" in code or code in ("UNKNOWN_CHANNEL", "NO_SUCH_CHANNEL"):
+    if "NOT_FOUND" in code.upper() or code.upper() in NOT_FOUND_CODES:
         return NotFound(code, detail)
     return ServerError(code, detail)
 
@@ -313,6 +545,9 @@ class Cursors:
         self.last: dict[str, int] = {}
         self._filling: dict[str, list[Message]] = {}
         self._gaps: list[str] = []
+        # Events yielded live beyond the cursor (out of order, or during a fill): a fill
+        # that returns them again skips them.
+        self._ahead: dict[str, set[int]] = {}
 
     def track(self, channel: str) -> None:
         self.tracked.add(channel)
@@ -348,7 +583,38 @@ class Cursors:
             self._gaps.append(channel)
             return []
         self.last[channel] = msg.seq
+        self._prune(channel)
         return [msg]
+
+    def accept_event(self, event: Event) -> bool:
+        """A live event: False if it was seen already. It never waits for a fill (events
+        do not hold messages back); the next seq advances the cursor like a message."""
+        if event.seq is None:
+            return True
+        channel, seq = event.channel, event.seq
+        last = self.last.get(channel)
+        ahead = self._ahead.setdefault(channel, set())
+        if (last is not None and seq <= last) or seq in ahead:
+            return False
+        if channel not in self._filling and (last is None or seq == last + 1):
+            self.last[channel] = seq
+            self._prune(channel)
+        else:
+            ahead.add(seq)
+        return True
+
+    def _prune(self, channel: str) -> None:
+        """Forget events the cursor passed; step over those right after it."""
+        ahead = self._ahead.get(channel)
+        if not ahead or channel in self._filling:
+            return
+        last = self.last.get(channel)
+        if last is None:
+            return
+        while last + 1 in ahead:
+            last += 1
+        self.last[channel] = last
+        ahead.difference_update({s for s in ahead if s <= last})
 
     def take_gaps(self) -> list[str]:
         gaps, self._gaps = self._gaps, []
@@ -365,19 +631,24 @@ class Cursors:
     def is_filling(self, channel: str) -> bool:
         return channel in self._filling
 
-    def fill(self, channel: str, rows: Iterable[Message]) -> list[Message]:
+    def fill(self, channel: str, rows: Iterable[Message | Event]) -> list[Message | Event]:
         """Rows from history (any order): the ones this agent should see, oldest first."""
-        out: list[Message] = []
-        for msg in sorted((m for m in rows if m.seq is not None), key=lambda m: m.seq or 0):
-            assert msg.seq is not None
-            if msg.seq <= self.last.get(channel, -1):
+        out: list[Message | Event] = []
+        ahead = self._ahead.get(channel, set())
+        for item in sorted((m for m in rows if m.seq is not None), key=lambda m: m.seq or 0):
+            assert item.seq is not None
+            if item.seq <= self.last.get(channel, -1):
                 continue
-            self.last[channel] = msg.seq
-            if self._wants(channel, msg):
-                out.append(msg)
+            self.last[channel] = item.seq
+            if isinstance(item, Event):
+                if item.seq not in ahead:
+                    out.append(item)
+            elif self._wants(channel, item):
+                out.append(item)
+        self._prune(channel)
         return out
 
-    def end_fill(self, channel: str) -> list[Message]:
+    def end_fill(self, channel: str) -> list[Message | Event]:
         """Release the live messages held during the fill, without duplicates."""
         held = self._filling.pop(channel, [])
         return self.fill(channel, held)

@@ -16,7 +16,7 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from scitex_orochi.client.agent import OrochiClient
-from scitex_orochi.client.core import Message, Sent
+from scitex_orochi.client.core import Changed, Event, Message, MessageLike, Sent, Thread
 
 T = TypeVar("T")
 
@@ -75,6 +75,32 @@ class SyncOrochiClient:
     ) -> Sent:
         return self._call(self._client.send(channel, content, metadata, attachments, **kw))
 
+    def reply(
+        self, message: MessageLike, content: str, channel: str | None = None, **kw: Any
+    ) -> Sent:
+        return self._call(self._client.reply(message, content, channel, **kw))
+
+    def react(self, message: MessageLike, emoji: str, remove: bool = False, **kw: Any) -> Changed:
+        return self._call(self._client.react(message, emoji, remove, **kw))
+
+    def edit(self, message: MessageLike, content: str, **kw: Any) -> Changed:
+        return self._call(self._client.edit(message, content, **kw))
+
+    def delete(self, message: MessageLike, **kw: Any) -> Changed:
+        return self._call(self._client.delete(message, **kw))
+
+    def dm_channel(self, other: str) -> str:
+        return self._client.dm_channel(other)
+
+    def dm(self, agent_or_key: str, content: str, **kw: Any) -> Sent:
+        return self._call(self._client.dm(agent_or_key, content, **kw))
+
+    def search(self, words: str, channel: str | None = None, **kw: Any) -> list[Message]:
+        return self._call(self._client.search(words, channel, **kw))
+
+    def thread(self, message: MessageLike, limit: int | None = None, **kw: Any) -> Thread:
+        return self._call(self._client.thread(message, limit, **kw))
+
     def update_status(
         self, status: str = "idle", current_task: str | None = None, **extra: Any
     ) -> None:
@@ -108,3 +134,11 @@ class SyncOrochiClient:
     def listen(self) -> Iterator[Message]:
         while (msg := self.recv()) is not None:
             yield msg
+
+    def recv_event(self, timeout: float | None = None) -> Event | None:
+        """The next change event (the client made with `events=True`); None once closed."""
+        return self._call(self._client.recv_event(timeout))
+
+    def listen_events(self) -> Iterator[Event]:
+        while (event := self.recv_event()) is not None:
+            yield event

@@ -300,3 +300,12 @@ def test_show_status_aligns_its_columns(hub):
         )
     }
     assert len(starts) == 1, lines
+
+
+def test_send_reply_to_as_a_subprocess(hub):
+    root = json.loads(cli(hub, "send", "#cli", "root", "--name", "cli-a", "--json").stdout)
+    reply = cli(hub, "send", "#cli", "answer", "--name", "cli-b", "--reply-to", root["id"])
+    assert reply.returncode == 0, reply.stderr
+    assert f"a reply to {root['id']}" in reply.stdout
+    history = json.loads(cli(hub, "show-history", "#cli", "--json").stdout)
+    assert history[-1]["metadata"]["reply_to"] == root["id"]

@@ -121,3 +121,14 @@ async def test_status_heartbeat_and_subscriptions(hub):
         await b.send("#other", "ping @a")  # a mention reaches a off-channel
         msg = await a.recv(WAIT_S)
         assert (msg.channel, msg.mentions) == ("#other", ["a"])
+
+
+async def test_a_reply_names_its_root_and_an_events_client_registers(hub):
+    async with agent(hub, "asker") as a, agent(hub, "answerer", events=True) as b:
+        root = await a.send("#r", "which build?")
+        assert (await b.recv(WAIT_S)).content == "which build?"
+        reply = await b.reply(root, "build 42")
+        got = await a.recv(WAIT_S)
+        assert (got.content, got.reply_to, got.seq) == ("build 42", root.id, reply.seq)
+        stored = await a.query_history("#r", limit=1)
+        assert stored[0].metadata["reply_to"] == root.id

@@ -11,7 +11,8 @@ from scitex_orochi import OrochiClient
 from scitex_orochi.client.mcp_server import create_server
 
 from support.client import WAIT_S
-from support.mcp import call, factory
+from support.mcp import call, channel_watcher, factory
+from support.util import eventually
 
 fastmcp = pytest.importorskip("fastmcp", reason="the [mcp] extra is not installed")
 
@@ -28,3 +29,40 @@ async def test_mcp_against_the_real_hub(hub):
             got = await asyncio.wait_for(waiting, WAIT_S)
         assert [m["content"] for m in got["messages"]] == ["reply @mcp-agent"]
         assert got["messages"][0]["seq"] == 2
+
+
+async def test_channel_notifications_for_messages_from_the_real_hub(hub):
+    watch, pushed = channel_watcher()
+    server = create_server(factory(hub.port, hub.default_token))
+    async with (
+        fastmcp.Client(server, extensions=[watch]) as c,
+        OrochiClient("poster", port=hub.port, token=hub.default_token, channels=["#g"]) as poster,
+    ):
+
+        async def online() -> bool:
+            return "mcp-agent" in await poster.who()
+
+        await eventually(online, WAIT_S, "the MCP server to connect by itself")
+        await call(c, "send", channel="#g", content="my own")  # never raised to me
+        sent = await poster.send("#g", "build 42 passed")
+        got = await asyncio.wait_for(pushed.get(), WAIT_S)
+        assert got.content == "build 42 passed"
+        assert (got.meta["channel"], got.meta["sender"], got.meta["id"]) == (
+            "#g",
+            "poster",
+            sent.id,
+        )
+        assert got.meta["seq"] == str(sent.seq) and got.meta["ts"]
+        await poster.send("#elsewhere", "over here @mcp-agent")  # a mention outside its channels
+        got = await asyncio.wait_for(pushed.get(), WAIT_S)
+        assert (got.meta["channel"], got.meta["mentions"]) == ("#elsewhere", "mcp-agent")
+        replied = await call(c, "reply", message=sent.id, content="thanks")
+        assert replied["channel"] == "#g" and replied["reply_to"] == sent.id
+        row = (await poster.query_history("#g", limit=1))[0]
+        assert row.content == "thanks" and row.metadata["reply_to"] == sent.id
+        waited = await call(c, "wait_for_message", timeout=WAIT_S)
+        assert [m["content"] for m in waited["messages"]] == [
+            "build 42 passed",
+            "over here @mcp-agent",
+        ]
+        assert all(m["notified"] for m in waited["messages"])

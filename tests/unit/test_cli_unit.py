@@ -37,6 +37,12 @@ COMMANDS = [
     "list-members",
     "show-status",
     "show-history",
+    "react",
+    "edit-message",
+    "delete-message",
+    "send-dm",
+    "search",
+    "show-thread",
     "doctor",
     "create-workspace",
     "list-workspaces",
@@ -107,6 +113,12 @@ def test_every_command_help_has_examples_and_exit_codes(command):
     "args",
     [
         ["send", "general", "hi", "--dry-run"],
+        ["send", "general", "hi", "--reply-to", "12", "--dry-run"],
+        ["react", "12", "👍", "--dry-run"],
+        ["react", "msg-id", "👍", "--remove", "--dry-run"],
+        ["edit-message", "12", "new text", "--dry-run"],
+        ["delete-message", "12", "--dry-run"],
+        ["send-dm", "bob", "hi", "--name", "amy", "--dry-run"],
         ["join", "#alerts", "--dry-run"],
         ["create-workspace", "lab", "--channels", "#a,b", "--dry-run"],
         ["delete-workspace", "ws_1", "--dry-run"],
@@ -129,3 +141,51 @@ def test_dry_run_human_output_normalises_the_channel():
 def test_bad_metadata_is_a_usage_error():
     result = run("send", "#g", "x", "--metadata", "[1]", "--dry-run")
     assert result.exit_code == 2 and "JSON object" in result.output
+
+
+# ---- conversations ------------------------------------------------------------------
+def test_dry_runs_show_the_frames_of_conversation_commands():
+    def dry(*args):
+        result = run("--port", "1", *args, "--dry-run", "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    reply = dry("send", "#g", "on it", "--reply-to", "42", "--metadata", '{"k": 1}')
+    assert reply["metadata"] == {"k": 1, "reply_to": 42}
+    assert dry("send", "#g", "x", "--reply-to", "abc")["metadata"] == {"reply_to": "abc"}
+    react = dry("react", "42", "👍", "--remove")
+    assert (react["message"], react["emoji"], react["action"]) == (42, "👍", "remove")
+    assert dry("react", "id-1", ":eyes:")["action"] == "add"
+    assert dry("edit-message", "7", "new")["content"] == "new"
+    assert dry("delete-message", "id-9")["message"] == "id-9"
+    dm = dry("send-dm", "bob", "psst", "--name", "zed")
+    assert dm["channel"] == "dm:agent:bob|agent:zed" and dm["content"] == "psst"
+    assert dry("send-dm", "human:ann", "hi", "--name", "zed")["channel"] == "dm:agent:zed|human:ann"
+    human = run("send-dm", "bob", "x", "--name", "zed", "--dry-run").output
+    assert "[dry-run] would send a direct message" in human and "dm:agent:bob|agent:zed" in human
+
+
+def test_stdin_content_for_edit_and_dm():
+    result = run("edit-message", "7", "-", "--dry-run", "--json", input="from stdin")
+    assert json.loads(result.output)["content"] == "from stdin"
+    result = run("send-dm", "bob", "-", "--name", "a", "--dry-run", "--json", input="dm text")
+    assert json.loads(result.output)["content"] == "dm text"
+
+
+@pytest.mark.parametrize(
+    "args, blamed",
+    [
+        (["react", "12", "two words"], "EMOJI"),
+        (["react", "12", ""], "EMOJI"),
+        (["react", "0", "👍"], "MSG"),
+        (["edit-message", " ", "x"], "MSG"),
+        (["send", "#g", "x", "--reply-to", ""], "--reply-to"),
+        (["send-dm", "amy", "x", "--name", "amy"], "AGENT"),
+        (["send-dm", "has space", "x", "--name", "amy"], "AGENT"),
+        (["search", "  "], "QUERY"),
+    ],
+)
+def test_bad_conversation_arguments_are_usage_errors(args, blamed):
+    result = run("--port", "1", *args, "--dry-run" if args[0] != "search" else "--json")
+    assert result.exit_code == 2, result.output
+    assert blamed in result.output
