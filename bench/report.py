@@ -53,6 +53,29 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("returned", "rows returned", True),
         ("fill_s", "bulk fill (s)", False),
     ],
+    "search": [
+        ("rows", "messages in the store", True),
+        ("queries", "searches timed (deadline-bound)", True),
+        ("p50_ms", "Store.search p50 (ms)", False),
+        ("p99_ms", "Store.search p99 (ms)", False),
+        ("max_ms", "Store.search max (ms)", False),
+        ("common1_p99_ms", "p99, one common word (ms)", False),
+        ("rare1_p99_ms", "p99, one rare word (ms)", False),
+        ("common2_p99_ms", "p99, two common words (ms)", False),
+        ("mixed2_p99_ms", "p99, a common and a rare word (ms)", False),
+        ("common3_p99_ms", "p99, three common words (ms)", False),
+        ("mixed3_p99_ms", "p99, two common and a rare word (ms)", False),
+        ("mean_returned", "rows returned per search (mean)", True),
+        ("top_p50_ms", "p50, one stop-word-like word: the, be, to... (ms)", False),
+        ("top_p99_ms", "p99, one stop-word-like word (ms)", False),
+        ("build_s", "build: bulk fill (s; – = the cached SQLite file)", False),
+        ("index_s", "build: migration 5 indexing the rows (s)", False),
+        ("db_mib", "database file (MiB)", False),
+        ("insert_rows", "ingest rows, without and with the index", True),
+        ("insert_plain_rows_per_s", "Store.insert_params rows/s, no index", True),
+        ("insert_fts_rows_per_s", "Store.insert_params rows/s, with the index", True),
+        ("insert_cost_ratio", "ingest time with / without the index", False),
+    ],
     "noisy": [
         ("quiet_p99_ms", "quiet workspace p99, alone (ms)", False),
         ("loaded_p99_ms", "quiet workspace p99, neighbour flooding (ms)", False),
@@ -75,6 +98,10 @@ TITLES = {
     "(≤ {ingest_window} unacked), persister commit rate",
     "history": "History: last 50 of a channel with {history_rows:,} stored messages "
     "({history_queries} queries)",
+    "search": "Search: Store.search over {search_rows:,} messages (PostgreSQL "
+    "{search_pg_rows:,}), {search_queries} searches of 1-3 common and rare words (a third "
+    "with a channel filter, a tenth with a sender, a fifth newest first); ingest of "
+    "{search_insert_rows:,} rows without and with the index",
     "noisy": "Noisy neighbour: the latency workload in one workspace, alone, then while 2 "
     "agents of another workspace flood (≤ 500 unacked each, after 1 s of flood)",
 }
@@ -101,6 +128,7 @@ GOALS = [
         "persister ≥ 20,000 messages/s into SQLite",
     ),
     ("history", "ours", "ws_p99_ms", "<=", 10.0, "history p99 ≤ 10 ms at 1M rows"),
+    ("search", "ours/sqlite", "p99_ms", "<=", 50.0, "search p99 ≤ 50 ms at 1M rows (SQLite)"),
     (
         "noisy",
         "ours",

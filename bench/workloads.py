@@ -43,6 +43,10 @@ class Params:
     ingest_window: int = 20_000
     history_rows: int = 1_000_000
     history_queries: int = 200
+    search_rows: int = 1_000_000
+    search_pg_rows: int = 1_000_000
+    search_queries: int = 300
+    search_insert_rows: int = 200_000
     deadline_s: float = 120.0
 
 
@@ -61,6 +65,10 @@ QUICK = Params(
     ingest_window=2000,
     history_rows=20_000,
     history_queries=50,
+    search_rows=20_000,
+    search_pg_rows=20_000,
+    search_queries=60,
+    search_insert_rows=10_000,
     deadline_s=60.0,
 )
 
