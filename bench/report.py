@@ -64,6 +64,29 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("event_p99_ms", "react to delivery p99 (ms)", False),
         ("elapsed_s", "duration (s)", False),
     ],
+    "search": [
+        ("rows", "messages in the store", True),
+        ("queries", "searches timed (deadline-bound)", True),
+        ("p50_ms", "Store.search p50 (ms)", False),
+        ("p99_ms", "Store.search p99 (ms)", False),
+        ("max_ms", "Store.search max (ms)", False),
+        ("common1_p99_ms", "p99, one common word (ms)", False),
+        ("rare1_p99_ms", "p99, one rare word (ms)", False),
+        ("common2_p99_ms", "p99, two common words (ms)", False),
+        ("mixed2_p99_ms", "p99, a common and a rare word (ms)", False),
+        ("common3_p99_ms", "p99, three common words (ms)", False),
+        ("mixed3_p99_ms", "p99, two common and a rare word (ms)", False),
+        ("mean_returned", "rows returned per search (mean)", True),
+        ("top_p50_ms", "p50, one stop-word-like word: the, be, to... (ms)", False),
+        ("top_p99_ms", "p99, one stop-word-like word (ms)", False),
+        ("build_s", "build: bulk fill (s; – = the cached SQLite file)", False),
+        ("index_s", "build: migration 5 indexing the rows (s)", False),
+        ("db_mib", "database file (MiB)", False),
+        ("insert_rows", "ingest rows, without and with the index", True),
+        ("insert_plain_rows_per_s", "Store.insert_params rows/s, no index", True),
+        ("insert_fts_rows_per_s", "Store.insert_params rows/s, with the index", True),
+        ("insert_cost_ratio", "ingest time with / without the index", False),
+    ],
     "noisy": [
         ("quiet_p99_ms", "quiet workspace p99, alone (ms)", False),
         ("loaded_p99_ms", "quiet workspace p99, neighbour flooding (ms)", False),
@@ -88,6 +111,10 @@ TITLES = {
     "a quarter with reactions, a ninth edited, a tenth thread replies ({history_queries} queries)",
     "storm": "Reaction storm: {storm_agents} agents (events capability) react to one message "
     "at once, {storm_rounds} rounds; each must see every other reaction, in seq order",
+    "search": "Search: Store.search over {search_rows:,} messages (PostgreSQL "
+    "{search_pg_rows:,}), {search_queries} searches of 1-3 common and rare words (a third "
+    "with a channel filter, a tenth with a sender, a fifth newest first); ingest of "
+    "{search_insert_rows:,} rows without and with the index",
     "noisy": "Noisy neighbour: the latency workload in one workspace, alone, then while 2 "
     "agents of another workspace flood (≤ 500 unacked each, after 1 s of flood)",
 }
@@ -116,6 +143,7 @@ GOALS = [
     ("history", "ours", "ws_p99_ms", "<=", 10.0, "history p99 ≤ 10 ms at 1M rows"),
     ("storm", "ours", "lost", "<=", 0.0, "reaction storm: no reaction_update lost"),
     ("storm", "ours", "out_of_order", "<=", 0.0, "reaction storm: every agent in seq order"),
+    ("search", "ours/sqlite", "p99_ms", "<=", 50.0, "search p99 ≤ 50 ms at 1M rows (SQLite)"),
     (
         "noisy",
         "ours",

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import TARGETS, WORKLOADS
 from .targets import OursTarget, PublishedTarget, Target, TargetError, make_target
 from .workloads import (
@@ -152,7 +154,7 @@ def _pg_cluster(log: Log):
 
 def _cells(workload: str, targets: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """(cell name, target name, target kwargs) for one workload."""
-    if workload == "ingest":
+    if workload in ("ingest", "search"):
         if "ours" not in targets:
             return []
         return [("ours/sqlite", "ours", {}), ("ours/postgresql", "ours", {"db": "postgresql"})]
@@ -167,6 +169,8 @@ def run_cell(
     log: Log,
     profile_dir: Path | None,
 ) -> dict[str, Any]:
+    if workload == "search":
+        return search_cell(kwargs, params, log)
     cluster = None
     target_kwargs: dict[str, Any] = {}
     if kwargs.get("db") == "postgresql":
@@ -196,6 +200,25 @@ def run_cell(
             target.stop()
             target.cleanup()
     except (TargetError, OSError, RuntimeError, ConnectionError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+
+
+def search_cell(kwargs: dict[str, Any], params: Params, log: Log) -> dict[str, Any]:
+    """`Store.search` measured on the store itself: no hub runs (`bench.search`)."""
+    from . import search
+
+    cluster = None
+    try:
+        if kwargs.get("db") != "postgresql":
+            return search.sqlite_cell(params, log)
+        cluster = _pg_cluster(log)
+        if cluster is None:
+            return {"skipped": "PostgreSQL binaries not available"}
+        return search.postgresql_cell(cluster, params, log)
+    except (OSError, RuntimeError, SQLAlchemyError) as exc:
         return {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
     finally:
         if cluster is not None:

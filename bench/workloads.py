@@ -45,6 +45,10 @@ class Params:
     history_queries: int = 200
     storm_agents: int = 50
     storm_rounds: int = 5
+    search_rows: int = 1_000_000
+    search_pg_rows: int = 1_000_000
+    search_queries: int = 300
+    search_insert_rows: int = 200_000
     deadline_s: float = 120.0
 
 
@@ -65,6 +69,10 @@ QUICK = Params(
     history_queries=50,
     storm_agents=10,
     storm_rounds=2,
+    search_rows=20_000,
+    search_pg_rows=20_000,
+    search_queries=60,
+    search_insert_rows=10_000,
     deadline_s=60.0,
 )
 

@@ -11,7 +11,7 @@ import click
 
 from scitex_orochi.cli.group import main
 
-WORKLOADS = ("fleet", "latency", "connections", "ingest", "history")
+WORKLOADS = ("fleet", "latency", "connections", "ingest", "history", "search")
 TARGETS = ("ours", "published", "ceiling")
 
 

@@ -47,3 +47,18 @@ def test_quick_bench_produces_sane_numbers(tmp_path: Path) -> None:
     md = report.markdown(results)
     assert "### Fleet" in md and "ours/ceiling" in md and "### Targets" in md
     (tmp_path / "bench.md").write_text(md)
+
+
+def test_quick_search_bench_measures_both_databases() -> None:
+    lines: list[str] = []
+    results = runner.run(["search"], ["ours"], quick=True, log=lines.append)
+    cells = results["workloads"]["search"]
+    sqlite, pg = cells["ours/sqlite"], cells.get("ours/postgresql", {})
+    assert sqlite.get("queries") == QUICK.search_queries, (sqlite, lines)
+    assert 0 < sqlite["p50_ms"] <= sqlite["p99_ms"] and sqlite["top_p99_ms"] > 0
+    assert sqlite["mean_returned"] > 1 and sqlite["insert_cost_ratio"] > 0
+    if "skipped" not in pg:
+        assert pg.get("queries") == QUICK.search_queries, (pg, lines)
+        # The same seeded rows and searches: both databases find as many rows.
+        assert pg["mean_returned"] == pytest.approx(sqlite["mean_returned"], rel=0.1)
+    assert "### Search" in report.markdown(results)
