@@ -21,7 +21,7 @@ from typing import Any
 Log = Callable[[str], None]
 
 NS_PER_MS = 1_000_000
-GENERATOR_VERSION = 1  # bump when the texts change: the cached database is keyed by it
+GENERATOR_VERSION = 2  # bump when the texts change: the cached database is keyed by it
 SEED = 11
 VOCABULARY_SIZE = 40_000
 ZIPF_S = 1.05
@@ -117,6 +117,7 @@ def message_params(start: int, texts: list[str], rng: random.Random) -> list[tup
         workspace = OTHER_WORKSPACE if n % 10 == 9 else "default"
         out.append(
             (
+                n + 1,  # the hub number (pk), as the persister allocates it
                 f"s{n:08d}",
                 workspace,
                 channels[i],
