@@ -4,17 +4,20 @@ stats, resources and the dashboard config."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
 from scitex_orochi import __version__
-from scitex_orochi.hub.bus_bodies import AgentRecord
+from scitex_orochi.hub.bus_bodies import AgentRecord, GoneRecord
 from scitex_orochi.hub.config import Config
 
+from .acting import Viewer, resolve_viewer
 from .api_messages import channel_members
-from .auth import authenticate
+from .auth import Scope, authenticate
+from .errors import ApiError
 from .health import health_entry
 from .keys import BUS, CONFIG, OBSERVERS, PRESENCE
 
@@ -73,10 +76,41 @@ async def _online(request: web.Request, workspace: str | None) -> list[AgentReco
     return sorted(records, key=lambda r: (str(r.get("ws")), str(r.get("name"))))
 
 
+async def _viewer(request: web.Request, scope: Scope) -> Viewer:
+    """Who reads presence: a bad `?agent=` reads as nobody in particular (no DMs)."""
+    try:
+        return await resolve_viewer(request, scope)
+    except ApiError:
+        return Viewer(False)
+
+
+R = TypeVar("R", AgentRecord, GoneRecord)
+
+
+def _hide_dms(records: Sequence[R], viewer: Viewer) -> list[R]:
+    """Records whose channels list only the DMs the viewer may read: a DM's name says
+    who talks to whom."""
+    out = []
+    for record in records:
+        channels = record.get("channels") or []
+        if any(isinstance(c, str) and c.startswith("dm:") for c in channels):
+            kept = [c for c in channels if viewer.may_read(c)]
+            if len(kept) != len(channels):
+                record = record.copy()  # the replica's own stays whole
+                record["channels"] = kept
+        out.append(record)
+    return out
+
+
+async def _visible(request: web.Request, scope: Scope) -> list[AgentRecord]:
+    records = await _online(request, scope.workspace)
+    return _hide_dms(records, await _viewer(request, scope))
+
+
 async def agents(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    records = await _online(request, scope.workspace)
+    records = await _visible(request, scope)
     return web.json_response([agent_view(r, now, cfg) for r in records])
 
 
@@ -84,11 +118,13 @@ async def registry(request: web.Request) -> web.Response:
     """Online agents plus the recently disconnected ones (`online: false`)."""
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    online = [agent_view(r, now, cfg) for r in await _online(request, scope.workspace)]
+    online = [agent_view(r, now, cfg) for r in await _visible(request, scope)]
     names = {(a["workspace"], a["name"]) for a in online}
     gone = [
         agent_view(r, now, cfg, online=False)
-        for r in request.app[BUS].gone_records(scope.workspace, now)
+        for r in _hide_dms(
+            request.app[BUS].gone_records(scope.workspace, now), await _viewer(request, scope)
+        )
         if (r.get("ws"), r.get("name")) not in names
     ]
     return web.json_response(online + gone)
@@ -104,12 +140,14 @@ async def agents_health(request: web.Request) -> web.Response:
             stale_after_s=cfg.presence.online_within_s,
             dead_after_s=cfg.presence.reap_after_s,
         )
-        for r in await _online(request, scope.workspace)
+        for r in await _visible(request, scope)
     ]
     seen = {(e["workspace"], e["name"]) for e in entries}
     entries += [
         health_entry(r, now, online=False)
-        for r in request.app[BUS].gone_records(scope.workspace, now)
+        for r in _hide_dms(
+            request.app[BUS].gone_records(scope.workspace, now), await _viewer(request, scope)
+        )
         if (r.get("ws"), r.get("name")) not in seen
     ]
     counts: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
@@ -121,12 +159,12 @@ async def agents_health(request: web.Request) -> web.Response:
 async def channels(request: web.Request) -> web.Response:
     """`{"#ch": [members]}` of the agents online in the scope."""
     scope = await authenticate(request)
-    return web.json_response(channel_members(await _online(request, scope.workspace)))
+    return web.json_response(channel_members(await _visible(request, scope)))
 
 
 async def stats(request: web.Request) -> web.Response:
     scope = await authenticate(request)
-    records = await _online(request, scope.workspace)
+    records = await _visible(request, scope)
     members = channel_members(records)
     observers = [
         o
@@ -149,7 +187,7 @@ async def resources(request: web.Request) -> web.Response:
     """`{name: {resource keys..., machine, last_seen}}` from the agents' heartbeats."""
     scope = await authenticate(request)
     out: dict[str, dict[str, Any]] = {}
-    for record in await _online(request, scope.workspace):
+    for record in await _visible(request, scope):
         out[record["name"]] = {
             **(record.get("resources") or {}),
             "machine": record.get("machine") or "",

@@ -423,3 +423,30 @@ async def test_search_finds_words_and_hides_dms(http, bed, persister, gateway):
         assert status == 400, body
     finally:
         await alice.close()
+
+
+async def test_presence_lists_a_dm_only_to_its_participants_and_the_admin(
+    http, bed, persister, gateway
+):
+    """A DM's name says who talks to whom: agent lists, channel maps and stats show it
+    to the admin token and to a participant reading as itself, to no other reader."""
+    token = bed.default_token
+    alice = await RawAgent.connect(gateway.agent_url(token), "conv-alice", ["#general", DM])
+    try:
+
+        async def dm_seen(tok: str, **params) -> bool:
+            status, agents = await call(http, "GET", "/api/agents", tok, params=params)
+            assert status == 200, agents
+            (me,) = [a for a in agents if a["name"] == "conv-alice"]
+            _s, chans = await call(http, "GET", "/api/channels", tok, params=params)
+            _s, stats = await call(http, "GET", "/api/stats", tok, params=params)
+            seen = {DM in me["channels"], DM in chans, DM in stats["channels"]}
+            assert len(seen) == 1, (me, chans, stats)  # every view agrees
+            return seen.pop()
+
+        assert await eventually(lambda: dm_seen(bed.admin_token))
+        assert not await dm_seen(token)
+        assert await dm_seen(token, agent="conv-alice")
+        assert not await dm_seen(token, agent="someone-else")  # not online: nobody
+    finally:
+        await alice.close()
