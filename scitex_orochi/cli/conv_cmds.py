@@ -303,7 +303,7 @@ def search(
     """
     if not query.strip():
         raise click.BadParameter("give at least one word", param_hint="QUERY")
-    channel = normalize_channel(channel) if channel and not channel.startswith("dm:") else channel
+    channel = normalize_channel(channel) if channel else None
     found = _run_as(g, name, timeout, lambda c: c.search(query, channel, sender, limit))
     if as_json:
         emit_json([m.to_dict() for m in found])

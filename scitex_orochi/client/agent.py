@@ -302,12 +302,21 @@ class OrochiClient(HubConnection):
         rows = await self._query_rows(payload, timeout=timeout)
         return [Message.from_row(r) for r in rows if "event" not in r]
 
-    async def subscribe(self, channel: str) -> None:
-        if channel not in self.channels:
-            self.channels.append(channel)
-        self._cursors.track(channel)
-        await self._request("subscribe", {"channel": channel})
-        if self.resume:
+    async def subscribe(self, channel: str, mention_only: bool = False) -> None:
+        """Join `channel` (the hub keeps it for this agent name across connections). With
+        `mention_only`, only its messages that mention this agent (or @all) arrive."""
+        payload: dict[str, Any] = {"channel": channel}
+        if mention_only:
+            payload["mention_only"] = True
+            if channel in self.channels:  # a register would join it in full again
+                self.channels.remove(channel)
+            self._cursors.untrack(channel)  # only mentions arrive: holes are normal
+        else:
+            if channel not in self.channels:
+                self.channels.append(channel)
+            self._cursors.track(channel)
+        await self._request("subscribe", payload)
+        if self.resume and not mention_only:
             await self._learn_head(channel)
 
     async def unsubscribe(self, channel: str) -> None:

@@ -309,3 +309,33 @@ def test_send_reply_to_as_a_subprocess(hub):
     assert f"a reply to {root['id']}" in reply.stdout
     history = json.loads(cli(hub, "show-history", "#cli", "--json").stdout)
     assert history[-1]["metadata"]["reply_to"] == root["id"]
+
+
+def test_react_edit_delete_and_send_dm_as_subprocesses(hub):
+    root = json.loads(cli(hub, "send", "#conv", "typo", "--name", "cli-owner", "--json").stdout)
+    react = cli(hub, "react", root["id"], "👍", "--name", "cli-fan", "--json")
+    assert react.returncode == 0, react.stderr
+    reacted = json.loads(react.stdout)
+    assert (reacted["outcome"], reacted["seq"], reacted["emoji"]) == ("added", 2, "👍")
+    num = str(reacted["num"])
+    again = cli(hub, "react", num, "👍", "--name", "cli-fan")
+    assert again.returncode == 0 and "(existed)" in again.stdout
+    forbidden = cli(hub, "edit-message", num, "not mine", "--name", "cli-fan")
+    assert forbidden.returncode == 1 and "FORBIDDEN" in forbidden.stderr
+    edited = cli(hub, "edit-message", num, "fixed", "--name", "cli-owner")
+    assert edited.returncode == 0 and edited.stdout.startswith(f"edited message {num} (edited")
+    deleted = cli(hub, "delete-message", root["id"], "--name", "cli-owner", "--json")
+    assert json.loads(deleted.stdout)["outcome"] == "deleted"
+    late = cli(hub, "edit-message", num, "too late", "--name", "cli-owner")
+    assert late.returncode == 1 and "MESSAGE_DELETED" in late.stderr
+    unknown = cli(hub, "react", "no-such-id", "👍", "--name", "cli-fan")
+    assert unknown.returncode == 5 and "UNKNOWN_MESSAGE" in unknown.stderr
+    history = json.loads(cli(hub, "show-history", "#conv", "--json").stdout)
+    (tomb,) = [r for r in history if r["seq"] == 1]
+    assert tomb["deleted"] is True and tomb["content"] == ""
+
+    dm = cli(hub, "send-dm", "cli-bob", "psst", "--name", "cli-amy", "--json")
+    assert dm.returncode == 0, dm.stderr
+    assert json.loads(dm.stdout)["channel"] == "dm:agent:cli-amy|agent:cli-bob"
+    nosy = cli(hub, "send", "dm:agent:cli-amy|agent:cli-bob", "me too", "--name", "cli-eve")
+    assert nosy.returncode == 1 and "NOT_A_MEMBER" in nosy.stderr

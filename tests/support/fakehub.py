@@ -6,7 +6,8 @@ delivered messages, `after_seq` queries oldest first, AUTH_FAILED + 4001, 4000 o
 a second register of a name. Knobs let a test drop connections or hold acks.
 Conversations (docs/conversations.md), simply: `num` on acks and rows, react / edit /
 delete acked with `outcome` and an event `seq`, the events sent to members that
-registered `capabilities: ["events"]`, replies carrying `payload.thread`, `query`
+registered `capabilities: ["events"]`, replies carrying `payload.thread` (a reply to no
+known message is a plain message, as the hub stores it), `query`
 with `search` (every word, newest first) and errors with the contract's codes.
 
     async with FakeHub(token="t") as hub:
@@ -167,8 +168,8 @@ class FakeHub:
             if row is None:
                 reply_to = (payload.get("metadata") or {}).get("reply_to")
                 root = self._find(reply_to) if reply_to is not None else None
-                if reply_to is not None and (root is None or root["channel"] != payload["channel"]):
-                    return await self._refuse(ws, fid, "UNKNOWN_MESSAGE", f"no {reply_to!r} here")
+                if root is not None and root["channel"] != payload["channel"]:
+                    root = None  # a reply names a message of its own channel, else none
                 row = self._store(frame, name, root)
                 async with self.stored:
                     self.stored.notify_all()
