@@ -14,7 +14,9 @@ from aiohttp import web
 from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.store import HISTORY_MAX_LIMIT
 from scitex_orochi.protocol.channels import is_internal
+from scitex_orochi.protocol.conversations import is_dm
 
+from .acting import not_a_member, resolve_viewer
 from .auth import authenticate, require_admin
 from .bodies import read_json_object
 from .errors import bad_request, query_int
@@ -31,7 +33,9 @@ async def history(request: web.Request) -> web.Response:
     first after `after_seq` (how the dashboard resumes without gaps)."""
     scope = await authenticate(request)
     store, cfg = request.app[STORE], request.app[CONFIG]
-    channel = normalize_channel(request.match_info["channel"])
+    channel = request.match_info["channel"]
+    if not is_dm(channel):
+        channel = normalize_channel(channel)
     limit = query_int(
         request, "limit", HISTORY_DEFAULT_LIMIT, lo=1, hi=HISTORY_MAX_LIMIT, clamp=True
     )
@@ -40,6 +44,13 @@ async def history(request: web.Request) -> web.Response:
     since = request.query.get("since") or None
     if after_seq is not None and before_seq is not None:
         raise bad_request("give after_seq or before_seq, not both", "before_seq")
+    if is_dm(channel):
+        viewer = await resolve_viewer(request, scope)
+        if not viewer.may_read(channel):
+            raise not_a_member(
+                f"only the participants of {channel} may read it: name one with ?agent= "
+                "(an agent connected in this workspace, or the token's pinned name)"
+            )
     workspace = scope.one_workspace
     try:
         rows, more = await asyncio.to_thread(
@@ -66,15 +77,21 @@ def json_rows(encoded: list[str], more: bool) -> web.Response:
 
 
 async def recent_messages(request: web.Request) -> web.Response:
-    """`/api/messages?limit=`: the latest messages across channels, oldest first."""
+    """`/api/messages?limit=`: the latest messages across channels, oldest first; DMs
+    only those of the reader (`?agent=`, acting.py) or, for the admin token, all."""
     scope = await authenticate(request)
     limit = query_int(request, "limit", RECENT_DEFAULT_LIMIT, lo=1, hi=RECENT_MAX_LIMIT, clamp=True)
+    viewer = await resolve_viewer(request, scope)
+
+    def skip(channel: str) -> bool:
+        return is_internal(channel) or not viewer.may_read(channel)
+
     rows, more = await asyncio.to_thread(
         request.app[STORE].recent_page,
         scope.workspace,
         limit,
         request.app[CONFIG].ws.max_reply_bytes,
-        skip=is_internal,
+        skip=skip,
     )
     return json_rows(rows, more)
 
@@ -99,10 +116,11 @@ async def channel_summary(request: web.Request) -> web.Response:
     last = await asyncio.to_thread(store.channels, workspace)
     workspace_row = await asyncio.to_thread(store.get_workspace, workspace) or {}
     members = channel_members(request.app[PRESENCE].records(workspace))
+    viewer = await resolve_viewer(request, scope)
     names = {
         name
         for name in set(last) | set(members) | set(workspace_row.get("channels") or [])
-        if not is_internal(name)
+        if not is_internal(name) and viewer.may_read(name)
     }
     return web.json_response(
         {

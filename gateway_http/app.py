@@ -20,6 +20,7 @@ from scitex_orochi.hub.config import Config
 
 from . import (
     api_agents,
+    api_conversations,
     api_messages,
     api_workspaces,
     dashboard,
@@ -53,6 +54,7 @@ ROUTE_MODULES = (
     metrics,
     api_agents,
     api_messages,
+    api_conversations,
     api_workspaces,
     uploads,
     observers,

@@ -29,6 +29,7 @@ class Scope:
     token: str
     is_admin: bool
     workspace: str | None  # None: every workspace (admin without ?workspace=)
+    agent_name: str | None = None  # the name a pinned workspace token is pinned to
 
     @property
     def one_workspace(self) -> str:
@@ -71,7 +72,7 @@ async def scope_of_token(app: web.Application, token: str, wanted: str | None) -
         return None
     if auth.is_admin:
         return Scope(token, True, wanted or None)
-    return Scope(token, False, auth.workspace_id)
+    return Scope(token, False, auth.workspace_id, auth.agent_name)
 
 
 async def authenticate(request: web.Request) -> Scope:

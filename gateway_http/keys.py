@@ -51,8 +51,17 @@ class ObserverView(Protocol):
 
 
 class Poster(Protocol):
-    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float) -> AckItem:
-        """Publish one validated envelope; the persister's ack body once it is durable."""
+    async def post(
+        self,
+        workspace: str,
+        envelope: dict[str, Any],
+        timeout_s: float,
+        *,
+        sender_type: str = "human",
+        admin: bool = False,
+    ) -> AckItem:
+        """Publish one validated envelope (a message, or a react/edit/delete change); the
+        persister's ack body once it is durable. `admin`: asked with the admin token."""
         ...
 
 

@@ -4,13 +4,18 @@ The dashboard authenticates with `/ws?ticket=...` instead (a single-use ticket
 from `POST /api/ws-ticket`, gateway_http/tickets.py), so its token never goes
 into a URL.
 
-Observers receive every delivered message, `presence_change` and
-`status_update` of their token's scope (an admin token sees every workspace,
-or the one named with `?workspace=`). They are never listed in presence. An
-admin observer may send `{"type":"message","sender":NAME,"payload":{...}}`,
-which is posted like a REST message; the ack (with `seq`) follows once it is
-durable. A workspace-token observer only reads: its `message` frames get a
-FORBIDDEN error (and error ack) and nothing is stored.
+Observers receive every delivered message, change event (`reaction_update`,
+`message_edit`, `message_delete`), `presence_change` and `status_update` of
+their token's scope (an admin token sees every workspace, or the one named
+with `?workspace=`). DM messages and events go to admin observers, and to a
+workspace-token observer only when it reads as a participant: `?agent=<name>`,
+checked as REST writers are (gateway_http/acting.py), or its token's pinned
+name; a bad `agent` gets an error frame and the socket goes on without DMs.
+They are never listed in presence. An admin observer may send
+`{"type":"message","sender":NAME,"payload":{...}}`, which is posted like a REST
+message; the ack (with `seq`) follows once it is durable. A workspace-token
+observer only reads: its `message` frames get a FORBIDDEN error (and error ack)
+and nothing is stored.
 
 Fan-out never awaits a socket: each observer has a bounded queue drained by
 its own writer task, and one that overflows is closed with 4008.
@@ -30,7 +35,9 @@ from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.constants import CLOSE_REASONS
 from scitex_orochi.protocol.errors import ErrorCode
 
+from .acting import Viewer, resolve_viewer
 from .auth import Scope, request_token, scope_of_token
+from .errors import ApiError
 from .keys import BUS, CONFIG, ObserverHub
 from .posting import build_envelope, post_envelope
 from .tickets import TICKETS
@@ -46,6 +53,7 @@ class Observer:
         self.ws = ws
         self.scope = scope
         self.workspace = scope.workspace
+        self.viewer = Viewer(scope.is_admin)  # which DMs it may see (observer_ws sets it)
         self.hub = hub
         self.closing = False
         self.sent = 0
@@ -195,6 +203,10 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
         )
         return ws
     observer = Observer(ws, scope, hub)
+    try:  # `?agent=`: the name it reads DMs as (acting.py); without it, no DMs
+        observer.viewer = await resolve_viewer(request, scope)
+    except ApiError as exc:
+        await ws.send_str(codec.error(exc.code, exc.detail))
     await hub.add_observer(observer)
     observer.start()
     try:

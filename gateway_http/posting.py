@@ -84,15 +84,23 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def post_envelope(
-    poster: Poster, workspace: str, envelope: dict[str, Any], timeout_s: float
+    poster: Poster,
+    workspace: str,
+    envelope: dict[str, Any],
+    timeout_s: float,
+    *,
+    sender_type: str = "human",
+    admin: bool = False,
 ) -> dict[str, Any]:
-    """Post and wait for the durable ack: `{"status","id","seq","channel"}`.
+    """Post and wait for the durable ack: `{"status","id","seq","channel","num"}`.
 
     503 if the persister does not confirm in time (the message stays queued and
     is stored once the persister is back; re-posting the same `id` is safe).
     """
     try:
-        ack = await poster.post(workspace, envelope, timeout_s)
+        ack = await poster.post(
+            workspace, envelope, timeout_s, sender_type=sender_type, admin=admin
+        )
     except IngestTimeout:
         raise ApiError(
             ErrorCode.PERSIST_TIMEOUT,
@@ -108,11 +116,16 @@ async def post_envelope(
             str(err.get("detail") or "message refused"),
             envelope["id"],
         )
-    return {
+    result = {
         "status": "ok",
         "id": envelope["id"],
         "seq": ack.get("seq"),
-        "channel": ack.get("channel") or envelope["payload"]["channel"],
+        "channel": ack.get("channel") or envelope["payload"].get("channel"),
         "workspace": workspace,
         "duplicate": bool(ack.get("dup")),
     }
+    if ack.get("num") is not None:
+        result["num"] = ack["num"]
+    if ack.get("outcome"):
+        result["outcome"] = ack["outcome"]
+    return result

@@ -38,6 +38,7 @@ from scitex_orochi.hub.store import Store
 from scitex_orochi.hub.tokens import TokenCache
 from scitex_orochi.protocol import codec, topics
 from scitex_orochi.protocol.channels import is_internal
+from scitex_orochi.protocol.conversations import is_dm
 
 from .uploads import MediaStore
 
@@ -177,14 +178,26 @@ class HttpHub:
         return await self.peer.request(service, body, timeout_s)
 
     # ---- posting ---------------------------------------------------------
-    async def post(self, workspace: str, envelope: dict[str, Any], timeout_s: float) -> AckItem:
-        """Publish one validated envelope and wait until it is durable; the ack body.
+    async def post(
+        self,
+        workspace: str,
+        envelope: dict[str, Any],
+        timeout_s: float,
+        *,
+        sender_type: str = "human",
+        admin: bool = False,
+    ) -> AckItem:
+        """Publish one validated envelope (a message or a change) and wait until it is
+        durable; the ack body. `sender_type` "agent" when a workspace token acts as one
+        of its agents; `admin` when the admin token asked (it may edit anyone's).
 
         Raises `IngestTimeout` (the message stays queued for republish).
         """
         started = time.monotonic()
         try:
-            body = await self.ingest.post(workspace, envelope, "human", timeout_s=timeout_s)
+            body = await self.ingest.post(
+                workspace, envelope, sender_type, timeout_s=timeout_s, admin=admin
+            )
         except TimeoutError:
             self.counters.messages_timed_out += 1
             raise
@@ -265,7 +278,7 @@ class HttpHub:
             self.counters.seq_gaps += seq - last - 1
         self.last_seq[key] = seq
         self.counters.deliveries += 1
-        self.broadcast(body["ws"], body["frame"])
+        self.broadcast(body["ws"], body["frame"], body["channel"])
 
     def on_changes(self, changes: list[Change], event: str | None) -> None:
         now = time.time()
@@ -295,10 +308,14 @@ class HttpHub:
                 del self.gone[key]
         return [r for (owner, _), r in self.gone.items() if workspace is None or owner == workspace]
 
-    def broadcast(self, workspace: str, text: str) -> None:
-        """Queue one frame for every observer of `workspace`; never awaits a socket."""
+    def broadcast(self, workspace: str, text: str, channel: str | None = None) -> None:
+        """Queue one frame for every observer of `workspace` (of a DM `channel`: those
+        that may read it, observers.py); never awaits a socket."""
+        dm = is_dm(channel)
         for observer in list(self.observers):
             if observer.workspace is None or observer.workspace == workspace:
+                if dm and not observer.viewer.may_read(channel):
+                    continue
                 observer.enqueue(text)
 
 

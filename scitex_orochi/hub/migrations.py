@@ -119,6 +119,76 @@ def _v4_conversations(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+# ---- full-text search (migration 5) ----------------------------------------------------
+# A message is indexed while it is not deleted and its content is not empty; an edit
+# re-indexes it, a delete takes it out. Both dialects keep the index in the transaction
+# that writes the row, so the persister's hot path (plain multi-row INSERTs) is unchanged.
+FTS_TABLE = "messages_fts"
+FTS_TOKENIZER = "unicode61 remove_diacritics 2"
+# PostgreSQL: to_tsvector fails on a text whose lexemes pass 1 MB (a message the hub
+# would then refuse to store); the first PG_FTS_MAX_CHARS characters can never reach it.
+PG_FTS_MAX_CHARS = 100_000
+PG_FTS_CONFIG = "simple"
+
+
+def pg_fts_vector(column: str = "content") -> str:
+    """The indexed expression; a query must spell it the same to use the index."""
+    return f"to_tsvector('{PG_FTS_CONFIG}', left({column}, {PG_FTS_MAX_CHARS}))"
+
+
+PG_FTS_INDEX = "ix_messages_content_fts"
+
+_INDEXED_NEW = "NOT new.deleted AND new.content <> ''"
+_INDEXED_OLD = "NOT old.deleted AND old.content <> ''"
+# External content: FTS5 stores only the index and reads `content` back from messages.
+# Its 'delete' must be given the values that were indexed, and only for a row that was:
+# the triggers' conditions keep "indexed" = "not deleted and not empty" at every step.
+# (So never run FTS5's 'rebuild' on it: that would index the tombstones too.)
+SQLITE_FTS_DDL = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+    f"content, content='messages', content_rowid='pk', tokenize='{FTS_TOKENIZER}')",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_insert AFTER INSERT ON messages "
+    f"WHEN {_INDEXED_NEW} BEGIN "
+    f"INSERT INTO {FTS_TABLE} (rowid, content) VALUES (new.pk, new.content); END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_delete AFTER DELETE ON messages "
+    f"WHEN {_INDEXED_OLD} BEGIN "
+    f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, content) "
+    "VALUES ('delete', old.pk, old.content); END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_update AFTER UPDATE OF pk, content, deleted "
+    "ON messages WHEN old.pk IS NOT new.pk OR old.content IS NOT new.content "
+    "OR old.deleted IS NOT new.deleted BEGIN "
+    f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, content) "
+    f"SELECT 'delete', old.pk, old.content WHERE {_INDEXED_OLD}; "
+    f"INSERT INTO {FTS_TABLE} (rowid, content) "
+    f"SELECT new.pk, new.content WHERE {_INDEXED_NEW}; END",
+)
+
+
+def _v5_full_text_search(conn: Connection) -> None:
+    """Full-text search over messages.content: SQLite FTS5 kept by triggers, PostgreSQL a
+    GIN index on the expression the search queries; existing rows are indexed here."""
+    if conn.dialect.name == "postgresql":
+        # An expression index rather than a stored tsvector column: an insert computes
+        # the vector once either way, but the column would also store it in the row
+        # (and adding it rewrites the table). The search ranks a bounded candidate set,
+        # so recomputing the vector for ts_rank stays cheap.
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {PG_FTS_INDEX} ON messages "
+            f"USING gin ({pg_fts_vector()}) WHERE NOT deleted"
+        )
+        return
+    exists = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (FTS_TABLE,)
+    ).first()
+    for statement in SQLITE_FTS_DDL:
+        conn.exec_driver_sql(statement)
+    if exists is None:  # backfill once: the triggers keep it from now on
+        conn.exec_driver_sql(
+            f"INSERT INTO {FTS_TABLE} (rowid, content) SELECT pk, content FROM messages "
+            "WHERE NOT deleted AND content <> ''"
+        )
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -134,6 +204,7 @@ MIGRATIONS: list[Migration] = [
         "conversations: threads, channel events, reactions, edits, DMs, subscriptions",
         _v4_conversations,
     ),
+    (5, "full-text search over message content", _v5_full_text_search),
 ]
 
 

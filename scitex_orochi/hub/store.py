@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import os
+import re
 import secrets
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +47,14 @@ from scitex_orochi.hub.store_engine import (
     normalize_url,
     write_tx,
 )
-from scitex_orochi.hub.tables import channel_events, messages, workspace_tokens, workspaces
+from scitex_orochi.hub.tables import (
+    channel_events,
+    dm_participants,
+    messages,
+    reactions,
+    workspace_tokens,
+    workspaces,
+)
 from scitex_orochi.protocol.codec import page_rows
 
 __all__ = [
@@ -65,6 +75,17 @@ log = logging.getLogger("orochi.store")
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 1000
+SEARCH_DEFAULT_LIMIT = 50
+SEARCH_MAX_LIMIT = 200
+SEARCH_MAX_CHARS = 500
+SEARCH_ORDERS = ("rank", "newest")
+# Ranking looks at the newest SEARCH_WINDOW matches (after the filters): a query matching
+# more ranks those, and `before` reaches further back. It bounds a common word's cost.
+SEARCH_WINDOW = 2000
+# `pk + 0`: PostgreSQL must not walk the primary key for ORDER BY ... LIMIT, testing
+# each row against the query (its estimate of a full-text match is a fixed guess).
+_PG_NUM_UNINDEXED = "m.pk + 0"
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: FTS5's unicode61 token characters
 FIND_CHUNK = 500
 # 12 columns x 1000 rows stays under SQLite's 32,766 bound parameters per statement.
 SQLITE_INSERT_CHUNK = 1000
@@ -142,12 +163,15 @@ def parse_iso_epoch(value: str) -> float:
     return parsed.timestamp()
 
 
-def _clamp(limit: int) -> int:
+def _int_or(value: Any, default: int) -> int:
     try:
-        value = int(limit)
+        return int(value)
     except (TypeError, ValueError):
-        value = HISTORY_DEFAULT_LIMIT
-    return max(1, min(HISTORY_MAX_LIMIT, value))
+        return default
+
+
+def _clamp(limit: int) -> int:
+    return max(1, min(HISTORY_MAX_LIMIT, _int_or(limit, HISTORY_DEFAULT_LIMIT)))
 
 
 def row_columns() -> tuple[Any, ...]:
@@ -199,6 +223,83 @@ def _row_dict(row: Any) -> dict[str, Any]:
         "attachments": row.attachments if row.attachments is not None else [],
         "seq": row.seq,
     }
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a free-text search: its runs of letters and digits, each once
+    (case-insensitively); everything else separates them. ValueError for a query with
+    none, or longer than SEARCH_MAX_CHARS characters."""
+    if not isinstance(query, str):
+        raise ValueError("the search query must be a string")
+    if len(query) > SEARCH_MAX_CHARS:
+        raise ValueError(
+            f"the search query is {len(query)} characters long; at most {SEARCH_MAX_CHARS}"
+        )
+    words: dict[str, str] = {}
+    for word in _WORD.findall(query):
+        words.setdefault(word.casefold(), word)
+    if not words:
+        raise ValueError("the search query has no words (letters or digits) to look for")
+    return list(words.values())
+
+
+def fts5_query(words: list[str]) -> str:
+    """An FTS5 MATCH expression for rows holding every word: each word a quoted string
+    (FTS5 reads nothing inside one as syntax; its tokenizer folds it as it folded the
+    indexed text), joined by AND."""
+    return " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def search_epoch(value: str | float | int, name: str) -> float:
+    """`before`/`after` of a search: epoch seconds, or an ISO-8601 timestamp."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an ISO-8601 timestamp or epoch seconds")
+    epoch: float | None = None
+    if isinstance(value, int | float):
+        epoch = float(value)
+    elif isinstance(value, str):
+        try:
+            epoch = float(value)
+        except ValueError:
+            try:
+                epoch = parse_iso_epoch(value)
+            except ValueError:
+                pass
+    if epoch is not None and math.isfinite(epoch):
+        return epoch
+    raise ValueError(f"{name} must be an ISO-8601 timestamp or epoch seconds, not {value!r}")
+
+
+def _search_text(sql: str, params: dict[str, Any]) -> sa.TextClause:
+    text = sa.text(sql)
+    if "channels" in params:
+        text = text.bindparams(sa.bindparam("channels", expanding=True))
+    return text
+
+
+def _pg_window_floor(conn: sa.Connection, where: str, params: dict[str, Any]) -> int:
+    """The num of the SEARCH_WINDOW-th newest match (0 when fewer match), found walking
+    back from the newest rows in ranges sized by the matches seen so far. PostgreSQL ANDs
+    the GIN and primary-key bitmaps, so a common word's rows are read only near the top
+    rather than all of them to sort by num."""
+    top = conn.execute(sa.text("SELECT max(pk) FROM messages")).scalar()
+    need, high, span = SEARCH_WINDOW, int(top or 0), SEARCH_WINDOW * 8
+    seen = scanned = 0
+    step = _search_text(
+        f"SELECT m.pk FROM messages AS m WHERE {where} AND m.pk > :low AND m.pk <= :high "
+        f"ORDER BY {_PG_NUM_UNINDEXED} DESC LIMIT :need",
+        params,
+    )
+    while high > 0:
+        low = max(0, high - span)
+        nums = conn.execute(step, {**params, "low": low, "high": high, "need": need}).scalars()
+        found = list(nums)
+        if len(found) == need:
+            return int(found[-1])
+        need, seen, scanned, high = need - len(found), seen + len(found), scanned + high - low, low
+        # What is missing at the density seen so far, a quarter over (no match yet: all).
+        span = max(span * 2, int(need * scanned / max(seen, 1) * 1.25))
+    return 0
 
 
 def read_admin_token(path: Path) -> str | None:
@@ -522,6 +623,110 @@ class Store(WorkspaceAdmin):
                 for name in sorted(names)
             }
 
+    def search(
+        self,
+        workspace_id: str,
+        query: str,
+        *,
+        channels: Iterable[str] | None = None,
+        sender: str | None = None,
+        before: str | float | None = None,
+        after: str | float | None = None,
+        limit: int = SEARCH_DEFAULT_LIMIT,
+        order: str = "rank",
+    ) -> list[dict[str, Any]]:
+        """Messages of the workspace holding every word of `query` (free text: no search
+        syntax is read from it), not deleted; rows as in `history` plus `num` and `rank`
+        (higher is better: FTS5's bm25 negated, PostgreSQL's ts_rank).
+
+        `channels`: the channels the caller may read (None: all); `sender`: one sender;
+        `before`/`after`: ISO-8601 or epoch seconds, exclusive, on `ts`. `order="rank"`
+        is best first, ties newest first; `"newest"` by time only. ValueError for a query
+        without words or over SEARCH_MAX_CHARS characters, or a bad bound or order.
+        """
+        words = search_words(query)
+        if order not in SEARCH_ORDERS:
+            raise ValueError(f"order must be one of {', '.join(SEARCH_ORDERS)}, not {order!r}")
+        if isinstance(channels, str):
+            raise TypeError("channels is an iterable of channel names, not one string")
+        names = None if channels is None else list(dict.fromkeys(channels))
+        bounds = (
+            None if before is None else search_epoch(before, "before"),
+            None if after is None else search_epoch(after, "after"),
+        )
+        if names == []:
+            return []
+        where = ["m.workspace_id = :workspace", "NOT m.deleted"]
+        params: dict[str, Any] = {"workspace": workspace_id, "window": SEARCH_WINDOW}
+        if names is not None:
+            where.append("m.channel IN :channels")
+            params["channels"] = names
+        if sender is not None:
+            where.append("m.sender = :sender")
+            params["sender"] = sender
+        if bounds[0] is not None:
+            where.append("m.ts_epoch < :before")
+            params["before"] = bounds[0]
+        if bounds[1] is not None:
+            where.append("m.ts_epoch > :after")
+            params["after"] = bounds[1]
+        columns = ", ".join(f"m.{c.name}" for c in _ROW_COLUMNS)
+        # The window: the newest SEARCH_WINDOW matches (by num, the order of arrival) that
+        # pass the filters; ranked, then cut to `limit`. The index is walked newest first
+        # and stops there, so a word found in half the hub costs a bounded walk.
+        pg = self.dialect == "postgresql"
+        if pg:
+            # The query parsed as the text was (plainto_tsquery ANDs its words and reads
+            # no operators): e-mail addresses, hosts or 3.14 stay one lexeme on both sides.
+            params["words"] = query
+            tsquery = f"plainto_tsquery('{migrations.PG_FTS_CONFIG}', :words)"
+            where.insert(0, f"{migrations.pg_fts_vector('m.content')} @@ {tsquery}")
+            hits = (
+                f"SELECT {columns}, m.pk AS num, m.ts_epoch FROM messages AS m "
+                f"WHERE {' AND '.join(where)} AND m.pk >= :floor "
+                f"ORDER BY {_PG_NUM_UNINDEXED} DESC LIMIT :window"
+            )
+            # Normalization 1 divides by 1 + log(length), as bm25 weighs long texts down.
+            rank = f"ts_rank({migrations.pg_fts_vector('hits.content')}, {tsquery}, 1)"
+            best_first = "rank DESC"
+        else:
+            params["match"] = fts5_query(words)
+            fts = migrations.FTS_TABLE
+            # CROSS JOIN keeps the full-text index the outer loop (SQLite's planner would
+            # rather walk messages by pk and probe the index for each row).
+            hits = (
+                f"SELECT {columns}, m.pk AS num, m.ts_epoch, bm25({fts}) AS score "
+                f"FROM {fts} CROSS JOIN messages AS m ON m.pk = {fts}.rowid "
+                f"WHERE {fts} MATCH :match AND {' AND '.join(where)} "
+                f"ORDER BY {fts}.rowid DESC LIMIT :window"
+            )
+            rank = "-hits.score"
+            best_first = "hits.score"
+        newest = "hits.ts_epoch DESC, hits.num DESC"
+        shown = ", ".join(f"hits.{c.name}" for c in _ROW_COLUMNS)
+        sql = _search_text(
+            f"SELECT {shown}, hits.num, {rank} AS rank FROM ({hits}) AS hits "
+            f"ORDER BY {newest if order == 'newest' else best_first + ', ' + newest} "
+            "LIMIT :limit",
+            params,
+        ).columns(*_ROW_COLUMNS)
+        params["limit"] = max(1, min(SEARCH_MAX_LIMIT, _int_or(limit, SEARCH_DEFAULT_LIMIT)))
+        with self.engine.connect() as conn:
+            if pg:
+                # psycopg prepares a statement run five times, and a generic plan of
+                # it knows neither the words nor the ranges: it would walk the
+                # primary key, testing every row against the query.
+                conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                params["floor"] = _pg_window_floor(conn, " AND ".join(where), params)
+            rows = conn.execute(sql, params).all()
+        out = []
+        for row in rows:
+            item = _row_dict(row)
+            item["num"] = row.num
+            item["rank"] = float(row.rank)
+            out.append(item)
+        return out
+
     # -- persister side -------------------------------------------------------
     def max_seq(self, workspace_id: str, channel: str) -> int:
         """The channel's last seq: messages and channel events share one seq stream."""
@@ -672,3 +877,111 @@ class Store(WorkspaceAdmin):
     def write_tx(self) -> Any:
         """A write transaction on the store (the persister's conversation path)."""
         return write_tx(self._writable())
+
+    # -- conversations: the REST gateway's reads (docs/conversations.md) ------------------
+    def message_by_num(self, workspace_id: str, num: int) -> dict[str, Any] | None:
+        """The folded history row of hub number `num`, if it is in the workspace."""
+        m = messages
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id, m.c.pk == num)
+            ).all()
+            found = list(_folded(conn, rows))
+        return found[0] if found else None
+
+    def thread(
+        self, workspace_id: str, num: int, limit: int = HISTORY_MAX_LIMIT
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """A thread: its root (folded; None if `num` is not in the workspace) and its
+        replies (messages whose thread root is `num`), oldest first, at most `limit`."""
+        m = messages
+        with self.engine.connect() as conn:
+            roots = conn.execute(
+                sa.select(*_ROW_COLUMNS).where(m.c.workspace_id == workspace_id, m.c.pk == num)
+            ).all()
+            if not roots:
+                return None, []
+            replies = conn.execute(
+                sa.select(*_ROW_COLUMNS)
+                .where(m.c.workspace_id == workspace_id, m.c.thread_root == num)
+                .order_by(m.c.pk.asc())
+                .limit(_clamp(limit))
+            ).all()
+            root = list(_folded(conn, roots))[0]
+            return root, list(_folded(conn, replies))
+
+    def reactions_of(self, workspace_id: str, nums: list[int]) -> dict[int, dict[str, Any]]:
+        """The current reactions of the workspace's messages among `nums`: `{num: {"channel",
+        "reactions": {emoji: [reactor, ...]}}}` (first added first); a message without
+        reactions is listed with `{}`, a num not in the workspace is left out."""
+        m, r = messages.c, reactions.c
+        out: dict[int, dict[str, Any]] = {}
+        wanted = list(dict.fromkeys(nums))
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), FIND_CHUNK):
+                chunk = wanted[start : start + FIND_CHUNK]
+                query = sa.select(m.pk, m.channel).where(
+                    m.workspace_id == workspace_id, m.pk.in_(chunk)
+                )
+                for pk, channel in conn.execute(query):
+                    out[pk] = {"channel": channel, "reactions": {}}
+                found = [n for n in chunk if n in out]
+                if not found:
+                    continue
+                for num, emoji, reactor in conn.execute(
+                    sa.select(r.message_num, r.emoji, r.reactor)
+                    .where(r.workspace_id == workspace_id, r.message_num.in_(found))
+                    .order_by(r.message_num, r.created_at, r.reactor)
+                ):
+                    out[num]["reactions"].setdefault(emoji, []).append(reactor)
+        return out
+
+    def human_participants(self, workspace_id: str, names: list[str]) -> set[str]:
+        """Which of `names` take part in a DM of the workspace as a person (`human:<name>`)."""
+        d = dm_participants.c
+        keys = [f"human:{name}" for name in dict.fromkeys(names)]
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), FIND_CHUNK):
+                chunk = keys[start : start + FIND_CHUNK]
+                found.update(
+                    key.partition(":")[2]
+                    for key in conn.execute(
+                        sa.select(d.participant)
+                        .where(d.workspace_id == workspace_id, d.participant.in_(chunk))
+                        .distinct()
+                    ).scalars()
+                )
+        return found
+
+    def dms(
+        self, workspace_id: str, participant: str | None = None, limit: int = HISTORY_MAX_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The workspace's DM channels (those of `participant`, `agent:<name>`, when given),
+        by name: `[{name, participants, last_seq}]`, at most `limit`."""
+        d = dm_participants.c
+        query = sa.select(d.channel).where(d.workspace_id == workspace_id)
+        if participant is not None:
+            query = query.where(d.participant == participant)
+        query = query.distinct().order_by(d.channel).limit(_clamp(limit))
+        out = []
+        with self.engine.connect() as conn:
+            names = list(conn.execute(query).scalars())
+            for name in names:
+                members = sorted(
+                    conn.execute(
+                        sa.select(d.participant).where(
+                            d.workspace_id == workspace_id, d.channel == name
+                        )
+                    ).scalars()
+                )
+                top = 0
+                for table in (messages, channel_events):
+                    value = conn.execute(
+                        sa.select(sa.func.max(table.c.seq)).where(
+                            table.c.workspace_id == workspace_id, table.c.channel == name
+                        )
+                    ).scalar()
+                    top = max(top, int(value or 0))
+                out.append({"name": name, "participants": members, "last_seq": top})
+        return out

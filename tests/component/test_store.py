@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from scitex_orochi.hub import migrations, tables
+from scitex_orochi.hub import store as store_module
 from scitex_orochi.hub.config import Config, ConfigError
 from scitex_orochi.hub.store import (
     Conflict,
@@ -583,7 +584,7 @@ def test_a_version_3_database_gains_the_conversation_schema(db_url):
     before = {c["name"] for c in inspector.get_columns("messages")}
     if "deleted" in before:  # SQLite's v3 rebuild made the table of the current shape
         assert s.engine.dialect.name == "sqlite"
-    assert s.migrate() == 4
+    assert s.migrate() == len(migrations.MIGRATIONS)
     inspector = sa.inspect(s.engine)
     assert set(V4_MESSAGE_COLUMNS) <= {c["name"] for c in inspector.get_columns("messages")}
     for table in tables.CONVERSATION_TABLES:
@@ -594,4 +595,279 @@ def test_a_version_3_database_gains_the_conversation_schema(db_url):
     with s.engine.connect() as conn:
         deleted = conn.execute(sa.select(tables.messages.c.deleted)).scalars().all()
     assert deleted == [False, False]
+    s.close()
+
+
+# -- full-text search (migration 5) ------------------------------------------------------
+HISTORY_KEYS = set(_row(1)) - {"workspace_id", "ts_epoch"}
+
+
+def _msg(seq, content, **kw):
+    return {**_row(seq, **kw), "content": content}
+
+
+def _num(store: Store, msg_id: str, ws: str = "default") -> int:
+    m = tables.messages
+    with store.engine.connect() as conn:
+        return conn.execute(
+            sa.select(m.c.pk).where(m.c.workspace_id == ws, m.c.msg_id == msg_id)
+        ).scalar_one()
+
+
+def _update(store: Store, num: int, **values) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(tables.messages.update().where(tables.messages.c.pk == num).values(**values))
+
+
+def _found(store: Store, query: str, **kw) -> list[str]:
+    return [r["content"] for r in store.search("default", query, **kw)]
+
+
+def test_search_finds_every_word_scoped_to_the_workspace(store):
+    store.insert_messages(
+        [
+            _msg(1, "Deploy failed on node seven", sender="alice"),
+            _msg(2, "the deploy passed", sender="bob"),
+            _msg(3, "nothing to see here"),
+            _msg(1, "deploy failed in the ops channel", channel="#ops", sender="bob"),
+        ]
+    )
+    store.insert_messages([_msg(1, "deploy failed elsewhere", ws="ws2")])
+    hits = store.search("default", "deploy FAILED")
+    assert sorted(r["content"] for r in hits) == [
+        "Deploy failed on node seven",
+        "deploy failed in the ops channel",
+    ]
+    first = hits[0]
+    assert set(first) == HISTORY_KEYS | {"num", "rank"}
+    assert isinstance(first["rank"], float) and first["rank"] > 0
+    assert first["num"] == _num(store, first["msg_id"])
+    assert first["mentions"] in ([], ["bob"]) and isinstance(first["metadata"], dict)
+    history = {r["msg_id"]: r for r in store.history("default", first["channel"])}
+    assert {k: first[k] for k in HISTORY_KEYS} == history[first["msg_id"]]
+    # Another workspace's rows are never returned, whatever the words.
+    assert [r["content"] for r in store.search("ws2", "deploy")] == ["deploy failed elsewhere"]
+    assert store.search("nope", "deploy") == []
+    assert _found(store, "deploy missingword") == []
+    # Case and diacritics (SQLite folds both; PostgreSQL's 'simple' folds case only).
+    assert _found(store, "SEVEN") == ["Deploy failed on node seven"]
+
+
+def test_search_filters_channels_sender_and_time(store):
+    store.insert_messages(
+        [_msg(s, f"report number {s}", sender="alice" if s % 2 else "bob") for s in range(1, 7)]
+        + [_msg(1, "report from ops", channel="#ops"), _msg(1, "report in dm", channel="#dm")]
+    )
+    assert len(store.search("default", "report")) == 8
+    assert sorted(_found(store, "report", channels=["#ops", "#dm"])) == [
+        "report from ops",
+        "report in dm",
+    ]
+    assert _found(store, "report", channels=("#ops",)) == ["report from ops"]
+    assert _found(store, "report", channels=[]) == []  # may read nothing: finds nothing
+    assert _found(store, "report", channels=["#general"], sender="bob", order="newest") == [
+        "report number 6",
+        "report number 4",
+        "report number 2",
+    ]
+    # before/after are exclusive, on ts: ISO-8601 (any offset) or epoch seconds.
+    after, before = _row(2)["ts"], _row(5)["ts_epoch"]
+    between = ["report number 4", "report number 3"]  # the same rank: newest first
+    assert _found(store, "report", channels=["#general"], after=after, before=before) == between
+    assert (
+        _found(
+            store, "report", channels=["#general"], after=_row(2)["ts_epoch"], before=str(before)
+        )
+        == between
+    )
+    # seq 1 of each channel is the oldest instant: alice wrote all three.
+    assert sorted(_found(store, "report", sender="alice", before=after.replace("+00:00", "Z"))) == [
+        "report from ops",
+        "report in dm",
+        "report number 1",
+    ]
+    assert _found(store, "report", after=time.time() + 3600) == []
+    for bad in ({"before": "yesterday"}, {"after": True}, {"after": "nan"}, {"order": "best"}):
+        with pytest.raises(ValueError):
+            store.search("default", "report", **bad)
+    with pytest.raises(TypeError):
+        store.search("default", "report", channels="#general")
+
+
+def test_search_ranks_by_relevance_ties_newest_first(store):
+    store.insert_messages(
+        [
+            _msg(1, "deploy checklist reviewed"),
+            _msg(2, "deploy deploy deploy, deploy again"),
+            _msg(3, "deploy checklist reviewed"),  # the same words, newer: before seq 1
+            _msg(4, "unrelated text entirely"),
+            _msg(5, "the deploy of the service to production is late, see the checklist"),
+        ]
+    )
+    hits = store.search("default", "deploy")
+    assert hits[0]["content"] == "deploy deploy deploy, deploy again"
+    assert [r["seq"] for r in hits if r["content"] == "deploy checklist reviewed"] == [3, 1]
+    assert hits[-1]["seq"] == 5  # the longest text that says it once
+    ranks = [r["rank"] for r in hits]
+    assert ranks == sorted(ranks, reverse=True) and len(hits) == 4
+    newest = store.search("default", "deploy", order="newest")
+    assert [r["seq"] for r in newest] == [5, 3, 2, 1]
+    assert [r["seq"] for r in store.search("default", "deploy", limit=2)] == [2, 3]
+    # limit is clamped to 1..200.
+    assert len(store.search("default", "deploy", limit=0)) == 1
+    store.insert_messages([_msg(s, "bulk deploy row") for s in range(10, 260)])
+    assert len(store.search("default", "bulk", limit=10**6)) == 200
+    assert len(store.search("default", "bulk", limit="x")) == 50
+
+
+def test_search_ranks_the_newest_window_of_matches(store, monkeypatch):
+    """A query matching more than SEARCH_WINDOW rows (after the filters) ranks the newest
+    of them: the cost of a common word stays bounded. PostgreSQL finds the window's start
+    walking back in growing ranges of num."""
+    monkeypatch.setattr(store_module, "SEARCH_WINDOW", 3)
+    rows = [_msg(s, f"filler text {s}") for s in range(1, 301)]
+    for seq in (2, 40, 90, 150, 160, 250, 299):
+        rows[seq - 1] = _msg(seq, f"needle {seq}", channel="#general")
+    rows[1] = _msg(2, "needle needle needle")  # the best match, but old
+    rows[39] = _msg(40, "needle in a side channel", channel="#side")
+    store.insert_messages(rows)
+    assert [r["seq"] for r in store.search("default", "needle")] == [299, 250, 160]
+    assert [r["seq"] for r in store.search("default", "needle", order="newest")] == [299, 250, 160]
+    assert [r["seq"] for r in store.search("default", "needle", channels=["#side"])] == [40]
+    older = store.search("default", "needle", before=_row(150)["ts_epoch"])
+    assert [r["seq"] for r in older] == [2, 90, 40]  # the newest three before 150, ranked
+    monkeypatch.setattr(store_module, "SEARCH_WINDOW", 50)
+    assert [r["seq"] for r in store.search("default", "needle")][0] == 2
+    assert len(store.search("default", "needle")) == 7
+
+
+def test_search_follows_edits_and_deletes(store):
+    store.insert_messages([_msg(1, "the original wording"), _msg(2, "another original line")])
+    num = _num(store, _row(1)["msg_id"])
+    _update(store, num, content="entirely rewritten text", edited_at="2026-12-02T00:00:00+00:00")
+    assert _found(store, "wording") == []
+    assert _found(store, "original") == ["another original line"]
+    assert _found(store, "rewritten") == ["entirely rewritten text"]
+    _update(store, num, deleted=True, content="")  # the persister's tombstone
+    assert _found(store, "rewritten") == [] and _found(store, "entirely") == []
+    other = _num(store, _row(2)["msg_id"])
+    _update(store, other, deleted=True)  # a tombstone that kept its text is not found either
+    assert _found(store, "another") == []
+    _update(store, other, deleted=False)
+    assert _found(store, "another") == ["another original line"]
+    with store.engine.begin() as conn:
+        conn.execute(tables.messages.delete().where(tables.messages.c.pk == other))
+    assert _found(store, "another") == []
+    store.insert_messages([_msg(3, "the original wording, posted again")])
+    assert _found(store, "original wording") == ["the original wording, posted again"]
+
+
+def test_search_reads_no_syntax_from_the_query(store):
+    store.insert_messages(
+        [
+            _msg(1, 'He said "alpha or beta" near the end'),
+            _msg(2, "alpha beta gamma"),
+            _msg(3, "error: build-4f3a failed (see log)"),
+            _msg(4, "content: alpha and not beta"),
+        ]
+    )
+    # FTS5 would read these as syntax (and fail on several); here they are words.
+    assert _found(store, '"alpha" OR beta*') == ['He said "alpha or beta" near the end']
+    assert _found(store, "NEAR(alpha, beta") == ['He said "alpha or beta" near the end']
+    assert _found(store, "-gamma") == ["alpha beta gamma"]
+    assert _found(store, "content:alpha NOT") == ["content: alpha and not beta"]
+    assert _found(store, "build-4f3a (see") == ["error: build-4f3a failed (see log)"]
+    for query in (
+        '"unbalanced',
+        "NEAR(",
+        "alpha AND",
+        "OR",
+        "beta -",
+        "^alpha",
+        "(alpha",
+        'a"b"c',
+        "{content}: x",
+        "alpha + beta",
+        "col:*",
+        "x" * 10,
+    ):
+        store.search("default", query)  # no error
+    for query in ("", "   \n\t", "*", '- : "" ( ) ^ *', "x" * 501):
+        with pytest.raises(ValueError):
+            store.search("default", query)
+    assert len(store.search("default", "alpha " * 83)) == 3  # 498 characters: one word
+
+
+def test_search_indexes_a_huge_message(store):
+    """A text whose tsvector would pass PostgreSQL's 1 MB limit is still stored (and found
+    by its first words): the index reads the first PG_FTS_MAX_CHARS characters."""
+    words = [f"w{n:06x}" for n in range(150_000)]
+    store.insert_messages([_msg(1, "needle " + " ".join(words))])
+    assert len(_found(store, "needle")) == 1
+    assert len(_found(store, f"needle {words[1000]}")) == 1
+
+
+def test_migration_5_indexes_rows_written_before_it(db_url):
+    s = Store(db_url)
+    assert migrations.migrate(s.engine, migrations.MIGRATIONS[:4]) == 4
+    s.insert_messages(
+        [
+            _msg(1, "written before the index existed"),
+            _msg(2, "also before, later deleted"),
+            _msg(3, ""),
+            _msg(1, "before, in another workspace", ws="ws2"),
+        ]
+    )
+    _update(s, _num(s, _row(2)["msg_id"]), deleted=True)
+    assert s.migrate() == len(migrations.MIGRATIONS)
+    assert _found(s, "before") == ["written before the index existed"]
+    assert [r["content"] for r in s.search("ws2", "before")] == ["before, in another workspace"]
+    s.insert_messages([_msg(4, "written after the index existed")])
+    assert sorted(_found(s, "written index")) == [
+        "written after the index existed",
+        "written before the index existed",
+    ]
+    assert s.migrate() == len(migrations.MIGRATIONS)  # a no-op: nothing indexed twice
+    assert len(_found(s, "written index")) == 2
+    s.close()
+
+
+def _fts_documents(store: Store) -> dict[int, list[str]]:
+    """Every row FTS5 holds and its terms in order (fts5vocab over the index itself)."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms "
+            "USING fts5vocab(main, messages_fts, 'instance')"
+        )
+        rows = conn.exec_driver_sql(
+            "SELECT doc, term FROM temp.fts_terms ORDER BY doc, offset"
+        ).all()
+    out: dict[int, list[str]] = {}
+    for doc, term in rows:
+        out.setdefault(doc, []).append(term)
+    return out
+
+
+def test_sqlite_index_holds_exactly_the_live_rows(tmp_path):
+    """The triggers keep FTS5 (external content: it trusts what it is told to delete)
+    equal to "every row not deleted and not empty, by its current content"."""
+    s = Store(f"sqlite:///{tmp_path / 'fts.db'}")
+    s.migrate()
+    s.insert_messages(
+        [_msg(n, f"Row {n} Déjà-vu") for n in range(1, 6)] + [_msg(6, ""), _msg(7, "   ")]
+    )
+    nums = {n: _num(s, _row(n)["msg_id"]) for n in range(1, 8)}
+    _update(s, nums[1], content="edited once")
+    _update(s, nums[1], content="edited twice")
+    _update(s, nums[2], deleted=True, content="")
+    _update(s, nums[3], deleted=True)
+    _update(s, nums[6], content="no longer empty")
+    _update(s, nums[4], sender="someone else")  # not a column the index reads
+    with s.engine.begin() as conn:
+        conn.execute(tables.messages.delete().where(tables.messages.c.pk == nums[5]))
+    assert _fts_documents(s) == {
+        nums[1]: ["edited", "twice"],
+        nums[4]: ["row", "4", "deja", "vu"],
+        nums[6]: ["no", "longer", "empty"],
+    }
     s.close()

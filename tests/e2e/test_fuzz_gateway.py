@@ -236,6 +236,11 @@ REST_BODIES = [  # (method, path, a valid body to spoil)
     ("PATCH", "/api/workspaces/default", {"require_pinned": False}),
     ("PUT", "/api/workspaces/default/gitea", {"owners": ["lab"]}),
     ("POST", "/api/upload-base64", {"data": "aGk=", "filename": "a.txt"}),
+    ("POST", "/api/reactions/", {"message_id": 1, "emoji": "👍", "reactor": "ops"}),
+    ("DELETE", "/api/reactions", {"message_id": 1, "emoji": "👍", "reactor": "ops"}),
+    ("POST", "/api/threads/", {"parent_id": 1, "text": "x", "sender": "ops"}),
+    ("PATCH", "/api/messages/1/", {"text": "x", "sender": "ops"}),
+    ("POST", "/api/workspace/default/dms/", {"recipient": "agent:x", "sender": "ops"}),
 ]
 
 
@@ -360,6 +365,8 @@ def test_unencodable_values_anywhere_are_refused_and_nothing_breaks(fuzz_hub):
         "/api/history/fzr",
         "/api/messages?limit=500",
         "/api/stats",
+        "/api/reactions/?message_ids=1,2",
+        "/api/workspace/default/dms/",
         "/",
     ):
         status, text = call("GET", path)
