@@ -52,10 +52,12 @@ def test_send_reply_to_and_show_thread(fake):
         assert len(lines) == 3 and "cli: question" in lines[0]
         assert lines[1].startswith("  ↳ ") and lines[1].endswith("cli: answer")
         assert lines[2].endswith("cli: by id")
-        data = json.loads(run(*rest, root["id"], "--limit", "1", "--json").output)
+        data = json.loads(run(*rest, "1", "--limit", "1", "--name", "cli", "--json").output)
         assert data["root"]["content"] == "question"
         assert [r["content"] for r in data["replies"]] == ["answer"]
-        assert api.seen[-1] == f"/api/threads/{root['id']}/?limit=1"
+        assert api.seen[-1] == "/api/threads/1/?limit=1&agent=cli"
+        by_id = run(*rest, root["id"])
+        assert by_id.exit_code == 2 and "number" in by_id.output
         unknown = run(*rest, "424242")
         assert unknown.exit_code == 5 and "error:" in unknown.output
 

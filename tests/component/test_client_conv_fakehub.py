@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client.core import Backoff, Changed
+from scitex_orochi.client.core import Backoff, Changed, Sent
 from scitex_orochi.client.errors import NotFound, RequestTimeout, ServerError
 from scitex_orochi.client.sync import SyncOrochiClient
 
@@ -202,10 +202,15 @@ async def test_thread_reads_root_and_replies_over_rest():
                 "r0",
                 "r1",
             ]
+            assert api.seen == [f"/api/threads/{root.num}/", f"/api/threads/{root.num}/?limit=2"]
             with pytest.raises(NotFound):
-                await reader.thread("missing")
-            assert api.seen[0] == f"/api/threads/{root.id}/"
-            assert api.seen[1] == f"/api/threads/{root.num}/?limit=2"
+                await reader.thread(999)
+            with pytest.raises(ValueError, match="needs its number"):
+                await reader.thread(root.id)  # the route takes numbers only
+            a.dashboard_port = api.port
+            no_num = Sent(id=root.id, channel="#g", seq=root.seq)  # as a hub without num acks
+            assert (await a.thread(no_num)).root.id == root.id  # num looked up in history
+            assert api.seen[-1] == f"/api/threads/{root.num}/?agent=a"  # read as the agent
 
 
 def test_sync_client_conversation_calls():

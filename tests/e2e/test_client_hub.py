@@ -252,3 +252,60 @@ async def test_dms_reach_their_participants_only(hub):
         assert [m.content for m in await zed.query_history(sent.channel)] == ["ok", "psst @eve"]
         with pytest.raises(RequestTimeout):
             await eve.recv(0.5)
+
+
+async def test_search_finds_words_in_what_the_agent_may_read(hub):
+    async with agent(hub, "ops") as ops, agent(hub, "dev") as dev, agent(hub, "eve") as eve:
+        await ops.send("#r", "deploy failed on staging")
+        await ops.send("#builds", "deploy failed again, timeout")
+        await ops.send("#r", "all good")
+        await dev.dm("ops", "the deploy secret is in the vault")
+        edited = await ops.send("#r", "deploy typo")
+        await ops.edit(edited, "rollout finished")
+        gone = await ops.send("#r", "deploy to delete")
+        await ops.delete(gone)
+        found = await dev.search("deploy")
+        assert {m.content for m in found} == {
+            "deploy failed on staging",
+            "deploy failed again, timeout",
+            "the deploy secret is in the vault",
+        }
+        assert all(m.num is not None for m in found)
+        assert [m.content for m in await dev.search("deploy", channel="#builds")] == [
+            "deploy failed again, timeout"
+        ]
+        assert [m.content for m in await dev.search("rollout")] == ["rollout finished"]
+        assert await dev.search("typo") == []  # an edit is found by its new words only
+        assert len(await dev.search("deploy", limit=1)) == 1
+        by_sender = await dev.search("deploy", sender="dev")
+        assert [m.channel for m in by_sender] == ["dm:agent:dev|agent:ops"]
+        assert "the deploy secret is in the vault" not in {
+            m.content for m in await eve.search("deploy")
+        }  # others' DMs never
+
+
+async def test_thread_over_the_http_gateway(hub):
+    async with agent(hub, "head", events=True) as head, agent(hub, "worker") as worker:
+        root = await head.send("#r", "who takes #42?")
+        for text in ("me", "done"):
+            await worker.reply(root, text)
+        reader = agent(hub, "reader", dashboard_port=hub.dashboard_port)  # not connected
+        thread = await reader.thread(root)  # an events client's Sent has the num
+        assert (thread.root.id, thread.root.payload["reply_count"]) == (root.id, 2)
+        assert [m.content for m in thread.replies] == ["me", "done"]
+        assert all(m.thread == {"root": root.id, "num": root.num} for m in thread.replies)
+        assert [m.content for m in (await reader.thread(root.num, limit=1)).replies] == ["me"]
+        plain = await worker.send("#r", "a root without num in its ack")
+        assert plain.num is None
+        worker.dashboard_port = hub.dashboard_port
+        assert (await worker.thread(plain)).replies == []  # num looked up, read as worker
+        with pytest.raises(NotFound):
+            await reader.thread(10**12)
+
+        dm = await head.dm("worker", "private question")
+        await worker.reply(dm.id, "private answer", channel=dm.channel)
+        with pytest.raises(NotFound):  # not a participant: the DM is not there for it
+            await reader.thread(dm)
+        head.dashboard_port = hub.dashboard_port
+        private = await head.thread(dm)  # read as head, a participant
+        assert [m.content for m in private.replies] == ["private answer"]

@@ -114,3 +114,23 @@ async def test_conversation_tools_and_dm_notifications_over_the_real_hub(hub):
             dm["channel"],
             "agent:bob",
         )
+
+
+async def test_search_over_the_real_hub(hub):
+    server = create_server(factory(hub.port, hub.default_token))
+    async with (
+        fastmcp.Client(server) as c,
+        OrochiClient("ops", port=hub.port, token=hub.default_token, channels=["#g"]) as ops,
+    ):
+        await ops.send("#g", "deploy failed on staging")
+        await ops.send("#ops", "deploy finished")
+        await ops.dm("mcp-agent", "the deploy key")
+        await ops.dm("someone-else", "another deploy key")
+        found = await call(c, "search", query="deploy")
+        assert {m["content"] for m in found["messages"]} == {
+            "deploy failed on staging",
+            "deploy finished",
+            "the deploy key",
+        }
+        only = await call(c, "search", query="deploy", channel="#ops", sender="ops", limit=5)
+        assert [m["content"] for m in only["messages"]] == ["deploy finished"]

@@ -23,7 +23,7 @@ import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, urlparse
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -384,7 +384,7 @@ class FakeHub:
 
 
 class ThreadsApi:
-    """`GET /api/threads/<num or id>/` over HTTP, answered from a FakeHub's rows (what
+    """`GET /api/threads/<num>/` over HTTP, answered from a FakeHub's rows (what
     `OrochiClient.thread` and `show-thread` read), on port 0 in a thread of its own."""
 
     def __init__(self, hub: FakeHub, token: str | None = None) -> None:
@@ -424,7 +424,9 @@ class ThreadsApi:
         parts = [p for p in parsed.path.split("/") if p]
         if parts[:2] != ["api", "threads"] or len(parts) != 3:
             return 404, {"error": "not found"}
-        root = self.hub._find(unquote(parts[2]))
+        if not parts[2].isdigit():  # the hub's routes take message numbers only
+            return 400, {"detail": "num must be a message number"}
+        root = self.hub._find(int(parts[2]))
         if root is None:
             return 404, {"detail": f"no message {parts[2]}"}
         replies = [
