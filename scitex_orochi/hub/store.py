@@ -719,12 +719,10 @@ class Store(WorkspaceAdmin):
                 conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
                 params["floor"] = _pg_window_floor(conn, " AND ".join(where), params)
             rows = conn.execute(sql, params).all()
-        out = []
-        for row in rows:
-            item = _row_dict(row)
-            item["num"] = row.num
+            out = [row_dict(row) for row in rows]
+            fold_rows(conn, out)  # the current state, as history shows it
+        for item, row in zip(out, rows, strict=True):
             item["rank"] = float(row.rank)
-            out.append(item)
         return out
 
     # -- persister side -------------------------------------------------------
