@@ -303,7 +303,7 @@ def search(
     """
     if not query.strip():
         raise click.BadParameter("give at least one word", param_hint="QUERY")
-    channel = normalize_channel(channel) if channel and not channel.startswith("dm:") else channel
+    channel = normalize_channel(channel) if channel else None
     found = _run_as(g, name, timeout, lambda c: c.search(query, channel, sender, limit))
     if as_json:
         emit_json([m.to_dict() for m in found])
@@ -321,25 +321,36 @@ def search(
     "show-thread",
     epilog="""\b
 Examples:
-  scitex-orochi show-thread 1234
+  scitex-orochi show-thread 1234                # the number of its root, as in /m/1234
   scitex-orochi show-thread 1234 --limit 20 --json
+  scitex-orochi show-thread 1234 --name my-agent   # a thread of my-agent's DM
 """
     + "\n"
     + EXIT_CODES_HELP,
 )
 @click.argument("message")
 @click.option("--limit", type=click.IntRange(1, 1000), default=None, help="At most this many.")
+@click.option(
+    "--name",
+    default=None,
+    help="Read as this agent (online with this token, or its pinned name): its DMs too.",
+)
 @_json_option
 @click.pass_obj
 @handle_errors
-def show_thread(g: Globals, message: str, limit: int | None, as_json: bool) -> None:
-    """The thread of MESSAGE (its number or id): the root, then its replies, oldest first."""
-    from urllib.parse import quote
-
+def show_thread(
+    g: Globals, message: str, limit: int | None, name: str | None, as_json: bool
+) -> None:
+    """The thread of MESSAGE (its number): the root, then its replies, oldest first."""
     from scitex_orochi.client.core import Thread
 
     ref = message_arg(message)
-    data = _rest(g).get(f"/api/threads/{quote(str(ref), safe='')}/", limit=limit)
+    if not isinstance(ref, int):
+        raise click.BadParameter(
+            "give the message's number (as in /m/<num>, or `num` in --json output)",
+            param_hint="MSG",
+        )
+    data = _rest(g).get(f"/api/threads/{ref}/", limit=limit, agent=name)
     thread = Thread.from_rest(data)
     if as_json:
         body = data if isinstance(data, dict) else {}

@@ -170,5 +170,6 @@ def dry_run(action: str, details: dict[str, Any], as_json: bool) -> None:
 
 
 def normalize_channel(channel: str) -> str:
+    """`general` → `#general`; `#x` and DM channels (`dm:agent:a|agent:b`) stay as given."""
     channel = channel.strip()
-    return channel if channel.startswith("#") else f"#{channel}"
+    return channel if channel.startswith(("#", "dm:")) else f"#{channel}"

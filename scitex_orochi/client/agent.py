@@ -23,7 +23,6 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 from scitex_orochi.client.conn import (
     CONNECT_TIMEOUT_S,
@@ -251,18 +250,41 @@ class OrochiClient(HubConnection):
     async def thread(
         self, message: MessageLike, limit: int | None = None, timeout: float | None = None
     ) -> Thread:
-        """A thread's root and replies, from the HTTP gateway (`GET /api/threads/<num>/`:
-        the WebSocket protocol has no thread query) on `dashboard_port` of the same host,
-        with the same token. Needs no connection; raises NotFound for an unknown message."""
-        ref = message_ref(message)
+        """A thread's root and replies, oldest first, from the HTTP gateway
+        (`GET /api/threads/<num>/`: the WebSocket protocol has no thread query) on
+        `dashboard_port` of the same host, with the same token; when connected, read as
+        this agent (`?agent=`), so the threads of its DMs are found too.
+
+        The route takes the hub number: give it (an integer, or a Message or Sent that has
+        it), or a Message or Sent of this connection whose `num` is looked up in its
+        channel's history. NotFound for an unknown message."""
+        num = await self._num_of(message, timeout)
         rest = RestClient(
             http_url(self.host, self.dashboard_port),
             self.token,
             self.timeout if timeout is None else timeout,
         )
-        path = f"/api/threads/{quote(str(ref), safe='')}/"
-        data = await asyncio.to_thread(rest.get, path, limit=limit)
+        agent = self.name if self.connected else None
+        data = await asyncio.to_thread(rest.get, f"/api/threads/{num}/", limit=limit, agent=agent)
         return Thread.from_rest(data)
+
+    async def _num_of(self, message: MessageLike, timeout: float | None) -> int:
+        ref = message_ref(message)
+        if isinstance(ref, int):
+            return ref
+        known = message.num if isinstance(message, Message | Sent) else None
+        if known is not None:
+            return known
+        channel, seq = channel_of(message), getattr(message, "seq", None)
+        if channel and isinstance(seq, int) and self.connected:
+            rows = await self.query_history(channel, limit=1, after_seq=seq - 1, timeout=timeout)
+            for row in rows:
+                if row.id == ref and row.num is not None:
+                    return row.num
+        raise ValueError(
+            f"the thread of {ref!r} needs its number (num): give it, or a Message/Sent "
+            "with its channel and seq on a connected client"
+        )
 
     async def update_status(
         self, status: str = "idle", current_task: str | None = None, **extra: Any
@@ -302,12 +324,21 @@ class OrochiClient(HubConnection):
         rows = await self._query_rows(payload, timeout=timeout)
         return [Message.from_row(r) for r in rows if "event" not in r]
 
-    async def subscribe(self, channel: str) -> None:
-        if channel not in self.channels:
-            self.channels.append(channel)
-        self._cursors.track(channel)
-        await self._request("subscribe", {"channel": channel})
-        if self.resume:
+    async def subscribe(self, channel: str, mention_only: bool = False) -> None:
+        """Join `channel` (the hub keeps it for this agent name across connections). With
+        `mention_only`, only its messages that mention this agent (or @all) arrive."""
+        payload: dict[str, Any] = {"channel": channel}
+        if mention_only:
+            payload["mention_only"] = True
+            if channel in self.channels:  # a register would join it in full again
+                self.channels.remove(channel)
+            self._cursors.untrack(channel)  # only mentions arrive: holes are normal
+        else:
+            if channel not in self.channels:
+                self.channels.append(channel)
+            self._cursors.track(channel)
+        await self._request("subscribe", payload)
+        if self.resume and not mention_only:
             await self._learn_head(channel)
 
     async def unsubscribe(self, channel: str) -> None:

@@ -112,8 +112,8 @@ class SyncOrochiClient:
     def query_history(self, channel: str = "#general", limit: int = 50, **kw: Any) -> list[Message]:
         return self._call(self._client.query_history(channel, limit, **kw))
 
-    def subscribe(self, channel: str) -> None:
-        self._call(self._client.subscribe(channel))
+    def subscribe(self, channel: str, mention_only: bool = False) -> None:
+        self._call(self._client.subscribe(channel, mention_only))
 
     def unsubscribe(self, channel: str) -> None:
         self._call(self._client.unsubscribe(channel))

@@ -44,8 +44,6 @@ def test_send_reply_to_and_show_thread(fake):
     assert frames(fake, "message")[-1]["payload"]["metadata"] == {"reply_to": 1}
     human = as_agent(fake, "send", "#g", "by id", "--reply-to", root["id"])
     assert human.exit_code == 0 and f"a reply to {root['id']}" in human.output
-    missing = as_agent(fake, "send", "#g", "x", "--reply-to", "999")
-    assert missing.exit_code == 5 and "UNKNOWN_MESSAGE" in missing.output
     with ThreadsApi(fake, token="tok") as api:
         rest = ["--dashboard-port", str(api.port), "--token", "tok", "show-thread"]
         shown = run(*rest, "1")
@@ -54,10 +52,12 @@ def test_send_reply_to_and_show_thread(fake):
         assert len(lines) == 3 and "cli: question" in lines[0]
         assert lines[1].startswith("  ↳ ") and lines[1].endswith("cli: answer")
         assert lines[2].endswith("cli: by id")
-        data = json.loads(run(*rest, root["id"], "--limit", "1", "--json").output)
+        data = json.loads(run(*rest, "1", "--limit", "1", "--name", "cli", "--json").output)
         assert data["root"]["content"] == "question"
         assert [r["content"] for r in data["replies"]] == ["answer"]
-        assert api.seen[-1] == f"/api/threads/{root['id']}/?limit=1"
+        assert api.seen[-1] == "/api/threads/1/?limit=1&agent=cli"
+        by_id = run(*rest, root["id"])
+        assert by_id.exit_code == 2 and "number" in by_id.output
         unknown = run(*rest, "424242")
         assert unknown.exit_code == 5 and "error:" in unknown.output
 

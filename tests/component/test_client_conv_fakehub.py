@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client.core import Backoff, Changed
+from scitex_orochi.client.core import Backoff, Changed, Sent
 from scitex_orochi.client.errors import NotFound, RequestTimeout, ServerError
 from scitex_orochi.client.sync import SyncOrochiClient
 
@@ -67,8 +67,9 @@ async def test_reply_names_the_root_and_is_delivered_in_its_thread():
         assert sent_frames(hub, "message")[-1]["payload"]["metadata"] == {"reply_to": 1}
         with pytest.raises(ValueError, match="channel"):
             await b.reply(root.id, "which channel?")
-        with pytest.raises(NotFound, match="UNKNOWN_MESSAGE"):
-            await b.reply("nope", "x", channel="#g")
+        orphan = await b.reply("nope", "x", channel="#g")  # stored, in no thread
+        got = [await a.recv(WAIT_S) for _ in range(2)][-1]
+        assert (got.id, got.reply_to, got.thread) == (orphan.id, "nope", None)
 
 
 async def test_react_add_existed_remove_not_found():
@@ -201,10 +202,15 @@ async def test_thread_reads_root_and_replies_over_rest():
                 "r0",
                 "r1",
             ]
+            assert api.seen == [f"/api/threads/{root.num}/", f"/api/threads/{root.num}/?limit=2"]
             with pytest.raises(NotFound):
-                await reader.thread("missing")
-            assert api.seen[0] == f"/api/threads/{root.id}/"
-            assert api.seen[1] == f"/api/threads/{root.num}/?limit=2"
+                await reader.thread(999)
+            with pytest.raises(ValueError, match="needs its number"):
+                await reader.thread(root.id)  # the route takes numbers only
+            a.dashboard_port = api.port
+            no_num = Sent(id=root.id, channel="#g", seq=root.seq)  # as a hub without num acks
+            assert (await a.thread(no_num)).root.id == root.id  # num looked up in history
+            assert api.seen[-1] == f"/api/threads/{root.num}/?agent=a"  # read as the agent
 
 
 def test_sync_client_conversation_calls():
@@ -221,3 +227,13 @@ def test_sync_client_conversation_calls():
             assert t.recv(WAIT_S).content == "sync root"
             assert t.recv_event(WAIT_S).type == "reaction_update"
             assert s.delete(root).outcome == "deleted"
+
+
+async def test_subscribe_mention_only_says_so_and_plain_subscribe_does_not():
+    async with FakeHub() as hub, client(hub, "a") as a:
+        await a.subscribe("#full")
+        await a.subscribe("#g", mention_only=True)
+        full, quiet = sent_frames(hub, "subscribe")
+        assert full["payload"] == {"channel": "#full"}  # as the published clients send it
+        assert quiet["payload"] == {"channel": "#g", "mention_only": True}
+        assert a.channels == ["#full"]  # a reconnect's register does not join #g in full

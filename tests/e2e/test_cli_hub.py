@@ -309,3 +309,64 @@ def test_send_reply_to_as_a_subprocess(hub):
     assert f"a reply to {root['id']}" in reply.stdout
     history = json.loads(cli(hub, "show-history", "#cli", "--json").stdout)
     assert history[-1]["metadata"]["reply_to"] == root["id"]
+
+
+def test_react_edit_delete_and_send_dm_as_subprocesses(hub):
+    root = json.loads(cli(hub, "send", "#conv", "typo", "--name", "cli-owner", "--json").stdout)
+    react = cli(hub, "react", root["id"], "👍", "--name", "cli-fan", "--json")
+    assert react.returncode == 0, react.stderr
+    reacted = json.loads(react.stdout)
+    assert (reacted["outcome"], reacted["seq"], reacted["emoji"]) == ("added", 2, "👍")
+    num = str(reacted["num"])
+    again = cli(hub, "react", num, "👍", "--name", "cli-fan")
+    assert again.returncode == 0 and "(existed)" in again.stdout
+    forbidden = cli(hub, "edit-message", num, "not mine", "--name", "cli-fan")
+    assert forbidden.returncode == 1 and "FORBIDDEN" in forbidden.stderr
+    edited = cli(hub, "edit-message", num, "fixed", "--name", "cli-owner")
+    assert edited.returncode == 0 and edited.stdout.startswith(f"edited message {num} (edited")
+    deleted = cli(hub, "delete-message", root["id"], "--name", "cli-owner", "--json")
+    assert json.loads(deleted.stdout)["outcome"] == "deleted"
+    late = cli(hub, "edit-message", num, "too late", "--name", "cli-owner")
+    assert late.returncode == 1 and "MESSAGE_DELETED" in late.stderr
+    unknown = cli(hub, "react", "no-such-id", "👍", "--name", "cli-fan")
+    assert unknown.returncode == 5 and "UNKNOWN_MESSAGE" in unknown.stderr
+    history = json.loads(cli(hub, "show-history", "#conv", "--json").stdout)
+    (tomb,) = [r for r in history if r["seq"] == 1]
+    assert tomb["deleted"] is True and tomb["content"] == ""
+
+    dm = cli(hub, "send-dm", "cli-bob", "psst", "--name", "cli-amy", "--json")
+    assert dm.returncode == 0, dm.stderr
+    assert json.loads(dm.stdout)["channel"] == "dm:agent:cli-amy|agent:cli-bob"
+    nosy = cli(hub, "send", "dm:agent:cli-amy|agent:cli-bob", "me too", "--name", "cli-eve")
+    assert nosy.returncode == 1 and "NOT_A_MEMBER" in nosy.stderr
+
+
+def test_search_and_show_thread_as_subprocesses(hub):
+    root = json.loads(cli(hub, "send", "#ask", "deploy failed on staging", "--json").stdout)
+    cli(hub, "send", "#ask", "rolled back", "--name", "cli-ops", "--reply-to", root["id"])
+    cli(hub, "send", "#other", "deploy finished", "--name", "cli-ops")
+    cli(hub, "send-dm", "cli-ops", "deploy secret", "--name", "cli-dev")
+    found = cli(hub, "search", "deploy", "--name", "cli-dev", "--json")
+    assert found.returncode == 0, found.stderr
+    rows = json.loads(found.stdout)
+    assert {r["content"] for r in rows} == {
+        "deploy failed on staging",
+        "deploy finished",
+        "deploy secret",
+    }
+    num = next(r["num"] for r in rows if r["content"] == "deploy failed on staging")
+    only = cli(hub, "search", "deploy", "--channel", "other", "--sender", "cli-ops")
+    assert only.returncode == 0 and only.stdout.count("\n") == 1 and "#other" in only.stdout
+    nosy = json.loads(cli(hub, "search", "secret", "--name", "cli-eve", "--json").stdout)
+    assert nosy == []  # others' DMs are never found
+    none = cli(hub, "search", "nothing-like-this")
+    assert none.returncode == 0 and "no messages match" in none.stdout
+
+    shown = cli(hub, "show-thread", str(num))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "deploy failed on staging" in lines[0] and lines[1].endswith("cli-ops: rolled back")
+    data = json.loads(cli(hub, "show-thread", str(num), "--json").stdout)
+    assert data["root"]["reply_count"] == 1 and data["replies"][0]["thread"]["num"] == num
+    unknown = cli(hub, "show-thread", "999999")
+    assert unknown.returncode == 5 and "error:" in unknown.stderr

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from scitex_orochi import OrochiClient
-from scitex_orochi.client.errors import AuthError, Replaced
+from scitex_orochi.client.errors import (
+    AuthError,
+    NotFound,
+    Replaced,
+    RequestTimeout,
+    ServerError,
+)
 from scitex_orochi.client.rest import RestClient
 
 from support.client import WAIT_S, agent
@@ -132,3 +138,174 @@ async def test_a_reply_names_its_root_and_an_events_client_registers(hub):
         assert (got.content, got.reply_to, got.seq) == ("build 42", root.id, reply.seq)
         stored = await a.query_history("#r", limit=1)
         assert stored[0].metadata["reply_to"] == root.id
+
+
+# ---- conversations (docs/conversations.md) ------------------------------------------
+async def test_react_edit_delete_with_events_in_seq_order(hub):
+    async with (
+        agent(hub, "owner", events=True) as owner,  # its acks carry the hub number
+        agent(hub, "fan") as fan,
+        agent(hub, "watcher", events=True) as watcher,
+        agent(hub, "legacy") as legacy,
+    ):
+        root = await owner.send("#r", "deploy done")
+        assert isinstance(root.num, int) and root.seq == 1
+        assert (await fan.send("#other", "x")).num is None  # as the published clients see it
+        added = await fan.react(root, "👀")
+        assert (added.outcome, added.seq, added.num) == ("added", 2, root.num)
+        assert (await fan.react(root.num, "👀")).outcome == "existed"
+        edited = await owner.edit(root, "deploy done (v2)")
+        assert (edited.outcome, edited.seq) == ("edited", 3)
+        removed = await fan.react(root.id, "👀", remove=True)
+        assert (removed.outcome, removed.seq) == ("removed", 4)
+        assert (await fan.react(root, "👀", remove=True)).outcome == "not_found"
+        after = await legacy.send("#r", "a plain message after the events")
+        assert after.seq == 5
+
+        assert (await watcher.recv(WAIT_S)).content == "deploy done"
+        events = [await watcher.recv_event(WAIT_S) for _ in range(3)]
+        assert [(e.type, e.seq) for e in events] == [
+            ("reaction_update", 2),
+            ("message_edit", 3),
+            ("reaction_update", 4),
+        ]
+        assert events[0].get("reactor") == "fan" and events[0].get("action") == "add"
+        assert events[1].get("content") == "deploy done (v2)" and events[1].num == root.num
+        assert events[2].get("action") == "remove" and events[2].message == root.id
+        assert (await watcher.recv(WAIT_S)).seq == 5
+        # the legacy client meets messages only; its holes are filled, not duplicated
+        got = [await legacy.recv(WAIT_S) for _ in range(1)]
+        assert [m.content for m in got] == ["deploy done"]
+        with pytest.raises(RequestTimeout):
+            await legacy.recv(0.5)  # its own message is never delivered; nothing else comes
+
+        with pytest.raises(ServerError, match="FORBIDDEN") as refused:
+            await fan.delete(root)
+        assert refused.value.code == "FORBIDDEN"
+        deleted = await owner.delete(root.num)
+        assert (deleted.outcome, deleted.seq) == ("deleted", 6)
+        with pytest.raises(ServerError, match="MESSAGE_DELETED"):
+            await owner.edit(root, "too late")
+        with pytest.raises(NotFound, match="UNKNOWN_MESSAGE"):
+            await fan.react("no-such-id", "👍")
+        deletion = await watcher.recv_event(WAIT_S)
+        assert (deletion.type, deletion.get("deleted_by"), deletion.seq) == (
+            "message_delete",
+            "owner",
+            6,
+        )
+        (tomb,) = [m for m in await legacy.query_history("#r") if m.seq == 1]
+        assert tomb.deleted and tomb.content == "" and tomb.num == root.num
+        assert (await owner.send("#r", "still connected")).seq == 7
+
+
+async def test_an_events_client_resumes_events_it_missed_once_in_order(hub):
+    async with agent(hub, "owner") as owner, agent(hub, "watcher", events=True) as watcher:
+        root = await owner.send("#r", "hello")
+        assert (await watcher.recv(WAIT_S)).content == "hello"
+        await kill_gateway(hub)
+        await owner.react(root, "🎉")  # waits for owner's own reconnect
+        await owner.edit(root, "hello again")
+        got = [await watcher.recv_event(WAIT_S) for _ in range(2)]
+        assert [(e.type, e.seq) for e in got] == [("reaction_update", 2), ("message_edit", 3)]
+        assert watcher.reconnects >= 1
+        after = await owner.send("#r", "after")
+        assert (await watcher.recv(WAIT_S)).seq == after.seq == 4
+        with pytest.raises(RequestTimeout):
+            await watcher.recv_event(0.5)  # no event twice
+
+
+async def test_replies_carry_their_thread(hub):
+    async with agent(hub, "head", events=True) as head, agent(hub, "worker") as worker:
+        root = await head.send("#r", "who takes #42?")
+        await worker.reply(root, "me")
+        live = await head.recv(WAIT_S)
+        assert live.thread == {"root": root.id, "num": root.num} and live.reply_to == root.id
+        await worker.reply(root.num, "done", channel="#r")
+        assert (await head.recv(WAIT_S)).thread["num"] == root.num
+        rows = {m.content: m for m in await head.query_history("#r")}
+        assert rows["who takes #42?"].payload["reply_count"] == 2
+        assert rows["done"].to_dict()["thread"] == {"root": root.id, "num": root.num}
+        await worker.reply("no-such-id", "to nothing", channel="#r")  # not refused:
+        orphan = await head.recv(WAIT_S)  # a plain message, no thread
+        assert (orphan.reply_to, orphan.thread) == ("no-such-id", None)
+
+
+async def test_dms_reach_their_participants_only(hub):
+    async with (
+        agent(hub, "amy") as amy,
+        agent(hub, "zed") as zed,
+        agent(hub, "eve", events=True) as eve,
+    ):
+        sent = await zed.dm("amy", "psst @eve")  # a mention does not open a DM to others
+        assert sent.channel == "dm:agent:amy|agent:zed" == amy.dm_channel("zed")
+        got = await amy.recv(WAIT_S)  # delivered by name: amy never subscribed
+        assert (got.channel, got.content, got.sender) == (sent.channel, "psst @eve", "zed")
+        answer = await amy.dm("zed", "ok")
+        assert (await zed.recv(WAIT_S)).content == "ok" and answer.channel == sent.channel
+        with pytest.raises(ServerError, match="NOT_A_MEMBER"):
+            await eve.send(sent.channel, "let me in")
+        with pytest.raises(ServerError, match="NOT_A_MEMBER"):
+            await eve.react(sent, "👀")
+        with pytest.raises(ServerError, match="NOT_A_MEMBER"):
+            await eve.query_history(sent.channel)
+        assert [m.content for m in await zed.query_history(sent.channel)] == ["ok", "psst @eve"]
+        with pytest.raises(RequestTimeout):
+            await eve.recv(0.5)
+
+
+async def test_search_finds_words_in_what_the_agent_may_read(hub):
+    async with agent(hub, "ops") as ops, agent(hub, "dev") as dev, agent(hub, "eve") as eve:
+        await ops.send("#r", "deploy failed on staging")
+        await ops.send("#builds", "deploy failed again, timeout")
+        await ops.send("#r", "all good")
+        await dev.dm("ops", "the deploy secret is in the vault")
+        edited = await ops.send("#r", "deploy typo")
+        await ops.edit(edited, "rollout finished")
+        gone = await ops.send("#r", "deploy to delete")
+        await ops.delete(gone)
+        found = await dev.search("deploy")
+        assert {m.content for m in found} == {
+            "deploy failed on staging",
+            "deploy failed again, timeout",
+            "the deploy secret is in the vault",
+        }
+        assert all(m.num is not None for m in found)
+        assert [m.content for m in await dev.search("deploy", channel="#builds")] == [
+            "deploy failed again, timeout"
+        ]
+        assert [m.content for m in await dev.search("rollout")] == ["rollout finished"]
+        assert await dev.search("typo") == []  # an edit is found by its new words only
+        assert len(await dev.search("deploy", limit=1)) == 1
+        by_sender = await dev.search("deploy", sender="dev")
+        assert [m.channel for m in by_sender] == ["dm:agent:dev|agent:ops"]
+        assert "the deploy secret is in the vault" not in {
+            m.content for m in await eve.search("deploy")
+        }  # others' DMs never
+
+
+async def test_thread_over_the_http_gateway(hub):
+    async with agent(hub, "head", events=True) as head, agent(hub, "worker") as worker:
+        root = await head.send("#r", "who takes #42?")
+        for text in ("me", "done"):
+            await worker.reply(root, text)
+        reader = agent(hub, "reader", dashboard_port=hub.dashboard_port)  # not connected
+        thread = await reader.thread(root)  # an events client's Sent has the num
+        assert (thread.root.id, thread.root.payload["reply_count"]) == (root.id, 2)
+        assert [m.content for m in thread.replies] == ["me", "done"]
+        assert all(m.thread == {"root": root.id, "num": root.num} for m in thread.replies)
+        assert [m.content for m in (await reader.thread(root.num, limit=1)).replies] == ["me"]
+        plain = await worker.send("#r", "a root without num in its ack")
+        assert plain.num is None
+        worker.dashboard_port = hub.dashboard_port
+        assert (await worker.thread(plain)).replies == []  # num looked up, read as worker
+        with pytest.raises(NotFound):
+            await reader.thread(10**12)
+
+        dm = await head.dm("worker", "private question")
+        await worker.reply(dm.id, "private answer", channel=dm.channel)
+        with pytest.raises(NotFound):  # not a participant: the DM is not there for it
+            await reader.thread(dm)
+        head.dashboard_port = hub.dashboard_port
+        private = await head.thread(dm)  # read as head, a participant
+        assert [m.content for m in private.replies] == ["private answer"]

@@ -66,3 +66,71 @@ async def test_channel_notifications_for_messages_from_the_real_hub(hub):
             "over here @mcp-agent",
         ]
         assert all(m["notified"] for m in waited["messages"])
+
+
+async def test_conversation_tools_and_dm_notifications_over_the_real_hub(hub):
+    watch, pushed = channel_watcher()
+    server = create_server(factory(hub.port, hub.default_token))
+    async with (
+        fastmcp.Client(server, extensions=[watch]) as c,
+        OrochiClient(
+            "bob", port=hub.port, token=hub.default_token, channels=["#g"], events=True
+        ) as bob,
+    ):
+
+        async def online() -> bool:
+            return "mcp-agent" in await bob.who()
+
+        await eventually(online, WAIT_S, "the MCP server to connect by itself")
+        root = await bob.send("#g", "who reviews #7?")
+        assert (await asyncio.wait_for(pushed.get(), WAIT_S)).meta["id"] == root.id
+        mine = await call(c, "reply", message=root.id, content="I do")
+        got = await bob.recv(WAIT_S)
+        assert got.thread == {"root": root.id, "num": root.num} and got.id == mine["id"]
+        reacted = await call(c, "react", message=root.num, emoji="👀")
+        assert (reacted["outcome"], reacted["num"]) == ("added", root.num)
+        event = await bob.recv_event(WAIT_S)
+        assert (event.type, event.get("reactor"), event.get("emoji")) == (
+            "reaction_update",
+            "mcp-agent",
+            "👀",
+        )
+        assert (await call(c, "edit_message", message=mine["id"], content="I do, today"))[
+            "outcome"
+        ] == "edited"
+        assert (await bob.recv_event(WAIT_S)).get("content") == "I do, today"
+        assert (await call(c, "delete_message", message=mine["id"]))["outcome"] == "deleted"
+        assert (await bob.recv_event(WAIT_S)).type == "message_delete"
+        with pytest.raises(fastmcp.exceptions.ToolError, match="FORBIDDEN"):
+            await c.call_tool("edit_message", {"message": root.id, "content": "not mine"})
+
+        dm = await call(c, "send_dm", agent="bob", content="a word in private")
+        assert dm["channel"] == "dm:agent:bob|agent:mcp-agent"
+        assert (await bob.recv(WAIT_S)).content == "a word in private"
+        await bob.dm("mcp-agent", "sure")  # delivered by name: the agent never subscribed
+        got = await asyncio.wait_for(pushed.get(), WAIT_S)
+        assert (got.content, got.meta["channel"], got.meta["dm_with"]) == (
+            "sure",
+            dm["channel"],
+            "agent:bob",
+        )
+
+
+async def test_search_over_the_real_hub(hub):
+    server = create_server(factory(hub.port, hub.default_token))
+    async with (
+        fastmcp.Client(server) as c,
+        OrochiClient("ops", port=hub.port, token=hub.default_token, channels=["#g"]) as ops,
+    ):
+        await ops.send("#g", "deploy failed on staging")
+        await ops.send("#ops", "deploy finished")
+        await ops.dm("mcp-agent", "the deploy key")
+        await ops.dm("someone-else", "another deploy key")
+        found = await call(c, "search", query="deploy")
+        assert {m["content"] for m in found["messages"]} == {
+            "deploy failed on staging",
+            "deploy finished",
+            "the deploy key",
+        }
+        only = await call(c, "search", query="deploy", channel="#ops", sender="ops", limit=5)
+        assert [m["content"] for m in only["messages"]] == ["deploy finished"]

@@ -6,7 +6,8 @@ delivered messages, `after_seq` queries oldest first, AUTH_FAILED + 4001, 4000 o
 a second register of a name. Knobs let a test drop connections or hold acks.
 Conversations (docs/conversations.md), simply: `num` on acks and rows, react / edit /
 delete acked with `outcome` and an event `seq`, the events sent to members that
-registered `capabilities: ["events"]`, replies carrying `payload.thread`, `query`
+registered `capabilities: ["events"]`, replies carrying `payload.thread` (a reply to no
+known message is a plain message, as the hub stores it), `query`
 with `search` (every word, newest first) and errors with the contract's codes.
 
     async with FakeHub(token="t") as hub:
@@ -22,7 +23,7 @@ import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, urlparse
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -167,8 +168,8 @@ class FakeHub:
             if row is None:
                 reply_to = (payload.get("metadata") or {}).get("reply_to")
                 root = self._find(reply_to) if reply_to is not None else None
-                if reply_to is not None and (root is None or root["channel"] != payload["channel"]):
-                    return await self._refuse(ws, fid, "UNKNOWN_MESSAGE", f"no {reply_to!r} here")
+                if root is not None and root["channel"] != payload["channel"]:
+                    root = None  # a reply names a message of its own channel, else none
                 row = self._store(frame, name, root)
                 async with self.stored:
                     self.stored.notify_all()
@@ -383,7 +384,7 @@ class FakeHub:
 
 
 class ThreadsApi:
-    """`GET /api/threads/<num or id>/` over HTTP, answered from a FakeHub's rows (what
+    """`GET /api/threads/<num>/` over HTTP, answered from a FakeHub's rows (what
     `OrochiClient.thread` and `show-thread` read), on port 0 in a thread of its own."""
 
     def __init__(self, hub: FakeHub, token: str | None = None) -> None:
@@ -423,7 +424,9 @@ class ThreadsApi:
         parts = [p for p in parsed.path.split("/") if p]
         if parts[:2] != ["api", "threads"] or len(parts) != 3:
             return 404, {"error": "not found"}
-        root = self.hub._find(unquote(parts[2]))
+        if not parts[2].isdigit():  # the hub's routes take message numbers only
+            return 400, {"detail": "num must be a message number"}
+        root = self.hub._find(int(parts[2]))
         if root is None:
             return 404, {"detail": f"no message {parts[2]}"}
         replies = [

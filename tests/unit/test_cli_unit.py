@@ -189,3 +189,11 @@ def test_bad_conversation_arguments_are_usage_errors(args, blamed):
     result = run("--port", "1", *args, "--dry-run" if args[0] != "search" else "--json")
     assert result.exit_code == 2, result.output
     assert blamed in result.output
+
+
+def test_dm_channels_are_not_given_a_hash():
+    result = run("send", "dm:agent:a|agent:b", "hi", "--dry-run", "--json")
+    assert json.loads(result.output)["channel"] == "dm:agent:a|agent:b"
+    assert json.loads(run("send", "general", "hi", "--dry-run", "--json").output)["channel"] == (
+        "#general"
+    )
