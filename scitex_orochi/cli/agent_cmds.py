@@ -252,7 +252,8 @@ Examples:
 @click.pass_obj
 @handle_errors
 def join(g: Globals, channel: str, name: str | None, as_json: bool, dry_run_: bool) -> None:
-    """Subscribe NAME to CHANNEL on the hub (for as long as this connection lasts)."""
+    """Subscribe NAME to CHANNEL on the hub. The subscription lasts: the hub gives it back
+    each time NAME registers again (docs/conversations.md)."""
     channel = normalize_channel(channel)
     if dry_run_:
         dry_run("join a channel", {"channel": channel, "name": name or "(default)"}, as_json)
