@@ -10,6 +10,7 @@ dashboard-*-phone.png at 390x844).
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -161,3 +162,291 @@ async def test_thread_panel_shows_replies_and_posting_lands_in_the_thread(http_h
         assert page.errors == [] and phone.errors == []
     finally:
         await bot.close()
+
+
+# ---- reactions --------------------------------------------------------------------
+
+
+async def reactions_of(api: Api, num: int) -> dict:
+    status, body = await api.get("/api/reactions/", params={"message_ids": str(num)})
+    assert status == 200, body
+    return {e: sorted(r["reactor"] for r in who) for e, who in body.get(str(num), {}).items()}
+
+
+async def test_reaction_chips_toggle_and_an_agents_reaction_arrives_live(http_hub, browser, api):
+    ch = f"#re-{tag()}"
+    bot_name = f"re-bot-{tag()}"
+    bot = await RawAgent.connect(http_hub.agent_url(), bot_name, [ch])
+    try:
+        msg = await post(api, ch, "release notes are up")
+        page = await new_tab(browser, DESKTOP)
+        await open_dashboard(page, http_hub, ch)
+        row = row_of(page, msg["id"])
+        await act(page, row, "react")
+        picker = page.locator("#emoji-picker")
+        await expect(picker.locator(".emoji")).to_have_count(16)
+        await page.screenshot(path=screenshot_path("dashboard-emoji-picker-desktop.png"))
+        await picker.locator('.emoji[data-emoji="👍"]').click()
+        await expect(picker).to_have_count(0)
+        chip = row.locator('.reaction[data-emoji="👍"]')
+        await expect(chip.locator(".reaction-count")).to_have_text("1")
+        await expect(chip).to_have_class(re.compile(r"\bmine\b"))
+        assert await reactions_of(api, msg["num"]) == {"👍": [ME]}
+
+        # The agent's reaction arrives live: the count goes up, its name in the title.
+        await bot.request(
+            {"type": "react", "payload": {"message": msg["num"], "emoji": "👍", "action": "add"}}
+        )
+        await expect(chip.locator(".reaction-count")).to_have_text("2")
+        await expect(chip).to_have_attribute("title", re.compile(bot_name))
+        await bot.request(
+            {"type": "react", "payload": {"message": msg["num"], "emoji": "🚀", "action": "add"}}
+        )
+        await expect(row.locator('.reaction[data-emoji="🚀"] .reaction-count')).to_have_text("1")
+
+        # Clicking my chip takes my reaction back.
+        await chip.click()
+        await expect(chip.locator(".reaction-count")).to_have_text("1")
+        await expect(chip).not_to_have_class(re.compile(r"\bmine\b"))
+        assert await reactions_of(api, msg["num"]) == {"👍": [bot_name], "🚀": [bot_name]}
+
+        # Any emoji from the text field; a bad one is refused in the picker.
+        await row.locator(".add-reaction").click()
+        await picker.locator("#emoji-input").fill("a b")
+        await page.keyboard.press("Enter")
+        await expect(picker.locator(".emoji-error")).to_contain_text("1 to 32 characters")
+        await picker.locator("#emoji-input").fill("🦀")
+        await page.keyboard.press("Enter")
+        await expect(row.locator('.reaction[data-emoji="🦀"].mine')).to_be_visible()
+        assert (await reactions_of(api, msg["num"]))["🦀"] == [ME]
+        await page.mouse.move(5, 5)
+        await page.screenshot(path=screenshot_path("dashboard-reactions-desktop.png"))
+
+        # An agent taking its reaction back: live too.
+        await bot.request(
+            {"type": "react", "payload": {"message": msg["num"], "emoji": "🚀", "action": "remove"}}
+        )
+        await expect(row.locator('.reaction[data-emoji="🚀"]')).to_have_count(0)
+
+        phone = await new_tab(browser, PHONE, **phone_context())
+        await open_dashboard(phone, http_hub, ch)
+        prow = row_of(phone, msg["id"])
+        await expect(prow.locator('.reaction[data-emoji="🦀"] .reaction-count')).to_have_text("1")
+        await prow.locator(".add-reaction").tap()
+        sheet = phone.locator("#emoji-picker")
+        await expect(sheet).to_be_visible()
+        box = await sheet.bounding_box()
+        assert box["width"] >= PHONE["width"] - 1, box  # a bottom sheet
+        await phone.screenshot(path=screenshot_path("dashboard-reactions-picker-phone.png"))
+        await sheet.locator('.emoji[data-emoji="🎉"]').tap()
+        await expect(prow.locator('.reaction[data-emoji="🎉"] .reaction-count')).to_have_text("1")
+        # The desktop page got the phone's reaction live.
+        await expect(row.locator('.reaction[data-emoji="🎉"] .reaction-count')).to_have_text("1")
+        assert page.errors == [] and phone.errors == []
+    finally:
+        await bot.close()
+
+
+# ---- edit and delete --------------------------------------------------------------
+
+
+async def test_edit_and_delete_own_messages_and_live_changes_of_an_agents(http_hub, browser, api):
+    ch = f"#ed-{tag()}"
+    bot = await RawAgent.connect(http_hub.agent_url(), f"ed-bot-{tag()}", [ch])
+    try:
+        mine = await post(api, ch, "deploy at 5pm", sender=ME)
+        other = await post(api, ch, "a message of someone else", sender="ops")
+        page = await new_tab(browser, DESKTOP)
+        await open_dashboard(page, http_hub, ch)
+        row = row_of(page, mine["id"])
+        await row.hover()
+        for name in ("edit", "delete"):
+            await expect(row.locator(f'#msg-actions [data-action="{name}"]')).to_be_visible()
+
+        # Escape cancels an edit.
+        await act(page, row, "edit")
+        box = row.locator(".edit-input")
+        await box.fill("not this")
+        await box.press("Escape")
+        await expect(row.locator(".edit-box")).to_have_count(0)
+        await expect(row.locator(".msg-body")).to_have_text("deploy at 5pm")
+        # Enter saves it.
+        await act(page, row, "edit")
+        await box.fill("deploy at 6pm")
+        await box.press("Enter")
+        await expect(row.locator(".msg-body")).to_have_text("deploy at 6pm (edited)")
+        await expect(row.locator(".edited")).to_have_attribute("title", re.compile(r"edited \d"))
+        status, one = await api.get(f"/api/messages/{mine['num']}/")
+        assert one["content"] == "deploy at 6pm" and one["edited_at"], one
+
+        # The admin token edits anyone's message: Save.
+        orow = row_of(page, other["id"])
+        await act(page, orow, "edit")
+        await orow.locator(".edit-input").fill("fixed by the admin")
+        await orow.locator(".edit-box button", has_text="Save").click()
+        await expect(orow.locator(".msg-body")).to_contain_text("fixed by the admin")
+
+        # Delete asks first; cancel keeps it, Delete leaves a tombstone.
+        await act(page, row, "delete")
+        await row.locator(".confirm-delete button", has_text="Cancel").click()
+        await expect(row.locator(".confirm-delete")).to_have_count(0)
+        await act(page, row, "delete")
+        await row.locator(".confirm-delete button", has_text="Delete").click()
+        await expect(row.locator(".msg-body.tombstone")).to_have_text("message deleted")
+        status, one = await api.get(f"/api/messages/{mine['num']}/")
+        assert one["deleted"] is True, one
+        await row.hover()
+        await expect(row.locator('#msg-actions [data-action="edit"]')).to_be_hidden()
+        await expect(row.locator('#msg-actions [data-action="reply"]')).to_be_hidden()
+
+        # An agent edits, then deletes, its own message: both live.
+        ack = await bot.post(ch, "first draft")
+        brow = row_of(page, ack["payload"]["ref"])
+        await expect(brow.locator(".msg-body")).to_have_text("first draft")
+        num = ack["payload"]["ref"]  # an id names the message as well as a num
+        await bot.request({"type": "edit", "payload": {"message": num, "content": "final text"}})
+        await expect(brow.locator(".msg-body")).to_have_text("final text (edited)")
+        await page.mouse.move(5, 5)
+        await page.screenshot(path=screenshot_path("dashboard-edited-deleted-desktop.png"))
+        await bot.request({"type": "delete", "payload": {"message": num}})
+        await expect(brow.locator(".msg-body.tombstone")).to_have_text("message deleted")
+
+        # A refusal is a notice, not a dialog; the message stays as it was.
+        await page.route(
+            re.compile(r".*/api/messages/\d+/.*"),
+            lambda route: route.fulfill(
+                status=409,
+                content_type="application/json",
+                body='{"error": "message was deleted", "code": "MESSAGE_DELETED"}',
+            ),
+        )
+        await act(page, orow, "edit")
+        await orow.locator(".edit-input").fill("too late")
+        await orow.locator(".edit-input").press("Enter")
+        await expect(page.locator("#toast.toast-error")).to_contain_text("no longer possible")
+        await expect(orow.locator(".msg-body")).to_contain_text("fixed by the admin")
+        assert page.dialogs == [] and page.errors == []
+    finally:
+        await bot.close()
+
+
+# ---- DMs --------------------------------------------------------------------------
+
+
+async def test_dm_list_shows_a_dm_between_two_agents(http_hub, browser):
+    t = tag()
+    alice, bob = f"dm-alice-{t}", f"dm-bob-{t}"
+    dm = f"dm:agent:{alice}|agent:{bob}"
+    a = await RawAgent.connect(http_hub.agent_url(), alice, ["#general"])
+    b = await RawAgent.connect(http_hub.agent_url(), bob, ["#general"])
+    try:
+        first = await a.post(dm, f"hi {bob}, the key rotated")
+        assert first["payload"]["status"] == "ok", first
+        page = await new_tab(browser, DESKTOP)
+        await open_dashboard(page, http_hub)
+        item = page.locator(f'#dms .channel[data-channel="{dm}"]')
+        await expect(item).to_have_text(f"{alice} ↔ {bob}")
+        assert await page.locator(f'#channels .channel[data-channel="{dm}"]').count() == 0
+        await item.click()
+        await expect(page.locator("#channel-title")).to_have_text(f"{alice} ↔ {bob}")
+        await expect(row_of(page, first["payload"]["ref"]).locator(".msg-body")).to_have_text(
+            f"hi {bob}, the key rotated"
+        )
+        answer = await b.post(dm, "thanks, updating now")
+        await expect(row_of(page, answer["payload"]["ref"]).locator(".msg-body")).to_have_text(
+            "thanks, updating now"
+        )
+        assert page.errors == []
+    finally:
+        await a.close()
+        await b.close()
+
+
+# ---- search and permalinks ---------------------------------------------------------
+
+
+async def busy_channel(api: Api, ch: str, word: str, after: int = 70) -> dict:
+    """A channel whose message with `word` is older than the first page (50) of history."""
+    target = await post(api, ch, f"the {word} migration finished without errors", sender="db-bot")
+    for i in range(after):
+        await post(api, ch, f"routine status line {i}", sender="cron")
+    return target
+
+
+async def test_search_finds_a_message_and_jumping_highlights_it(http_hub, browser, api):
+    t = tag()
+    ch, word = f"#se-{t}", f"zebra{t}"
+    target = await busy_channel(api, ch, word)
+    page = await new_tab(browser, DESKTOP)
+    await open_dashboard(page, http_hub, "#general")
+    await page.locator("#search-input").fill(word)
+    await page.locator("#search-input").press("Enter")
+    results = page.locator("#side-panel .search-result")
+    await expect(results).to_have_count(1)
+    hit = results.first
+    await expect(hit.locator(".sender")).to_have_text("db-bot")
+    await expect(hit.locator(".result-channel")).to_have_text(ch)
+    await expect(hit.locator(".result-snippet mark")).to_have_text(word)
+    await expect(hit.locator(".time")).not_to_be_empty()
+    await page.screenshot(path=screenshot_path("dashboard-search-results-desktop.png"))
+    await hit.click()
+    await expect(page.locator("#channel-title")).to_have_text(ch)
+    row = row_of(page, target["id"])
+    await expect(row).to_have_class(re.compile(r"\bhighlight\b"))
+    assert await in_viewport(page, row)
+    await expect(page.locator("#message-list .msg")).to_have_count(71)  # pages loaded down to it
+    await expect(row).not_to_have_class(re.compile(r"\bhighlight\b"))  # only a moment
+
+    status, body = await api.get("/api/search", params={"q": "nothing-matches-this-" + t})
+    assert status == 200 and body["results"] == []
+    await page.locator("#search-input").fill("nothing-matches-this-" + t)
+    await page.locator("#search-input").press("Enter")
+    await expect(page.locator("#side-panel .search-status")).to_have_text("No messages found")
+
+    phone = await new_tab(browser, PHONE, **phone_context())
+    await open_dashboard(phone, http_hub)
+    await phone.locator("#menu-btn").tap()
+    await phone.locator("#search-input").fill(word)
+    await phone.locator("#search-input").press("Enter")
+    presults = phone.locator("#side-panel .search-result")
+    await expect(presults).to_have_count(1)
+    await phone.screenshot(path=screenshot_path("dashboard-search-results-phone.png"))
+    await presults.first.tap()
+    await expect(phone.locator("#side-panel")).to_be_hidden()  # the feed is the whole screen
+    await expect(phone.locator("#channel-title")).to_have_text(ch)
+    assert await in_viewport(phone, row_of(phone, target["id"]))
+    assert page.errors == [] and phone.errors == []
+
+
+async def test_a_permalink_opens_the_dashboard_at_the_message(http_hub, browser, api):
+    t = tag()
+    ch = f"#pl-{t}"
+    target = await busy_channel(api, ch, f"perma{t}")
+    for viewport, extra, name in (
+        (DESKTOP, {}, "desktop"),
+        (PHONE, phone_context(), "phone"),
+    ):
+        page = await new_tab(browser, viewport, **extra)
+        await page.context.grant_permissions(
+            ["clipboard-read", "clipboard-write"], origin=http_hub.http_url
+        )
+        await open_dashboard(page, http_hub)  # signed in: the token is kept
+        await expect(page.locator("#channel-title")).to_have_text("#general")
+        await page.goto(f"{http_hub.http_url}/m/{target['num']}")
+        await page.wait_for_url(re.compile(r"/$"))  # ?m= taken out of the address bar
+        await expect(page.locator("#channel-title")).to_have_text(ch)
+        row = row_of(page, target["id"])
+        await expect(row).to_have_class(re.compile(r"\bhighlight\b"))
+        assert await in_viewport(page, row)
+        await page.screenshot(path=screenshot_path(f"dashboard-permalink-{name}.png"))
+        if name == "desktop":
+            # "Copy link" gives that permalink.
+            await act(page, row, "link")
+            await expect(page.locator("#toast")).to_have_text("Link copied")
+            link = await page.evaluate("navigator.clipboard.readText()")
+            assert link == f"{http_hub.http_url}/m/{target['num']}"
+            # A number that names no message: a notice, the page stays usable.
+            await page.goto(f"{http_hub.http_url}/?m=999999999")
+            await expect(page.locator("#toast.toast-error")).to_contain_text("not found")
+            await expect(page.locator("#app")).to_be_visible()
+        assert page.errors == []
