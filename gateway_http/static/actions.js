@@ -5,7 +5,11 @@
  * Nothing is built per message: rows only carry data-id. */
 import { myName } from "./composer.js";
 import { $, el, icon, toast } from "./dom.js";
+import { confirmDelete, startEdit } from "./edits.js";
+import { ensureNum } from "./messages.js";
+import { pickReaction } from "./reactions.js";
 import { state } from "./state.js";
+import { openThread } from "./threads.js";
 
 const ACTIONS = [
   { name: "reply", label: "Reply in thread", icon: "thread", needs: "write" },
@@ -14,7 +18,6 @@ const ACTIONS = [
   { name: "edit", label: "Edit", icon: "edit", needs: "owner" },
   { name: "delete", label: "Delete", icon: "trash", needs: "owner" },
 ];
-const NOT_YET = "arrives with the conversations API (threads, reactions, edits)";
 
 let bar = null;    // the toolbar element, built on first use
 let row = null;    // the .msg row it is on
@@ -67,7 +70,7 @@ function build() {
 }
 
 function run(action, m, r, button) {
-  if (action === "reply") replyInThread(m);
+  if (action === "reply") openThread(m);
   else if (action === "react") pickReaction(m, button);
   else if (action === "link") copyLink(m);
   else if (action === "edit") startEdit(m, r);
@@ -99,19 +102,10 @@ export function hideActions() {
 
 export function actionsPinned() { return pinned && !!bar && bar.isConnected; }
 
-// ---- the actions (phase 2 fills reply, react, edit and delete) ---------------------
+// ---- the actions: threads.js, reactions.js, edits.js; the link here ----------------
 
-/** Opens the thread of `m` (its root and replies) in the side panel, with a composer. */
-export function replyInThread(_m) { toast(`Reply in thread ${NOT_YET}`); }
-
-/** The emoji picker next to `anchor`; a choice toggles the viewer's reaction on `m`. */
-export function pickReaction(_m, _anchor) { toast(`Reactions ${NOT_YET}`); }
-
-/** Inline editing of `m` in its row `r`. */
-export function startEdit(_m, _r) { toast(`Editing ${NOT_YET}`); }
-
-/** Asks, then deletes `m` (it stays as a tombstone). */
-export function confirmDelete(_m, _r) { toast(`Deleting ${NOT_YET}`); }
+/** The toolbar's row was rebuilt (messages.js refreshMessage): it now sits on `fresh`. */
+export function retarget(old, fresh) { if (row === old) row = fresh; }
 
 /** The permalink of a message: /m/<num> (the hub number), else /?m=<id>. */
 export function messageLink(m) {
@@ -120,6 +114,7 @@ export function messageLink(m) {
 }
 
 export async function copyLink(m) {
+  try { await ensureNum(m); } catch (_) { /* the /?m=<id> form */ }
   const url = messageLink(m);
   if (await copyText(url)) toast("Link copied");
   else toast(url, 8000);  // no clipboard (plain http): shown to copy by hand

@@ -2,6 +2,7 @@
  * with unread and mention badges, and switching channels. */
 import { api } from "./api.js";
 import { setComposerPlaceholder, showComposerError } from "./composer.js";
+import { dmLabel, isDm, loadDms, renderDms } from "./dms.js";
 import { $, el } from "./dom.js";
 import { renderMessages } from "./messages.js";
 import { KEY, PAGE, readKey, state } from "./state.js";
@@ -18,16 +19,16 @@ export function channel(name) {
   return ch;
 }
 
-function normalize(m) {
-  if (m.payload) {  // a live frame
-    const p = m.payload;
-    return { id: m.id, num: p.num ?? null, seq: p.seq, ts: m.ts, sender: m.sender, channel: p.channel,
-             content: p.content || "", mentions: p.mentions || [], attachments: p.attachments || [],
-             metadata: p.metadata || {}, sender_type: p.sender_type || null };
-  }
-  return { id: m.msg_id, num: m.num ?? null, seq: m.seq, ts: m.ts, sender: m.sender, channel: m.channel,
-           content: m.content || "", mentions: m.mentions || [], attachments: m.attachments || [],
-           metadata: m.metadata || {}, sender_type: m.sender_type || null };
+/** A message as the page keeps it, from a live frame or a (folded) history row: beside
+ * the envelope, `num`, `edited_at`, `deleted`, `reactions` {emoji: [reactor]}, `thread`
+ * {root, num} on a reply and `reply_count` on a root (docs/conversations.md). */
+export function normalize(m) {
+  const r = m.payload ? { ...m.payload, msg_id: m.id, ts: m.ts, sender: m.sender } : m;
+  return { id: r.msg_id, num: r.num ?? null, seq: r.seq, ts: r.ts, sender: r.sender, channel: r.channel,
+           content: r.content || "", mentions: r.mentions || [], attachments: r.attachments || [],
+           metadata: r.metadata || {}, sender_type: r.sender_type || null,
+           edited_at: r.edited_at || null, deleted: !!r.deleted, reactions: r.reactions || {},
+           thread: r.thread || null, reply_count: r.reply_count || 0 };
 }
 
 /** Adds messages to a channel; returns those that were new. */
@@ -60,6 +61,7 @@ export async function loadChannels() {
     if (ch.readSeq === null) markRead(ch, row.last_seq);  // first visit: start from now
   }
   renderChannels();
+  await loadDms();
 }
 
 export function unread(ch) { return Math.max(0, ch.lastSeq - (ch.readSeq || 0)); }
@@ -79,6 +81,7 @@ export function renderChannels() {
     const ch = state.channels.get(name);
     const n = name === state.current ? 0 : unread(ch);
     total += n;
+    if (isDm(name)) continue;  // in the DM list (dms.js)
     const li = el("li", "channel" + (name === state.current ? " active" : "") + (n ? " unread" : ""));
     li.dataset.channel = name;
     li.tabIndex = 0;
@@ -93,13 +96,15 @@ export function renderChannels() {
     ul.appendChild(li);
   }
   document.title = total ? `(${total}) Orochi` : "Orochi";
+  renderDms();
 }
 
+/** Opens a channel (or DM); resolves once its history is shown. */
 export async function selectChannel(name) {
   const ch = channel(name);
   state.current = name;
   localStorage.setItem(`${KEY.channel}.${state.workspace}`, name);
-  $("channel-title").textContent = name;
+  $("channel-title").textContent = isDm(name) ? dmLabel(name) : name;
   setComposerPlaceholder();
   renderChannelMeta();
   renderChannels();

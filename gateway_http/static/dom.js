@@ -93,6 +93,7 @@ let toastTimer = null;
 export function toast(text, ms = 2500) {
   const box = $("toast");
   box.textContent = text;
+  box.classList.remove("toast-error");
   box.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { box.hidden = true; }, ms);

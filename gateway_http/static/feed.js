@@ -6,9 +6,12 @@ import { api } from "./api.js";
 import { addMessages, channel, loadChannels, markRead, renderChannels } from "./channels.js";
 import { showComposerError } from "./composer.js";
 import { $ } from "./dom.js";
-import { onMessagesAdded } from "./messages.js";
+import { onMessageDelete, onMessageEdit } from "./edits.js";
+import { onMessagesAdded, refreshMessage } from "./messages.js";
+import { onReactionUpdate } from "./reactions.js";
 import { showSignin } from "./signin.js";
 import { state } from "./state.js";
+import { onThreadReply } from "./threads.js";
 
 const RESUME_PAGE = 500;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
@@ -107,6 +110,24 @@ export async function connect() {
   };
 }
 
+const EVENTS = { reaction_update: onReactionUpdate, message_edit: onMessageEdit,
+                 message_delete: onMessageDelete };
+
+/** A change event takes a seq of its channel's stream too: a jump past it is a gap; with
+ * nothing unread before it, it leaves the channel read (it is no message). */
+function onEvent(frame) {
+  const p = frame.payload || {};
+  if (!p.channel || !state.channels.has(p.channel)) return;
+  const ch = channel(p.channel);
+  if (typeof p.seq === "number") {
+    if (ch.loaded && ch.lastSeq && p.seq > ch.lastSeq + 1) fillFrom(p.channel);
+    const caughtUp = (ch.readSeq || 0) >= ch.lastSeq;
+    ch.lastSeq = Math.max(ch.lastSeq, p.seq);
+    if (caughtUp || p.channel === state.current) markRead(ch, ch.lastSeq);
+  }
+  EVENTS[frame.type](p);
+}
+
 function onFrame(frame) {
   if (frame.type === "message" && frame.payload && frame.payload.channel) {
     const name = frame.payload.channel;
@@ -115,9 +136,17 @@ function onFrame(frame) {
     const seq = frame.payload.seq;
     const gap = ch.loaded && typeof seq === "number" && ch.lastSeq && seq > ch.lastSeq + 1;
     if (isNew && typeof seq === "number") markRead(ch, seq - 1);
-    onMessagesAdded(name, addMessages(name, [frame]), true);
+    const added = addMessages(name, [frame]);
+    onMessagesAdded(name, added, true);
+    if (frame.payload.thread) {
+      const m = added[0] || ch.byId.get(frame.id);
+      const root = m && onThreadReply(m, added.length > 0);
+      if (root) refreshMessage(root);
+    }
     if (gap) fillFrom(name);
     if (isNew) renderChannels();
+  } else if (EVENTS[frame.type]) {
+    onEvent(frame);
   } else if (frame.type === "presence_change" || frame.type === "status_update") {
     const p = frame.payload || {};
     const agent = state.agents.find((a) => a.name === p.agent);

@@ -1,10 +1,13 @@
 /* Layout on narrow screens: below 1100 px the agents panel, below 700 px the channel
  * panel too, are drawers, opened by the buttons of the channel header and closed by a
  * tap outside, a channel chosen, or Escape. Escape closes the topmost thing open: the
- * agent detail, else a drawer, else the message actions. */
+ * emoji picker, else the agent detail, else the side panel (thread, search), else a
+ * drawer, else the message actions. */
 import { hideActions } from "./actions.js";
 import { agentDetailOpen, closeAgentDetail } from "./agentdetail.js";
 import { $ } from "./dom.js";
+import { closePanel, panelKind } from "./panel.js";
+import { closePicker } from "./reactions.js";
 
 const DRAWERS = {
   sidebar: { panel: "sidebar", button: "menu-btn", query: "(max-width: 700px)" },
@@ -49,7 +52,9 @@ function toggle(name) {
 }
 
 function closeTop() {
+  if (closePicker()) return;
   if (agentDetailOpen()) closeAgentDetail();
+  else if (panelKind()) closePanel();
   else if (open) closeDrawer();
   else hideActions();
 }
@@ -60,13 +65,15 @@ export function wireLayout() {
   $("backdrop").addEventListener("click", () => {
     if (agentDetailOpen()) closeAgentDetail(); else closeDrawer();
   });
-  $("channels").addEventListener("click", (e) => {
-    if (e.target.closest(".channel") && open === "sidebar") closeDrawer();
-  });
-  $("channels").addEventListener("keydown", (e) => {
-    const li = e.target.closest(".channel");
-    if (li && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); li.click(); }
-  });
+  for (const id of ["channels", "dms"]) {
+    $(id).addEventListener("click", (e) => {
+      if (e.target.closest(".channel") && open === "sidebar") closeDrawer();
+    });
+    $(id).addEventListener("keydown", (e) => {
+      const li = e.target.closest(".channel");
+      if (li && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); li.click(); }
+    });
+  }
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !e.defaultPrevented) closeTop();
   });

@@ -13,6 +13,10 @@
  *   composer.js  posting, uploads, read-only     agents.js    agents panel, offline toggle
  *   markdown.js  safe markdown of messages       actions.js   a message's actions toolbar
  *   layout.js    drawers on narrow screens       agentdetail.js  one agent's presence record
+ *   panel.js     the side panel                  threads.js   a thread in the side panel
+ *   reactions.js chips, picker, live updates     edits.js     edit and delete, live changes
+ *   dms.js       the DM list                     search.js    search, jumps, permalinks
+ *   notice.js    refusals shown as a notice
  */
 import { wireActions } from "./actions.js";
 import { wireAgentDetail } from "./agentdetail.js";
@@ -20,6 +24,9 @@ import { wireAgents } from "./agents.js";
 import { wireComposer } from "./composer.js";
 import { wireLayout } from "./layout.js";
 import { wireMessages } from "./messages.js";
+import { wirePanel } from "./panel.js";
+import { wireReactions } from "./reactions.js";
+import { wireSearch } from "./search.js";
 import { start, wireSignin } from "./signin.js";
 
 wireSignin();
@@ -29,4 +36,7 @@ wireAgents();
 wireActions();
 wireAgentDetail();
 wireLayout();
+wirePanel();
+wireReactions();
+wireSearch();
 start();

@@ -1,13 +1,16 @@
 /* The message list of the open channel: rendering (markdown.js: mentions, code, links,
  * lists), attachments, live appends with the "new messages" jump, and scroll-back by
  * before_seq. The actions of a message (actions.js) hang on its row. */
+import { retarget } from "./actions.js";
 import { api } from "./api.js";
 import { addMessages, channel, markRead, renderChannels, unread } from "./channels.js";
 import { myName, showComposerError } from "./composer.js";
 import { $, avatar, clip, el, fmtDay, fmtSize, fmtTime, hue } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 import { download, showThumb } from "./media.js";
+import { renderReactions } from "./reactions.js";
 import { PAGE, state } from "./state.js";
+import { openThread, threadMessage } from "./threads.js";
 
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
 const IMAGE_RE = /\.(png|jpe?g|gif|webp|bmp|avif)$/i;
@@ -97,7 +100,9 @@ function renderMedia(url, name, mime, size) {
   return chip;
 }
 
-function renderMessage(m, prev, fresh) {
+/** The row of a message (with its day separator when the day changes): `inThread` for the
+ * thread panel, which leaves out the thread links. */
+export function renderMessage(m, prev, fresh, inThread = false) {
   const frag = document.createDocumentFragment();
   if (!prev || fmtDay(prev.ts) !== fmtDay(m.ts)) frag.appendChild(el("div", "day-sep", fmtDay(m.ts)));
   const cont = prev && prev.sender === m.sender && fmtDay(prev.ts) === fmtDay(m.ts)
@@ -119,16 +124,84 @@ function renderMessage(m, prev, fresh) {
   time.title = `${m.ts}  ·  seq ${m.seq}`;
   head.appendChild(time);
   row.appendChild(head);
-  const body = el("div", "msg-body");
-  body.appendChild(renderMarkdown(m.content, me));
-  row.appendChild(body);
+  row.appendChild(renderBody(m, me));
+  if (m.deleted) {
+    row.classList.add("deleted");
+    frag.appendChild(row);
+    return frag;
+  }
   if (m.attachments && m.attachments.length) {
     const box = el("div", "attachments");
     for (const att of m.attachments) if (att && typeof att === "object") box.appendChild(renderAttachment(att));
     row.appendChild(box);
   }
+  const meta = inThread ? null : threadMeta(m);
+  if (meta) row.appendChild(meta);
+  const reactions = renderReactions(m);
+  if (reactions) row.appendChild(reactions);
   frag.appendChild(row);
   return frag;
+}
+
+function renderBody(m, me) {
+  if (m.deleted) return el("div", "msg-body tombstone", "message deleted");
+  const body = el("div", "msg-body");
+  body.appendChild(renderMarkdown(m.content, me));
+  if (m.edited_at) {
+    const mark = el("span", "edited", "(edited)");
+    mark.title = `edited ${m.edited_at}`;
+    body.append(" ", mark);
+  }
+  return body;
+}
+
+/** "N replies" under a thread's root, "in thread" under a reply (both open the panel). */
+function threadMeta(m) {
+  if (!m.reply_count && !m.thread) return null;
+  const box = el("div", "msg-meta");
+  const b = el("button", "link thread-link",
+    m.reply_count ? `${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}` : "in thread");
+  b.type = "button";
+  b.dataset.thread = m.reply_count ? "root" : "reply";
+  b.addEventListener("click", (e) => { e.stopPropagation(); openThread(m); });
+  box.appendChild(b);
+  return box;
+}
+
+/** The objects of a message the page holds (the feed's and the thread panel's copy). */
+export function findMessages(channelName, id) {
+  const out = [];
+  const ch = state.channels.get(channelName);
+  const a = ch && ch.byId.get(id);
+  if (a) out.push(a);
+  const b = threadMessage(id);
+  if (b && b !== a) out.push(b);
+  return out;
+}
+
+/** Rebuilds the rows of one message in place (feed and thread panel): nothing else is
+ * re-rendered, so a change costs the same in a feed of any length. */
+export function refreshMessage(m) {
+  const me = myName();
+  for (const old of document.querySelectorAll(`.msg[data-id="${CSS.escape(m.id)}"]`)) {
+    const inThread = !!old.closest("#side-panel");
+    const fresh = renderMessage(m, null, false, inThread).lastChild;
+    for (const cls of ["cont", "acting", "highlight"]) if (old.classList.contains(cls)) fresh.classList.add(cls);
+    if (!me || !(m.mentions || []).includes(me)) fresh.classList.remove("mentions-me");
+    const bar = old.querySelector("#msg-actions");
+    if (bar) { fresh.appendChild(bar); retarget(old, fresh); }  // the toolbar stays on its row
+    old.replaceWith(fresh);
+  }
+}
+
+/** The hub number of a message: live frames carry none, so it is read back from history. */
+export async function ensureNum(m) {
+  if (m.num !== null && m.num !== undefined) return m.num;
+  const rows = await api(`/api/history/${encodeURIComponent(m.channel)}?after_seq=${Math.max(0, (m.seq || 1) - 1)}&limit=5`);
+  const row = rows.find((r) => r.msg_id === m.id);
+  if (!row || row.num === undefined || row.num === null) throw new Error("this message has no number yet");
+  m.num = row.num;
+  return m.num;
 }
 
 function atBottom() {

@@ -7,6 +7,7 @@ import { setReadOnly } from "./composer.js";
 import { $, el } from "./dom.js";
 import { closeSocket, connect } from "./feed.js";
 import { forgetMedia } from "./media.js";
+import { openPermalink } from "./search.js";
 import { KEY, state } from "./state.js";
 
 export function showSignin(message) {
@@ -38,6 +39,9 @@ async function signIn(token) {
   $("sender-name").value = localStorage.getItem(KEY.name) || "";
   await loadWorkspaces();
   await openWorkspace(localStorage.getItem(KEY.ws) || state.config.default_workspace);
+  const permalink = state.permalink;
+  state.permalink = null;
+  if (permalink) await openPermalink(permalink);
 }
 
 async function loadWorkspaces() {
@@ -107,12 +111,14 @@ export function wireSignin() {
   $("workspace").addEventListener("change", (e) => openWorkspace(e.target.value));
 }
 
-/** Signs in from the URL (?token= or ?invite=, both removed from the address bar) or storage. */
+/** Signs in from the URL (?token= or ?invite=, both removed from the address bar) or storage;
+ * `?m=<num>` (where /m/<num> redirects) then opens that message. */
 export function start() {
   const params = new URLSearchParams(location.search);
   const fromUrl = params.get("token");
   const invite = params.get("invite");
-  if (fromUrl || invite) history.replaceState(null, "", location.pathname);
+  state.permalink = /^\d{1,19}$/.test(params.get("m") || "") ? params.get("m") : null;  // /m/<num>
+  if (fromUrl || invite || params.has("m")) history.replaceState(null, "", location.pathname);
   if (invite) { redeem(invite); return; }
   const token = fromUrl || localStorage.getItem(KEY.token);
   if (token) signIn(token); else showSignin("");

@@ -348,8 +348,13 @@ async def test_message_actions_on_hover_focus_and_tap(http_hub, browser, api):
     wanted = f"{http_hub.http_url}/m/{num}" if num else f"{http_hub.http_url}/?m={posted['id']}"
     assert await page.evaluate("navigator.clipboard.readText()") == wanted
 
+    # Reply opens the thread panel (tests/e2e/test_dashboard_phase2.py has the rest).
     await bar.locator('[data-action="reply"]').click()
-    await expect(page.locator("#toast")).to_contain_text("Reply in thread")
+    await expect(page.locator("#side-panel .thread-root .msg-body")).to_have_text(
+        "an action target"
+    )
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#side-panel")).to_be_hidden()
 
     # The pointer leaves the feed: the toolbar goes; keyboard focus brings it back.
     await page.mouse.move(5, 5)
