@@ -278,7 +278,7 @@ class HttpHub:
             self.counters.seq_gaps += seq - last - 1
         self.last_seq[key] = seq
         self.counters.deliveries += 1
-        self.broadcast(body["ws"], body["frame"], body["channel"])
+        self.broadcast(body["ws"], observer_frame(body), body["channel"])
 
     def on_changes(self, changes: list[Change], event: str | None) -> None:
         now = time.time()
@@ -317,6 +317,18 @@ class HttpHub:
                 if dm and not observer.viewer.may_read(channel):
                     continue
                 observer.enqueue(text)
+
+
+def observer_frame(body: Delivery) -> str:
+    """A delivery as observers get it: a message carries its hub number `num` in its
+    payload (the dashboard's permalinks, reactions and edits name it), spliced into the
+    text: the envelope's first keys are type, sender, id and ts, all JSON strings, so the
+    first `"payload":{` is the envelope's own."""
+    num = body.get("num")
+    text = body["frame"]
+    if body.get("event") or not isinstance(num, int):
+        return text
+    return text.replace('"payload":{', f'"payload":{{"num":{num},', 1)
 
 
 def presence_frame(record: AgentRecord, event: str) -> str:

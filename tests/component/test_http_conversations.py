@@ -450,3 +450,22 @@ async def test_presence_lists_a_dm_only_to_its_participants_and_the_admin(
         assert not await dm_seen(token, agent="someone-else")  # not online: nobody
     finally:
         await alice.close()
+
+
+async def test_an_observer_gets_each_live_message_with_its_hub_number(http, bed, persister):
+    """The dashboard names messages by `num` (permalinks, reactions, edits): a live frame
+    carries it in its payload, the same number history and the post's answer give."""
+    ws = await http.ws_connect("/ws", params={"token": bed.default_token})
+    try:
+        msg = await post_message(http, bed, "#nums", "number me")
+
+        async def got_message() -> dict | None:
+            frame = json.loads((await ws.receive()).data)
+            return frame if frame.get("type") == "message" else None
+
+        frame = await eventually(got_message, 10, "the message on the observer socket")
+        assert frame["id"] == msg["id"] and frame["payload"]["num"] == msg["num"]
+        assert frame["payload"]["content"] == "number me"
+        assert bed.history("#nums")[0]["num"] == msg["num"]
+    finally:
+        await ws.close()
