@@ -30,7 +30,8 @@ RECENT_MAX_LIMIT = 500
 
 async def history(request: web.Request) -> web.Response:
     """`/api/history/{channel}`: newest first (`since`, `limit`, `before_seq`) or oldest
-    first after `after_seq` (how the dashboard resumes without gaps)."""
+    first after `after_seq` (how the dashboard resumes without gaps); with `events=1`
+    the channel's change events come interleaved in seq order (rows with `event`)."""
     scope = await authenticate(request)
     store, cfg = request.app[STORE], request.app[CONFIG]
     channel = request.match_info["channel"]
@@ -44,6 +45,11 @@ async def history(request: web.Request) -> web.Response:
     since = request.query.get("since") or None
     if after_seq is not None and before_seq is not None:
         raise bad_request("give after_seq or before_seq, not both", "before_seq")
+    events = request.query.get("events", "0")
+    if events not in ("0", "1", "true", "false"):
+        raise bad_request("events is 1 or 0", "events")
+    if events in ("1", "true") and after_seq is None:
+        raise bad_request("events=1 reads the stream after a seq: give after_seq", "events")
     if is_dm(channel):
         viewer = await resolve_viewer(request, scope)
         if not viewer.may_read(channel):
@@ -62,6 +68,7 @@ async def history(request: web.Request) -> web.Response:
             limit=limit,
             after_seq=after_seq,
             before_seq=before_seq,
+            events=events in ("1", "true"),
         )
     except ValueError:
         raise bad_request("since must be an ISO-8601 timestamp", "since") from None

@@ -24,9 +24,17 @@ export async function fillFrom(name) {
   const gen = state.generation;
   try {
     for (;;) {
-      const rows = await api(`/api/history/${encodeURIComponent(name)}?after_seq=${ch.lastSeq}&limit=${RESUME_PAGE}`);
+      const rows = await api(`/api/history/${encodeURIComponent(name)}?after_seq=${ch.lastSeq}&limit=${RESUME_PAGE}&events=1`);
       if (gen !== state.generation) return;
-      onMessagesAdded(name, addMessages(name, rows), true);
+      // The stream after lastSeq: messages, and the edits, deletes and reactions missed
+      // while the socket was down (rows with `event`), applied in seq order.
+      const messages = rows.filter((r) => !r.event);
+      onMessagesAdded(name, addMessages(name, messages), true);
+      for (const r of rows) {
+        if (!r.event || !EVENTS[r.event]) continue;
+        const { event, id, ts, ...payload } = r;
+        onEvent({ type: event, sender: "orochi-server", id, ts, payload });
+      }
       if (rows.length < RESUME_PAGE) break;
     }
   } catch (_) { /* retried on the next reconnect */ } finally {

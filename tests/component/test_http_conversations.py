@@ -469,3 +469,26 @@ async def test_an_observer_gets_each_live_message_with_its_hub_number(http, bed,
         assert bed.history("#nums")[0]["num"] == msg["num"]
     finally:
         await ws.close()
+
+
+async def test_rest_history_resumes_with_the_events_when_asked(http, bed, persister):
+    msg = await post_message(http, bed, "#resume-ev", "one")
+    await post_message(http, bed, "#resume-ev", "two")
+    react = {"message_id": msg["num"], "emoji": "🌙", "reactor": "ywatanabe"}
+    status, _ = await call(http, "POST", "/api/reactions/", bed.admin_token, json=react)
+    assert status == 200
+    path = "/api/history/resume-ev"
+    status, plain = await call(http, "GET", path, bed.admin_token, params={"after_seq": "0"})
+    assert status == 200 and [r["seq"] for r in plain] == [1, 2]
+    status, stream = await call(
+        http, "GET", path, bed.admin_token, params={"after_seq": "0", "events": "1"}
+    )
+    assert status == 200 and [(r["seq"], r.get("event")) for r in stream] == [
+        (1, None),
+        (2, None),
+        (3, "reaction_update"),
+    ]
+    assert stream[2]["num"] == msg["num"] and stream[2]["emoji"] == "🌙"
+    for bad in ({"events": "1"}, {"after_seq": "0", "events": "yes"}):
+        status, body = await call(http, "GET", path, bed.admin_token, params=bad)
+        assert status == 400 and body["field"] == "events", body

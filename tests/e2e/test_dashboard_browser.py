@@ -165,6 +165,10 @@ async def test_dashboard_resumes_without_gaps_after_reconnect(http_hub, page):
         agent = await RawAgent.connect(http_hub.agent_url(), "night-shift", ["#resume"])
         try:
             missed = await agent.post("#resume", "posted while the page was offline")
+            reacted = await agent.request(
+                {"type": "react", "payload": {"message": first["num"], "emoji": "🌙"}}
+            )
+            assert reacted[-1]["payload"]["outcome"] == "added", reacted
         finally:
             await agent.close()
         assert http_hub.ctl("start", "gateway_http").returncode == 0
@@ -172,6 +176,9 @@ async def test_dashboard_resumes_without_gaps_after_reconnect(http_hub, page):
         row = page.locator(f'.msg[data-id="{missed["payload"]["ref"]}"]')
         await row.wait_for(timeout=int(25_000 * TIME_SCALE))
         assert await row.count() == 1
+        # The reaction made while offline came back with the stream (history events=1).
+        chip = page.locator(f'.msg[data-id="{first["id"]}"] .reaction[data-emoji="🌙"]')
+        await chip.wait_for(timeout=int(10_000 * TIME_SCALE))
         await page.locator(".conn-live").wait_for()
         await page.screenshot(path=str(ARTIFACTS / "dashboard-resumed.png"))
     finally:
