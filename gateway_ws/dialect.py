@@ -28,10 +28,41 @@ the bus) stays as it is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
+from scitex_orochi.hub.bus_bodies import Delivery
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
+
+
+class Dialect(Protocol):
+    """What the cores ask of a connection's dialect (DialectA here, DialectB in dialect_b.py)."""
+
+    name: str
+    exclusive_names: bool  # a second socket registering a name replaces the first (4000)
+    all_events: bool  # change events reach it without asking for the `events` capability
+
+    def parse(self, raw: str | bytes) -> codec.Envelope: ...
+    def ack(self, ref: str, **fields: Any) -> str | None: ...
+    def error(self, code: str, detail: str, ref: str | None, **extra: Any) -> str | None: ...
+    def refusal(self, code: str, detail: str, ref: str, **extra: Any) -> list[str]: ...
+    def unreadable(self, exc: codec.ProtocolError) -> list[str]: ...
+    def registered(self, ref: str, channels: list[str], **fields: Any) -> str | None: ...
+    def subscribed(
+        self, ref: str, action: str, channel: str, channels: list[str], mention_only: bool
+    ) -> str | None: ...
+    def history(
+        self,
+        channel: str,
+        encoded_rows: list[str],
+        ref: str,
+        more: bool,
+        search: str | None = None,
+    ) -> str | None: ...
+    def presence(self, agents: dict[str, list[str]]) -> str | None: ...
+    def gitea_result(self, action: str, result: Any, ref: str) -> str | None: ...
+    def refused_connection(self, code: str, detail: str) -> str: ...
+    def delivery(self, body: Delivery) -> str | None: ...
 
 
 class DialectA:
@@ -39,6 +70,7 @@ class DialectA:
 
     name = "A"
     exclusive_names = True  # a second socket registering a name replaces the first (4000)
+    all_events = False  # events only with the `events` capability
 
     @staticmethod
     def parse(raw: str | bytes) -> codec.Envelope:
@@ -51,6 +83,23 @@ class DialectA:
     @staticmethod
     def error(code: str, detail: str, ref: str | None, **extra: Any) -> str | None:
         return codec.error(code, detail, ref, **extra)
+
+    @staticmethod
+    def registered(ref: str, channels: list[str], **fields: Any) -> str | None:
+        """The reply to a register: A acks it (`gateway` names the process)."""
+        return codec.ack(ref, **fields)
+
+    @staticmethod
+    def subscribed(
+        ref: str, action: str, channel: str, channels: list[str], mention_only: bool
+    ) -> str | None:
+        """The reply to a subscribe/unsubscribe; None: the plain ack, when it is done."""
+        return None
+
+    @staticmethod
+    def delivery(body: Delivery) -> str | None:
+        """A delivery's text; A sends the frame the persister built (DeliveryCore.encode)."""
+        return body["frame"]
 
     @staticmethod
     def refusal(code: str, detail: str, ref: str, **extra: Any) -> list[str]:
