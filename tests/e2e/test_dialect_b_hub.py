@@ -313,3 +313,33 @@ async def test_other_paths_and_the_agent_path_without_agent_stay_dialect_a(share
     ack = a.frames[-1]
     assert ack["type"] == "ack" and ack["payload"]["status"] == "ok"
     await a.close()
+
+
+async def test_the_dashboard_port_serves_b_through_the_agent_gateways(shared_hub):
+    """The sidecar's default: its socket on the dashboard port (the same host:port as its
+    REST calls), relayed to the agent port's core."""
+    http_ws = shared_hub.http_url.replace("http://", "ws://")
+    ch = f"#{uid('dash')}"
+    b = await AgentB.connect(http_ws, shared_hub.default_token, uid("side"))
+    assert (await b.register())["channels"] == ["#general"]
+    assert (await b.subscribe(ch))["type"] == "subscribed"
+    a = await RawAgent.connect(shared_hub.agent_url(), uid("a"), [ch])
+    await a.post(ch, "through the dashboard port")
+    got = await b.wait(is_msg("through the dashboard port"))
+    assert isinstance(got["id"], int)
+    await b.message(ch, "back from the sidecar")
+    await a.wait(
+        lambda f: f["type"] == "message" and f["payload"]["content"] == "back from the sidecar"
+    )
+    dup_ident = {"instance_id": "same", "start_ts_unix": 1}
+    first = await AgentB.connect(http_ws, shared_hub.default_token, b.name)
+    assert (await first.register(**dup_ident))["type"] == "registered"
+    dup = await AgentB.connect(http_ws, shared_hub.default_token, b.name)
+    await dup.send("register", dup_ident)
+    assert (await dup.wait_closed())[0] == 4409
+    bad = await AgentB.connect(http_ws, "wrong-token", uid())
+    assert (await bad.wait_closed())[0] == 4001
+    assert bad.frames and bad.frames[0]["type"] == "error"
+    for agent in (b, first, bad):
+        await agent.close()
+    await a.close()
