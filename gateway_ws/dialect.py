@@ -5,25 +5,15 @@ client carries its `dialect`, and the core asks it for the frame of an ack, an
 error, a history page... A method returning None means the dialect sends
 nothing for it.
 
-How the fleet dialect B (../shared/FLEET.md) would plug in, as an adapter only:
-- `DialectB` with the same methods: `parse` reads B's flat frames (`text` for
-  `content`, no `id`/`ts`, a `#` prepended to bare channel names) into the
-  `codec.Envelope`s the core already handles, the identity coming from `?agent=`;
-  the reply methods shape B's flat frames (`registered` with the memberships,
-  `subscribed`/`unsubscribed`, `{type:"error",code,message}`) and `ack` returns
-  None (B acks nothing); `exclusive_names = False` (B lets several sockets hold
-  one name: `FrameCore.register` then binds without replacing, which needs the
-  `Roster` to keep a set of holders per name, a change inside routing.py).
-- The I/O layer (`service.Gateway`) opens a second `serve()` on B's port with
-  the same `FrameCore` and `DeliveryCore`, setting `conn.dialect` to B for those
-  connections (and for `/ws/agent/?agent=` on the agent port); B's `ping`/`echo`
-  timers are per-connection I/O beside the writer.
-- Deliveries: `DeliveryCore` frames each delivery once through its `encode`;
-  with B present it encodes once per dialect found among the recipients (B's
-  flat message shape with an integer id from `seq`), still one socket write per
-  recipient per bus frame.
-Everything else (sessions, rate limits, routing, sequencing, ingest, presence,
-the bus) stays as it is.
+The fleet dialect B (../shared/FLEET.md) plugs in as an adapter only
+(gateway_ws/dialect_b.py, one instance per connection): `parse` reads B's flat
+frames into the `codec.Envelope`s the core handles, its reply methods shape B's
+flat frames, `ack` returns None, `exclusive_names = False` (the `Roster` keeps
+several holders of a B name), `all_events = True`. The I/O layer
+(`service.Gateway`) picks B for `/ws/agent/?agent=` (`service.dialect_for`) and
+sends its `ping`/`echo` on a timer; `DeliveryCore` encodes each delivery once per
+dialect found among its recipients (`delivery`), and only while B connections
+exist, so A's path is the one it always was.
 """
 
 from __future__ import annotations
