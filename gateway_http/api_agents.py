@@ -4,9 +4,9 @@ stats, resources and the dashboard config."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from aiohttp import web
 
@@ -37,6 +37,8 @@ PUBLIC_FIELDS: Final = (
     "since",
     "last_seen",
 )
+# Shown only when the record has them (dialect-B agents, gateway_ws/dialect_b.py).
+FLEET_FIELDS: Final = ("subagents", "rtt_ms", "echo_rtt_ms")
 
 
 def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True) -> dict[str, Any]:
@@ -44,6 +46,10 @@ def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True
     out: dict[str, Any] = {key: record.get(key) for key in PUBLIC_FIELDS}
     out["channels"] = list(out["channels"] or [])
     out["resources"] = dict(out["resources"] or {})
+    fleet = cast(Mapping[str, Any], record)
+    for key in FLEET_FIELDS:
+        if key in fleet:
+            out[key] = fleet[key]
     out["workspace"] = out["workspace_id"] = record.get("ws")
     # The published server's names for the same times, as ISO-8601 strings.
     out["last_heartbeat"] = _iso(record.get("last_seen"))

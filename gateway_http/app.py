@@ -19,6 +19,7 @@ from aiohttp.typedefs import Middleware
 from scitex_orochi.hub.config import Config
 
 from . import (
+    agent_relay,
     api_agents,
     api_conversations,
     api_messages,
@@ -58,6 +59,7 @@ ROUTE_MODULES = (
     api_workspaces,
     uploads,
     observers,
+    agent_relay,
     tickets,
     dashboard,
     gitea_routes,

@@ -32,6 +32,7 @@ class Submit:
     sender_type: str = "agent"
     admin: bool = False  # a change by the admin token (it may edit or delete any message)
     mentions: list[str] | None = None  # instead of those of the content (broadcast limit)
+    done: str | None = None  # sent instead of the plain ack once stored (B's `subscribed`)
 
 
 class Actions:

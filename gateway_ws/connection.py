@@ -27,7 +27,7 @@ from scitex_orochi.hub.outbox import Outbox
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.constants import CLOSE_REASONS
 
-from .dialect import DIALECT_A, DialectA
+from .dialect import DIALECT_A, Dialect
 from .session import Session
 
 log = logging.getLogger("orochi.gateway_ws")
@@ -94,7 +94,7 @@ class AgentConnection:
         queue_max_bytes: int = 1 << 62,
         *,
         spawn: Spawn,
-        dialect: DialectA = DIALECT_A,
+        dialect: Dialect = DIALECT_A,
     ) -> None:
         self.ws = ws
         self._spawn = spawn

@@ -34,11 +34,11 @@ from scitex_orochi.protocol import codec, topics
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .actions import Actions, Close, Found, PinnedNames
-from .dialect import DialectA
+from .dialect import Dialect
 from .handlers import HANDLERS
 from .limits import ConnBuckets, Limits, read_pause
 from .routing import Roster
-from .session import Session
+from .session import Session, fleet_record
 
 log = logging.getLogger("orochi.gateway_ws")
 
@@ -51,7 +51,7 @@ class Client(Protocol):
     """What the core reads and keeps of one connection (gateway_ws.connection.AgentConnection)."""
 
     session: Session
-    dialect: DialectA
+    dialect: Dialect
     auth: Any  # store.Auth: what the token granted
     token: str
     limits: ConnBuckets | None
@@ -229,16 +229,30 @@ class FrameCore:
         the REST API lists the agent on the very next request."""
         actions, roster, session = Actions(), self.roster, client.session
         workspace, now = session.workspace, self.wall()
+        exclusive = client.dialect.exclusive_names
+        if not exclusive and self._duplicate(client, frame):
+            # (closes come before sends: the close code and reason are the answer)
+            actions.closes.append(Close(client, codec.CLOSE_DUPLICATE))
+            return actions
         if session.name is not None and session.name != frame.sender:
             actions.publishes.extend(self.forget(client))
         left, _previous = session.register(frame, now)
+        if not exclusive:
+            fleet = fleet_record(session.record)
+            fleet["shared"] = True
+            if frame.payload.get("instance_id"):
+                fleet["instance_id"] = frame.payload["instance_id"]
         room = self.cfg.presence.max_channels_per_agent - len(session.channels)
         for channel, mention_only in lasting:
             if channel not in session.channels and room > 0:
                 session.subscribe(channel, mention_only)
                 room -= 1
         roster.leave_all(workspace, left, client)
-        replaced = roster.bind(workspace, session.name or "", client)
+        replaced = None
+        if exclusive:
+            replaced = roster.bind(workspace, session.name or "", client)
+        else:
+            roster.bind_shared(workspace, session.name or "", client)
         for channel in session.channels:
             roster.join(workspace, channel, client, quiet=channel in session.mention_only)
         if replaced is not None:
@@ -248,7 +262,22 @@ class FrameCore:
         self.replica.upsert(session.record, now)
         actions.publishes.append(self.presence(client, "connected"))
         actions.barrier = True
-        return actions.send(client.dialect.ack(frame.id, gateway=self.origin))
+        return actions.send(
+            client.dialect.registered(frame.id, list(session.channels), gateway=self.origin)
+        )
+
+    def _duplicate(self, client: Client, frame: codec.Envelope) -> bool:
+        """Dialect B refuses a second live socket of one instance (`instance_id`, sent with
+        `start_ts_unix`) of a name; without them any number of sockets share it."""
+        instance = frame.payload.get("instance_id")
+        if not instance:
+            return False
+        return any(
+            other is not client
+            and not other.closing
+            and fleet_record(other.session.record).get("instance_id") == instance
+            for other in self.roster.holders(client.session.workspace, frame.sender or "")
+        )
 
     def forget(self, client: Client) -> list[tuple[bytes, PresenceDelta]]:
         """A session leaves (closed, or renamed): what to publish about it."""
@@ -257,15 +286,20 @@ class FrameCore:
             return []
         self.roster.leave_all(session.workspace, session.channels, client)
         if self.roster.by_name.get((session.workspace, session.name)) is not client:
+            self.roster.unbind(session.workspace, session.name, client)  # a shared holder
             return []
-        self.roster.unbind(session.workspace, session.name, client)
+        successor = self.roster.unbind(session.workspace, session.name, client)
         self.replica.remove(session.record)
-        return [
+        out = [
             (
                 topics.presence(session.workspace),
                 PresenceDelta(gw=self.origin, event="disconnected", agent=session.record),
             )
         ]
+        if successor is not None:  # another socket of a dialect-B name holds it still
+            self.replica.upsert(successor.session.record, self.wall())
+            out.append(self.presence(successor, "connected"))
+        return out
 
     def on_remote_presence(self, changes: list[Change], delta: PresenceDelta | None) -> list[Close]:
         """Another gateway's delta, applied to the replica: if it registered a name held here
@@ -276,6 +310,8 @@ class FrameCore:
         local = self.roster.by_name.get((record.get("ws") or "", record.get("name") or ""))
         if local is None or local.closing:
             return []
+        if not local.dialect.exclusive_names and fleet_record(record).get("shared"):
+            return []  # dialect B: several sockets (on any gateway) hold one name
         if not any(c.event == "connected" and c.record is record for c in changes):
             return []
         log.info(
@@ -288,15 +324,16 @@ class FrameCore:
         local.session.name = None
         return [Close(local, codec.CLOSE_REPLACED)]
 
-    def acked(self, client: Client, body: AckItem) -> list[str]:
-        """The frames that tell a client the persister stored (or refused) its message."""
+    def acked(self, client: Client, body: AckItem, done: str | None = None) -> list[str]:
+        """The frames that tell a client the persister stored (or refused) its message
+        (`done`: the dialect's own reply to a stored subscription, for its plain ack)."""
         ref = body["id"]
         error = body.get("error")
         if error:
             code = error.get("code", ErrorCode.INVALID_MESSAGE)
             return client.dialect.refusal(code, str(error.get("detail", "")), ref)
         if "seq" not in body and "outcome" not in body:  # a subscription, now lasting
-            text = client.dialect.ack(ref)
+            text = done if done is not None else client.dialect.ack(ref)
             return [text] if text is not None else []
         extra: dict[str, Any] = {}
         if "outcome" in body:  # a change: what it did, and to which message

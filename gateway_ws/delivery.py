@@ -72,12 +72,18 @@ class DeliveryCore(Generic[C]):
         roster: Roster[C],
         encode: Callable[[str], Framed],
         wants_events: Callable[[C], bool] = _always,
+        dialect_of: Callable[[C], Any] | None = None,
     ) -> None:
         """`wants_events(conn)`: whether a connection takes change events (it registered
-        with the `events` capability); others never see them."""
+        with the `events` capability); others never see them. `dialect_of(conn)`: its
+        dialect (dialect.py), asked only while `others` (connections not of the default
+        dialect A) is above 0: then each delivery is encoded once per dialect present
+        among its recipients (`dialect.delivery`), and A's frame stays the one given."""
         self.roster = roster
         self.encode = encode
         self.wants_events = wants_events
+        self.dialect_of = dialect_of
+        self.others = 0  # connections of another dialect than A (the I/O layer counts them)
         self.sequencers: dict[Key, ChannelSequencer[Delivery]] = {}
         self.filling: set[Key] = set()
 
@@ -106,7 +112,9 @@ class DeliveryCore(Generic[C]):
         if recipients and body.get("event"):
             wants = self.wants_events
             recipients = [conn for conn in recipients if wants(conn)]
-        if recipients:
+        if recipients and self.others and self.dialect_of is not None:
+            self._route_mixed(body, recipients, out)
+        elif recipients:
             framed = self.encode(body["frame"])
             for conn in recipients:
                 queued = out.get(conn)
@@ -114,6 +122,26 @@ class DeliveryCore(Generic[C]):
                     out[conn] = [framed]
                 else:
                     queued.append(framed)
+
+    def _route_mixed(self, body: Delivery, recipients: list[C], out: dict[C, list[Framed]]) -> None:
+        """`route` with recipients of several dialects: one encoding per dialect."""
+        dialect_of = self.dialect_of
+        assert dialect_of is not None
+        encoded: dict[str, Framed | None] = {}
+        for conn in recipients:
+            dialect = dialect_of(conn)
+            if dialect.name in encoded:
+                framed = encoded[dialect.name]
+            else:
+                text = body["frame"] if dialect.name == "A" else dialect.delivery(body)
+                framed = encoded[dialect.name] = None if text is None else self.encode(text)
+            if framed is None:
+                continue  # nothing of this delivery for that dialect
+            queued = out.get(conn)
+            if queued is None:
+                out[conn] = [framed]
+            else:
+                queued.append(framed)
 
     # ---- gaps ----------------------------------------------------------------------
     def gap_open(self, key: Key) -> bool:

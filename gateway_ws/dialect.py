@@ -5,33 +5,54 @@ client carries its `dialect`, and the core asks it for the frame of an ack, an
 error, a history page... A method returning None means the dialect sends
 nothing for it.
 
-How the fleet dialect B (../shared/FLEET.md) would plug in, as an adapter only:
-- `DialectB` with the same methods: `parse` reads B's flat frames (`text` for
-  `content`, no `id`/`ts`, a `#` prepended to bare channel names) into the
-  `codec.Envelope`s the core already handles, the identity coming from `?agent=`;
-  the reply methods shape B's flat frames (`registered` with the memberships,
-  `subscribed`/`unsubscribed`, `{type:"error",code,message}`) and `ack` returns
-  None (B acks nothing); `exclusive_names = False` (B lets several sockets hold
-  one name: `FrameCore.register` then binds without replacing, which needs the
-  `Roster` to keep a set of holders per name, a change inside routing.py).
-- The I/O layer (`service.Gateway`) opens a second `serve()` on B's port with
-  the same `FrameCore` and `DeliveryCore`, setting `conn.dialect` to B for those
-  connections (and for `/ws/agent/?agent=` on the agent port); B's `ping`/`echo`
-  timers are per-connection I/O beside the writer.
-- Deliveries: `DeliveryCore` frames each delivery once through its `encode`;
-  with B present it encodes once per dialect found among the recipients (B's
-  flat message shape with an integer id from `seq`), still one socket write per
-  recipient per bus frame.
-Everything else (sessions, rate limits, routing, sequencing, ingest, presence,
-the bus) stays as it is.
+The fleet dialect B (../shared/FLEET.md) plugs in as an adapter only
+(gateway_ws/dialect_b.py, one instance per connection): `parse` reads B's flat
+frames into the `codec.Envelope`s the core handles, its reply methods shape B's
+flat frames, `ack` returns None, `exclusive_names = False` (the `Roster` keeps
+several holders of a B name), `all_events = True`. The I/O layer
+(`service.Gateway`) picks B for `/ws/agent/?agent=` (`service.dialect_for`) and
+sends its `ping`/`echo` on a timer; `DeliveryCore` encodes each delivery once per
+dialect found among its recipients (`delivery`), and only while B connections
+exist, so A's path is the one it always was.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
+from scitex_orochi.hub.bus_bodies import Delivery
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol.errors import ErrorCode
+
+
+class Dialect(Protocol):
+    """What the cores ask of a connection's dialect (DialectA here, DialectB in dialect_b.py)."""
+
+    name: str
+    exclusive_names: bool  # a second socket registering a name replaces the first (4000)
+    all_events: bool  # change events reach it without asking for the `events` capability
+
+    def parse(self, raw: str | bytes) -> codec.Envelope: ...
+    def ack(self, ref: str, **fields: Any) -> str | None: ...
+    def error(self, code: str, detail: str, ref: str | None, **extra: Any) -> str | None: ...
+    def refusal(self, code: str, detail: str, ref: str, **extra: Any) -> list[str]: ...
+    def unreadable(self, exc: codec.ProtocolError) -> list[str]: ...
+    def registered(self, ref: str, channels: list[str], **fields: Any) -> str | None: ...
+    def subscribed(
+        self, ref: str, action: str, channel: str, channels: list[str], mention_only: bool
+    ) -> str | None: ...
+    def history(
+        self,
+        channel: str,
+        encoded_rows: list[str],
+        ref: str,
+        more: bool,
+        search: str | None = None,
+    ) -> str | None: ...
+    def presence(self, agents: dict[str, list[str]]) -> str | None: ...
+    def gitea_result(self, action: str, result: Any, ref: str) -> str | None: ...
+    def refused_connection(self, code: str, detail: str) -> str: ...
+    def delivery(self, body: Delivery) -> str | None: ...
 
 
 class DialectA:
@@ -39,6 +60,7 @@ class DialectA:
 
     name = "A"
     exclusive_names = True  # a second socket registering a name replaces the first (4000)
+    all_events = False  # events only with the `events` capability
 
     @staticmethod
     def parse(raw: str | bytes) -> codec.Envelope:
@@ -51,6 +73,23 @@ class DialectA:
     @staticmethod
     def error(code: str, detail: str, ref: str | None, **extra: Any) -> str | None:
         return codec.error(code, detail, ref, **extra)
+
+    @staticmethod
+    def registered(ref: str, channels: list[str], **fields: Any) -> str | None:
+        """The reply to a register: A acks it (`gateway` names the process)."""
+        return codec.ack(ref, **fields)
+
+    @staticmethod
+    def subscribed(
+        ref: str, action: str, channel: str, channels: list[str], mention_only: bool
+    ) -> str | None:
+        """The reply to a subscribe/unsubscribe; None: the plain ack, when it is done."""
+        return None
+
+    @staticmethod
+    def delivery(body: Delivery) -> str | None:
+        """A delivery's text; A sends the frame the persister built (DeliveryCore.encode)."""
+        return body["frame"]
 
     @staticmethod
     def refusal(code: str, detail: str, ref: str, **extra: Any) -> list[str]:

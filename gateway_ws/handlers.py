@@ -30,6 +30,7 @@ from .actions import (
     Subscriptions,
     needing,
 )
+from .session import fleet_record
 
 if TYPE_CHECKING:
     from .core import Client, FrameCore
@@ -52,11 +53,19 @@ def on_register(core: FrameCore, client: Client, frame: codec.Envelope, found: F
         return needing(need)
     if Subscriptions not in found:
         return needing(Subscriptions(client.session.workspace, name))
+    store_down = False
     try:
         lasting = found[Subscriptions]
     except Exception:  # noqa: BLE001 - the store is down: register without them
-        lasting = []
-    return core.register(client, frame, lasting)
+        lasting, store_down = [], True
+    if client.dialect.exclusive_names or lasting or store_down:
+        return core.register(client, frame, lasting)
+    # Dialect B: a name with no lasting membership (seen the first time) gets #general,
+    # kept like a subscription.
+    actions = core.register(client, frame, [(codec.DEFAULT_CHANNEL, False)])
+    if client.session.name == name and codec.DEFAULT_CHANNEL in client.session.channels:
+        actions.submit = _lasting(client, frame.id, codec.DEFAULT_CHANNEL, "join")
+    return actions
 
 
 def check_dm(name: str, channel: str | None, ref: str) -> None:
@@ -122,12 +131,17 @@ def on_subscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: 
         core.check_channels(len(session.channels) + 1, frame.id)
         core.check_record({**session.record, "channels": [*session.channels, channel]}, frame.id)
     actions = Actions()
-    if session.subscribe(channel, mention_only):
+    changed = session.subscribe(channel, mention_only)
+    done = client.dialect.subscribed(
+        frame.id, "subscribe", channel, list(session.channels), mention_only
+    )
+    if changed:
         core.roster.join(session.workspace, channel, client, quiet=mention_only)
         actions.publishes.append(core.presence(client, "channels"))
         actions.submit = _lasting(client, frame.id, channel, "join", mention_only)
+        actions.submit.done = done
         return actions  # acked once the subscription is on disk
-    return actions.send(client.dialect.ack(frame.id))
+    return actions.send(done if done is not None else client.dialect.ack(frame.id))
 
 
 def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
@@ -137,6 +151,9 @@ def on_unsubscribe(core: FrameCore, client: Client, frame: codec.Envelope, found
         core.roster.leave(session.workspace, channel, client)
         actions.publishes.append(core.presence(client, "channels"))
     actions.submit = _lasting(client, frame.id, channel, "leave")
+    actions.submit.done = client.dialect.subscribed(
+        frame.id, "unsubscribe", channel, list(session.channels), False
+    )
     return actions  # acked once the lasting subscription is gone too
 
 
@@ -285,6 +302,60 @@ def on_gitea(core: FrameCore, client: Client, frame: codec.Envelope, found: Foun
     return actions.send(client.dialect.ack(frame.id))
 
 
+# ---- dialect B's liveness frames: applied to the presence record, answered with nothing ----
+def _registered(client: Client, frame: codec.Envelope) -> None:
+    if client.session.name is None:
+        raise codec.ProtocolError(
+            ErrorCode.NOT_REGISTERED, f"send 'register' before '{frame.type}'", frame.id
+        )
+
+
+def _published(publish: tuple[bytes, Any]) -> Actions:
+    actions = Actions()
+    actions.publishes.append(publish)
+    return actions
+
+
+def on_task_update(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
+    _registered(client, frame)
+    client.session.record["current_task"] = frame.payload["task"]
+    return _published(core.presence(client, "status"))
+
+
+def on_subagents_update(
+    core: FrameCore, client: Client, frame: codec.Envelope, found: Found
+) -> Actions:
+    _registered(client, frame)
+    record = client.session.record
+    record["subagent_count"] = frame.payload["count"]
+    subagents = frame.payload["subagents"]
+    core.check_record({**record, "subagents": subagents}, frame.id)
+    fleet_record(record)["subagents"] = subagents
+    return _published(core.presence(client, "status"))
+
+
+def on_pong(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
+    """The answer to the hub's `ping {ts}`: its round trip, from the echoed hub time."""
+    return _rtt(core, client, frame, "rtt_ms", frame.payload.get("ts"))
+
+
+def on_echo_pong(core: FrameCore, client: Client, frame: codec.Envelope, found: Found) -> Actions:
+    """The answer to the hub's `echo {nonce}`: its round trip, from when it was sent."""
+    return _rtt(core, client, frame, "echo_rtt_ms", frame.payload.get("sent"))
+
+
+def _rtt(
+    core: FrameCore, client: Client, frame: codec.Envelope, key: str, sent: float | None
+) -> Actions:
+    if client.session.name is None or sent is None:
+        return Actions()
+    rtt = (core.wall() - sent) * 1000.0
+    if not 0.0 <= rtt <= 3_600_000.0:  # not an echo of ours (a clock or a forgery)
+        return Actions()
+    fleet_record(client.session.record)[key] = round(rtt, 3)
+    return _published(core.presence(client, "heartbeat"))
+
+
 HANDLERS: dict[str, Handler] = {
     "register": on_register,
     "message": on_message,
@@ -298,4 +369,9 @@ HANDLERS: dict[str, Handler] = {
     "react": on_change,
     "edit": on_change,
     "delete": on_change,
+    # dialect B only (gateway_ws/dialect_b.py makes these envelopes; A's codec never does)
+    "task_update": on_task_update,
+    "subagents_update": on_subagents_update,
+    "pong": on_pong,
+    "echo_pong": on_echo_pong,
 }

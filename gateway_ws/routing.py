@@ -16,8 +16,12 @@ T = TypeVar("T")
 
 
 class Roster(Generic[C]):
+    """`by_name` holds one connection per name (dialect A's rule, and the newest of a
+    dialect-B name); `shared` the other holders of a B name, which get its traffic too."""
+
     def __init__(self) -> None:
         self.by_name: dict[tuple[str, str], C] = {}
+        self.shared: dict[tuple[str, str], list[C]] = {}
         self.members: dict[tuple[str, str], set[C]] = {}
         # Mention-only members: reached by their name, or by @all / @<channel>.
         self.quiet: dict[tuple[str, str], set[C]] = {}
@@ -28,9 +32,48 @@ class Roster(Generic[C]):
         self.by_name[(workspace, name)] = conn
         return previous if previous is not conn else None
 
-    def unbind(self, workspace: str, name: str, conn: C) -> None:
-        if self.by_name.get((workspace, name)) is conn:
-            del self.by_name[(workspace, name)]
+    def bind_shared(self, workspace: str, name: str, conn: C) -> None:
+        """Add `conn` as a holder of `name` beside the others (dialect B): it becomes the
+        one `by_name` names, the previous one stays a holder."""
+        key = (workspace, name)
+        previous = self.by_name.get(key)
+        self.by_name[key] = conn
+        if previous is not None and previous is not conn:
+            held = self.shared.setdefault(key, [])
+            if previous not in held:
+                held.append(previous)
+        others = self.shared.get(key)
+        if others is not None and conn in others:
+            others.remove(conn)
+            if not others:
+                del self.shared[key]
+
+    def unbind(self, workspace: str, name: str, conn: C) -> C | None:
+        """`conn` no longer holds `name`; returns the holder that now does, when another
+        holder of a shared name takes its place."""
+        key = (workspace, name)
+        others = self.shared.get(key)
+        if self.by_name.get(key) is conn:
+            del self.by_name[key]
+            if others:
+                successor = self.by_name[key] = others.pop()
+                if not others:
+                    del self.shared[key]
+                return successor
+        elif others and conn in others:
+            others.remove(conn)
+            if not others:
+                del self.shared[key]
+        return None
+
+    def holders(self, workspace: str, name: str) -> list[C]:
+        """Every connection holding `name` (one, except for a shared dialect-B name)."""
+        key = (workspace, name)
+        first = self.by_name.get(key)
+        if first is None:
+            return []
+        others = self.shared.get(key)
+        return [first, *others] if others else [first]
 
     def join(self, workspace: str, channel: str, conn: C, quiet: bool = False) -> None:
         """Join a channel (`quiet`: for mentions only); leaves the other kind."""
@@ -64,10 +107,14 @@ class Roster(Generic[C]):
         out: dict[int, C] = {}
         for conn in self.members.get((workspace, channel), ()):
             out[id(conn)] = conn
+        shared = self.shared
         for name in mentions:
             named = self.by_name.get((workspace, name))
             if named is not None:
                 out[id(named)] = named
+                if shared:
+                    for conn in shared.get((workspace, name), ()):
+                        out[id(conn)] = conn
             elif (name == "all" or name == channel.lstrip("#")) and (workspace, channel) in (
                 self.quiet
             ):
@@ -76,6 +123,9 @@ class Roster(Generic[C]):
         sender_conn = self.by_name.get((workspace, sender))
         if sender_conn is not None:
             out.pop(id(sender_conn), None)
+            if shared:
+                for conn in shared.get((workspace, sender), ()):
+                    out.pop(id(conn), None)
         return list(out.values())
 
     def _dm_recipients(self, workspace: str, channel: str, sender: str) -> list[C]:
@@ -86,6 +136,7 @@ class Roster(Generic[C]):
                 conn = self.by_name.get((workspace, name))
                 if conn is not None:
                     out.append(conn)
+                    out.extend(self.shared.get((workspace, name), ()))
         return out
 
 

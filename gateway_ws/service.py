@@ -62,7 +62,9 @@ from .actions import (
 from .connection import AgentConnection, Framed, framed
 from .core import RETRY_AFTER_S, FrameCore
 from .delivery import DeliveryCore, Key
-from .dialect import DIALECT_A
+from .dialect import DIALECT_A, Dialect
+from .dialect_b import PATH as B_PATH
+from .dialect_b import DialectB, wants_b
 from .limits import Limits
 from .routing import Roster
 
@@ -100,9 +102,13 @@ class Gateway:
         self.limits = Limits(cfg)
         self.core = FrameCore(cfg, self.origin, self.replica, self.limits, self.roster)
         self.delivery: DeliveryCore[AgentConnection] = DeliveryCore(
-            self.roster, framed, lambda conn: conn.session.wants_events
+            self.roster,
+            framed,
+            lambda conn: conn.session.wants_events or conn.dialect.all_events,
+            lambda conn: conn.dialect,
         )
         self.conns: set[AgentConnection] = set()
+        self.fleet: set[AgentConnection] = set()  # dialect-B connections: ping/echo timers
         self.tokens: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max, cfg.auth.token_cache_s)
         self._admin_token: str | None = cfg.auth.admin_token
         self.peer.route(topics.DELIVER, self._on_deliver)
@@ -120,6 +126,8 @@ class Gateway:
             "reaper",
         )
         self.peer.every(cfg.auth.revocation_sweep_s, self._revocation_sweep, "revocation sweep")
+        tick = min(cfg.ws.fleet_ping_interval_s, cfg.ws.fleet_echo_interval_s) / 5
+        self.peer.every(max(0.02, min(1.0, tick)), self._fleet_liveness, "fleet ping/echo")
 
     async def run(self) -> None:
         await self.start_bus()
@@ -191,30 +199,42 @@ class Gateway:
             workspace = query["workspace"][0]
         return auth, token, workspace
 
-    async def _refuse(self, ws: ServerConnection, code: str, detail: str, close: int) -> None:
+    async def _refuse(
+        self, ws: ServerConnection, code: str, detail: str, close: int, dialect: Dialect = DIALECT_A
+    ) -> None:
         try:
-            await ws.send(DIALECT_A.refused_connection(code, detail))
+            await ws.send(dialect.refused_connection(code, detail))
             await ws.close(close, CLOSE_REASONS[close])
         except ConnectionClosed:
             pass
 
     # ---- per connection --------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request else ""
+        dialect = dialect_for(path)
         try:
-            found = await self.authenticate(ws.request.path if ws.request else "")
+            found = await self.authenticate(path)
         except Exception:  # noqa: BLE001 - a broken store must not crash the gateway
             log.exception("authentication failed with an error")
             found = None
         if found is None:
             await self._refuse(
-                ws, ErrorCode.AUTH_FAILED, "Invalid or missing token", codec.CLOSE_AUTH_FAILED
+                ws,
+                ErrorCode.AUTH_FAILED,
+                "Invalid or missing token",
+                codec.CLOSE_AUTH_FAILED,
+                dialect,
             )
             return
         auth, token, workspace = found
         reason = self.limits.refuse_token(token)
         if reason is not None:
             await self._refuse(
-                ws, ErrorCode.TOO_MANY_CONNECTIONS, reason, codec.CLOSE_TOO_MANY_CONNECTIONS
+                ws,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                reason,
+                codec.CLOSE_TOO_MANY_CONNECTIONS,
+                dialect,
             )
             return
         conn = AgentConnection(
@@ -225,11 +245,17 @@ class Gateway:
             self.cfg.ws.send_queue_max_frames,
             self.cfg.ws.send_queue_max_bytes,
             spawn=self.peer.spawn,
-            dialect=DIALECT_A,
+            dialect=dialect,
         )
         conn.auth, conn.token, conn.addr = auth, token, _address(ws)
         self.limits.opened(conn.addr, token)
         self.conns.add(conn)
+        if isinstance(dialect, DialectB):
+            self.fleet.add(conn)
+            self.delivery.others += 1
+            now = time.monotonic()
+            dialect.next_ping = now + self.cfg.ws.fleet_ping_interval_s
+            dialect.next_echo = now + self.cfg.ws.fleet_echo_interval_s
         try:
             async for raw in ws:
                 if conn.closing:
@@ -241,6 +267,9 @@ class Gateway:
             pass
         finally:
             self.conns.discard(conn)
+            if conn in self.fleet:
+                self.fleet.discard(conn)
+                self.delivery.others -= 1
             self.limits.closed(conn.addr, token)
             self._publish(self.core.forget(conn))
             await conn.stop_writer()
@@ -301,7 +330,7 @@ class Gateway:
                     submit.workspace,
                     submit.envelope,
                     submit.sender_type,
-                    lambda body: self._send(conn, self.core.acked(conn, body)),
+                    lambda body: self._send(conn, self.core.acked(conn, body, submit.done)),
                     admin=submit.admin,
                     mentions=submit.mentions,
                 )
@@ -441,6 +470,33 @@ class Gateway:
 
     def _reap_step(self) -> None:
         self._close(self.core.reap(list(self.conns)))
+
+    def _fleet_liveness(self) -> None:
+        """Dialect B's `ping {ts}` and `echo {nonce}`, each on its own interval per
+        connection; their answers (`pong`, `echo_pong`) give the round trips."""
+        if not self.fleet:
+            return
+        now, wall = time.monotonic(), time.time()
+        ping_s, echo_s = self.cfg.ws.fleet_ping_interval_s, self.cfg.ws.fleet_echo_interval_s
+        for conn in self.fleet:
+            dialect = conn.dialect
+            if conn.closing or not isinstance(dialect, DialectB):
+                continue
+            if now >= dialect.next_ping:
+                dialect.next_ping = now + ping_s
+                conn.enqueue(dialect.ping(wall))
+            if now >= dialect.next_echo:
+                dialect.next_echo = now + echo_s
+                conn.enqueue(dialect.echo(wall))
+
+
+def dialect_for(path: str) -> Dialect:
+    """Dialect B for `/ws/agent/?agent=<name>` (FLEET.md §1), dialect A for the rest."""
+    parts = urlsplit(path)
+    if parts.path != B_PATH:
+        return DIALECT_A
+    agent = wants_b(parts.path, parse_qs(parts.query))
+    return DialectB(agent) if agent else DIALECT_A
 
 
 def _address(connection: ServerConnection) -> str:

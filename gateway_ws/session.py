@@ -7,7 +7,7 @@ bus is `record`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.presence import compact
@@ -159,3 +159,9 @@ class Session:
 
 def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def fleet_record(record: AgentRecord) -> dict[str, Any]:
+    """A presence record with dialect B's keys beside AgentRecord's: `shared` (several
+    sockets hold the name), `instance_id` (4409), `subagents`, `rtt_ms`, `echo_rtt_ms`."""
+    return cast(dict[str, Any], record)

@@ -133,6 +133,8 @@ class WsConfig:
     register_timeout_s: float
     ping_interval_s: float
     ping_timeout_s: float
+    fleet_ping_interval_s: float
+    fleet_echo_interval_s: float
     msg_rate_per_s: float
     msg_burst: int
     workspace_msg_rate_per_s: float

@@ -52,6 +52,8 @@ TOKEN_CACHE_S = 2.0
 REVOCATION_SWEEP_S = 1.0  # live sessions re-check their token this often
 PING_INTERVAL_S = 30.0
 PING_TIMEOUT_S = 10.0
+FLEET_PING_INTERVAL_S = 25.0  # dialect B's `ping {ts}` frames (FLEET.md §3), as upstream
+FLEET_ECHO_INTERVAL_S = 30.0  # dialect B's `echo {nonce}` frames (upstream: 5..60 s)
 PERSIST_BATCH_MAX = 2000
 SHUTDOWN_DEADLINE_S = 5.0
 HTTP_POST_TIMEOUT_S = 10.0  # REST/observer posts answer 503 if not durable by then
@@ -429,6 +431,26 @@ SETTINGS: tuple[Setting, ...] = (
         PING_TIMEOUT_S,
         "seconds a ping may wait for its pong",
         0.1,
+    ),
+    _s(
+        "ws",
+        "fleet_ping_interval_s",
+        "FLEET_PING_INTERVAL_S",
+        FLOAT,
+        FLEET_PING_INTERVAL_S,
+        "seconds between the `ping {ts}` frames a dialect-B (fleet) connection gets; "
+        "its `pong` gives the round trip shown as `rtt_ms`",
+        0.05,
+    ),
+    _s(
+        "ws",
+        "fleet_echo_interval_s",
+        "FLEET_ECHO_INTERVAL_S",
+        FLOAT,
+        FLEET_ECHO_INTERVAL_S,
+        "seconds between the `echo {nonce}` frames a dialect-B (fleet) connection gets; "
+        "its `echo_pong` gives the round trip shown as `echo_rtt_ms`",
+        0.05,
     ),
     _s(
         "ws",

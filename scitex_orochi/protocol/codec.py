@@ -26,6 +26,7 @@ CLOSE_REAPED = Close.REAPED
 CLOSE_REGISTER_TIMEOUT = Close.REGISTER_TIMEOUT
 CLOSE_SLOW_CONSUMER = Close.SLOW_CONSUMER
 CLOSE_TOO_MANY_CONNECTIONS = Close.TOO_MANY_CONNECTIONS
+CLOSE_DUPLICATE = Close.DUPLICATE
 
 MAX_ID_CHARS = 128
 MAX_TS_CHARS = 64
@@ -540,6 +541,17 @@ def parse_frame(text: str | bytes) -> Envelope:
         payload = {}
     elif not isinstance(payload, dict):
         raise _invalid("payload must be an object", fid, "payload")
+    if ftype not in CLIENT_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {ftype}", fid)
+    _validate_payload(ftype, payload, fid, sender)
+    return Envelope(type=ftype, id=fid, ts=ts, sender=sender, payload=payload)
+
+
+def validated(
+    ftype: str, fid: str, ts: str, sender: str | None, payload: dict[str, Any]
+) -> Envelope:
+    """An envelope from another dialect's frame (gateway_ws/dialect_b.py), checked and
+    defaulted as `parse_frame` checks an A frame of that type."""
     if ftype not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {ftype}", fid)
     _validate_payload(ftype, payload, fid, sender)

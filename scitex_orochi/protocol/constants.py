@@ -25,6 +25,7 @@ class Close(IntEnum):
     REGISTER_TIMEOUT = 4003
     SLOW_CONSUMER = 4008
     TOO_MANY_CONNECTIONS = 4029
+    DUPLICATE = 4409  # dialect B: a second live socket of one client instance
 
 
 CLOSE_REASONS: dict[int, str] = {
@@ -35,6 +36,7 @@ CLOSE_REASONS: dict[int, str] = {
     Close.REGISTER_TIMEOUT: "No register in time",
     Close.SLOW_CONSUMER: "Slow consumer: send queue overflowed",
     Close.TOO_MANY_CONNECTIONS: "Too many connections",
+    Close.DUPLICATE: "Duplicate instance",
 }
 
 
