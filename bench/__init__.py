@@ -16,5 +16,6 @@ WORKLOADS = (
     "noisy",
     "storm",
     "search",
+    "fleet_b",
 )
 TARGETS = ("ours", "published", "ceiling")

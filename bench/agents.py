@@ -65,6 +65,7 @@ class Agent:
         self.on_message: MessageHook | None = None
         self.on_ack: AckHook | None = None
         self.on_event: MessageHook | None = None  # change events (reaction_update, ...)
+        self._registered: asyncio.Future | None = None  # dialect B: the `registered` reply
         self._waiters: dict[str, tuple[asyncio.Future, list]] = {}
         self._replies: list[tuple[dict[str, Any], int]] = []
         self.closed = False
@@ -92,6 +93,21 @@ class Agent:
             await agent.request("register", payload)
         return agent
 
+    @classmethod
+    async def connect_b(cls, url: str, name: str, channels: list[str]) -> Agent:
+        """A dialect-B agent (FLEET.md): `/ws/agent/?token=&agent=NAME`, flat frames, a
+        `registered` reply, no acks. `url` is the target's dialect-A URL."""
+        base, _, query = url.partition("?")
+        agent = cls(name)
+        agent._registered = asyncio.get_running_loop().create_future()
+        b_url = f"{base.rstrip('/')}/ws/agent/?{query}&agent={name}"
+        agent.conn = await LeanConnection.open(b_url, agent._on_frame, CONNECT_TIMEOUT_S)
+        agent.conn.closed.add_done_callback(agent._on_closed)
+        payload = {"channels": channels, "machine": "bench", "role": "bench"}
+        agent._send_text(json.dumps({"type": "register", "payload": payload}))
+        await asyncio.wait_for(agent._registered, REQUEST_TIMEOUT_S)
+        return agent
+
     def _on_frame(
         self,
         raw: bytes,
@@ -117,6 +133,11 @@ class Agent:
                 self.on_message(self, frame, t)
         elif ftype in EVENT_TYPES and self.on_event is not None:
             self.on_event(self, frame, t)
+        elif ftype == "registered" and self._registered is not None:
+            if not self._registered.done():
+                self._registered.set_result(frame)
+        elif ftype in ("ping", "echo"):
+            pass  # dialect B liveness: the bench does not answer (no rtt needed)
         else:
             self._replies.append((frame, t))
 
@@ -160,8 +181,10 @@ async def connect_many(
     channels: list[str],
     concurrency: int = 100,
     deadline: float | None = None,
+    dialect_b: frozenset[str] = frozenset(),
 ) -> list[Agent]:
-    """Connect and register every name, `concurrency` at a time; stops at `deadline`."""
+    """Connect and register every name, `concurrency` at a time; stops at `deadline`;
+    the names in `dialect_b` connect as dialect-B agents."""
     sem = asyncio.Semaphore(concurrency)
     agents: list[Agent] = []
 
@@ -169,7 +192,10 @@ async def connect_many(
         async with sem:
             if deadline is not None and time.monotonic() > deadline:
                 return
-            agents.append(await Agent.connect(url, name, channels))
+            if name in dialect_b:
+                agents.append(await Agent.connect_b(url, name, channels))
+            else:
+                agents.append(await Agent.connect(url, name, channels))
 
     results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]

@@ -19,6 +19,14 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("duration_s", "duration (s)", False),
         ("rounds", "rounds (the median one is shown)", True),
     ],
+    "fleet_b": [
+        ("deliveries_per_s", "deliveries/s", True),
+        ("e2e_p50_ms", "end-to-end p50 (ms)", False),
+        ("e2e_p99_ms", "end-to-end p99 (ms)", False),
+        ("completeness_pct", "completeness (%)", True),
+        ("duplicates", "duplicate deliveries", False),
+        ("rounds", "rounds (the median one is shown)", True),
+    ],
     "latency": [
         ("e2e_p50_ms", "end-to-end p50 (ms)", False),
         ("e2e_p99_ms", "end-to-end p99 (ms)", False),
@@ -109,6 +117,8 @@ TITLES = {
     "(≤ {ingest_window} unacked), persister commit rate",
     "history": "History: last 50 of a channel with {history_rows:,} stored messages, "
     "a quarter with reactions, a ninth edited, a tenth thread replies ({history_queries} queries)",
+    "fleet_b": "Fleet with every other receiver on dialect B (flat frames on /ws/agent/): "
+    "{fleet_agents} agents, {fleet_senders} senders × {fleet_per_sender} messages",
     "storm": "Reaction storm: {storm_agents} agents (events capability) react to one message "
     "at once, {storm_rounds} rounds; each must see every other reaction, in seq order",
     "search": "Search: Store.search over {search_rows:,} messages (PostgreSQL "

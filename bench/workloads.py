@@ -124,13 +124,38 @@ async def fleet(target: Target, p: Params) -> dict[str, Any]:
     return out
 
 
+async def fleet_b(target: Target, p: Params) -> dict[str, Any]:
+    """The fleet workload with every other receiver on dialect B (FLEET.md): the same
+    messages, delivered to flat-frame sockets as well; compare with `fleet`."""
+    if not isinstance(target, OursTarget):
+        raise WorkloadSkipped("dialect B is ours")
+    rounds = []
+    for k in range(max(1, p.fleet_rounds)):
+        rounds.append(await fleet_round(target, p, f"#fleetb{k}", prefix=f"b{k}-", b_share=True))
+    ranked = sorted(rounds, key=lambda r: r["deliveries_per_s"])
+    out = dict(ranked[len(ranked) // 2])
+    out["rounds"] = len(rounds)
+    out["deliveries_per_s_by_round"] = [round(r["deliveries_per_s"]) for r in rounds]
+    return out
+
+
 async def fleet_round(
-    target: Target, p: Params, channel: str = "#fleet", prefix: str = ""
+    target: Target,
+    p: Params,
+    channel: str = "#fleet",
+    prefix: str = "",
+    b_share: bool = False,
 ) -> dict[str, Any]:
-    """N agents in one channel; S of them send M messages each, at most W unacked each."""
+    """N agents in one channel; S of them send M messages each, at most W unacked each
+    (`b_share`: every other receiver speaks dialect B)."""
     deadline = time.monotonic() + p.deadline_s
     names = [f"{prefix}fleet{i:03d}" for i in range(p.fleet_agents)]
-    agents = await connect_many(target.url, names, [channel], concurrency=25, deadline=deadline)
+    b_names = frozenset(
+        n for i, n in enumerate(names) if b_share and i >= p.fleet_senders and i % 2
+    )
+    agents = await connect_many(
+        target.url, names, [channel], concurrency=25, deadline=deadline, dialect_b=b_names
+    )
     senders = agents[: p.fleet_senders]
     expected = p.fleet_senders * p.fleet_per_sender * (len(agents) - 1)
     e2e: list[int] = []
@@ -151,7 +176,9 @@ async def fleet_round(
     def on_message(agent: Agent, frame: dict[str, Any], t: int) -> None:
         nonlocal dups
         try:
-            t0, sender, n = parse_content(frame["payload"]["content"])
+            payload = frame.get("payload")
+            text = payload["content"] if payload is not None else frame["text"]  # A or B
+            t0, sender, n = parse_content(text)
         except (KeyError, ValueError, TypeError):
             return
         key = (agent.name, sender, n)
@@ -794,4 +821,5 @@ WORKLOAD_FUNCS = {
     "history": history,
     "noisy": noisy,
     "storm": storm,
+    "fleet_b": fleet_b,
 }

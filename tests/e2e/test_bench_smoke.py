@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def test_quick_bench_produces_sane_numbers(tmp_path: Path) -> None:
     lines: list[str] = []
     results = runner.run(
-        ["fleet", "latency", "connections", "ingest", "history", "noisy"],
+        ["fleet", "latency", "connections", "ingest", "history", "noisy", "storm", "fleet_b"],
         ["ours", "ceiling"],
         quick=True,
         log=lines.append,
@@ -44,6 +44,13 @@ def test_quick_bench_produces_sane_numbers(tmp_path: Path) -> None:
     assert hist["returned"] == 50 and hist["queries"] == QUICK.history_queries, hist
     assert hist["ws_p99_ms"] > 0 and hist["raw_p99_ms"] > 0
     assert "skipped" in w["history"]["ceiling"]
+    storm = w["storm"]["ours"]
+    assert storm["rounds"] == QUICK.storm_rounds and storm["lost"] == 0, storm
+    assert storm["events_received"] == storm["events_expected"] > 0
+    assert storm["out_of_order"] == 0
+    half_b = w["fleet_b"]["ours"]
+    assert half_b["completeness_pct"] == 100.0 and half_b["duplicates"] == 0, half_b
+    assert "skipped" in w["fleet_b"]["ceiling"] and "skipped" in w["storm"]["ceiling"]
     md = report.markdown(results)
     assert "### Fleet" in md and "ours/ceiling" in md and "### Targets" in md
     (tmp_path / "bench.md").write_text(md)
