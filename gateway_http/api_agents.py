@@ -3,6 +3,7 @@ stats, resources and the dashboard config."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from .api_messages import channel_members
 from .auth import Scope, authenticate
 from .errors import ApiError
 from .health import health_entry
-from .keys import BUS, CONFIG, OBSERVERS, PRESENCE
+from .keys import BUS, CONFIG, OBSERVERS, PRESENCE, STORE
 
 PUBLIC_FIELDS: Final = (
     "name",
@@ -121,9 +122,16 @@ async def agents(request: web.Request) -> web.Response:
 
 
 async def registry(request: web.Request) -> web.Response:
-    """Online agents plus the recently disconnected ones (`online: false`)."""
+    """Every agent ever registered in the scope: the online ones, the recently
+    disconnected ones, then the lasting registry's others (`online: false`), which
+    outlive restarts; each with `first_seen` and `last_diagnosis` when the registry
+    knows them."""
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
+    lasting = {
+        (r["workspace_id"], r["name"]): r
+        for r in await asyncio.to_thread(request.app[STORE].registry, scope.workspace)
+    }
     online = [agent_view(r, now, cfg) for r in await _visible(request, scope)]
     names = {(a["workspace"], a["name"]) for a in online}
     gone = [
@@ -133,7 +141,37 @@ async def registry(request: web.Request) -> web.Response:
         )
         if (r.get("ws"), r.get("name")) not in names
     ]
-    return web.json_response(online + gone)
+    names.update((a["workspace"], a["name"]) for a in gone)
+    offline = [
+        agent_view(registry_record(row), now, cfg, online=False)
+        for key, row in lasting.items()
+        if key not in names
+    ]
+    out = online + gone + offline
+    for view in out:
+        row = lasting.get((view["workspace"], view["name"]))
+        if row is not None:
+            view["first_seen"] = _iso(row["first_seen"])
+            view["last_diagnosis"] = row.get("last_diagnosis")
+    return web.json_response(out)
+
+
+def registry_record(row: dict[str, Any]) -> AgentRecord:
+    """A lasting registry row as the presence record of an offline agent."""
+    profile = row.get("profile") or {}
+    record = AgentRecord(
+        name=row["name"],
+        ws=row["workspace_id"],
+        since=row["first_seen"],
+        last_seen=row["last_seen"],
+        channels=[],
+        status="offline",
+        current_task=row.get("last_task") or "",
+    )
+    for key in ("agent_id", "machine", "role", "model", "project", "multiplexer"):
+        if isinstance(profile.get(key), str):
+            record[key] = profile[key]
+    return record
 
 
 async def agents_health(request: web.Request) -> web.Response:

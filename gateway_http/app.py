@@ -23,6 +23,7 @@ from . import (
     api_agents,
     api_conversations,
     api_messages,
+    api_operators,
     api_workspaces,
     dashboard,
     gitea_routes,
@@ -54,6 +55,7 @@ __all__ = ["create_app"]
 ROUTE_MODULES = (
     metrics,
     api_agents,
+    api_operators,
     api_messages,
     api_conversations,
     api_workspaces,

@@ -128,4 +128,6 @@ async def post_envelope(
         result["num"] = ack["num"]
     if ack.get("outcome"):
         result["outcome"] = ack["outcome"]
+    if ack.get("count") is not None:  # a forget: the registry entries it removed
+        result["count"] = ack["count"]
     return result

@@ -26,6 +26,7 @@ from scitex_orochi.hub.bus_bodies import (
     Delivery,
     DeliveryBody,
     GoneRecord,
+    Kick,
     PresenceDelta,
     Revocation,
     RpcReply,
@@ -235,6 +236,17 @@ class HttpHub:
             topics.REVOKE, Revocation(tokens=sorted(tokens), workspaces=sorted(workspaces))
         )
         self.revoke(tokens, workspaces)
+
+    async def publish_kick(self, workspace: str, names: list[str]) -> None:
+        """Tell every agent gateway to close these agents' sockets (4005); returns once the
+        notice has passed the broker."""
+        self.peer.publish(topics.KICK, Kick(ws=workspace, names=names))
+        await self.peer.barrier(BARRIER_TIMEOUT_S)
+
+    def forget_gone(self, workspace: str, names: set[str]) -> None:
+        """Drop forgotten agents from the recently-disconnected list."""
+        for key in [k for k in self.gone if k[0] == workspace and k[1] in names]:
+            del self.gone[key]
 
     async def publish_policy_change(self, workspace: str) -> None:
         """A workspace's policies changed: every gateway forgets its cached token lookups

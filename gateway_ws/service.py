@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response
 from scitex_orochi.hub.bus_bodies import (
     AuthChanged,
     DeliveryBody,
+    Kick,
     PresenceDelta,
     Revocation,
     RpcReply,
@@ -113,6 +114,7 @@ class Gateway:
         self._admin_token: str | None = cfg.auth.admin_token
         self.peer.route(topics.DELIVER, self._on_deliver)
         self.peer.route(topics.REVOKE, self._on_revoke)
+        self.peer.route(topics.KICK, self._on_kick)
         self.peer.route(topics.AUTH_CHANGED, self._on_auth_changed)
         self.peer.own_agents(lambda: self.core.snapshot(self.conns))
 
@@ -402,6 +404,15 @@ class Gateway:
 
     def _on_presence(self, changes: list[Change], delta: PresenceDelta | None) -> None:
         self._close(self.core.on_remote_presence(changes, delta))
+
+    def _on_kick(self, body: Kick) -> None:
+        """An operator kicked agents: close every local socket holding one of the names."""
+        ws, names = body.get("ws"), set(body.get("names") or ())
+        for conn in list(self.conns):
+            session = conn.session
+            if session.workspace == ws and session.name in names and not conn.closing:
+                log.info("closing %s: kicked by an operator", conn)
+                conn.close_soon(codec.CLOSE_KICKED, "Kicked by an operator")
 
     def _on_revoke(self, body: Revocation) -> None:
         self.revoke(set(body.get("tokens") or ()), set(body.get("workspaces") or ()))

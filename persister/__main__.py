@@ -71,7 +71,7 @@ def main() -> int:
     persister = Persister(store, bus, cfg.db.persist_batch_max, cfg.db.dedupe_ids_max)
     install_signal_handlers(persister)
     try:
-        bus.subscribe(topics.INBOUND)
+        bus.subscribe(*Persister.TOPICS)
         bus.wait_ready(BUS_READY_TIMEOUT_S)
         bus.wait_ready(BUS_READY_TIMEOUT_S, via=persister.announcer)
         log.info("persister ready (origin %s, batch max %d)", bus.origin, cfg.db.persist_batch_max)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scitex_orochi.hub import store_conv
+from scitex_orochi.hub import store_conv, store_registry
 from scitex_orochi.hub.bus_bodies import Delivery
 from scitex_orochi.hub.store import Store
 from scitex_orochi.protocol import conversations as conv
@@ -22,9 +22,14 @@ from .rows import Inbound, build_message, delivery_from_row, ts_and_epoch
 
 THREAD_COLUMNS = ("thread_root",)
 
-Item = Inbound | store_conv.Change | store_conv.Subscription
+Item = Inbound | store_conv.Change | store_conv.Subscription | store_conv.Forget
 # A message's (message, delivery, dup), a change's result, or a recorded subscription.
-Result = tuple[Inbound, Delivery | None, bool] | store_conv.ChangeResult | store_conv.Subscription
+Result = (
+    tuple[Inbound, Delivery | None, bool]
+    | store_conv.ChangeResult
+    | store_conv.Subscription
+    | store_conv.Forget
+)
 
 
 def needs_database(msg: Inbound, known_dms: set[tuple[str, str]]) -> bool:
@@ -52,6 +57,11 @@ def write_run(
                 continue
             if isinstance(item, store_conv.Subscription):
                 store_conv.apply_subscription(conn, item)
+                results.append(item)
+                continue
+            if isinstance(item, store_conv.Forget):
+                stored = store_registry.forget(conn, item.workspace, item.names)
+                item.count = len(stored | item.pending)
                 results.append(item)
                 continue
             results.append(_message(conn, insert, item, next_seq, next_num))

@@ -283,6 +283,32 @@ def parse_subscription(body: Any) -> store_conv.Subscription:
     raise InvalidInbound("a subscription needs sender, channel and action join|leave", origin)
 
 
+MAX_FORGET_NAMES = 10_000
+
+
+def parse_forget(body: Any) -> store_conv.Forget:
+    """An `in.` body forgetting agents (`{type: "forget", payload: {names: [...]}}`)."""
+    try:
+        frame = body["frame"]
+        origin, workspace, ref, names = (
+            body["origin"],
+            body["ws"],
+            frame["id"],
+            frame["payload"]["names"],
+        )
+        if (
+            all(_nonempty_str(v) for v in (origin, workspace, ref))
+            and isinstance(names, list)
+            and len(names) <= MAX_FORGET_NAMES
+            and all(_nonempty_str(n) for n in names)
+        ):
+            return store_conv.Forget(origin, workspace, body.get("tk"), ref, list(names))
+    except (KeyError, TypeError):
+        pass
+    origin = body.get("origin") if isinstance(body, dict) else None
+    raise InvalidInbound(f"a forget needs origin, ws, id and 1..{MAX_FORGET_NAMES} names", origin)
+
+
 def change_ack(result: ChangeResult) -> AckItem:
     """The durable answer to a change: its event's seq, or what it found, or its refusal."""
     change = result.change

@@ -35,10 +35,11 @@ from sqlalchemy.exc import (
     StatementError,
 )
 
+from scitex_orochi.hub import store_registry
 from scitex_orochi.hub.bus import SyncBus
 from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
-from scitex_orochi.hub.store_conv import Subscription
+from scitex_orochi.hub.store_conv import Forget, Subscription
 from scitex_orochi.protocol import topics
 from scitex_orochi.protocol.conversations import is_dm
 
@@ -55,6 +56,7 @@ from .rows import (
     error_ack,
     event_delivery,
     parse_change,
+    parse_forget,
     parse_inbound,
     parse_subscription,
 )
@@ -72,6 +74,9 @@ SUMMARY_EVERY_S = 30.0
 TOPIC_CACHE_MAX = 50_000
 KNOWN_DMS_MAX = 50_000
 CHANGE_TYPES = frozenset(("react", "edit", "delete"))
+# The agent registry: presence records coalesced per agent, written every few seconds.
+REGISTRY_FLUSH_S = 2.0
+REGISTRY_PENDING_MAX = 20_000  # agents with an unwritten update (then flushed at once)
 
 # The writer thread gets the GIL back after each statement; with the default 5 ms
 # switch interval it would wait behind the decoding loop for that long each time.
@@ -100,6 +105,9 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class Persister:
+    # What the persister's bus subscribes to: inbound bodies, and presence for the registry.
+    TOPICS = (topics.INBOUND, topics.PRESENCE)
+
     def __init__(
         self, store: Store, bus: SyncBus, batch_max: int, recent_max: int = RECENT_IDS_MAX
     ) -> None:
@@ -111,6 +119,10 @@ class Persister:
         self._seqs: dict[SeqKey, int] = {}
         self._num: int | None = None  # the last hub number handed out (None: read it)
         self._known_dms: set[SeqKey] = set()  # DM channels whose participants are stored
+        self._registry: dict[tuple[str, str], dict[str, Any]] = {}  # unwritten entries
+        self._registry_due = time.monotonic() + REGISTRY_FLUSH_S
+        self._registry_write: Future[int] | None = None
+        self.registry_written = 0
         self._recent: OrderedDict[MsgKey, None] = OrderedDict()  # recently stored ids
         self._dlv_topics: dict[Any, bytes] = {}
         self._ack_topics: dict[Any, bytes] = {}
@@ -136,17 +148,34 @@ class Persister:
                 burst = self.bus.recv_burst(
                     limit=self.batch_max, timeout_s=0.0 if self._inflight else RECV_TIMEOUT_S
                 )
-                self._dispatch(
-                    self._parse([body for topic, body in burst if topic.startswith(topics.INBOUND)])
-                )
+                inbound = []
+                for topic, body in burst:
+                    if topic.startswith(topics.INBOUND):
+                        inbound.append(body)
+                    elif topic.startswith(topics.PRESENCE):
+                        self._note_presence(body)
+                self._dispatch(self._parse(inbound))
+                if self._registry and (
+                    time.monotonic() >= self._registry_due
+                    or len(self._registry) >= REGISTRY_PENDING_MAX
+                ):
+                    self._flush_registry()
                 if time.monotonic() >= self._next_summary:
                     self._summary()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Finish the commit in flight (acking it if it succeeded) and stop the writer."""
+        """Finish the commit in flight (acking it if it succeeded), write the registry's
+        last updates, and stop the writer."""
         self._settle()
+        if self._registry:
+            self._flush_registry()
+        if self._registry_write is not None:
+            try:
+                self._registry_write.result(timeout=10)
+            except Exception as exc:  # noqa: BLE001 - logged; the registry is best effort
+                log.warning("last registry write failed: %s", exc)
         self._writer.shutdown(wait=True)
         self.announcer.close()
 
@@ -180,6 +209,12 @@ class Persister:
                     msgs.append(parse_change(body))
                 elif kind == "subscription":
                     msgs.append(parse_subscription(body))
+                elif kind == "forget":
+                    forget = parse_forget(body)
+                    for name in forget.names:
+                        if self._registry.pop((forget.workspace, name), None) is not None:
+                            forget.pending.add(name)
+                    msgs.append(forget)
                 else:
                     msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
@@ -187,6 +222,39 @@ class Persister:
                     exc.origin, exc.msg_id, INVALID_MESSAGE, exc.detail, exc.tk, exc.workspace
                 )
         return msgs
+
+    # -- the agent registry ----------------------------------------------------------
+    def _note_presence(self, body: Any) -> None:
+        """A presence delta: its agent's registry entry, kept until the next flush."""
+        record = body.get("agent") if isinstance(body, dict) else None
+        if not isinstance(record, dict):
+            return
+        row = store_registry.row_of(record, time.time())
+        if row is not None:
+            self._registry[(row["workspace_id"], row["name"])] = row
+
+    def _flush_registry(self) -> None:
+        """Hand the coalesced entries to the writer (between batches: the message path
+        never waits for it; the previous registry write is done or failed by then)."""
+        previous = self._registry_write
+        if previous is not None and not previous.done():
+            return  # still writing: keep coalescing
+        if previous is not None and previous.exception() is not None:
+            log.warning("registry write failed, retrying: %s", previous.exception())
+        rows, self._registry = self._registry, {}
+        self._registry_due = time.monotonic() + REGISTRY_FLUSH_S
+        self._registry_write = self._writer.submit(self._write_registry, rows)
+
+    def _write_registry(self, rows: dict[tuple[str, str], dict[str, Any]]) -> int:
+        try:
+            with self.store.write_tx() as conn:
+                written = store_registry.upsert(conn, rows.values())
+        except SQLAlchemyError:
+            for key, row in rows.items():  # kept for the next flush, unless newer ones came
+                self._registry.setdefault(key, row)
+            raise
+        self.registry_written += written
+        return written
 
     def _dispatch(self, items: list[conversation.Item]) -> None:
         """A burst in arrival order: runs of plain messages take the pipelined fast path;
@@ -493,6 +561,11 @@ class Persister:
         dlv_groups: dict[SeqKey, list[Delivery]] = {}
         ack_groups: dict[str, list[AckItem]] = {}
         for entry in out if mixed is None else mixed:
+            if isinstance(entry, Forget):
+                ack_groups.setdefault(entry.origin, []).append(
+                    AckItem(tk=entry.tk, id=entry.ref, ws=entry.workspace, count=entry.count)
+                )
+                continue
             if isinstance(entry, Subscription):  # recorded: its ack only empties ingest
                 ack_groups.setdefault(entry.origin, []).append(
                     AckItem(tk=entry.tk, id=entry.ref, ws=entry.workspace)

@@ -110,12 +110,20 @@ class AckItem(TypedDict):
     error: NotRequired[ErrorBody]
     num: NotRequired[int]  # the message's hub number (a change's: its target's)
     outcome: NotRequired[str]  # a change's: added, existed, removed, not_found, edited, deleted
+    count: NotRequired[int]  # a forget's: the registry entries removed
 
 
 class AckBody(TypedDict):
     """`ack.<origin>|`, persister -> one submitter: one commit's answers for it."""
 
     items: list[AckItem]
+
+
+class Kick(TypedDict):
+    """`ctl.kick|`, HTTP gateway -> agent gateways: close these agents' sockets (4005)."""
+
+    ws: str
+    names: list[str]
 
 
 class PresenceDelta(TypedDict):

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from scitex_orochi.hub.store_engine import write_tx
 from scitex_orochi.hub.tables import (
     CONVERSATION_TABLES,
+    agent_registry,
     invites,
     messages,
     schema_migrations,
@@ -189,6 +190,11 @@ def _v5_full_text_search(conn: Connection) -> None:
         )
 
 
+def _v6_agent_registry(conn: Connection) -> None:
+    """The agent registry that outlives restarts (kept by the persister)."""
+    agent_registry.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -205,6 +211,7 @@ MIGRATIONS: list[Migration] = [
         _v4_conversations,
     ),
     (5, "full-text search over message content", _v5_full_text_search),
+    (6, "the agent registry", _v6_agent_registry),
 ]
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scitex_orochi.hub import migrations
+from scitex_orochi.hub import migrations, store_registry
 from scitex_orochi.hub.errors import (
     Conflict,
     InviteError,
@@ -796,6 +796,11 @@ class Store(WorkspaceAdmin):
         """An agent's lasting subscriptions: [(channel, mention_only)], oldest first."""
         with self.engine.connect() as conn:
             return lasting_subscriptions(conn, workspace_id, agent)
+
+    def registry(self, workspace_id: str | None) -> list[dict[str, Any]]:
+        """The lasting agent registry (store_registry.entries)."""
+        with self.engine.connect() as conn:
+            return store_registry.entries(conn, workspace_id)
 
     def max_num(self) -> int:
         """The highest hub number in use (0 in an empty hub): the persister counts on."""

@@ -356,6 +356,19 @@ class Subscription:
     ts: str
 
 
+@dataclass(slots=True)
+class Forget:
+    """Operators forget agents: their registry entries go (store_registry.forget)."""
+
+    origin: str
+    workspace: str
+    tk: Any
+    ref: str
+    names: list[str]
+    count: int = 0
+    pending: set[str] = field(default_factory=set)  # unwritten entries it dropped
+
+
 def apply_subscription(conn: Connection, sub: Subscription) -> None:
     s = subscriptions.c
     key = (s.workspace_id == sub.workspace, s.agent == sub.agent, s.channel == sub.channel)

@@ -162,3 +162,19 @@ subscriptions = sa.Table(
 )
 
 CONVERSATION_TABLES = (channel_events, reactions, message_edits, dm_participants, subscriptions)
+
+
+# ---- the agent registry (migration 6) -------------------------------------------------
+# Every agent name ever registered in a workspace, with its last known profile: kept by
+# the persister from the presence deltas on the bus, so it outlives restarts.
+agent_registry = sa.Table(
+    "agent_registry",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("profile", sa.JSON, nullable=False),  # agent_id, machine, role, model, ...
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("last_task", sa.Text, nullable=False, default="", server_default=""),
+    sa.Column("last_diagnosis", sa.JSON, nullable=True),  # {status, reason, source, at}
+)

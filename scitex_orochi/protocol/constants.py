@@ -23,6 +23,7 @@ class Close(IntEnum):
     AUTH_FAILED = 4001  # also: the token was revoked while connected
     REAPED = 4002
     REGISTER_TIMEOUT = 4003
+    KICKED = 4005  # an operator kicked the agent (POST /api/agents/<name>/kick)
     SLOW_CONSUMER = 4008
     TOO_MANY_CONNECTIONS = 4029
     DUPLICATE = 4409  # dialect B: a second live socket of one client instance
@@ -34,6 +35,7 @@ CLOSE_REASONS: dict[int, str] = {
     Close.AUTH_FAILED: "Authentication failed",
     Close.REAPED: "Idle timeout",
     Close.REGISTER_TIMEOUT: "No register in time",
+    Close.KICKED: "Kicked by an operator",
     Close.SLOW_CONSUMER: "Slow consumer: send queue overflowed",
     Close.TOO_MANY_CONNECTIONS: "Too many connections",
     Close.DUPLICATE: "Duplicate instance",

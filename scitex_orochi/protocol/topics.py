@@ -25,6 +25,7 @@ STOP = b"ctl.stop|"  # a gateway is stopping: drop its agents now
 PERSISTER_READY = b"ctl.persister|"  # a persister (re)started: republish what is unacked
 REVOKE = b"ctl.revoke|"  # tokens or a workspace were deleted: close their sessions
 AUTH_CHANGED = b"ctl.auth|"  # a workspace's policies changed: forget cached token lookups
+KICK = b"ctl.kick|"  # an operator kicked agents: their gateways close them (4005)
 
 
 def _topic(family: bytes, *parts: str) -> bytes:

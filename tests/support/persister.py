@@ -142,7 +142,7 @@ class PersisterThread:
         self._switch_interval = sys.getswitchinterval()
 
     def start(self) -> PersisterThread:
-        self.bus.subscribe(topics.INBOUND)
+        self.bus.subscribe(*Persister.TOPICS)
         self.bus.wait_ready(10 * TIME_SCALE)
         self.bus.wait_ready(10 * TIME_SCALE, via=self.persister.announcer)
         self.bus.publish(topics.PERSISTER_READY, {"origin": self.bus.origin})
