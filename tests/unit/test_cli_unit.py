@@ -52,6 +52,8 @@ COMMANDS = [
     "list-invites",
     "check-config",
     "serve",
+    "init",
+    "deploy",
 ]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
