@@ -54,6 +54,7 @@ COMMANDS = [
     "serve",
     "init",
     "deploy",
+    "launch",
 ]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
