@@ -19,6 +19,8 @@ _COMMAND_MODULES = (
     "bus_keys_cmds",
     "policy_cmds",
     "docs_cmds",
+    "deploy_cmds",
+    "launch_cmds",
 )
 
 for _name in _COMMAND_MODULES:

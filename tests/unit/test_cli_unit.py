@@ -52,6 +52,9 @@ COMMANDS = [
     "list-invites",
     "check-config",
     "serve",
+    "init",
+    "deploy",
+    "launch",
 ]
 NOW = datetime(2024, 1, 15, 12, 0, 0, tzinfo=UTC)
 
