@@ -10,7 +10,10 @@ Writes name who acts (`sender`, `reactor`):
   "connected with that same token" is approximated by "connected in the token's
   workspace": any holder of that token could have connected under that name anyway,
   unless a pin reserves the name, which is why pinned names are refused here;
-- a workspace token never acts as a person (`sender_type: "human"`): 403.
+- a workspace token never acts as a person (`sender_type: "human"`): 403;
+- a write that names nobody acts as the token's pinned name, else as the name that
+  registered with this token over REST (`POST /api/agents/register/`, the sidecar's;
+  fleet_state.py), checked by the rules above; else 403.
 Reads of DM channels (`dm:<p>|<q>`) are for their participants: the reader is the
 name of `?agent=` (checked like a writer) or the token's pinned name; the admin
 token reads every DM. A reader without a name sees no DM content at all.
@@ -30,6 +33,7 @@ from scitex_orochi.protocol.errors import ErrorCode
 
 from .auth import Scope
 from .errors import ApiError, bad_request
+from .fleet_state import state_of
 from .keys import BUS, PRESENCE, STORE
 from .posting import DEFAULT_SENDER, check_sender
 
@@ -109,10 +113,13 @@ async def resolve_actor(
     if name is None:
         if scope.agent_name:
             return Actor(scope.agent_name, "agent", False)
-        raise forbidden(
-            f"name the agent that acts with {field}: a workspace token acts only as an "
-            "agent connected in its workspace (or the name it is pinned to)"
-        )
+        name = registered_name(app, scope)
+        if name is None:
+            raise forbidden(
+                f"name the agent that acts with {field}: a workspace token acts only as an "
+                "agent connected in its workspace (or the name it is pinned to, or the "
+                "name it registered with POST /api/agents/register/)"
+            )
     try:
         agent = codec.check_name(name, field, agent=True)
     except codec.ProtocolError as exc:
@@ -139,6 +146,14 @@ async def resolve_actor(
     return Actor(agent, "agent", False)
 
 
+def registered_name(app: web.Application, scope: Scope) -> str | None:
+    """The name that REST-registered with this workspace token, if any (fleet_state.py)."""
+    state = state_of(app)
+    if scope.is_admin or state is None:
+        return None
+    return state.name_of_token(scope.token)
+
+
 async def resolve_viewer(request: web.Request, scope: Scope, field: str = "agent") -> Viewer:
     """The reader of a request: `?agent=` (checked as a writer would be), else the
     token's pinned name, else nobody in particular."""
@@ -146,7 +161,14 @@ async def resolve_viewer(request: web.Request, scope: Scope, field: str = "agent
         return Viewer(True)
     name = request.query.get(field) or scope.agent_name
     if not name:
-        return Viewer(False)
+        registered = registered_name(request.app, scope)
+        if registered is None:
+            return Viewer(False)
+        try:
+            actor = await resolve_actor(request.app, scope, registered, field)
+        except ApiError:
+            return Viewer(False)
+        return Viewer(False, actor.key)
     actor = await resolve_actor(request.app, scope, name, field)
     return Viewer(False, actor.key)
 

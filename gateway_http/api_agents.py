@@ -19,6 +19,7 @@ from .acting import Viewer, resolve_viewer
 from .api_messages import channel_members
 from .auth import Scope, authenticate
 from .errors import ApiError
+from .fleet_state import overlay, state_of
 from .health import health_entry
 from .keys import BUS, CONFIG, OBSERVERS, PRESENCE, STORE
 
@@ -118,7 +119,7 @@ async def agents(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
     records = await _visible(request, scope)
-    return web.json_response([agent_view(r, now, cfg) for r in records])
+    return web.json_response([overlay(request.app, agent_view(r, now, cfg)) for r in records])
 
 
 async def registry(request: web.Request) -> web.Response:
@@ -132,7 +133,7 @@ async def registry(request: web.Request) -> web.Response:
         (r["workspace_id"], r["name"]): r
         for r in await asyncio.to_thread(request.app[STORE].registry, scope.workspace)
     }
-    online = [agent_view(r, now, cfg) for r in await _visible(request, scope)]
+    online = [overlay(request.app, agent_view(r, now, cfg)) for r in await _visible(request, scope)]
     names = {(a["workspace"], a["name"]) for a in online}
     gone = [
         agent_view(r, now, cfg, online=False)
@@ -197,7 +198,14 @@ async def agents_health(request: web.Request) -> web.Response:
     counts: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
     for entry in entries:
         counts[entry["health"]] += 1
-    return web.json_response({"agents": entries, "counts": counts, "ts": now})
+    # Diagnoses reported with POST /api/agents/health/ (fleet_state.py), beside ours.
+    state = state_of(request.app)
+    reports = [r.view(now) for r in state.reports(scope.workspace, now)] if state else []
+    by_name = {(r["workspace"], r["agent"]): r for r in reports}
+    for entry in entries:
+        if (entry["workspace"], entry["name"]) in by_name:
+            entry["reported"] = by_name[entry["workspace"], entry["name"]]
+    return web.json_response({"agents": entries, "counts": counts, "ts": now, "reports": reports})
 
 
 async def channels(request: web.Request) -> web.Response:

@@ -22,7 +22,15 @@ from scitex_orochi.protocol import conversations as conv
 from scitex_orochi.protocol.constants import new_id, now_iso
 from scitex_orochi.protocol.errors import ErrorCode
 
-from .acting import Actor, Viewer, not_a_member, readable, resolve_actor, resolve_viewer
+from .acting import (
+    Actor,
+    Viewer,
+    forbidden,
+    not_a_member,
+    readable,
+    resolve_actor,
+    resolve_viewer,
+)
 from .auth import Scope, authenticate, require_workspace_access
 from .bodies import read_json_object
 from .errors import ApiError, bad_request, opt_str, query_int
@@ -260,14 +268,39 @@ async def post_thread_reply(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
+async def author_or_actor(
+    request: web.Request, scope: Scope, num: int, data: dict[str, Any]
+) -> Actor:
+    """Who edits or deletes: the `sender` named; with a workspace token and no sender
+    (the sidecar names none), the message's own sender when that agent is connected in
+    the workspace (acting.py's rule), else the token's pinned or registered name."""
+    if scope.is_admin or data.get("sender") not in (None, ""):
+        return await resolve_actor(
+            request.app, scope, data.get("sender"), "sender", data.get("sender_type")
+        )
+    row = await asyncio.to_thread(request.app[STORE].message_by_num, scope.one_workspace, num)
+    if row is not None and row.get("sender_type") == "agent":
+        try:
+            return await resolve_actor(request.app, scope, row["sender"], "sender")
+        except ApiError:
+            pass  # not connected (or pinned elsewhere): the token's own name, if any
+    try:
+        return await resolve_actor(request.app, scope, None, "sender")
+    except ApiError:
+        author = f" ({row['sender']!r} is not connected in this workspace)" if row else ""
+        raise forbidden(
+            f"no sender given and this token may not act as the message's author{author}: "
+            "name the agent that acts with sender (an agent connected in this workspace, "
+            "or the token's pinned name)"
+        ) from None
+
+
 async def edit_message(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     num = path_num(request)
     data = await read_json_object(request, request.app[CONFIG].ws.max_frame_bytes)
     text = text_of(data)
-    actor = await resolve_actor(
-        request.app, scope, data.get("sender"), "sender", data.get("sender_type")
-    )
+    actor = await author_or_actor(request, scope, num, data)
     envelope = change_envelope("edit", actor, {"message": num, "content": text})
     result = await post_change(request, scope, actor, envelope)
     body: dict[str, Any] = {"status": "ok", "seq": result.get("seq"), "num": num}
@@ -281,9 +314,7 @@ async def delete_message(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     num = path_num(request)
     data = await body_or_query(request)
-    actor = await resolve_actor(
-        request.app, scope, data.get("sender"), "sender", data.get("sender_type")
-    )
+    actor = await author_or_actor(request, scope, num, data)
     envelope = change_envelope("delete", actor, {"message": num})
     result = await post_change(request, scope, actor, envelope)
     return web.json_response({"status": "ok", "seq": result.get("seq"), "num": num})

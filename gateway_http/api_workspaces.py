@@ -193,7 +193,7 @@ async def list_invites(request: web.Request) -> web.Response:
     workspace_id = request.match_info["id"]
     await _existing(request, workspace_id)
     rows = await asyncio.to_thread(request.app[STORE].list_invites, workspace_id)
-    return web.json_response({"invites": rows})
+    return web.json_response({"invites": [with_code(row) for row in rows]})
 
 
 async def create_invite(request: web.Request) -> web.Response:
@@ -209,7 +209,12 @@ async def create_invite(request: web.Request) -> web.Response:
     row = await asyncio.to_thread(
         request.app[ADMIN_STORE].create_invite, workspace_id, max_uses, expires
     )
-    return web.json_response(row, status=201)
+    return web.json_response(with_code(row), status=201)
+
+
+def with_code(row: dict[str, Any]) -> dict[str, Any]:
+    """An invite row with `code` beside `token` (the 0.13+ CLI's `invite create` reads it)."""
+    return {**row, "code": row.get("token")}
 
 
 async def delete_invite(request: web.Request) -> web.Response:

@@ -2,11 +2,13 @@
 
 Media is served with `nosniff` and a sandbox CSP so an uploaded HTML or SVG file
 cannot script the dashboard's origin. Uploading needs the admin token (into
-`?workspace=` or the default workspace); each stored file's sidecar names that
-workspace. /media serves a file to a token of that workspace or to the admin
-token (`?token=` or `Authorization: Bearer`), 401 without a valid token, and 404
-otherwise, whether or not the file exists. Files without a sidecar (stored
-before sidecars existed) are served to the admin token only.
+`?workspace=` or the default workspace), except that a base64 upload also takes a
+workspace token acting as one of its agents (the fleet sidecar's; into its own
+workspace); each stored file's sidecar names that workspace. /media serves a file
+to a token of that workspace or to the admin token (`?token=` or `Authorization:
+Bearer`), 401 without a valid token, and 404 otherwise, whether or not the file
+exists. Files without a sidecar (stored before sidecars existed) are served to the
+admin token only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from .auth import Scope, request_token, require_admin, scope_of_token
+from .acting import registered_name, resolve_actor
+from .auth import Scope, authenticate, request_token, require_admin, scope_of_token
 from .bodies import read_json_object
 from .errors import bad_request, not_found, opt_str, unauthorized
 from .media import MEDIA, StoredFile, file_too_large
@@ -108,10 +111,27 @@ async def upload_multipart(request: web.Request) -> web.Response:
     raise bad_request("multipart field 'file' is required", "file")
 
 
+async def base64_scope(request: web.Request) -> Scope:
+    """The admin token, or (the sidecar's `upload_media`) a workspace token that acts as
+    an agent: pinned, or REST-registered with it (acting.py). Checked before the body is
+    read; the body's `sender`, if any, is checked like any actor afterwards."""
+    scope = await authenticate(request)
+    if scope.is_admin:
+        return scope
+    if scope.agent_name or registered_name(request.app, scope):
+        return scope
+    raise unauthorized(
+        "this needs the admin token, or a workspace token pinned to an agent or whose "
+        "agent registered with POST /api/agents/register/"
+    )
+
+
 async def upload_base64(request: web.Request) -> web.Response:
-    scope = await require_admin(request)
+    scope = await base64_scope(request)
     media = request.app[MEDIA]
     data = await read_json_object(request, media.max_size * 4 // 3 + BASE64_OVERHEAD_BYTES)
+    if not scope.is_admin:
+        await resolve_actor(request.app, scope, data.get("sender"), "sender")
     encoded = data.get("data")
     if not isinstance(encoded, str) or not encoded:
         raise bad_request("data must be a non-empty base64 string", "data")
@@ -176,4 +196,5 @@ async def serve_media(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/upload", upload_multipart)
     app.router.add_post("/api/upload-base64", upload_base64)
+    app.router.add_post("/api/upload-base64/", upload_base64)
     app.router.add_get("/media/{month}/{name}", serve_media)

@@ -241,6 +241,14 @@ REST_BODIES = [  # (method, path, a valid body to spoil)
     ("POST", "/api/threads/", {"parent_id": 1, "text": "x", "sender": "ops"}),
     ("PATCH", "/api/messages/1/", {"text": "x", "sender": "ops"}),
     ("POST", "/api/workspace/default/dms/", {"recipient": "agent:x", "sender": "ops"}),
+    # The fleet's routes (docs/fleet.md §5, gateway_http/api_fleet.py).
+    ("POST", "/api/agents/register/", {"token": "x", "name": "fz-b", "orochi_subagent_count": 1}),
+    ("POST", "/api/agents/health/", {"agent": "fz-b", "status": "ok", "reason": "r"}),
+    ("POST", "/api/agents/health", {"updates": [{"agent": "fz-b", "status": "ok"}]}),
+    ("POST", "/api/messages/", {"channel": "#fzr", "text": "x", "sender": "ops"}),
+    ("POST", "/api/agents/ops/subscribe/", {"channel": "#fzr", "mention_only": False}),
+    ("POST", "/api/agents/ops/unsubscribe", {"channel": "#fzr"}),
+    ("POST", "/api/upload-base64/", {"data": "aGk=", "filename": "a.txt", "sender": "ops"}),
 ]
 
 
