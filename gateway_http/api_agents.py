@@ -17,6 +17,7 @@ from scitex_orochi.hub.config import Config
 from .acting import Viewer, resolve_viewer
 from .api_messages import channel_members
 from .auth import Scope, authenticate
+from .dashboard import BUILD
 from .errors import ApiError
 from .health import health_entry
 from .keys import BUS, CONFIG, OBSERVERS, PRESENCE
@@ -204,6 +205,7 @@ async def config(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "version": __version__,
+            "build": request.app[BUILD].current(),
             "is_admin": scope.is_admin,
             "workspace": scope.workspace,
             "default_workspace": scope.one_workspace,
