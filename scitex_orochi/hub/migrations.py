@@ -20,6 +20,7 @@ from scitex_orochi.hub.tables import (
     CONVERSATION_TABLES,
     invites,
     messages,
+    push_subscriptions,
     schema_migrations,
     workspace_tokens,
     workspaces,
@@ -189,6 +190,10 @@ def _v5_full_text_search(conn: Connection) -> None:
         )
 
 
+def _v6_push_subscriptions(conn: Connection) -> None:
+    push_subscriptions.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -205,6 +210,7 @@ MIGRATIONS: list[Migration] = [
         _v4_conversations,
     ),
     (5, "full-text search over message content", _v5_full_text_search),
+    (6, "web push subscriptions", _v6_push_subscriptions),
 ]
 
 
