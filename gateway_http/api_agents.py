@@ -17,7 +17,8 @@ from scitex_orochi.hub.config import Config
 
 from .acting import Viewer, resolve_viewer
 from .api_messages import channel_members
-from .auth import Scope, authenticate
+from .auth import Scope, authenticate, host_workspace
+from .dashboard import BUILD
 from .errors import ApiError
 from .fleet_state import overlay, state_of
 from .health import health_entry
@@ -256,9 +257,11 @@ async def config(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "version": __version__,
+            "build": request.app[BUILD].current(),
             "is_admin": scope.is_admin,
             "workspace": scope.workspace,
             "default_workspace": scope.one_workspace,
+            "host_workspace": host_workspace(request),
             "ws_upstream": cfg.http.dashboard_ws_upstream,
             "media_max_size": cfg.http.media_max_bytes,
             "max_frame_bytes": cfg.ws.max_frame_bytes,
@@ -270,7 +273,8 @@ async def config(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     """`{"admin": bool, "workspace": id|null}`: what the token may do (the dashboard
-    disables posting and uploads unless `admin`)."""
+    disables posting and uploads unless `admin`); on a workspace subdomain, `workspace`
+    is the subdomain's."""
     scope = await authenticate(request)
     return web.json_response({"admin": scope.is_admin, "workspace": scope.workspace})
 

@@ -37,7 +37,7 @@ from . import (
 )
 from .edge import EDGE, ConnectionGuard
 from .errors import cors_middleware, error_middleware
-from .hosts import HostPolicy, host_middleware
+from .hosts import HostPolicy, HostWorkspaces, host_middleware
 from .keys import (
     ADMIN_STORE,
     AUTH_CACHE,
@@ -97,10 +97,12 @@ def _bus_context(hub: HttpHub) -> Callable[[web.Application], AsyncIterator[None
 def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     """The gateway application; `hub` may be given (tests), else it is built here and
     joins the bus at startup."""
+    hub = hub or HttpHub(cfg)
+    policy = HostPolicy.from_config(cfg)
     middlewares: list[Middleware] = [error_middleware]
     if cfg.http.cors_origins:
         middlewares.insert(0, cors_middleware(cfg.http.cors_origins))
-    middlewares.insert(0, host_middleware(HostPolicy.from_config(cfg)))
+    middlewares.insert(0, host_middleware(policy, HostWorkspaces(policy, hub.store)))
     # Every route reads its body through bodies.py with its own limit; this only
     # bounds what a stray request.read() could buffer.
     app = web.Application(client_max_size=cfg.ws.max_frame_bytes, middlewares=middlewares)
@@ -108,7 +110,6 @@ def create_app(cfg: Config, hub: HttpHub | None = None) -> web.Application:
     app[STARTED] = time.time()
     app[EDGE] = ConnectionGuard(cfg.http.max_conn_per_addr, cfg.http.max_connections)
     app[MEDIA] = MediaStore(cfg.http.media_root, cfg.http.media_max_bytes)
-    hub = hub or HttpHub(cfg)
     provide_bus_side(app, hub)
     app.cleanup_ctx.append(_bus_context(hub))
     for module in ROUTE_MODULES:

@@ -2,7 +2,10 @@
 
 A workspace token sees its own workspace only. The admin token sees every
 workspace, or the one named with `?workspace=`; routes that act on one
-workspace use the default workspace when the admin names none. Every write
+workspace use the default workspace when the admin names none. On a workspace
+subdomain (`<workspace>.<base host>`, hosts.py) the request's workspace is the
+subdomain's: the admin token sees that one (whatever `?workspace=` says), and a
+token of another workspace is refused (401). Every write
 (message posts, uploads, observer posts, workspaces, tokens, invites) needs
 the admin token; a workspace token only reads. Tokens are checked
 against the database at most every SCITEX_OROCHI_TOKEN_CACHE_S (a bounded cache of
@@ -21,6 +24,7 @@ from aiohttp import web
 from scitex_orochi.hub.store import DEFAULT_WORKSPACE_ID, read_admin_token
 
 from .errors import not_found, unauthorized
+from .hosts import HOST_WORKSPACE
 from .keys import AUTH_CACHE, CONFIG, STORE
 
 
@@ -58,8 +62,16 @@ def admin_token(app: web.Application) -> str:
     return read_admin_token(cfg.admin_token_file) or ""
 
 
-async def scope_of_token(app: web.Application, token: str, wanted: str | None) -> Scope | None:
-    """The scope a token grants, or None if it grants nothing."""
+def host_workspace(request: web.Request) -> str | None:
+    """The workspace of the request's `<workspace>.<base host>` Host, or None."""
+    return request.get(HOST_WORKSPACE)
+
+
+async def scope_of_token(
+    app: web.Application, token: str, wanted: str | None, pinned: str | None = None
+) -> Scope | None:
+    """The scope a token grants, or None if it grants nothing. `pinned`: the request's
+    subdomain workspace; a token of another workspace grants nothing there."""
     if not token:
         return None
     cache = app[AUTH_CACHE]
@@ -71,7 +83,9 @@ async def scope_of_token(app: web.Application, token: str, wanted: str | None) -
     if auth is None:
         return None
     if auth.is_admin:
-        return Scope(token, True, wanted or None)
+        return Scope(token, True, pinned or wanted or None)
+    if pinned is not None and auth.workspace_id != pinned:
+        return None
     return Scope(token, False, auth.workspace_id, auth.agent_name)
 
 
@@ -80,8 +94,11 @@ async def authenticate(request: web.Request) -> Scope:
     token = request_token(request)
     if not token:
         raise unauthorized("missing token: pass ?token= or Authorization: Bearer <token>")
-    scope = await scope_of_token(request.app, token, request.query.get("workspace"))
+    pinned = host_workspace(request)
+    scope = await scope_of_token(request.app, token, request.query.get("workspace"), pinned)
     if scope is None:
+        if pinned is not None:
+            raise unauthorized(f"invalid token for workspace {pinned!r} (this subdomain's)")
         raise unauthorized("invalid token")
     return scope
 

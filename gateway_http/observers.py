@@ -36,7 +36,7 @@ from scitex_orochi.protocol.constants import CLOSE_REASONS
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .acting import Viewer, resolve_viewer
-from .auth import Scope, request_token, scope_of_token
+from .auth import Scope, host_workspace, request_token, scope_of_token
 from .errors import ApiError
 from .keys import BUS, CONFIG, ObserverHub
 from .posting import build_envelope, post_envelope
@@ -187,7 +187,10 @@ async def observer_ws(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     try:
         scope = await scope_of_token(
-            request.app, observer_token(request), request.query.get("workspace")
+            request.app,
+            observer_token(request),
+            request.query.get("workspace"),
+            host_workspace(request),
         )
     except Exception:  # noqa: BLE001 - a broken store must not crash the gateway
         log.exception("observer authentication failed with an error")

@@ -16,7 +16,7 @@
  *   panel.js     the side panel                  threads.js   a thread in the side panel
  *   reactions.js chips, picker, live updates     edits.js     edit and delete, live changes
  *   dms.js       the DM list                     search.js    search, jumps, permalinks
- *   notice.js    refusals shown as a notice
+ *   notice.js    refusals shown as a notice      pwa.js       service worker, new builds
  */
 import { wireActions } from "./actions.js";
 import { wireAgentDetail } from "./agentdetail.js";
@@ -25,6 +25,7 @@ import { wireComposer } from "./composer.js";
 import { wireLayout } from "./layout.js";
 import { wireMessages } from "./messages.js";
 import { wirePanel } from "./panel.js";
+import { registerWorker, watchBuild } from "./pwa.js";
 import { wireReactions } from "./reactions.js";
 import { wireSearch } from "./search.js";
 import { start, wireSignin } from "./signin.js";
@@ -40,3 +41,5 @@ wirePanel();
 wireReactions();
 wireSearch();
 start();
+registerWorker();
+watchBuild();

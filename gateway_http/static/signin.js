@@ -38,7 +38,8 @@ async function signIn(token) {
   $("whoami").textContent = state.config.is_admin ? "admin" : `workspace ${state.config.workspace}`;
   $("sender-name").value = localStorage.getItem(KEY.name) || "";
   await loadWorkspaces();
-  await openWorkspace(localStorage.getItem(KEY.ws) || state.config.default_workspace);
+  // On <workspace>.<base host> the subdomain names the workspace (and the selector is fixed).
+  await openWorkspace(state.config.host_workspace || localStorage.getItem(KEY.ws) || state.config.default_workspace);
   const permalink = state.permalink;
   state.permalink = null;
   if (permalink) await openPermalink(permalink);
@@ -50,12 +51,14 @@ async function loadWorkspaces() {
   let rows = [];
   try { rows = (await api("/api/workspaces", { noWorkspace: true })).workspaces || []; } catch (_) { rows = []; }
   if (!rows.length) rows = [{ id: state.config.default_workspace, name: state.config.default_workspace }];
+  const fixed = state.config.host_workspace;
+  if (fixed) rows = rows.filter((ws) => ws.id === fixed).concat(rows.some((ws) => ws.id === fixed) ? [] : [{ id: fixed, name: fixed }]);
   for (const ws of rows) {
     const opt = el("option", null, ws.name === ws.id ? ws.id : `${ws.name} (${ws.id})`);
     opt.value = ws.id;
     select.appendChild(opt);
   }
-  select.disabled = !state.config.is_admin || rows.length < 2;
+  select.disabled = !state.config.is_admin || rows.length < 2 || !!fixed;
 }
 
 async function openWorkspace(id) {

@@ -151,6 +151,7 @@ class HttpConfig:
     port: int
     cors_origins: tuple[str, ...]
     allowed_hosts: tuple[str, ...]  # Host names the dashboard port answers besides IPs
+    base_hosts: tuple[str, ...]  # <workspace>.<base host> opens that workspace
     header_timeout_s: float
     max_conn_per_addr: int
     max_connections: int

@@ -21,6 +21,7 @@ from scitex_orochi.hub.tables import (
     agent_registry,
     invites,
     messages,
+    push_subscriptions,
     schema_migrations,
     workspace_tokens,
     workspaces,
@@ -195,6 +196,10 @@ def _v6_agent_registry(conn: Connection) -> None:
     agent_registry.create(conn, checkfirst=True)
 
 
+def _v7_push_subscriptions(conn: Connection) -> None:
+    push_subscriptions.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -212,6 +217,7 @@ MIGRATIONS: list[Migration] = [
     ),
     (5, "full-text search over message content", _v5_full_text_search),
     (6, "the agent registry", _v6_agent_registry),
+    (7, "web push subscriptions", _v7_push_subscriptions),
 ]
 
 

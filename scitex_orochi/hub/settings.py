@@ -521,6 +521,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _s(
         "http",
+        "base_hosts",
+        "BASE_HOST",
+        NAMES,
+        (),
+        "base host names of workspace subdomains: <workspace>.<base> opens that workspace",
+    ),
+    _s(
+        "http",
         "header_timeout_s",
         "HTTP_HEADER_TIMEOUT_S",
         FLOAT,

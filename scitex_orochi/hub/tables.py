@@ -161,6 +161,19 @@ subscriptions = sa.Table(
     sa.Column("updated_at", sa.String(40), nullable=False),
 )
 
+# Web push subscriptions of people (`human:<person>`), one row per browser endpoint.
+push_subscriptions = sa.Table(
+    "push_subscriptions",
+    metadata,
+    sa.Column("endpoint", sa.String(2048), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("person", sa.String(255), nullable=False),
+    sa.Column("p256dh", sa.String(255), nullable=False),
+    sa.Column("auth", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Index("ix_push_subscriptions_person", "workspace_id", "person"),
+)
+
 CONVERSATION_TABLES = (channel_events, reactions, message_edits, dm_participants, subscriptions)
 
 
