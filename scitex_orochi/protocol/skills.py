@@ -153,6 +153,7 @@ def make_skill(
     args = check_arguments(arguments)
     if not isinstance(body, str) or not body.strip():
         raise SkillError("body must be a non-empty string", "body")
+    body = body.strip("\n")  # the file ends it with one newline
     if len(body.encode()) > MAX_BODY_BYTES:
         raise SkillError(f"body is over {MAX_BODY_BYTES} bytes", "body")
     return Skill(checked_name, desc, args, body, dict(extra or {}))
@@ -255,8 +256,7 @@ def render_markdown(skill: Skill) -> str:
     for key, value in skill.extra.items():
         lines.append(f"{key}: {_quote(value)}")
     lines.append(FENCE)
-    body = skill.body if skill.body.endswith("\n") else skill.body + "\n"
-    return "\n".join(lines) + "\n" + body
+    return "\n".join(lines) + "\n" + skill.body + "\n"
 
 
 # ---- using a skill --------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_a_file_is_read_and_written_back_the_same():
     assert sk.parse_markdown(skill.markdown()) == skill
     flow = '---\nname: x\narguments: [{"name": "a", "required": true}]\n---\nhi {{a}}\n'
     assert sk.parse_markdown(flow).arguments == (sk.Argument("a", "", True),)
-    extra = sk.Skill("p", "d", (), "b\n", {"proposer": "w-1", "proposed_at": "2026-01-01"})
+    extra = sk.Skill("p", "d", (), "b", {"proposer": "w-1", "proposed_at": "2026-01-01"})
     assert sk.parse_markdown(extra.markdown(), ("proposer", "proposed_at")) == extra
 
 
