@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "bus_keys_cmds",
     "policy_cmds",
     "docs_cmds",
+    "skills_cmds",
 )
 
 for _name in _COMMAND_MODULES:
