@@ -293,10 +293,13 @@ def _push_middleware(session: Callable[[], AgentSession]) -> Any:
     return StartPushes()
 
 
-async def _rest_get(client: OrochiClient, path: str) -> Any:
+async def _rest_get(client: OrochiClient, path: str) -> dict[str, Any]:
     """A read of the HTTP gateway (same host, `dashboard_port`, same token), in a thread."""
     rest = RestClient(http_url(client.host, client.dashboard_port), client.token, client.timeout)
-    return await asyncio.to_thread(rest.get, path)
+    data = await asyncio.to_thread(rest.get, path)
+    if not isinstance(data, dict):
+        raise OrochiError(f"GET {path} did not answer a JSON object")
+    return data
 
 
 def _sent(sent: Sent, **extra: Any) -> dict[str, Any]:
