@@ -28,6 +28,7 @@ import { wirePanel } from "./panel.js";
 import { wireReactions } from "./reactions.js";
 import { wireSearch } from "./search.js";
 import { start, wireSignin } from "./signin.js";
+import { wireSkills } from "./skills.js";
 
 wireSignin();
 wireComposer();
@@ -39,4 +40,5 @@ wireLayout();
 wirePanel();
 wireReactions();
 wireSearch();
+wireSkills();
 start();
