@@ -275,7 +275,12 @@ async def test_a_person_s_slash_skill_reaches_the_mentioned_agent_expanded(
             bad = {**frame, "id": "obs-2", "payload": {"channel": "#ops", "content": "/x @worker"}}
             await observer.send_str(json.dumps(bad))
             seen: list[dict] = []
-            while not any(f.get("type") == "error" for f in seen):
+
+            def acked(ref: str) -> bool:
+                return any(f.get("type") == "ack" and f["payload"].get("ref") == ref for f in seen)
+
+            # Both answered before the socket closes (closing cancels a post in flight).
+            while not (acked("obs-1") and acked("obs-2")):
                 seen.append(await observer.receive_json(timeout=10))
             error = next(f for f in seen if f.get("type") == "error")
             assert "unknown skill /x" in error["payload"]["detail"], error
