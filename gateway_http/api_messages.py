@@ -22,6 +22,7 @@ from .bodies import read_json_object
 from .errors import bad_request, query_int
 from .keys import BUS, CONFIG, PRESENCE, STORE
 from .posting import build_envelope, normalize_channel, post_envelope
+from .skill_expand import expand_message
 
 HISTORY_DEFAULT_LIMIT = 50
 RECENT_DEFAULT_LIMIT = 100
@@ -108,7 +109,7 @@ async def post_message(request: web.Request) -> web.Response:
     scope = await require_admin(request)
     cfg = request.app[CONFIG]
     data = await read_json_object(request, cfg.ws.max_frame_bytes)
-    envelope = build_envelope(data)
+    envelope = await expand_message(cfg, scope.one_workspace, build_envelope(data))
     result = await post_envelope(
         request.app[BUS], scope.one_workspace, envelope, cfg.http.post_timeout_s
     )

@@ -40,6 +40,7 @@ from .auth import Scope, host_workspace, request_token, scope_of_token
 from .errors import ApiError
 from .keys import BUS, CONFIG, ObserverHub
 from .posting import build_envelope, post_envelope
+from .skill_expand import expand_message
 from .tickets import TICKETS
 
 log = logging.getLogger("orochi.gateway_http")
@@ -156,7 +157,8 @@ class Observer:
 
     async def _post(self, envelope: dict[str, Any]) -> None:
         ref = envelope["id"]
-        try:
+        try:  # a person's `/<skill> @agent ...` is expanded first (skill_expand.py)
+            envelope = await expand_message(self.hub.cfg, self.scope.one_workspace, envelope)
             result = await post_envelope(
                 self.hub, self.scope.one_workspace, envelope, self.hub.cfg.http.post_timeout_s
             )

@@ -29,6 +29,7 @@ import { registerWorker, watchBuild } from "./pwa.js";
 import { wireReactions } from "./reactions.js";
 import { wireSearch } from "./search.js";
 import { start, wireSignin } from "./signin.js";
+import { wireSkills } from "./skills.js";
 
 wireSignin();
 wireComposer();
@@ -40,6 +41,7 @@ wireLayout();
 wirePanel();
 wireReactions();
 wireSearch();
+wireSkills();
 start();
 registerWorker();
 watchBuild();

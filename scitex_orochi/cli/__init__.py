@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "docs_cmds",
     "deploy_cmds",
     "launch_cmds",
+    "skills_cmds",
 )
 
 for _name in _COMMAND_MODULES:

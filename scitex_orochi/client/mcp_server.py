@@ -2,8 +2,11 @@
 connection and tools to use it.
 
 Tools: send, reply, react, edit_message, delete_message, send_dm, search, who,
-history, channels, subscribe, unsubscribe, status and wait_for_message. A message is
-named by its `id` (or its hub number `num`).
+history, channels, subscribe, unsubscribe, status, wait_for_message, list_skills and
+get_skill. A message is named by its `id` (or its hub number `num`). Skills (the
+workspace's slash skills, read from the HTTP gateway on SCITEX_OROCHI_DASHBOARD_PORT with
+the same token) are templates people use as `/<skill> @agent args...`; a message made
+from one has `metadata.skill = {name, by, args}`.
 
 Messages for this agent (in its channels, its DMs, or mentioning it; never its own)
 are pushed to the MCP client as `notifications/claude/channel` (the server declares the
@@ -32,6 +35,7 @@ from typing import Annotated, Any
 from scitex_orochi.client.agent import OrochiClient
 from scitex_orochi.client.core import Backoff, Message, MessageLike, Sent, message_ref
 from scitex_orochi.client.errors import OrochiError
+from scitex_orochi.client.rest import RestClient, http_url
 from scitex_orochi.client.settings import client_settings
 from scitex_orochi.protocol.conversations import ConversationError, dm_participants, is_dm
 
@@ -289,6 +293,15 @@ def _push_middleware(session: Callable[[], AgentSession]) -> Any:
     return StartPushes()
 
 
+async def _rest_get(client: OrochiClient, path: str) -> dict[str, Any]:
+    """A read of the HTTP gateway (same host, `dashboard_port`, same token), in a thread."""
+    rest = RestClient(http_url(client.host, client.dashboard_port), client.token, client.timeout)
+    data = await asyncio.to_thread(rest.get, path)
+    if not isinstance(data, dict):
+        raise OrochiError(f"GET {path} did not answer a JSON object")
+    return data
+
+
 def _sent(sent: Sent, **extra: Any) -> dict[str, Any]:
     return {"id": sent.id, "channel": sent.channel, "seq": sent.seq, "num": sent.num, **extra}
 
@@ -468,6 +481,23 @@ def create_server(factory: Callable[[], OrochiClient] = client_from_env) -> Any:
         return await session().wait(
             channels, max(0.0, min(timeout, WAIT_MAX_S)), max(1, max_messages)
         )
+
+    @mcp.tool
+    async def list_skills() -> dict:
+        """The workspace's slash skills: name, description and arguments of each. People
+        use one as `/<skill> @agent args...`; the hub fills it in and sends it to you."""
+        return await _rest_get(await session().client(), "/api/skills")
+
+    @mcp.tool
+    async def get_skill(
+        name: Annotated[
+            str,
+            Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", description="Its name."),
+        ],
+    ) -> dict:
+        """One skill: its arguments and template `body` (`{{name}}` placeholders), and the
+        whole file as `markdown`."""
+        return await _rest_get(await session().client(), f"/api/skills/{name}")
 
     return mcp
 

@@ -33,6 +33,8 @@ async def test_tools_are_listed_with_descriptions():
             "unsubscribe",
             "status",
             "wait_for_message",
+            "list_skills",
+            "get_skill",
             *CONVERSATION_TOOLS,
         }
         assert all(t.description for t in tools.values())

@@ -1,0 +1,71 @@
+/* The skills view: a "Skills" button in the sidebar's foot opens the side panel with the
+ * workspace's slash skills (name, usage, description) and, for the admin token, the
+ * pending proposals with Approve / Reject (docs/operations.md "Skills"). Text only
+ * (textContent), never HTML. */
+import { api } from "./api.js";
+import { $, el } from "./dom.js";
+import { notice } from "./notice.js";
+import { closePanel, openPanel, panelKind } from "./panel.js";
+import { state } from "./state.js";
+
+function usage(skill) {
+  const args = (skill.arguments || []).map((a) => (a.required ? `${a.name}=…` : `[${a.name}=…]`));
+  return [`/${skill.name} @agent`, ...args].join(" ");
+}
+
+function row(skill, extra) {
+  const item = el("div", "skill-row");
+  item.append(el("code", "skill-usage", usage(skill)));
+  if (skill.description) item.append(el("div", "muted", skill.description));
+  if (extra) item.append(extra);
+  return item;
+}
+
+async function decide(name, verb) {
+  try {
+    await api(`/api/skills/pending/${encodeURIComponent(name)}/${verb}`, { method: "POST" });
+  } catch (err) {
+    notice(`${verb} ${name}: ${err.message}`, err.status);
+  }
+  await show();
+}
+
+function decision(skill) {
+  const box = el("div", "skill-actions");
+  box.append(el("span", "muted", `proposed by ${skill.proposer || "?"} ${skill.proposed_at || ""}`));
+  for (const verb of ["approve", "reject"]) {
+    const button = el("button", "link", verb === "approve" ? "Approve" : "Reject");
+    button.type = "button";
+    button.addEventListener("click", () => decide(skill.name, verb));
+    box.append(button);
+  }
+  return box;
+}
+
+async function show() {
+  const body = openPanel("skills", "Skills");
+  try {
+    const listed = await api("/api/skills");
+    const skills = listed.skills || [];
+    body.append(el("h3", null, `Skills (${skills.length})`));
+    if (!skills.length) body.append(el("div", "muted", "No skills in this workspace."));
+    for (const skill of skills) body.append(row(skill));
+    if (state.config && state.config.is_admin) {
+      const pending = (await api("/api/skills/pending")).pending || [];
+      body.append(el("h3", null, `Pending proposals (${pending.length})`));
+      for (const skill of pending) body.append(row(skill, decision(skill)));
+    }
+  } catch (err) {
+    body.append(el("div", "muted", `Skills could not be loaded: ${err.message}`));
+  }
+}
+
+export function wireSkills() {
+  const foot = $("signout") && $("signout").parentElement;
+  if (!foot) return;
+  const button = el("button", "link", "Skills");
+  button.id = "skills-btn";
+  button.type = "button";
+  button.addEventListener("click", () => (panelKind() === "skills" ? closePanel() : show()));
+  foot.insertBefore(button, $("signout"));
+}
