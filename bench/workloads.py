@@ -156,7 +156,9 @@ async def fleet_round(
     agents = await connect_many(
         target.url, names, [channel], concurrency=25, deadline=deadline, dialect_b=b_names
     )
-    senders = agents[: p.fleet_senders]
+    # connect_many lists agents as they finish connecting: pick the senders by dialect
+    # (dialect B gets no acks, so a B sender would stall on its window).
+    senders = [a for a in agents if a.name not in b_names][: p.fleet_senders]
     expected = p.fleet_senders * p.fleet_per_sender * (len(agents) - 1)
     e2e: list[int] = []
     acks: list[int] = []

@@ -238,7 +238,9 @@ def current_version(conn: Connection) -> int:
 
 
 def migrate(engine: Engine, migrations: list[Migration] | None = None) -> int:
-    """Apply every missing migration in order; returns the resulting version."""
+    """Apply every missing migration in order; returns the resulting version. A migration
+    is missing when its number is not recorded, even below the highest one recorded (a
+    database made by a build that lacked it, e.g. a branch merged later)."""
     steps = sorted(MIGRATIONS if migrations is None else migrations, key=lambda m: m[0])
     version = 0
     for number, name, apply in steps:
@@ -246,14 +248,17 @@ def migrate(engine: Engine, migrations: list[Migration] | None = None) -> int:
             lock_for_schema(conn)
             schema_migrations.create(conn, checkfirst=True)
             version = current_version(conn)
-            if number <= version:
+            done = conn.execute(
+                sa.select(schema_migrations.c.version).where(schema_migrations.c.version == number)
+            ).first()
+            if done is not None:
                 continue
             log.info("applying migration %d: %s", number, name)
             apply(conn)
             conn.execute(
                 schema_migrations.insert().values(version=number, name=name, applied_at=_now_iso())
             )
-            version = number
+            version = max(version, number)
     if not steps:
         with engine.connect() as conn:
             version = current_version(conn)
