@@ -11,6 +11,7 @@ const FIELDS = [
   ["model", "Model"], ["project", "Project"], ["multiplexer", "Multiplexer"],
   ["subagent_count", "Subagents"], ["channels", "Channels"], ["last_seen", "Last seen"],
   ["since", "Connected since"], ["agent_id", "Agent id"], ["workspace", "Workspace"],
+  ["rtt_ms", "Ping round trip"], ["echo_rtt_ms", "Echo round trip"], ["subagents", "Subagent list"],
 ];
 
 let shown = null;  // the name of the agent shown, or null
@@ -51,6 +52,11 @@ function value(a, key) {
     case "last_seen": return a.online ? `${ago(a.last_seen_s_ago)} (${when(a.last_heartbeat)})`
       : `offline, last seen ${when(a.last_heartbeat) || "never"}`;
     case "since": return when(a.registered_at);
+    case "rtt_ms": case "echo_rtt_ms":  // dialect B liveness (FLEET.md §3: ping, echo)
+      return typeof a[key] === "number" ? `${a[key].toFixed(1)} ms` : "";
+    case "subagents": return Array.isArray(a.subagents) && a.subagents.length
+      ? a.subagents.map((s) => `${s.name || "?"}${s.status ? ` (${s.status})` : ""}${s.task ? `: ${s.task}` : ""}`).join("; ")
+      : "";
     case "subagent_count": return a.subagent_count === undefined || a.subagent_count === null
       ? "" : String(a.subagent_count);
     default: return a[key] === undefined || a[key] === null ? "" : String(a[key]);

@@ -477,3 +477,29 @@ async def test_agent_detail_shows_the_presence_record(http_hub, browser):
         assert page.errors == [] and phone.errors == []
     finally:
         await agent.close()
+
+
+async def test_agent_detail_shows_a_fleet_agents_subagents(http_hub, browser):
+    """A dialect-B agent's `subagents_update` (FLEET.md §2) reaches its detail view; its
+    ping/echo round trips show there too once measured (the `rtt_ms` rows)."""
+    from support.agent_b import AgentB
+
+    agent = await AgentB.connect(http_hub.ws_url, http_hub.default_token, "fleet-head")
+    try:
+        assert (await agent.register())["type"] == "registered"
+        await agent.send(
+            "subagents_update",
+            {"subagents": [{"name": "scout", "task": "read the logs", "status": "running"}]},
+        )
+        page = await new_tab(browser, DESKTOP)
+        await open_dashboard(page, http_hub, http_hub.admin_token)
+        card = page.locator('.agent[data-name="fleet-head"]')
+        await card.wait_for()
+        await card.click()
+        detail = page.locator("#agent-detail")
+        await expect(detail.locator('dd[data-field="subagents"]')).to_have_text(
+            "scout (running): read the logs", timeout=int(15_000 * TIME_SCALE)
+        )
+        await expect(detail.locator('dd[data-field="rtt_ms"]')).to_be_attached()
+    finally:
+        await agent.close()
