@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 
 from scitex_orochi.hub.store import Store
@@ -355,10 +356,40 @@ async def test_dm_content_reaches_participants_and_the_admin_only(http, bed, per
         await carol.close()
 
 
+async def next_frame(ws, kind: str) -> dict | None:
+    """The next text frame of the observer socket if it is of `kind` (None otherwise);
+    bounded, so a socket that goes quiet fails the wait instead of hanging it."""
+    got = await ws.receive(timeout=5)
+    if got.type != aiohttp.WSMsgType.TEXT:
+        raise AssertionError(f"the observer socket sent {got.type}: {got.data!r}")
+    frame = json.loads(got.data)
+    return frame if frame.get("type") == kind else None
+
+
+async def observing(http, bed, ws, attempts: int = 10) -> None:
+    """Returns once the observer socket is live: the HTTP gateway subscribes to the
+    deliveries only while someone watches, and a post before that subscription reached
+    the broker is not replayed on the socket (the dashboard reads it from history), so
+    a probe is posted until one arrives."""
+    for _ in range(attempts):
+        probe = await post_message(http, bed, "#observer-probe", "are you watching?")
+        try:
+            while True:
+                got = await ws.receive(timeout=2)
+                if got.type != aiohttp.WSMsgType.TEXT:
+                    raise AssertionError(f"the observer socket sent {got.type}: {got.data!r}")
+                if json.loads(got.data).get("id") == probe["id"]:
+                    return
+        except TimeoutError:
+            continue
+    raise AssertionError("no probe reached the observer socket")
+
+
 async def test_an_observer_gets_a_reaction_update_live(http, bed, persister):
     msg = await post_message(http, bed, "#live", "react to me")
     ws = await http.ws_connect("/ws", params={"token": bed.default_token})
     try:
+        await observing(http, bed, ws)
         status, body = await call(
             http,
             "POST",
@@ -369,8 +400,7 @@ async def test_an_observer_gets_a_reaction_update_live(http, bed, persister):
         assert status == 200, body
 
         async def got_update() -> dict | None:
-            frame = json.loads((await ws.receive()).data)
-            return frame if frame["type"] == "reaction_update" else None
+            return await next_frame(ws, "reaction_update")
 
         frame = await eventually(got_update, 10, "a reaction_update on the observer socket")
         assert frame["payload"] == {
@@ -457,11 +487,12 @@ async def test_an_observer_gets_each_live_message_with_its_hub_number(http, bed,
     carries it in its payload, the same number history and the post's answer give."""
     ws = await http.ws_connect("/ws", params={"token": bed.default_token})
     try:
+        await observing(http, bed, ws)
         msg = await post_message(http, bed, "#nums", "number me")
 
         async def got_message() -> dict | None:
-            frame = json.loads((await ws.receive()).data)
-            return frame if frame.get("type") == "message" else None
+            frame = await next_frame(ws, "message")
+            return frame if frame and frame["id"] == msg["id"] else None
 
         frame = await eventually(got_message, 10, "the message on the observer socket")
         assert frame["id"] == msg["id"] and frame["payload"]["num"] == msg["num"]
