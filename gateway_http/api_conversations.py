@@ -36,6 +36,7 @@ from .bodies import read_json_object
 from .errors import ApiError, bad_request, opt_str, query_int
 from .keys import BUS, CONFIG, STORE
 from .posting import build_envelope, normalize_channel, post_envelope
+from .routes import add_both
 
 MAX_MESSAGE_IDS = 200  # GET /api/reactions ?message_ids=
 THREAD_DEFAULT_LIMIT = 200
@@ -412,21 +413,16 @@ async def permalink(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/?m={num}")
 
 
-def _both(app: web.Application, method: str, path: str, handler: Any) -> None:
-    app.router.add_route(method, path, handler)
-    app.router.add_route(method, path + "/", handler)
-
-
 def setup(app: web.Application) -> None:
-    _both(app, "POST", "/api/reactions", add_reaction)
-    _both(app, "DELETE", "/api/reactions", remove_reaction)
-    _both(app, "GET", "/api/reactions", get_reactions)
-    _both(app, "POST", "/api/threads", post_thread_reply)
-    _both(app, "GET", "/api/threads/{num}", get_thread)
-    _both(app, "GET", "/api/messages/{num}", get_message)
-    _both(app, "PATCH", "/api/messages/{num}", edit_message)
-    _both(app, "DELETE", "/api/messages/{num}", delete_message)
-    _both(app, "GET", "/api/workspace/{slug}/dms", list_dms)
-    _both(app, "POST", "/api/workspace/{slug}/dms", open_dm)
-    _both(app, "GET", "/api/search", search)
+    add_both(app, "POST", "/api/reactions", add_reaction)
+    add_both(app, "DELETE", "/api/reactions", remove_reaction)
+    add_both(app, "GET", "/api/reactions", get_reactions)
+    add_both(app, "POST", "/api/threads", post_thread_reply)
+    add_both(app, "GET", "/api/threads/{num}", get_thread)
+    add_both(app, "GET", "/api/messages/{num}", get_message)
+    add_both(app, "PATCH", "/api/messages/{num}", edit_message)
+    add_both(app, "DELETE", "/api/messages/{num}", delete_message)
+    add_both(app, "GET", "/api/workspace/{slug}/dms", list_dms)
+    add_both(app, "POST", "/api/workspace/{slug}/dms", open_dm)
+    add_both(app, "GET", "/api/search", search)
     app.router.add_get("/m/{num}", permalink)

@@ -33,6 +33,7 @@ from .errors import ApiError, bad_request, opt_str, unauthorized
 from .fleet_state import FLEET_STATE, FleetState, HealthReport, Registration
 from .keys import BUS, CONFIG, PRESENCE, STORE
 from .posting import build_envelope, normalize_channel, post_envelope
+from .routes import add_both
 
 PROFILE_FIELDS = ("agent_id", "role", "machine", "hostname", "multiplexer", "model", "project")
 MAX_METRICS = 100
@@ -40,11 +41,6 @@ MAX_HEALTH_UPDATES = 500
 EXPORT_MAX_ROWS = 5000  # a longer channel is cut here, with a note saying so
 EXPORT_SCAN_MAX_ROWS = 100_000
 EXPORT_FORMATS = ("txt", "json", "md")
-
-
-def _both(app: web.Application, method: str, path: str, handler: Any) -> None:
-    app.router.add_route(method, path, handler)
-    app.router.add_route(method, path + "/", handler)
 
 
 def _channel(value: object, field: str = "channel") -> str:
@@ -463,13 +459,13 @@ async def post_b_message(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[FLEET_STATE] = FleetState()
-    _both(app, "POST", "/api/agents/register", register_agent)
-    _both(app, "POST", "/api/agents/health", post_health)
+    add_both(app, "POST", "/api/agents/register", register_agent)
+    add_both(app, "POST", "/api/agents/health", post_health)
     app.router.add_get("/api/channels/", channel_list)  # the slashless one is A's dict
-    _both(app, "GET", "/api/channels/{chat_id}/export", export_channel)
-    _both(app, "GET", "/api/workspace/{slug}/channel-members", channel_members)
-    _both(app, "GET", "/api/workspace/{slug}/me/subscriptions", my_subscriptions)
-    _both(app, "POST", "/api/agents/{target}/subscribe", subscribe)
-    _both(app, "POST", "/api/agents/{target}/unsubscribe", unsubscribe)
-    _both(app, "GET", "/api/cron", cron)
+    add_both(app, "GET", "/api/channels/{chat_id}/export", export_channel)
+    add_both(app, "GET", "/api/workspace/{slug}/channel-members", channel_members)
+    add_both(app, "GET", "/api/workspace/{slug}/me/subscriptions", my_subscriptions)
+    add_both(app, "POST", "/api/agents/{target}/subscribe", subscribe)
+    add_both(app, "POST", "/api/agents/{target}/unsubscribe", unsubscribe)
+    add_both(app, "GET", "/api/cron", cron)
     app.router.add_post("/api/messages/", post_b_message)  # the slashless one is A's

@@ -29,6 +29,7 @@ from .auth import Scope, authenticate
 from .errors import ApiError, bad_request
 from .keys import BUS, CONFIG, PRESENCE, STORE
 from .posting import post_envelope
+from .routes import add_both
 
 MAX_OLDER_THAN_S = 10 * 365 * 86400.0
 
@@ -119,9 +120,6 @@ async def purge_stale(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/agents/purge-stale", purge_stale)
-    app.router.add_post("/api/agents/purge-stale/", purge_stale)
-    app.router.add_post("/api/agents/{name}/kick", kick)
-    app.router.add_post("/api/agents/{name}/kick/", kick)
-    app.router.add_delete("/api/agents/{name}", forget)
-    app.router.add_delete("/api/agents/{name}/", forget)
+    add_both(app, "POST", "/api/agents/purge-stale", purge_stale)
+    add_both(app, "POST", "/api/agents/{name}/kick", kick)
+    add_both(app, "DELETE", "/api/agents/{name}", forget)
