@@ -20,8 +20,8 @@ from .api_messages import channel_members
 from .auth import Scope, authenticate, host_workspace
 from .dashboard import BUILD
 from .errors import ApiError
-from .fleet_state import overlay, state_of
-from .health import health_entry
+from .fleet_state import overlay
+from .health import CLASSES, Thresholds, empty_counts, health_entry
 from .keys import BUS, CONFIG, OBSERVERS, PRESENCE, STORE
 
 PUBLIC_FIELDS: Final = (
@@ -44,7 +44,13 @@ PUBLIC_FIELDS: Final = (
 FLEET_FIELDS: Final = ("subagents", "rtt_ms", "echo_rtt_ms")
 
 
-def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True) -> dict[str, Any]:
+def agent_view(
+    record: AgentRecord,
+    now: float,
+    cfg: Config,
+    online: bool = True,
+    report: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A presence record as the API shows it (no internal connection ids)."""
     out: dict[str, Any] = {key: record.get(key) for key in PUBLIC_FIELDS}
     out["channels"] = list(out["channels"] or [])
@@ -59,16 +65,19 @@ def agent_view(record: AgentRecord, now: float, cfg: Config, online: bool = True
     out["registered_at"] = _iso(record.get("since"))
     out["online"] = online
     out["orochi_current_task"] = out["current_task"] or ""
-    entry = health_entry(
-        record,
-        now,
-        online=online,
-        stale_after_s=cfg.presence.online_within_s,
-        dead_after_s=cfg.presence.reap_after_s,
-    )
+    entry = health_entry(record, now, online=online, report=report, limits=Thresholds.of(cfg))
     out["health"] = entry["health"]
+    out["health_reason"] = entry["reason"]
+    out["health_source"] = entry["source"]
     out["last_seen_s_ago"] = entry["last_seen_s_ago"]
     return out
+
+
+async def _diagnoses(
+    request: web.Request, workspace: str | None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The agents' last reported diagnoses (the lasting registry's `last_diagnosis`)."""
+    return await asyncio.to_thread(request.app[STORE].diagnoses, workspace)
 
 
 def _iso(epoch: Any) -> str | None:
@@ -120,7 +129,17 @@ async def agents(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
     records = await _visible(request, scope)
-    return web.json_response([overlay(request.app, agent_view(r, now, cfg)) for r in records])
+    reports = await _diagnoses(request, scope.workspace)
+    return web.json_response(
+        [
+            overlay(request.app, agent_view(r, now, cfg, report=reports.get(_key(r))))
+            for r in records
+        ]
+    )
+
+
+def _key(record: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(record.get("ws")), str(record.get("name")))
 
 
 async def registry(request: web.Request) -> web.Response:
@@ -134,10 +153,14 @@ async def registry(request: web.Request) -> web.Response:
         (r["workspace_id"], r["name"]): r
         for r in await asyncio.to_thread(request.app[STORE].registry, scope.workspace)
     }
-    online = [overlay(request.app, agent_view(r, now, cfg)) for r in await _visible(request, scope)]
+    reports = {key: row["last_diagnosis"] for key, row in lasting.items() if row["last_diagnosis"]}
+    online = [
+        overlay(request.app, agent_view(r, now, cfg, report=reports.get(_key(r))))
+        for r in await _visible(request, scope)
+    ]
     names = {(a["workspace"], a["name"]) for a in online}
     gone = [
-        agent_view(r, now, cfg, online=False)
+        agent_view(r, now, cfg, online=False, report=reports.get(_key(r)))
         for r in _hide_dms(
             request.app[BUS].gone_records(scope.workspace, now), await _viewer(request, scope)
         )
@@ -145,7 +168,7 @@ async def registry(request: web.Request) -> web.Response:
     ]
     names.update((a["workspace"], a["name"]) for a in gone)
     offline = [
-        agent_view(registry_record(row), now, cfg, online=False)
+        agent_view(registry_record(row), now, cfg, online=False, report=reports.get(key))
         for key, row in lasting.items()
         if key not in names
     ]
@@ -177,36 +200,51 @@ def registry_record(row: dict[str, Any]) -> AgentRecord:
 
 
 async def agents_health(request: web.Request) -> web.Response:
+    """Every agent of the scope with its class, reason and source (health.py): the online
+    ones, the recently disconnected, and the lasting registry's others (dead, offline);
+    `counts` per class, `classes` in order, `reports` the unexpired diagnoses."""
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
+    limits = Thresholds.of(cfg)
+    lasting = {
+        (r["workspace_id"], r["name"]): r
+        for r in await asyncio.to_thread(request.app[STORE].registry, scope.workspace)
+    }
+    reports = {key: row["last_diagnosis"] for key, row in lasting.items() if row["last_diagnosis"]}
+    viewer = await _viewer(request, scope)
     entries = [
-        health_entry(
-            r,
-            now,
-            stale_after_s=cfg.presence.online_within_s,
-            dead_after_s=cfg.presence.reap_after_s,
-        )
+        health_entry(r, now, report=reports.get(_key(r)), limits=limits)
         for r in await _visible(request, scope)
     ]
     seen = {(e["workspace"], e["name"]) for e in entries}
-    entries += [
-        health_entry(r, now, online=False)
-        for r in _hide_dms(
-            request.app[BUS].gone_records(scope.workspace, now), await _viewer(request, scope)
-        )
-        if (r.get("ws"), r.get("name")) not in seen
+    offline: list[AgentRecord] = [
+        r
+        for r in _hide_dms(request.app[BUS].gone_records(scope.workspace, now), viewer)
+        if _key(r) not in seen
     ]
-    counts: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
+    seen.update(_key(r) for r in offline)
+    offline += [registry_record(row) for key, row in lasting.items() if key not in seen]
+    entries += [
+        health_entry(r, now, online=False, report=reports.get(_key(r)), limits=limits)
+        for r in offline
+    ]
+    counts = empty_counts()
     for entry in entries:
-        counts[entry["health"]] += 1
-    # Diagnoses reported with POST /api/agents/health/ (fleet_state.py), beside ours.
-    state = state_of(request.app)
-    reports = [r.view(now) for r in state.reports(scope.workspace, now)] if state else []
-    by_name = {(r["workspace"], r["agent"]): r for r in reports}
-    for entry in entries:
-        if (entry["workspace"], entry["name"]) in by_name:
-            entry["reported"] = by_name[entry["workspace"], entry["name"]]
-    return web.json_response({"agents": entries, "counts": counts, "ts": now, "reports": reports})
+        counts[entry["health"]] = counts.get(entry["health"], 0) + 1
+    recent = [
+        {"workspace": ws, "agent": name, **rep, "age_s": round(max(0.0, now - rep["at"]), 3)}
+        for (ws, name), rep in reports.items()
+        if isinstance(rep.get("at"), int | float) and now - rep["at"] <= limits.report_ttl_s
+    ]
+    return web.json_response(
+        {
+            "agents": entries,
+            "counts": counts,
+            "classes": list(CLASSES),
+            "ts": now,
+            "reports": recent,
+        }
+    )
 
 
 async def channels(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ workspace or pinned to it); what only memory can keep is in fleet_state.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ from .api_messages import channel_members as online_members
 from .auth import Scope, authenticate, request_token, require_workspace_access, scope_of_token
 from .bodies import ADMIN_BODY_MAX_BYTES, read_json_object
 from .errors import ApiError, bad_request, opt_str, unauthorized
-from .fleet_state import FLEET_STATE, FleetState, HealthReport, Registration
+from .fleet_state import FLEET_STATE, FleetState, Registration
 from .keys import BUS, CONFIG, PRESENCE, STORE
 from .posting import build_envelope, normalize_channel, post_envelope
 from .routes import add_both
@@ -132,7 +133,7 @@ def _health_update(item: object, index: int | None) -> tuple[str, str, str, str]
         agent = codec.check_name(agent.strip(), prefix + "agent", agent=True)
     except codec.ProtocolError as exc:
         raise bad_request(exc.detail, prefix + "agent") from None
-    status = opt_str(item, "status", limit=64, prefix=prefix)
+    status = (opt_str(item, "status", limit=64, prefix=prefix) or "").strip().lower()
     if not status:
         raise bad_request(f"{prefix}status is required", prefix + "status")
     reason = opt_str(item, "reason", limit=2000, prefix=prefix) or ""
@@ -142,7 +143,10 @@ def _health_update(item: object, index: int | None) -> tuple[str, str, str, str]
 
 async def post_health(request: web.Request) -> web.Response:
     """A diagnosis about an agent (the fleet's healer): any token of the workspace may
-    report one; it is stored beside the hub's own classification, not instead of it."""
+    report one. It becomes the agent's `last_diagnosis` in the lasting registry (through
+    the persister, acked before the answer, so it survives restarts); `stuck_prompt`
+    and `remediating` set the agent's class until it is healthy again (health.py), any
+    other status is shown beside the hub's own class."""
     scope = await authenticate(request)
     data = await read_json_object(request, request.app[CONFIG].ws.max_frame_bytes)
     if "updates" in data:
@@ -152,11 +156,28 @@ async def post_health(request: web.Request) -> web.Response:
         parsed = [_health_update(item, i) for i, item in enumerate(items)]
     else:
         parsed = [_health_update(data, None)]
-    by = scope.agent_name or registered_name(request.app, scope)
-    state = request.app[FLEET_STATE]
-    for agent, status, reason, source in parsed:
-        state.report(HealthReport(scope.one_workspace, agent, status, reason, source, by))
-    return web.json_response({"status": "ok", "applied": len(parsed)})
+    by = scope.agent_name or registered_name(request.app, scope) or ""
+    at = time.time()
+    envelope: dict[str, Any] = {
+        "type": "diagnosis",
+        "sender": by or "reporter",
+        "id": new_id(),
+        "ts": now_iso(),
+        "payload": {
+            "updates": [
+                {"agent": a, "status": s, "reason": r, "source": src, "by": by, "at": at}
+                for a, s, r, src in parsed
+            ]
+        },
+    }
+    ack = await post_envelope(
+        request.app[BUS],
+        scope.one_workspace,
+        envelope,
+        request.app[CONFIG].http.post_timeout_s,
+        admin=scope.is_admin,
+    )
+    return web.json_response({"status": "ok", "applied": int(ack.get("count") or 0)})
 
 
 # ---- channels ---------------------------------------------------------------------------

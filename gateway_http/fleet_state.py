@@ -1,23 +1,22 @@
-"""What the fleet's REST calls tell this HTTP gateway, kept in its memory with an expiry.
+"""What the fleet's REST registrations tell this HTTP gateway, kept in its memory with an
+expiry.
 
-Two kinds of report, neither of which the HTTP gateway can write elsewhere: the
-gateways hold the agents' sessions (a presence record is its gateway's, and a
-snapshot from it would overwrite anything published here), and every process but
-the persister opens the database read-only (docs/internals.md). So:
+The HTTP gateway cannot write them elsewhere: the gateways hold the agents' sessions
+(a presence record is its gateway's, and a snapshot from it would overwrite anything
+published here), and every process but the persister opens the database read-only
+(docs/internals.md). So a **REST registration** (`POST /api/agents/register/`, the
+sidecar's every 30 s) is kept here: the profile fields and metrics it sends, per
+(workspace, name), and which name registered with which token. The profile decorates
+that agent's presence record in `/api/agents` and `/api/agents/registry` (fields the
+session left empty, and the metrics under `resources`); the token's name is "the name
+registered with that token" for the routes the sidecar calls without naming itself
+(acting.py).
 
-- **REST registrations** (`POST /api/agents/register/`, the sidecar's every 30 s):
-  the profile fields and metrics it sends, per (workspace, name), and which name
-  registered with which token. The profile decorates that agent's presence record
-  in `/api/agents` and `/api/agents/registry` (fields the session left empty, and
-  the metrics under `resources`); the token's name is "the name registered with that
-  token" for the routes the sidecar calls without naming itself (acting.py).
-- **Health reports** (`POST /api/agents/health/`, the fleet's healer): the last
-  `{status, reason, source}` reported per (workspace, agent), shown beside the
-  hub's own classification in `GET /api/agents/health`.
-
-Both expire (`REGISTRATION_TTL_S`, `HEALTH_TTL_S`) and are bounded (`MAX_ENTRIES`
-each, the oldest given up first). They live in this one process: a restart of the
-HTTP gateway forgets them until the next report (the sidecar re-registers every 30 s).
+Registrations expire (`REGISTRATION_TTL_S`) and are bounded (`MAX_ENTRIES`, the oldest
+given up first). They live in this one process: a restart of the HTTP gateway forgets
+them until the next registration (the sidecar re-registers every 30 s). Health reports
+(`POST /api/agents/health/`) are not kept here but in the lasting registry, through
+the persister (api_fleet.post_health).
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from typing import Any
 from aiohttp import web
 
 REGISTRATION_TTL_S = 300.0  # ten of the sidecar's 30 s registrations
-HEALTH_TTL_S = 1800.0
 MAX_ENTRIES = 10_000
 
 Key = tuple[str, str]  # (workspace, agent name)
@@ -46,29 +44,6 @@ class Registration:
     at: float = field(default_factory=time.time)
 
 
-@dataclass
-class HealthReport:
-    workspace: str
-    agent: str
-    status: str
-    reason: str
-    source: str
-    reported_by: str | None
-    at: float = field(default_factory=time.time)
-
-    def view(self, now: float) -> dict[str, Any]:
-        return {
-            "workspace": self.workspace,
-            "agent": self.agent,
-            "status": self.status,
-            "reason": self.reason,
-            "source": self.source,
-            "reported_by": self.reported_by,
-            "reported_at": self.at,
-            "age_s": round(max(0.0, now - self.at), 3),
-        }
-
-
 def _bounded_put(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     table[key] = value
     table.move_to_end(key)
@@ -77,14 +52,10 @@ def _bounded_put(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
 
 
 class FleetState:
-    def __init__(
-        self, registration_ttl_s: float = REGISTRATION_TTL_S, health_ttl_s: float = HEALTH_TTL_S
-    ) -> None:
+    def __init__(self, registration_ttl_s: float = REGISTRATION_TTL_S) -> None:
         self.registration_ttl_s = registration_ttl_s
-        self.health_ttl_s = health_ttl_s
         self.registrations: OrderedDict[Key, Registration] = OrderedDict()
         self.by_token: OrderedDict[str, Key] = OrderedDict()
-        self.health: OrderedDict[Key, HealthReport] = OrderedDict()
 
     # ---- registrations ----------------------------------------------------------------
     def register(self, reg: Registration) -> None:
@@ -113,17 +84,6 @@ class FleetState:
             self.by_token.pop(token, None)
             return None
         return reg.name
-
-    # ---- health reports --------------------------------------------------------------
-    def report(self, rep: HealthReport) -> None:
-        _bounded_put(self.health, (rep.workspace, rep.agent), rep)
-
-    def reports(self, workspace: str | None, now: float | None = None) -> list[HealthReport]:
-        now = now or time.time()
-        for key, rep in list(self.health.items()):
-            if now - rep.at > self.health_ttl_s:
-                del self.health[key]
-        return [r for (ws, _), r in self.health.items() if workspace is None or ws == workspace]
 
 
 FLEET_STATE = web.AppKey("fleet_state", FleetState)

@@ -19,7 +19,7 @@ from scitex_orochi import __version__
 
 from .auth import request_token, scope_of_token
 from .edge import EDGE
-from .health import classify
+from .health import Thresholds, classify, empty_counts
 from .keys import BUS, CONFIG, COUNTERS, OBSERVERS, PRESENCE, STARTED
 
 PREFIX = "orochi_http_"
@@ -47,16 +47,10 @@ def render(request: web.Request, by_workspace: bool = False) -> str:
     side, cfg, edge, c = app[BUS], app[CONFIG], app[EDGE], app[COUNTERS]
     now = time.time()
     records = app[PRESENCE].records()
-    health: dict[str, int] = {"healthy": 0, "idle": 0, "stale": 0, "dead": 0}
+    health = empty_counts()  # computed classes only: reports live in the database
+    limits = Thresholds.of(cfg)
     for record in records:
-        health[
-            classify(
-                record,
-                now,
-                stale_after_s=cfg.presence.online_within_s,
-                dead_after_s=cfg.presence.reap_after_s,
-            )[0]
-        ] += 1
+        health[classify(record, now, limits=limits).health] += 1
     workspaces: dict[str, int] = {}
     for record in records:
         workspaces[record["ws"]] = workspaces.get(record["ws"], 0) + 1

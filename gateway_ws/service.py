@@ -67,6 +67,7 @@ from .dialect import DIALECT_A, Dialect
 from .dialect_b import PATH as B_PATH
 from .dialect_b import DialectB, wants_b
 from .limits import Limits
+from .probe import Probes
 from .routing import Roster
 
 log = logging.getLogger("orochi.gateway_ws")
@@ -110,6 +111,12 @@ class Gateway:
         )
         self.conns: set[AgentConnection] = set()
         self.fleet: set[AgentConnection] = set()  # dialect-B connections: ping/echo timers
+        self.probes = Probes(
+            cfg.ws.ping_interval_s,
+            cfg.presence.ghost_after_s,
+            cfg.ws.ping_timeout_s,
+            lambda coro: self.peer.spawn(coro, "ping"),
+        )
         self.tokens: TokenCache[Any] = TokenCache(cfg.auth.token_cache_max, cfg.auth.token_cache_s)
         self._admin_token: str | None = cfg.auth.admin_token
         self.peer.route(topics.DELIVER, self._on_deliver)
@@ -128,8 +135,16 @@ class Gateway:
             "reaper",
         )
         self.peer.every(cfg.auth.revocation_sweep_s, self._revocation_sweep, "revocation sweep")
-        tick = min(cfg.ws.fleet_ping_interval_s, cfg.ws.fleet_echo_interval_s) / 5
-        self.peer.every(max(0.02, min(1.0, tick)), self._fleet_liveness, "fleet ping/echo")
+        tick = (
+            min(
+                cfg.ws.fleet_ping_interval_s,
+                cfg.ws.fleet_echo_interval_s,
+                cfg.ws.ping_interval_s,
+                cfg.presence.ghost_after_s,
+            )
+            / 5
+        )
+        self.peer.every(max(0.02, min(1.0, tick)), self._liveness, "liveness probes")
 
     async def run(self) -> None:
         await self.start_bus()
@@ -140,8 +155,8 @@ class Gateway:
             self.cfg.ws.port,
             max_size=self.cfg.ws.max_frame_bytes,
             process_request=self.process_request,
-            ping_interval=self.cfg.ws.ping_interval_s,
-            ping_timeout=self.cfg.ws.ping_timeout_s,
+            ping_interval=None,  # the gateway's own pings (probe.py): ghosts before closing
+            ping_timeout=None,
             reuse_port=True,
             max_queue=64,
             compression=None,
@@ -252,6 +267,7 @@ class Gateway:
         conn.auth, conn.token, conn.addr = auth, token, _address(ws)
         self.limits.opened(conn.addr, token)
         self.conns.add(conn)
+        self.probes.opened(conn)
         if isinstance(dialect, DialectB):
             self.fleet.add(conn)
             self.delivery.others += 1
@@ -269,6 +285,7 @@ class Gateway:
             pass
         finally:
             self.conns.discard(conn)
+            self.probes.closed(conn)
             if conn in self.fleet:
                 self.fleet.discard(conn)
                 self.delivery.others -= 1
@@ -481,6 +498,14 @@ class Gateway:
 
     def _reap_step(self) -> None:
         self._close(self.core.reap(list(self.conns)))
+
+    def _liveness(self) -> None:
+        """The liveness tick: everyone's protocol pings and ghost marks (probe.py), then
+        dialect B's own ping and echo frames."""
+        publishes, closes = self.probes.step(self.core.presence)
+        self._publish(publishes)
+        self._close(closes)
+        self._fleet_liveness()
 
     def _fleet_liveness(self) -> None:
         """Dialect B's `ping {ts}` and `echo {nonce}`, each on its own interval per

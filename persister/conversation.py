@@ -22,13 +22,16 @@ from .rows import Inbound, build_message, delivery_from_row, ts_and_epoch
 
 THREAD_COLUMNS = ("thread_root",)
 
-Item = Inbound | store_conv.Change | store_conv.Subscription | store_conv.Forget
+Item = (
+    Inbound | store_conv.Change | store_conv.Subscription | store_conv.Forget | store_conv.Diagnosis
+)
 # A message's (message, delivery, dup), a change's result, or a recorded subscription.
 Result = (
     tuple[Inbound, Delivery | None, bool]
     | store_conv.ChangeResult
     | store_conv.Subscription
     | store_conv.Forget
+    | store_conv.Diagnosis
 )
 
 
@@ -62,6 +65,16 @@ def write_run(
             if isinstance(item, store_conv.Forget):
                 stored = store_registry.forget(conn, item.workspace, item.names)
                 item.count = len(stored | item.pending)
+                results.append(item)
+                continue
+            if isinstance(item, store_conv.Diagnosis):
+                store_registry.upsert(conn, item.rows)
+                for update in item.updates:
+                    diagnosis = {k: v for k, v in update.items() if k != "agent"}
+                    store_registry.diagnose(
+                        conn, item.workspace, update["agent"], diagnosis, update["at"]
+                    )
+                item.count = len(item.updates)
                 results.append(item)
                 continue
             results.append(_message(conn, insert, item, next_seq, next_num))

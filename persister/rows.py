@@ -309,6 +309,50 @@ def parse_forget(body: Any) -> store_conv.Forget:
     raise InvalidInbound(f"a forget needs origin, ws, id and 1..{MAX_FORGET_NAMES} names", origin)
 
 
+MAX_DIAGNOSES = 1000
+DIAGNOSIS_FIELDS = {"status": 64, "reason": 2000, "source": 200, "by": 255}
+
+
+def parse_diagnosis(body: Any) -> store_conv.Diagnosis:
+    """An `in.` body reporting health (`{type: "diagnosis", payload: {updates: [{agent,
+    status, reason, source, by, at}]}}`), checked again here: the bus is not the edge
+    only for well-behaved processes."""
+    try:
+        frame = body["frame"]
+        origin, workspace, ref = body["origin"], body["ws"], frame["id"]
+        updates = frame["payload"]["updates"]
+        if (
+            all(_nonempty_str(v) for v in (origin, workspace, ref))
+            and isinstance(updates, list)
+            and 0 < len(updates) <= MAX_DIAGNOSES
+        ):
+            clean = [_diagnosis(u) for u in updates]
+            return store_conv.Diagnosis(origin, workspace, body.get("tk"), ref, clean)
+    except (KeyError, TypeError, ValueError):
+        pass
+    origin = body.get("origin") if isinstance(body, dict) else None
+    raise InvalidInbound(
+        f"a diagnosis needs origin, ws, id and 1..{MAX_DIAGNOSES} updates of "
+        "{agent, status, at, reason?, source?, by?}",
+        origin,
+    )
+
+
+def _diagnosis(update: Any) -> dict[str, Any]:
+    agent, status, at = update["agent"], update["status"], update["at"]
+    if not (_nonempty_str(agent) and len(agent) <= 255 and _nonempty_str(status)):
+        raise ValueError("agent and status")
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        raise ValueError("at")
+    out: dict[str, Any] = {"agent": agent, "at": float(at)}
+    for key, limit in DIAGNOSIS_FIELDS.items():
+        value = update.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise ValueError(key)
+        out[key] = value or ""
+    return out
+
+
 def change_ack(result: ChangeResult) -> AckItem:
     """The durable answer to a change: its event's seq, or what it found, or its refusal."""
     change = result.change

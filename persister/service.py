@@ -39,7 +39,7 @@ from scitex_orochi.hub import store_registry
 from scitex_orochi.hub.bus import SyncBus
 from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
-from scitex_orochi.hub.store_conv import Forget, Subscription
+from scitex_orochi.hub.store_conv import Diagnosis, Forget, Subscription
 from scitex_orochi.protocol import topics
 from scitex_orochi.protocol.conversations import is_dm
 
@@ -56,6 +56,7 @@ from .rows import (
     error_ack,
     event_delivery,
     parse_change,
+    parse_diagnosis,
     parse_forget,
     parse_inbound,
     parse_subscription,
@@ -215,6 +216,13 @@ class Persister:
                         if self._registry.pop((forget.workspace, name), None) is not None:
                             forget.pending.add(name)
                     msgs.append(forget)
+                elif kind == "diagnosis":
+                    diagnosis = parse_diagnosis(body)
+                    for update in diagnosis.updates:
+                        row = self._registry.pop((diagnosis.workspace, update["agent"]), None)
+                        if row is not None:
+                            diagnosis.rows.append(row)
+                    msgs.append(diagnosis)
                 else:
                     msgs.append(parse_inbound(body))
             except InvalidInbound as exc:
@@ -561,7 +569,7 @@ class Persister:
         dlv_groups: dict[SeqKey, list[Delivery]] = {}
         ack_groups: dict[str, list[AckItem]] = {}
         for entry in out if mixed is None else mixed:
-            if isinstance(entry, Forget):
+            if isinstance(entry, Forget | Diagnosis):
                 ack_groups.setdefault(entry.origin, []).append(
                     AckItem(tk=entry.tk, id=entry.ref, ws=entry.workspace, count=entry.count)
                 )

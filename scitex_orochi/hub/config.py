@@ -178,6 +178,8 @@ class PresenceConfig:
     snapshot_s: float
     reap_after_s: float
     online_within_s: float
+    ghost_after_s: float
+    health_report_ttl_s: float
     max_record_bytes: int
     max_channels_per_agent: int
 

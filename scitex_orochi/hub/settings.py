@@ -27,6 +27,8 @@ PRESENCE_SNAPSHOT_S = 2.0
 PRESENCE_EXPIRY_FACTOR = 3.0
 REAP_AFTER_S = 300.0
 ONLINE_WITHIN_S = 60.0
+GHOST_AFTER_S = 45.0  # a liveness probe (protocol ping, B's echo) unanswered this long
+HEALTH_REPORT_TTL_S = 1800.0  # a reported health class (a healer's) lasts at most this
 REPUBLISH_AFTER_S = 1.0
 SEND_QUEUE_MAX_FRAMES = 2000
 SEND_QUEUE_MAX_BYTES = 4 * 1024 * 1024  # per connection (agents and observers)
@@ -51,7 +53,7 @@ TOKEN_CACHE_MAX = 10_000
 TOKEN_CACHE_S = 2.0
 REVOCATION_SWEEP_S = 1.0  # live sessions re-check their token this often
 PING_INTERVAL_S = 30.0
-PING_TIMEOUT_S = 10.0
+PING_TIMEOUT_S = 120.0  # then the socket is closed (1011); a ghost from GHOST_AFTER_S on
 FLEET_PING_INTERVAL_S = 25.0  # dialect B's `ping {ts}` frames (FLEET.md §3), as upstream
 FLEET_ECHO_INTERVAL_S = 30.0  # dialect B's `echo {nonce}` frames (upstream: 5..60 s)
 PERSIST_BATCH_MAX = 2000
@@ -420,7 +422,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PING_INTERVAL_S",
         FLOAT,
         PING_INTERVAL_S,
-        "WebSocket ping interval (seconds)",
+        "seconds between the protocol pings (WebSocket ping frames) the hub sends every "
+        "agent socket: dialect A's liveness probe",
         0.1,
     ),
     _s(
@@ -429,7 +432,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PING_TIMEOUT_S",
         FLOAT,
         PING_TIMEOUT_S,
-        "seconds a ping may wait for its pong",
+        "seconds a protocol ping may wait for its pong before the hub closes the socket "
+        "(1011); from GHOST_AFTER_S on, its agent counts as a ghost",
         0.1,
     ),
     _s(
@@ -652,6 +656,26 @@ SETTINGS: tuple[Setting, ...] = (
         ONLINE_WITHIN_S,
         "seconds since an agent's last sign of life for it to count as online",
         0.1,
+    ),
+    _s(
+        "presence",
+        "ghost_after_s",
+        "GHOST_AFTER_S",
+        FLOAT,
+        GHOST_AFTER_S,
+        "seconds an open socket may leave the hub's liveness probe (a protocol ping; "
+        "dialect B's `echo`) unanswered before its agent counts as a ghost",
+        0.05,
+    ),
+    _s(
+        "presence",
+        "health_report_ttl_s",
+        "HEALTH_REPORT_TTL_S",
+        FLOAT,
+        HEALTH_REPORT_TTL_S,
+        "seconds a reported health class (`POST /api/agents/health/`, e.g. a healer's "
+        "stuck_prompt or remediating) holds unless the agent is healthy again first",
+        1,
     ),
     _s(
         "presence",

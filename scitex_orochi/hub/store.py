@@ -802,6 +802,11 @@ class Store(WorkspaceAdmin):
         with self.engine.connect() as conn:
             return store_registry.entries(conn, workspace_id)
 
+    def diagnoses(self, workspace_id: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+        """The agents' last reported diagnoses (store_registry.diagnoses)."""
+        with self.engine.connect() as conn:
+            return store_registry.diagnoses(conn, workspace_id)
+
     def max_num(self) -> int:
         """The highest hub number in use (0 in an empty hub): the persister counts on."""
         with self.engine.connect() as conn:

@@ -369,6 +369,20 @@ class Forget:
     pending: set[str] = field(default_factory=set)  # unwritten entries it dropped
 
 
+@dataclass(slots=True)
+class Diagnosis:
+    """Reported health (`POST /api/agents/health/`): each update becomes its agent's
+    `last_diagnosis` in the registry (store_registry.diagnose), acked with the count."""
+
+    origin: str
+    workspace: str
+    tk: Any
+    ref: str
+    updates: list[dict[str, Any]]  # {agent, status, reason, source, by, at}
+    count: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)  # unwritten registry entries
+
+
 def apply_subscription(conn: Connection, sub: Subscription) -> None:
     s = subscriptions.c
     key = (s.workspace_id == sub.workspace, s.agent == sub.agent, s.channel == sub.channel)

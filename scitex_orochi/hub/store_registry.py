@@ -95,11 +95,46 @@ def forget(conn: Connection, workspace_id: str, names: Iterable[str]) -> set[str
     return found
 
 
-def diagnose(conn: Connection, workspace_id: str, name: str, diagnosis: dict[str, Any]) -> None:
-    """Record the last diagnosis of an agent the registry knows."""
+def diagnose(
+    conn: Connection, workspace_id: str, name: str, diagnosis: dict[str, Any], at: float
+) -> bool:
+    """Record the last diagnosis of an agent (`{status, reason, source, by, at}`); an
+    agent the registry does not know yet gets its entry (a healer may report one the
+    hub has not seen register). Whether the entry existed."""
     r = agent_registry.c
-    conn.execute(
+    done = conn.execute(
         agent_registry.update()
         .where(r.workspace_id == workspace_id, r.name == name)
         .values(last_diagnosis=diagnosis)
     )
+    if done.rowcount:
+        return True
+    conn.execute(
+        agent_registry.insert().values(
+            workspace_id=workspace_id,
+            name=name,
+            profile={},
+            first_seen=at,
+            last_seen=at,
+            last_task="",
+            last_diagnosis=diagnosis,
+        )
+    )
+    return False
+
+
+def diagnoses(conn: Connection, workspace_id: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(workspace, name): last diagnosis} of the agents that have one."""
+    r = agent_registry.c
+    query = (
+        sa.select(r.workspace_id, r.name, r.last_diagnosis)
+        .where(r.last_diagnosis.is_not(None))
+        .limit(MAX_LIST)
+    )
+    if workspace_id is not None:
+        query = query.where(r.workspace_id == workspace_id)
+    return {
+        (row.workspace_id, row.name): row.last_diagnosis
+        for row in conn.execute(query)
+        if isinstance(row.last_diagnosis, dict)
+    }

@@ -265,7 +265,8 @@ async def test_b_post_messages_with_slash_and_a_without(http, bed, persister, ga
         await agent.close()
 
 
-async def test_health_reports(http, bed):
+async def test_health_reports(http, bed, persister):
+    """Reports go through the persister into the registry (`last_diagnosis`)."""
     token = bed.default_token
     for slash in SLASHES:
         status, body = await call(
@@ -294,6 +295,9 @@ async def test_health_reports(http, bed):
     reports = {r["agent"]: r for r in body["reports"]}
     assert reports["fl-sick"]["status"] == "stuck" and reports["fl-sick"]["source"] == "healer"
     assert reports["fl-b"]["status"] == "stuck" and "fl-a" in reports
+    # Not a reported class ("stuck" is not "stuck_prompt"): shown beside, the class is ours.
+    sick = next(a for a in body["agents"] if a["name"] == "fl-sick")
+    assert sick["health"] == "dead" and sick["reported"]["reason"] == "no output", sick
 
 
 async def test_channels_array_members_subscribe_and_cron(http, bed, persister, gateway):

@@ -23,6 +23,20 @@ async def test_the_registry_outlives_a_full_restart(hub_factory, tmp_path):
         first.agent_url(), "long-lived", ["#ops"], machine="m1", role="healer", model="opus"
     )
     await agent.request({"type": "heartbeat", "payload": {"orochi_current_task": "watching"}})
+    api = Api(first.http_url, first.default_token)  # the healer's diagnosis, before the restart
+    try:
+        status, body = await api.post(
+            "/api/agents/health/",
+            {
+                "agent": "long-lived",
+                "status": "remediating",
+                "reason": "restarting",
+                "source": "healer",
+            },
+        )
+        assert (status, body["applied"]) == (200, 1), body
+    finally:
+        await api.close()
     await agent.close()
     assert first.stop() == 0  # the persister writes the registry's last updates on its way out
     second = hub_factory(db_url=db_url)
@@ -35,6 +49,17 @@ async def test_the_registry_outlives_a_full_restart(hub_factory, tmp_path):
         assert entry is not None, body
         assert entry["online"] is False and entry["machine"] == "m1" and entry["role"] == "healer"
         assert entry["current_task"] == "watching" and entry["first_seen"]
+        diagnosis = entry["last_diagnosis"]
+        assert (diagnosis["status"], diagnosis["source"]) == ("remediating", "healer"), diagnosis
+        status, health = await api.get("/api/agents/health")
+        mine = named(health["agents"], "long-lived")
+        assert mine is not None and mine["online"] is False, health
+        assert (mine["health"], mine["reason"], mine["source"]) == (
+            "remediating",
+            "restarting",
+            "healer",
+        )
+        assert health["counts"]["remediating"] >= 1
         status, online = await api.get("/api/agents")
         assert named(online, "long-lived") is None  # offline: not in the live list
     finally:

@@ -25,12 +25,12 @@ from scitex_orochi.hub.config import Config
 
 def test_health_classes_follow_last_seen_and_status():
     now = 1000.0
-    assert classify({"last_seen": now - 5, "status": "busy"}, now)[0] == "healthy"
-    assert classify({"last_seen": now - 5, "status": "idle"}, now)[0] == "idle"
-    assert classify({"last_seen": now - 5, "status": "error"}, now)[0] == "stale"
-    assert classify({"last_seen": now - 61, "status": "busy"}, now)[0] == "stale"
-    assert classify({"last_seen": now - 301, "status": "busy"}, now)[0] == "dead"
-    assert classify({"last_seen": now - 1}, now, online=False)[0] == "dead"
+    assert classify({"last_seen": now - 5, "status": "busy"}, now).health == "healthy"
+    assert classify({"last_seen": now - 5, "status": "idle"}, now).health == "idle"
+    assert classify({"last_seen": now - 5, "status": "error"}, now).health == "stale"
+    assert classify({"last_seen": now - 61, "status": "busy"}, now).health == "stale"
+    assert classify({"last_seen": now - 301, "status": "busy"}, now).health == "dead"
+    assert classify({"last_seen": now - 1}, now, online=False).health == "dead"
 
 
 def test_build_envelope_validates_like_the_agent_protocol():

@@ -33,3 +33,73 @@ def test_one_shot_clients_and_records_without_a_name_are_not_agents_of_the_fleet
     assert row_of({"name": "x", "ws": ""}, now=1.0) is None
     odd = row_of({"name": "x", "ws": "w", "since": True, "last_seen": "soon"}, now=5.0)
     assert odd is not None and odd["first_seen"] == odd["last_seen"] == 5.0
+
+
+def _diagnosis_body(updates, **over):
+    body = {
+        "origin": "http-1",
+        "ws": "default",
+        "frame": {"id": "d1", "payload": {"updates": updates}},
+    }
+    body.update(over)
+    return body
+
+
+def test_a_diagnosis_in_item_is_checked_again_by_the_persister():
+    import pytest
+
+    from persister.rows import MAX_DIAGNOSES, InvalidInbound, parse_diagnosis
+
+    ok = parse_diagnosis(
+        _diagnosis_body([{"agent": "a", "status": "stuck_prompt", "at": 5, "source": "healer"}])
+    )
+    assert ok.updates == [
+        {
+            "agent": "a",
+            "at": 5.0,
+            "status": "stuck_prompt",
+            "reason": "",
+            "source": "healer",
+            "by": "",
+        }
+    ]
+    bad = [
+        _diagnosis_body([]),
+        _diagnosis_body([{"agent": "a", "status": "x", "at": 1}] * (MAX_DIAGNOSES + 1)),
+        _diagnosis_body([{"agent": "a", "status": "x"}]),  # no time
+        _diagnosis_body([{"agent": "a", "status": "x", "at": True}]),
+        _diagnosis_body([{"agent": "", "status": "x", "at": 1}]),
+        _diagnosis_body([{"agent": "a", "status": "x", "at": 1, "reason": "r" * 2001}]),
+        _diagnosis_body([{"agent": "a", "status": "x", "at": 1, "source": 7}]),
+        _diagnosis_body([{"agent": "a", "status": "x", "at": 1}], ws=""),
+        _diagnosis_body("not a list"),
+        {"origin": "x"},
+    ]
+    for body in bad:
+        with pytest.raises(InvalidInbound):
+            parse_diagnosis(body)
+
+
+def test_a_diagnosis_is_kept_on_the_entry_and_makes_one_for_an_unknown_agent(tmp_path):
+    from scitex_orochi.hub import store_registry
+    from scitex_orochi.hub.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/r.db")
+    store.migrate()
+    with store.write_tx() as conn:
+        store_registry.upsert(conn, [row_of({"name": "known", "ws": "w", "since": 1.0}, now=2.0)])
+        assert store_registry.diagnose(
+            conn, "w", "known", {"status": "stuck_prompt", "at": 3.0}, 3.0
+        )
+        assert not store_registry.diagnose(
+            conn, "w", "new", {"status": "remediating", "at": 4.0}, 4.0
+        )
+    found = store.diagnoses("w")
+    assert found == {
+        ("w", "known"): {"status": "stuck_prompt", "at": 3.0},
+        ("w", "new"): {"status": "remediating", "at": 4.0},
+    }
+    assert store.diagnoses("other") == {}
+    with store.write_tx() as conn:  # later presence keeps the diagnosis
+        store_registry.upsert(conn, [row_of({"name": "known", "ws": "w", "since": 1.0}, now=9.0)])
+    assert store.diagnoses("w")[("w", "known")]["status"] == "stuck_prompt"
