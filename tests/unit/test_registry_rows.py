@@ -103,3 +103,41 @@ def test_a_diagnosis_is_kept_on_the_entry_and_makes_one_for_an_unknown_agent(tmp
     with store.write_tx() as conn:  # later presence keeps the diagnosis
         store_registry.upsert(conn, [row_of({"name": "known", "ws": "w", "since": 1.0}, now=9.0)])
     assert store.diagnoses("w")[("w", "known")]["status"] == "stuck_prompt"
+
+
+def test_random_diagnosis_bodies_parse_or_are_refused_never_crash():
+    import random
+
+    import pytest
+
+    from persister.rows import InvalidInbound, parse_diagnosis
+
+    rng = random.Random(13)
+    atoms = [None, True, 0, 1.5, -1, "", "a", "x" * 300, [], {}, [1], {"a": 1}]
+
+    def value(depth: int = 0):
+        if depth < 2 and rng.random() < 0.3:
+            keys = ["agent", "status", "at", "reason", "source", "by", "frame", "payload"]
+            return {rng.choice(keys): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        return rng.choice(atoms)
+
+    parsed = refused = 0
+    for _ in range(2000):
+        update = {k: value(1) for k in ("agent", "status", "at", "reason") if rng.random() < 0.8}
+        if rng.random() < 0.5:
+            update.update(agent="a", status="ok", at=1.0)
+        body = _diagnosis_body([update] if rng.random() < 0.8 else value(1))
+        if rng.random() < 0.1:
+            body = value()
+        try:
+            diagnosis = parse_diagnosis(body)
+        except InvalidInbound:
+            refused += 1
+            continue
+        parsed += 1
+        for u in diagnosis.updates:
+            assert isinstance(u["agent"], str) and isinstance(u["at"], float)
+            assert all(isinstance(u[k], str) for k in ("status", "reason", "source", "by"))
+    assert parsed and refused
+    with pytest.raises(InvalidInbound):
+        parse_diagnosis(None)
