@@ -664,7 +664,8 @@ SETTINGS: tuple[Setting, ...] = (
         FLOAT,
         GHOST_AFTER_S,
         "seconds an open socket may leave the hub's liveness probe (a protocol ping; "
-        "dialect B's `echo`) unanswered before its agent counts as a ghost",
+        "dialect B's `echo`) unanswered before its agent counts as a ghost (keep it below "
+        "PING_TIMEOUT_S, when such a socket is closed)",
         0.05,
     ),
     _s(
