@@ -304,6 +304,7 @@ async def config(request: web.Request) -> web.Response:
             "media_max_size": cfg.http.media_max_bytes,
             "max_frame_bytes": cfg.ws.max_frame_bytes,
             "online_within_s": cfg.presence.online_within_s,
+            "reap_after_s": cfg.presence.reap_after_s,
             "agent_port": cfg.ws.port,
         }
     )

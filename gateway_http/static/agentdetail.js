@@ -1,13 +1,16 @@
 /* The agent detail: one agent's presence record (the /api/agents/registry row the agents
- * panel already polls), opened by clicking its card; kept current by each poll. Closed by
- * its button, a tap outside or Escape (layout.js). */
+ * panel already polls, with its health class, reason and source), opened by clicking its
+ * card; kept current by each poll. Closed by its button, a tap outside or Escape
+ * (layout.js). An admin gets Kick and Forget here (agentops.js). */
+import { clearDetailOps, renderDetailOps } from "./agentops.js";
 import { resourceGauges } from "./agents.js";
 import { $, ago, avatar, el } from "./dom.js";
+import { healthText, pill, whyText } from "./health.js";
 import { syncBackdrop } from "./layout.js";
 import { state } from "./state.js";
 
 const FIELDS = [
-  ["status", "Status"], ["current_task", "Current task"], ["role", "Role"], ["machine", "Machine"],
+  ["health", "Health"], ["status", "Status"], ["current_task", "Current task"], ["role", "Role"], ["machine", "Machine"],
   ["model", "Model"], ["project", "Project"], ["multiplexer", "Multiplexer"],
   ["subagent_count", "Subagents"], ["channels", "Channels"], ["last_seen", "Last seen"],
   ["since", "Connected since"], ["agent_id", "Agent id"], ["workspace", "Workspace"],
@@ -30,6 +33,7 @@ export function closeAgentDetail() {
   if (shown === null) return;
   const name = shown;
   shown = null;
+  clearDetailOps();
   $("agent-detail").hidden = true;
   syncBackdrop();
   const card = [...document.querySelectorAll("#agents .agent")].find((c) => c.dataset.name === name);
@@ -54,9 +58,21 @@ function value(a, key) {
     case "since": return when(a.registered_at);
     case "rtt_ms": case "echo_rtt_ms":  // dialect B liveness (FLEET.md §3: ping, echo)
       return typeof a[key] === "number" ? `${a[key].toFixed(1)} ms` : "";
-    case "subagents": return Array.isArray(a.subagents) && a.subagents.length
-      ? a.subagents.map((s) => `${s.name || "?"}${s.status ? ` (${s.status})` : ""}${s.task ? `: ${s.task}` : ""}`).join("; ")
-      : "";
+    case "health": {
+      const box = el("span", "health-detail");
+      box.append(pill(a.hh.health), el("span", "health-why", whyText(a.hh)));
+      return box;
+    }
+    case "subagents": {
+      if (!Array.isArray(a.subagents) || !a.subagents.length) return "";
+      const ul = el("ul", "subagent-list");
+      for (const s of a.subagents) {
+        const item = s && typeof s === "object" ? s : {};
+        ul.appendChild(el("li", null,
+          `${item.name || "?"}${item.status ? ` (${item.status})` : ""}${item.task ? `: ${item.task}` : ""}`));
+      }
+      return ul;
+    }
     case "subagent_count": return a.subagent_count === undefined || a.subagent_count === null
       ? "" : String(a.subagent_count);
     default: return a[key] === undefined || a[key] === null ? "" : String(a[key]);
@@ -90,16 +106,20 @@ export function renderAgentDetail() {
   av.appendChild(avatar(shown, false));
   const body = $("agent-detail-body");
   body.textContent = "";
-  const pill = $("agent-detail-health");
+  const head = $("agent-detail-health");
+  renderDetailOps(shown, a);
   if (!a) {
-    pill.className = "pill dead";
-    pill.textContent = "gone";
+    head.className = "pill dead";
+    head.textContent = "gone";
+    head.title = "";
     body.appendChild(el("p", "muted", "This agent is no longer listed."));
     return;
   }
-  const health = a.online ? a.health : "dead";
-  pill.className = `pill ${health}`;
-  pill.textContent = health;
+  const p = pill(a.hh.health, healthText(a.hh));
+  head.className = p.className;
+  head.textContent = p.textContent;
+  head.title = p.title;
+  head.dataset.health = p.dataset.health;
   body.appendChild(fieldList(FIELDS.map(([key, label]) => [key, label, value(a, key)])));
   const r = a.resources || {};
   const keys = Object.keys(r).sort();

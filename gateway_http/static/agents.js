@@ -1,15 +1,18 @@
-/* The agents panel: presence, status, task, health pill and CPU/MEM/DISK gauges from
- * /api/agents/registry, with disconnected agents collapsed under an "N offline" toggle.
- * A card opens the agent's detail (agentdetail.js). */
+/* The agents panel: presence, status, task, subagents, health pill and CPU/MEM/DISK gauges
+ * from /api/agents/registry, classes, reasons and sources from /api/agents/health
+ * (health.js), with disconnected agents collapsed under an "N offline" toggle; the header
+ * counts the classes. A card opens the agent's detail (agentdetail.js); an admin gets
+ * "Purge dead" (agentops.js). */
 import { renderAgentDetail } from "./agentdetail.js";
+import { renderPanelOps } from "./agentops.js";
 import { api } from "./api.js";
 import { channel, renderChannelMeta, renderChannels } from "./channels.js";
 import { $, ago, avatar, el } from "./dom.js";
+import { countClasses, healthClasses, healthText, mergeHealth, pill, rank } from "./health.js";
 import { state } from "./state.js";
 
 export const AGENT_POLL_MS = 5000;
 const AGENT_RENDER_MS = 15000;  // re-render so "last seen" ages stay true between polls
-const HEALTH_ORDER = { healthy: 0, idle: 1, stale: 2, dead: 3 };
 const INTERNAL_CHANNEL_PREFIX = "#.";
 let showOffline = false;  // disconnected agents are collapsed under "N offline"
 
@@ -20,10 +23,15 @@ export function scheduleAgentRefresh() {
 
 export async function refreshAgents() {
   const gen = state.generation;
-  let rows;
-  try { rows = await api("/api/agents/registry"); } catch (_) { return; }
+  let rows, health;
+  try {
+    [rows, health] = await Promise.all([
+      api("/api/agents/registry"),
+      api("/api/agents/health").catch(() => null),  // the pills fall back to the rows' own
+    ]);
+  } catch (_) { return; }
   if (gen !== state.generation) return;
-  state.agents = rows;
+  state.agents = mergeHealth(rows, health);
   const members = new Map();
   for (const a of rows) {
     if (!a.online) continue;
@@ -82,14 +90,14 @@ function agentCard(a) {
   const id = el("div", "agent-id");
   id.append(el("div", "agent-name", a.name),
             el("div", "agent-sub", [a.machine, a.role, a.model].filter(Boolean).join(" · ") || a.agent_id || ""));
-  // A disconnected agent is dead whatever its last status said ("online", "busy"...).
-  const health = a.online ? a.health : "dead";
-  top.append(av, id, el("span", `pill ${health}`, health));
+  top.append(av, id, pill(a.hh.health, healthText(a.hh)));
   li.appendChild(top);
   const task = el("div", "agent-task");
   task.append(el("span", "status", a.online ? (a.status || "online") : "offline"),
               el("span", "task", a.current_task || "no current task"));
   li.appendChild(task);
+  const subs = subagentLine(a);
+  if (subs) li.appendChild(subs);
   const gauges = resourceGauges(a.resources || {});
   li.appendChild(gauges);
   const foot = el("div", "agent-foot");
@@ -98,19 +106,40 @@ function agentCard(a) {
   return li;
 }
 
+/** The subagents: dialect B's list (`subagents`: [{name, task, status}]) or A's count. */
+export function subagentNames(a) {
+  return Array.isArray(a.subagents)
+    ? a.subagents.map((s) => (s && typeof s === "object" && s.name ? String(s.name) : "?")) : [];
+}
+
+function subagentLine(a) {
+  const names = subagentNames(a);
+  const count = names.length || (Number.isInteger(a.subagent_count) ? a.subagent_count : 0);
+  if (!count) return null;
+  const line = el("div", "agent-subagents", `${count} subagent${count === 1 ? "" : "s"}`
+    + (names.length ? `: ${names.join(", ")}` : ""));
+  line.dataset.count = String(count);
+  return line;
+}
+
 export function renderAgents() {
   const ul = $("agents");
   ul.textContent = "";
   const rows = [...state.agents].sort((a, b) => (b.online - a.online)
-    || (HEALTH_ORDER[a.health] - HEALTH_ORDER[b.health]) || a.name.localeCompare(b.name));
+    || (rank(a.hh.health) - rank(b.hh.health)) || a.name.localeCompare(b.name));
   const online = rows.filter((a) => a.online);
   const offline = rows.filter((a) => !a.online);
-  const counts = { healthy: 0, idle: 0, stale: 0, dead: 0 };
-  for (const a of online) counts[a.health] = (counts[a.health] || 0) + 1;
-  counts.dead += offline.length;
+  const counts = countClasses(rows);
   const summary = $("health-summary");
   summary.textContent = "";
-  for (const k of Object.keys(counts)) if (counts[k]) summary.appendChild(el("span", `pill ${k}`, `${counts[k]} ${k}`));
+  const order = [...healthClasses(), ...Object.keys(counts).filter((k) => !healthClasses().includes(k))];
+  for (const k of order) {
+    if (!counts[k]) continue;
+    const p = pill(k, `${counts[k]} agent${counts[k] === 1 ? "" : "s"} ${k}`);
+    p.textContent = `${counts[k]} ${k}`;
+    p.dataset.count = String(counts[k]);
+    summary.appendChild(p);
+  }
   if (!online.length) {
     ul.appendChild(el("li", "no-agents", offline.length ? "No agents online."
       : "No agents connected yet. Point one at the agent port with a workspace token."));
@@ -130,6 +159,7 @@ export function renderAgents() {
   stats.textContent = "";
   stats.append(el("b", null, String(online.length)), ` agent${online.length === 1 ? "" : "s"} online · `,
                el("b", null, String(state.channels.size)), " channels");
+  renderPanelOps();
   renderAgentDetail();
 }
 

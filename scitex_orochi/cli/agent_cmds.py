@@ -289,6 +289,11 @@ def agent_rows(data: Any) -> list[dict[str, Any]]:
 Examples:
   scitex-orochi list-agents
   scitex-orochi list-agents --json | jq '.[].name'
+  scitex-orochi list-agents --json | jq '.[] | {name, current_task, subagents}'
+
+SUBAGENTS is the count and the names (dialect-B agents send the list with
+subagents_update; A agents a count, orochi_subagent_count). --json carries each
+agent's `subagents` list ([] when it sent none) and `subagent_count`.
 """
     + "\n"
     + EXIT_CODES_HELP,
@@ -297,8 +302,12 @@ Examples:
 @click.pass_obj
 @handle_errors
 def list_agents(g: Globals, as_json: bool) -> None:
-    """Agents connected to the hub, with what they are doing."""
+    """Agents connected to the hub, with what they are doing: health, current task and
+    subagents."""
     rows = agent_rows(_rest(g).get("/api/agents"))
+    for row in rows:
+        if not isinstance(row.get("subagents"), list):
+            row["subagents"] = []
     if as_json:
         emit_json(rows)
         return
@@ -308,6 +317,7 @@ def list_agents(g: Globals, as_json: bool) -> None:
     for row in rows:
         row["seen"] = relative_time(row.get("last_seen") or row.get("last_heartbeat"))
         row["task"] = row.get("current_task") or row.get("orochi_current_task")
+        row["subs"] = subagent_cell(row)
     click.echo(
         table(
             sorted(rows, key=lambda r: str(r.get("name"))),
@@ -315,13 +325,26 @@ def list_agents(g: Globals, as_json: bool) -> None:
                 ("name", "name"),
                 ("status", "status"),
                 ("machine", "machine"),
+                ("health", "health"),
                 ("role", "role"),
                 ("channels", "channels"),
                 ("seen", "seen"),
+                ("subs", "subagents"),
                 ("task", "task"),
             ],
         )
     )
+
+
+def subagent_cell(row: dict[str, Any]) -> str:
+    """`2 (scout,fixer)` from a B agent's list, `3` from an A agent's count, else `-`."""
+    names = [str(s.get("name") or "?") for s in row.get("subagents") or [] if isinstance(s, dict)]
+    count = row.get("subagent_count")
+    if names:
+        return f"{len(names)} ({','.join(names)})"
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        return str(count)
+    return "-"
 
 
 def _channel_members(g: Globals) -> dict[str, list[str]]:
