@@ -10,12 +10,13 @@ from scitex_orochi.hub.config import Config, ConfigError
 from scitex_orochi.hub.files import restrict_umask
 from scitex_orochi.hub.logs import setup_logging
 
-from .service import serve
+from .service import block_stop_signals, serve
 
 log = logging.getLogger("orochi.broker")
 
 
 def main() -> int:
+    block_stop_signals()  # a SIGTERM while starting waits for the stop waiter, not lost
     restrict_umask()  # before any file is created: data files are 0600
     try:
         cfg = Config.from_env()
