@@ -42,6 +42,7 @@ from .keys import BUS, CONFIG, ObserverHub
 from .posting import build_envelope, post_envelope
 from .skill_expand import expand_message
 from .tickets import TICKETS
+from .upstream import check_ws_origin
 
 log = logging.getLogger("orochi.gateway_http")
 
@@ -183,6 +184,7 @@ def observer_token(request: web.Request) -> str:
 
 async def observer_ws(request: web.Request) -> web.WebSocketResponse:
     hub, cfg = request.app[BUS], request.app[CONFIG]
+    check_ws_origin(request)  # a browser page of another origin: 403 (upstream.py)
     ws = web.WebSocketResponse(
         heartbeat=cfg.ws.ping_interval_s, max_msg_size=cfg.ws.max_frame_bytes
     )

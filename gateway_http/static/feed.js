@@ -12,6 +12,7 @@ import { onReactionUpdate } from "./reactions.js";
 import { showSignin } from "./signin.js";
 import { state } from "./state.js";
 import { onThreadReply } from "./threads.js";
+import { noteFeed, socketUrl } from "./upstream.js";
 
 const RESUME_PAGE = 500;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
@@ -86,17 +87,19 @@ export async function connect() {
     return;
   }
   if (gen !== state.generation || token !== state.token || state.ws) return;
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = new URL(`${proto}//${location.host}/ws`);
+  const url = socketUrl();
   url.searchParams.set("ticket", ticket);
   if (state.config.is_admin && state.workspace) url.searchParams.set("workspace", state.workspace);
   const ws = new WebSocket(url);
   state.ws = ws;
+  let opened = false;
   ws.onopen = () => {
+    opened = true;
     const resumed = state.wsOpenedOnce;
     state.wsOpenedOnce = true;
     state.attempt = 0;
     setConn("live", "live");
+    noteFeed(true);
     if (resumed) {
       for (const ch of state.channels.values()) if (ch.loaded || ch.lastSeq) fillFrom(ch.name);
       loadChannels();
@@ -112,6 +115,7 @@ export async function connect() {
   ws.onclose = () => {
     if (state.ws !== ws) return;
     state.ws = null;
+    if (!opened) noteFeed(false);  // refused at the handshake (an origin not allowed) or down
     // Also on 4001: the ticket was refused; a new one is asked for, and a token that is
     // no longer valid then shows the sign-in form.
     scheduleReconnect();

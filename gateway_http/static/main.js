@@ -17,6 +17,7 @@
  *   reactions.js chips, picker, live updates     edits.js     edit and delete, live changes
  *   dms.js       the DM list                     search.js    search, jumps, permalinks
  *   notice.js    refusals shown as a notice      pwa.js       service worker, new builds
+ *   upstream.js  following another hub (stable/dev dashboards): REST base, socket, banner
  */
 import { wireActions } from "./actions.js";
 import { wireAgentDetail } from "./agentdetail.js";
