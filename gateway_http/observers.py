@@ -17,6 +17,9 @@ message; the ack (with `seq`) follows once it is durable. A workspace-token
 observer only reads: its `message` frames get a FORBIDDEN error (and error ack)
 and nothing is stored.
 
+A browser's handshake from another origin than the hub's own is refused with 403
+unless SCITEX_OROCHI_CORS_ORIGINS lists it (upstream.py: stable and dev dashboards).
+
 Fan-out never awaits a socket: each observer has a bounded queue drained by
 its own writer task, and one that overflows is closed with 4008.
 """

@@ -2,7 +2,7 @@
 rule of the observer socket.
 
 Following (the dev side): with `SCITEX_OROCHI_DASHBOARD_WS_UPSTREAM` set (the upstream
-hub's base URL, scitex_orochi/hub/upstream.py), `GET /api/upstream` tells the page,
+hub's base URL, scitex_orochi/hub/upstream.py), `GET /upstream` tells the page,
 before any sign-in, which hub it shows: `{"upstream": {url, origin, ws, host}}`, or
 `{"upstream": null}`. The page then signs in with a token *of the upstream*, reads
 REST from the upstream's origin and opens the upstream's observer socket (static/
@@ -105,4 +105,4 @@ async def upstream(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/upstream", upstream)
+    app.router.add_get("/upstream", upstream)

@@ -31,7 +31,7 @@ const NARROW = matchMedia("(max-width: 700px)");
 
 export function setComposerPlaceholder() {
   const ch = state.current || "#general";
-  $("message-input").placeholder = state.readOnly ? readOnlyHint()
+  $("message-input").placeholder = state.readOnly ? readOnlyHint().split(";")[0]
     : NARROW.matches ? `Message ${ch}` : `Message ${ch} — @mention an agent`;
 }
 

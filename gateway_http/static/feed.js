@@ -67,6 +67,7 @@ export function closeSocket() {
 function scheduleReconnect() {
   const delay = BACKOFF_MS[Math.min(state.attempt, BACKOFF_MS.length - 1)];
   state.attempt += 1;
+  noteFeed(false);  // following: the banner says the upstream's feed is refused or down
   setConn("offline", `offline — retrying in ${Math.round(delay / 1000)}s`);
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = setTimeout(connect, delay);
@@ -92,9 +93,7 @@ export async function connect() {
   if (state.config.is_admin && state.workspace) url.searchParams.set("workspace", state.workspace);
   const ws = new WebSocket(url);
   state.ws = ws;
-  let opened = false;
   ws.onopen = () => {
-    opened = true;
     const resumed = state.wsOpenedOnce;
     state.wsOpenedOnce = true;
     state.attempt = 0;
@@ -115,7 +114,6 @@ export async function connect() {
   ws.onclose = () => {
     if (state.ws !== ws) return;
     state.ws = null;
-    if (!opened) noteFeed(false);  // refused at the handshake (an origin not allowed) or down
     // Also on 4001: the ticket was refused; a new one is asked for, and a token that is
     // no longer valid then shows the sign-in form.
     scheduleReconnect();

@@ -1,5 +1,5 @@
 /* Following another hub (stable and dev dashboards, gateway_http/upstream.py): with
- * SCITEX_OROCHI_DASHBOARD_WS_UPSTREAM set, /api/upstream names the hub this page shows.
+ * SCITEX_OROCHI_DASHBOARD_WS_UPSTREAM set, /upstream names the hub this page shows.
  * Then the token is one of that hub (kept apart from this hub's, as are the read state
  * and last channel), REST goes to its origin and the live feed to its /ws, a banner says
  * whose traffic this is, and the page only reads: posting, reactions, edits and uploads
@@ -11,7 +11,7 @@ import { KEY, state } from "./state.js";
 export async function loadUpstream() {
   let found = null;
   try {
-    const resp = await fetch("/api/upstream", { cache: "no-store" });
+    const resp = await fetch("/upstream", { cache: "no-store" });
     if (resp.ok) found = (await resp.json()).upstream || null;
   } catch (_) { found = null; }  // an older hub without the route: its own traffic
   state.upstream = found;
@@ -20,7 +20,8 @@ export async function loadUpstream() {
   const text = `Showing live traffic of ${found.host}`;
   for (const id of ["upstream-banner", "signin-upstream"]) {
     const box = $(id);
-    box.textContent = id === "signin-upstream" ? `${text}: sign in with a token of ${found.host}.` : text;
+    box.textContent = id === "upstream-banner" ? text
+      : `This dashboard shows the live traffic of ${found.host}: sign in with a token of that hub.`;
     box.title = `This dashboard follows ${found.origin} (SCITEX_OROCHI_DASHBOARD_WS_UPSTREAM); it only reads.`;
     box.hidden = false;
   }

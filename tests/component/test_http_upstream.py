@@ -1,6 +1,6 @@
 """Stable and dev dashboards in the component tier (gateway_http/upstream.py): the observer
 socket's browser-origin rule, the CORS answers a following dashboard needs, and what a
-following hub tells its page (`/api/upstream`, the CSP). The two-hub browser test is
+following hub tells its page (`/upstream`, the CSP). The two-hub browser test is
 tests/e2e/test_dashboard_upstream.py."""
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ async def test_cors_answers_the_reads_and_the_ticket_of_a_following_dashboard(ma
 
 
 async def test_a_hub_that_follows_none_says_so_and_keeps_its_csp(http):
-    resp = await http.get("/api/upstream")  # no token: the page asks before sign-in
+    resp = await http.get("/upstream")  # no token: the page asks before sign-in
     assert resp.status == 200 and await resp.json() == {"upstream": None}
     resp = await http.get("/")
     assert "connect-src 'self' ws: wss:;" in resp.headers["Content-Security-Policy"]
@@ -158,7 +158,7 @@ async def test_a_following_hub_names_its_upstream_and_lets_its_page_reach_it(
     bed = make_bed(**{UPSTREAM: setting})
     client = await served(bed)
     try:
-        body = await (await client.get("/api/upstream")).json()
+        body = await (await client.get("/upstream")).json()
         assert body["upstream"] == {
             "url": setting.rstrip("/"),
             "origin": origin,
