@@ -35,6 +35,7 @@ from . import (
     telegram_webhook,
     tickets,
     uploads,
+    upstream,
 )
 from .edge import EDGE, ConnectionGuard
 from .errors import cors_middleware, error_middleware
@@ -72,6 +73,7 @@ ROUTE_MODULES = (
     dashboard,
     gitea_routes,
     telegram_webhook,
+    upstream,
 )
 
 

@@ -22,18 +22,23 @@ from pathlib import Path
 from aiohttp import web
 
 from scitex_orochi import __version__
+from scitex_orochi.hub.config import Config
+
+from .keys import CONFIG
+from .upstream import connect_src
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The page and its modules are tiny; revalidate each load so a new build is picked up at
 # once, and never a new main.js with a stale module it imports.
 NO_CACHE = {"Cache-Control": "no-cache"}
+CONNECT_SRC = "connect-src 'self' ws: wss:"
 PAGE_HEADERS = {
     **NO_CACHE,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the URL may carry ?token=
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-        "script-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; "
+        f"script-src 'self'; {CONNECT_SRC}; object-src 'none'; "
         "base-uri 'none'; frame-ancestors 'none'"
     ),
 }
@@ -77,8 +82,14 @@ def build_id(directory: Path) -> str:
 BUILD = web.AppKey("build", BuildId)
 
 
+def page_headers(cfg: Config) -> dict[str, str]:
+    """PAGE_HEADERS, the CSP letting a following page reach its upstream (upstream.py)."""
+    csp = PAGE_HEADERS["Content-Security-Policy"]
+    return {**PAGE_HEADERS, "Content-Security-Policy": csp.replace(CONNECT_SRC, connect_src(cfg))}
+
+
 async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(static_dir() / "index.html", headers=PAGE_HEADERS)
+    return web.FileResponse(static_dir() / "index.html", headers=page_headers(request.app[CONFIG]))
 
 
 async def favicon(request: web.Request) -> web.FileResponse:

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from scitex_orochi.hub.errors import HubError
+from scitex_orochi.hub.upstream import origin_of
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .accesslog import redact_target
@@ -134,12 +135,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     """Allow the configured origins (`*` for any) to call the API from a browser."""
-    allow_any = "*" in origins
-    allowed = frozenset(origins)
+    allowed = frozenset(origin_of(o) for o in origins)  # as browsers send them
+    allow_any = "*" in allowed
 
     def allowed_origin(request: web.Request) -> str | None:
         origin = request.headers.get("Origin")
-        if not origin or not (allow_any or origin in allowed):
+        if not origin or not (allow_any or origin_of(origin) in allowed):
             return None
         return origin
 

@@ -17,6 +17,9 @@ message; the ack (with `seq`) follows once it is durable. A workspace-token
 observer only reads: its `message` frames get a FORBIDDEN error (and error ack)
 and nothing is stored.
 
+A browser's handshake from another origin than the hub's own is refused with 403
+unless SCITEX_OROCHI_CORS_ORIGINS lists it (upstream.py: stable and dev dashboards).
+
 Fan-out never awaits a socket: each observer has a bounded queue drained by
 its own writer task, and one that overflows is closed with 4008.
 """
@@ -42,6 +45,7 @@ from .keys import BUS, CONFIG, ObserverHub
 from .posting import build_envelope, post_envelope
 from .skill_expand import expand_message
 from .tickets import TICKETS
+from .upstream import check_ws_origin
 
 log = logging.getLogger("orochi.gateway_http")
 
@@ -183,6 +187,7 @@ def observer_token(request: web.Request) -> str:
 
 async def observer_ws(request: web.Request) -> web.WebSocketResponse:
     hub, cfg = request.app[BUS], request.app[CONFIG]
+    check_ws_origin(request)  # a browser page of another origin: 403 (upstream.py)
     ws = web.WebSocketResponse(
         heartbeat=cfg.ws.ping_interval_s, max_msg_size=cfg.ws.max_frame_bytes
     )

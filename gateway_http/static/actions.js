@@ -35,7 +35,7 @@ export function canWrite() { return !state.readOnly; }
 /** Edit and delete: the admin token may change any message, others their own. */
 export function canModify(m) {
   if (!m || m.deleted) return false;
-  if (state.admin) return true;
+  if (state.admin && canWrite()) return true;  // not while following another hub
   const me = myName();
   return canWrite() && !!me && m.sender === me;
 }

@@ -1,8 +1,9 @@
 /* The REST client: JSON over fetch, the token in the Authorization header, never in the URL. */
 import { state } from "./state.js";
+import { restUrl } from "./upstream.js";
 
 export async function api(path, opts = {}) {
-  const url = new URL(path, location.origin);
+  const url = restUrl(path);  // this hub, or the one it follows (upstream.js)
   if (state.config && state.config.is_admin && state.workspace && !opts.noWorkspace) {
     url.searchParams.set("workspace", state.workspace);
   }

@@ -6,7 +6,8 @@ import { fillFrom } from "./feed.js";
 import { renderMessages } from "./messages.js";
 import { KEY, state } from "./state.js";
 
-const READ_ONLY_HINT = "Read-only: sign in with the admin token to post";
+// The read-only line: index.html's, or upstream.js's while following another hub.
+const readOnlyHint = () => $("composer-hint").textContent;
 const COMPOSER_CONTROLS = ["sender-name", "message-input", "attach", "send", "file-input"];
 const ERROR_SHOWN_MS = 6000;
 
@@ -30,7 +31,7 @@ const NARROW = matchMedia("(max-width: 700px)");
 
 export function setComposerPlaceholder() {
   const ch = state.current || "#general";
-  $("message-input").placeholder = state.readOnly ? READ_ONLY_HINT
+  $("message-input").placeholder = state.readOnly ? readOnlyHint().split(";")[0]
     : NARROW.matches ? `Message ${ch}` : `Message ${ch} — @mention an agent`;
 }
 
@@ -51,7 +52,7 @@ function renderPending() {
 }
 
 async function uploadFiles(files) {
-  if (state.readOnly) { showComposerError(READ_ONLY_HINT); return; }
+  if (state.readOnly) { showComposerError(readOnlyHint()); return; }
   for (const file of files) {
     if (state.config && file.size > state.config.media_max_size) {
       showComposerError(`${file.name} is over the ${fmtSize(state.config.media_max_size)} limit`);
@@ -74,7 +75,7 @@ async function uploadFiles(files) {
 
 async function send(event) {
   event.preventDefault();
-  if (state.readOnly) { showComposerError(READ_ONLY_HINT); return; }
+  if (state.readOnly) { showComposerError(readOnlyHint()); return; }
   const input = $("message-input");
   const content = input.value.trim();
   const sender = myName();

@@ -12,6 +12,7 @@ import { onReactionUpdate } from "./reactions.js";
 import { showSignin } from "./signin.js";
 import { state } from "./state.js";
 import { onThreadReply } from "./threads.js";
+import { noteFeed, socketUrl } from "./upstream.js";
 
 const RESUME_PAGE = 500;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
@@ -66,6 +67,7 @@ export function closeSocket() {
 function scheduleReconnect() {
   const delay = BACKOFF_MS[Math.min(state.attempt, BACKOFF_MS.length - 1)];
   state.attempt += 1;
+  noteFeed(false);  // following: the banner says the upstream's feed is refused or down
   setConn("offline", `offline — retrying in ${Math.round(delay / 1000)}s`);
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = setTimeout(connect, delay);
@@ -86,8 +88,7 @@ export async function connect() {
     return;
   }
   if (gen !== state.generation || token !== state.token || state.ws) return;
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = new URL(`${proto}//${location.host}/ws`);
+  const url = socketUrl();
   url.searchParams.set("ticket", ticket);
   if (state.config.is_admin && state.workspace) url.searchParams.set("workspace", state.workspace);
   const ws = new WebSocket(url);
@@ -97,6 +98,7 @@ export async function connect() {
     state.wsOpenedOnce = true;
     state.attempt = 0;
     setConn("live", "live");
+    noteFeed(true);
     if (resumed) {
       for (const ch of state.channels.values()) if (ch.loaded || ch.lastSeq) fillFrom(ch.name);
       loadChannels();

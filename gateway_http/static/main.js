@@ -18,6 +18,7 @@
  *   dms.js       the DM list                     search.js    search, jumps, permalinks
  *   notice.js    refusals shown as a notice      pwa.js       service worker, new builds
  *   health.js    health classes, pills, counts   agentops.js  kick, forget, purge (admin)
+ *   upstream.js  following another hub (stable/dev dashboards): REST base, socket, banner
  */
 import { wireActions } from "./actions.js";
 import { wireAgentDetail } from "./agentdetail.js";

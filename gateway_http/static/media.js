@@ -3,6 +3,7 @@
 import { showComposerError } from "./composer.js";
 import { el } from "./dom.js";
 import { state } from "./state.js";
+import { restUrl } from "./upstream.js";
 
 const MEDIA_CACHE_MAX = 200;
 const mediaCache = new Map();  // /media/... -> Promise of an object URL, oldest first
@@ -10,7 +11,7 @@ const mediaCache = new Map();  // /media/... -> Promise of an object URL, oldest
 function mediaUrl(url) {
   let pending = mediaCache.get(url);
   if (!pending) {
-    pending = fetch(url, { headers: { Authorization: `Bearer ${state.token}` } })
+    pending = fetch(restUrl(url), { headers: { Authorization: `Bearer ${state.token}` } })
       .then(async (resp) => {
         if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
         return URL.createObjectURL(await resp.blob());

@@ -9,6 +9,7 @@ import { closeSocket, connect } from "./feed.js";
 import { forgetMedia } from "./media.js";
 import { openPermalink } from "./search.js";
 import { KEY, state } from "./state.js";
+import { following, loadUpstream, restUrl, unreachable } from "./upstream.js";
 
 export function showSignin(message) {
   $("app").hidden = true;
@@ -24,12 +25,12 @@ async function signIn(token) {
     state.config = await api("/api/config", { noWorkspace: true });
     const who = await api("/api/whoami", { noWorkspace: true });
     state.admin = !!who.admin;
-    setReadOnly(!who.admin);
+    setReadOnly(!who.admin || following());
   } catch (err) {
     state.token = null;
     state.admin = false;
     localStorage.removeItem(KEY.token);
-    showSignin(err.status === 401 ? "That token was not accepted." : `Cannot reach the hub: ${err.message}`);
+    showSignin(err.status === 401 ? "That token was not accepted." : unreachable(err));
     return;
   }
   localStorage.setItem(KEY.token, token);
@@ -85,7 +86,7 @@ async function openWorkspace(id) {
 async function redeem(code) {
   if (!code) return;
   try {
-    const resp = await fetch("/api/invites/redeem", { method: "POST",
+    const resp = await fetch(restUrl("/api/invites/redeem"), { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ invite: code, label: "dashboard" }) });
     const data = await resp.json();
     if (!resp.ok) throw new Error(data.error || `HTTP ${resp.status}`);
@@ -116,7 +117,8 @@ export function wireSignin() {
 
 /** Signs in from the URL (?token= or ?invite=, both removed from the address bar) or storage;
  * `?m=<num>` (where /m/<num> redirects) then opens that message. */
-export function start() {
+export async function start() {
+  await loadUpstream();  // a dashboard following another hub signs in there (upstream.js)
   const params = new URLSearchParams(location.search);
   const fromUrl = params.get("token");
   const invite = params.get("invite");

@@ -8,7 +8,7 @@ export const state = {
   token: null, config: null, readOnly: true, admin: false, workspace: null, channels: new Map(), current: null,
   agents: [], ws: null, wsOpenedOnce: false, attempt: 0, reconnectTimer: null,
   pollTimer: null, pending: [], generation: 0, loadingOlder: false, agentsTimer: null,
-  permalink: null,
+  permalink: null, upstream: null,
 };
 
 /** Where a channel's last read seq is kept, per workspace. */

@@ -129,9 +129,15 @@ def _header(instance: str, opts: InitOptions) -> str:
         "# Secrets come from the shell or from ./.env (copy .env.example); never put them here.",
     ]
     if instance == "dev":
-        lines.append("# The dev dashboard follows the stable hub (DASHBOARD_WS_UPSTREAM).")
+        lines.append(
+            "# The dev dashboard follows the stable hub (DASHBOARD_WS_UPSTREAM): sign in with"
+            " a token of the stable hub; it only reads."
+        )
     else:
-        lines.append("# CORS_ORIGINS lets the dev dashboard read this hub.")
+        lines.append(
+            "# CORS_ORIGINS lets the dev dashboard (that origin, as the browser shows it)"
+            " read this hub."
+        )
     return "\n".join(lines) + "\n"
 
 

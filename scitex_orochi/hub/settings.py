@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scitex_orochi.hub.upstream import check_upstream
 from scitex_orochi.protocol.constants import (
     DEFAULT_DASHBOARD_PORT,
     DEFAULT_HOST,
@@ -149,6 +150,7 @@ PATH = Kind("path", lambda raw: Path(raw).expanduser())
 LIST = Kind("comma-separated list", _items, ",".join)
 NAMES = Kind("comma-separated names", lambda raw: tuple(i.lower() for i in _items(raw)), ",".join)
 URL = Kind("URL", lambda raw: raw.rstrip("/"))
+HUB_URL = Kind("hub base URL", check_upstream)
 DB_URL = Kind("SQLAlchemy URL or SQLite path", lambda raw: db_url_from(raw, Path()))
 LOG_LEVEL = Kind("log level", _choice(LOG_LEVELS, "a log level"))
 SQLITE_SYNC = Kind("SQLite synchronous mode", _choice(SQLITE_SYNC_MODES, "one of"))
@@ -571,9 +573,10 @@ SETTINGS: tuple[Setting, ...] = (
         "http",
         "dashboard_ws_upstream",
         "DASHBOARD_WS_UPSTREAM",
-        TEXT,
+        HUB_URL,
         "",
-        "WebSocket URL the dashboard page connects to (default: its own origin)",
+        "the hub whose live traffic the dashboard shows (http(s):// or ws(s)://host[:port]; "
+        "default: its own); that hub lists this one's origin in CORS_ORIGINS",
     ),
     _derived(
         "http",
