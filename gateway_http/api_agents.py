@@ -267,6 +267,7 @@ async def config(request: web.Request) -> web.Response:
             "max_frame_bytes": cfg.ws.max_frame_bytes,
             "online_within_s": cfg.presence.online_within_s,
             "agent_port": cfg.ws.port,
+            "push": cfg.push.enabled,  # web push offered (gateway_http/api_push.py)
         }
     )
 

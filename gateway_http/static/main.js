@@ -17,6 +17,7 @@
  *   reactions.js chips, picker, live updates     edits.js     edit and delete, live changes
  *   dms.js       the DM list                     search.js    search, jumps, permalinks
  *   notice.js    refusals shown as a notice      pwa.js       service worker, new builds
+ *   push.js      the offer of web push notifications
  */
 import { wireActions } from "./actions.js";
 import { wireAgentDetail } from "./agentdetail.js";
@@ -25,6 +26,7 @@ import { wireComposer } from "./composer.js";
 import { wireLayout } from "./layout.js";
 import { wireMessages } from "./messages.js";
 import { wirePanel } from "./panel.js";
+import { wirePush } from "./push.js";
 import { registerWorker, watchBuild } from "./pwa.js";
 import { wireReactions } from "./reactions.js";
 import { wireSearch } from "./search.js";
@@ -42,6 +44,7 @@ wirePanel();
 wireReactions();
 wireSearch();
 wireSkills();
+wirePush();
 start();
 registerWorker();
 watchBuild();

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "deploy_cmds",
     "launch_cmds",
     "skills_cmds",
+    "push_cmds",
 )
 
 for _name in _COMMAND_MODULES:
