@@ -306,6 +306,7 @@ async def config(request: web.Request) -> web.Response:
             "online_within_s": cfg.presence.online_within_s,
             "reap_after_s": cfg.presence.reap_after_s,
             "agent_port": cfg.ws.port,
+            "push": cfg.push.enabled,  # web push offered (gateway_http/api_push.py)
         }
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scitex_orochi.hub import store_conv, store_registry
+from scitex_orochi.hub import store_conv, store_push, store_registry
 from scitex_orochi.hub.bus_bodies import Delivery
 from scitex_orochi.hub.store import Store
 from scitex_orochi.protocol import conversations as conv
@@ -23,7 +23,12 @@ from .rows import Inbound, build_message, delivery_from_row, ts_and_epoch
 THREAD_COLUMNS = ("thread_root",)
 
 Item = (
-    Inbound | store_conv.Change | store_conv.Subscription | store_conv.Forget | store_conv.Diagnosis
+    Inbound
+    | store_conv.Change
+    | store_conv.Subscription
+    | store_conv.Forget
+    | store_push.PushChange
+    | store_conv.Diagnosis
 )
 # A message's (message, delivery, dup), a change's result, or a recorded subscription.
 Result = (
@@ -32,6 +37,7 @@ Result = (
     | store_conv.Subscription
     | store_conv.Forget
     | store_conv.Diagnosis
+    | store_push.PushChange
 )
 
 
@@ -61,6 +67,9 @@ def write_run(
             if isinstance(item, store_conv.Subscription):
                 store_conv.apply_subscription(conn, item)
                 results.append(item)
+                continue
+            if isinstance(item, store_push.PushChange):
+                results.append(store_push.apply(conn, item))
                 continue
             if isinstance(item, store_conv.Forget):
                 stored = store_registry.forget(conn, item.workspace, item.names)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, TypeGuard
 
-from scitex_orochi.hub import store_conv
+from scitex_orochi.hub import store_conv, store_push
 from scitex_orochi.hub.bus_bodies import AckItem, Delivery, ErrorBody
 from scitex_orochi.hub.errors import HubError
 from scitex_orochi.hub.store_conv import Change, ChangeResult
@@ -338,6 +338,41 @@ def parse_diagnosis(body: Any) -> store_conv.Diagnosis:
     )
 
 
+PUSH_ENDPOINT_MAX = 2048  # the push_subscriptions columns' sizes
+PUSH_FIELD_MAX = 255
+
+
+def parse_push(body: Any) -> store_push.PushChange:
+    """An `in.` body adding or removing a web push subscription (`{type: "push", sender:
+    <person>, payload: {action: add|remove, endpoint, p256dh?, auth?}}`), from the HTTP
+    gateway or the push worker: only with the admin flag (never an agent's frame)."""
+    try:
+        frame, payload = body["frame"], body["frame"]["payload"]
+        origin, workspace, ref = body["origin"], body["ws"], frame["id"]
+        action, endpoint = payload["action"], payload["endpoint"]
+        if (
+            body.get("admin") is True
+            and all(_nonempty_str(v) for v in (origin, workspace, ref, endpoint))
+            and action in store_push.ACTIONS
+            and len(endpoint) <= PUSH_ENDPOINT_MAX
+        ):
+            change = store_push.PushChange(origin, workspace, body.get("tk"), ref, action, endpoint)
+            if action == store_push.REMOVE:
+                return change
+            person, p256dh, auth = frame["sender"], payload["p256dh"], payload["auth"]
+            if all(_nonempty_str(v) and len(v) <= PUSH_FIELD_MAX for v in (person, p256dh, auth)):
+                change.person, change.p256dh, change.auth = person, p256dh, auth
+                return change
+    except (KeyError, TypeError):
+        pass
+    origin = body.get("origin") if isinstance(body, dict) else None
+    raise InvalidInbound(
+        "a push item needs the admin flag, action add|remove, an endpoint and (add) the "
+        "person (sender), p256dh and auth",
+        origin,
+    )
+
+
 def _diagnosis(update: Any) -> dict[str, Any]:
     agent, status, at = update["agent"], update["status"], update["at"]
     if not (_nonempty_str(agent) and len(agent) <= 255 and _nonempty_str(status)):
@@ -351,6 +386,13 @@ def _diagnosis(update: Any) -> dict[str, Any]:
             raise ValueError(key)
         out[key] = value or ""
     return out
+
+
+def push_ack(change: store_push.PushChange) -> AckItem:
+    if change.error is not None:
+        code, detail = change.error
+        return error_ack(change.ref, code, detail, change.tk, change.workspace)
+    return AckItem(tk=change.tk, id=change.ref, ws=change.workspace, outcome=change.outcome)
 
 
 def change_ack(result: ChangeResult) -> AckItem:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import (
     StatementError,
 )
 
-from scitex_orochi.hub import store_registry
+from scitex_orochi.hub import store_push, store_registry
 from scitex_orochi.hub.bus import SyncBus
 from scitex_orochi.hub.bus_bodies import AckBody, AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.store import Store
@@ -59,7 +59,9 @@ from .rows import (
     parse_diagnosis,
     parse_forget,
     parse_inbound,
+    parse_push,
     parse_subscription,
+    push_ack,
 )
 
 log = logging.getLogger("orochi.persister")
@@ -210,6 +212,8 @@ class Persister:
                     msgs.append(parse_change(body))
                 elif kind == "subscription":
                     msgs.append(parse_subscription(body))
+                elif kind == "push":
+                    msgs.append(parse_push(body))
                 elif kind == "forget":
                     forget = parse_forget(body)
                     for name in forget.names:
@@ -573,6 +577,9 @@ class Persister:
                 ack_groups.setdefault(entry.origin, []).append(
                     AckItem(tk=entry.tk, id=entry.ref, ws=entry.workspace, count=entry.count)
                 )
+                continue
+            if isinstance(entry, store_push.PushChange):
+                ack_groups.setdefault(entry.origin, []).append(push_ack(entry))
                 continue
             if isinstance(entry, Subscription):  # recorded: its ack only empties ingest
                 ack_groups.setdefault(entry.origin, []).append(

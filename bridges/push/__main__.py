@@ -17,7 +17,7 @@ def main() -> int:
     restrict_umask()  # before any file is created: the VAPID key is 0600
     cfg = Config.from_env()
     setup_logging(cfg.log.level, "push", cfg.legacy_env)
-    store = Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
+    store = Store(cfg.db.url, readonly=True)  # writes go to the persister
     try:
         return asyncio.run(PushWorker(cfg, store).run())
     finally:

@@ -2,7 +2,8 @@
 and sends a web push to the subscriptions (`push_subscriptions`, store_push.py) of each
 person it mentions (`@name`) or DMs (`human:<name>` participant of a `dm:` channel),
 never to the sender. Payload `{channel, sender, text (truncated), url: /m/<num>}`.
-A subscription the push service calls gone (404/410) is deleted.
+A subscription the push service calls gone (404/410) is deleted: a `push` remove
+in-item to the persister (the one writer), republished until acked.
 
 Why a worker and not the HTTP gateway: the gateway decodes deliveries only while
 observers watch (it stays cheap when nobody does), and sending a push is a blocking
@@ -18,8 +19,9 @@ import logging
 from typing import Any
 
 from scitex_orochi.hub import store_push, webpush
-from scitex_orochi.hub.bus_bodies import Delivery, DeliveryBody
+from scitex_orochi.hub.bus_bodies import AckItem, Delivery, DeliveryBody
 from scitex_orochi.hub.config import Config
+from scitex_orochi.hub.errors import IngestFull
 from scitex_orochi.hub.peer import BusPeer
 from scitex_orochi.hub.store import Store
 from scitex_orochi.protocol import topics
@@ -54,12 +56,12 @@ def message_text(delivery: Delivery) -> str:
 
 
 class PushWorker:
-    def __init__(self, cfg: Config, store: Store, subject: str = webpush.VAPID_SUBJECT) -> None:
+    def __init__(self, cfg: Config, store: Store, subject: str | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.key = webpush.load_or_create(cfg.data_dir)
-        self.subject = subject
-        self.peer = BusPeer(cfg, "push")
+        self.subject = subject or cfg.push.subject
+        self.peer = BusPeer(cfg, "push", ingest=True)
         self.peer.route(topics.DELIVER, self._on_deliveries, subscribe=topics.DELIVER)
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_MAX)
         self.limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
@@ -102,15 +104,28 @@ class PushWorker:
                 log.warning("push to %s failed: %s", sub["endpoint"][:60], exc)
                 return 0
         if status in webpush.GONE:
-            await asyncio.to_thread(store_push.remove, self.store.engine, sub["endpoint"])
-            self.removed += 1
-            log.info("push subscription of %s is gone (%d): removed", sub["person"], status)
+            self._remove(sub, status)
             return 0
         if status >= 400:
             log.warning("push service answered %d for %s", status, sub["person"])
             return 0
         self.sent += 1
         return 1
+
+    def _remove(self, sub: store_push.PushSubscription, status: int) -> None:
+        """Ask the persister to delete a gone subscription (acked: counted in `removed`)."""
+
+        def done(ack: AckItem) -> None:
+            if ack.get("outcome") == "removed":
+                self.removed += 1
+                log.info("push subscription of %s is gone (%d): removed", sub["person"], status)
+
+        envelope = store_push.envelope(store_push.REMOVE, sub["endpoint"])
+        assert self.peer.ingest is not None
+        try:
+            self.peer.ingest.submit(sub["workspace_id"], envelope, "human", done, admin=True)
+        except IngestFull:
+            log.warning("gone push subscription of %s kept: the persister lags", sub["person"])
 
     async def _loop(self) -> None:
         while True:

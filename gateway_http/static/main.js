@@ -19,6 +19,7 @@
  *   notice.js    refusals shown as a notice      pwa.js       service worker, new builds
  *   health.js    health classes, pills, counts   agentops.js  kick, forget, purge (admin)
  *   upstream.js  following another hub (stable/dev dashboards): REST base, socket, banner
+ *   push.js      the offer of web push notifications
  */
 import { wireActions } from "./actions.js";
 import { wireAgentDetail } from "./agentdetail.js";
@@ -27,6 +28,7 @@ import { wireComposer } from "./composer.js";
 import { wireLayout } from "./layout.js";
 import { wireMessages } from "./messages.js";
 import { wirePanel } from "./panel.js";
+import { wirePush } from "./push.js";
 import { registerWorker, watchBuild } from "./pwa.js";
 import { wireReactions } from "./reactions.js";
 import { wireSearch } from "./search.js";
@@ -44,6 +46,7 @@ wirePanel();
 wireReactions();
 wireSearch();
 wireSkills();
+wirePush();
 start();
 registerWorker();
 watchBuild();

@@ -7,6 +7,7 @@ import { setReadOnly } from "./composer.js";
 import { $, el } from "./dom.js";
 import { closeSocket, connect } from "./feed.js";
 import { forgetMedia } from "./media.js";
+import { refreshPush } from "./push.js";
 import { openPermalink } from "./search.js";
 import { KEY, state } from "./state.js";
 import { following, loadUpstream, restUrl, unreachable } from "./upstream.js";
@@ -38,6 +39,7 @@ async function signIn(token) {
   $("app").hidden = false;
   $("whoami").textContent = state.config.is_admin ? "admin" : `workspace ${state.config.workspace}`;
   $("sender-name").value = localStorage.getItem(KEY.name) || "";
+  refreshPush().catch(() => {});
   await loadWorkspaces();
   // On <workspace>.<base host> the subdomain names the workspace (and the selector is fixed).
   await openWorkspace(state.config.host_workspace || localStorage.getItem(KEY.ws) || state.config.default_workspace);

@@ -6,7 +6,8 @@
  * The API, the live socket and /media are never touched (they need the token).
  * A new sw.js takes over at once (skipWaiting, clients.claim); the page itself
  * notices a new build through /build (pwa.js) and reloads.
- * Push: a `push` event shows its notification; a click opens the message's permalink. */
+ * Push: a `push` event (push.js subscribed) shows its notification, titled by sender and
+ * channel; a click takes an open dashboard (or a new one) to the message's permalink. */
 const CACHE = "orochi-static-v1";
 
 self.addEventListener("install", () => self.skipWaiting());
@@ -60,5 +61,13 @@ self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const url = new URL((event.notification.data && event.notification.data.url) || "/", self.location.origin);
   if (url.origin !== self.location.origin) return;
-  event.waitUntil(self.clients.openWindow(url.href));
+  event.waitUntil((async () => {  // an open dashboard goes to the message; else a new one
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    for (const client of windows) {
+      if (new URL(client.url).origin !== url.origin) continue;
+      try { await client.navigate(url.href); } catch (_) { /* still focus it */ }
+      return client.focus();
+    }
+    return self.clients.openWindow(url.href);
+  })());
 });

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "launch_cmds",
     "skills_cmds",
     "ops_cmds",
+    "push_cmds",
 )
 
 for _name in _COMMAND_MODULES:

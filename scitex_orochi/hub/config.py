@@ -226,6 +226,12 @@ class GiteaConfig:
     timeout_s: float
 
 
+@dataclass(frozen=True)
+class PushConfig:
+    enabled: bool
+    subject: str
+
+
 GROUP_TYPES: dict[str, type] = {
     "auth": AuthConfig,
     "bus": BusConfig,
@@ -237,6 +243,7 @@ GROUP_TYPES: dict[str, type] = {
     "log": LogConfig,
     "telegram": TelegramConfig,
     "gitea": GiteaConfig,
+    "push": PushConfig,
 }
 
 
@@ -255,6 +262,7 @@ class Config:
     log: LogConfig
     telegram: TelegramConfig
     gitea: GiteaConfig
+    push: PushConfig
     legacy_env: tuple[str, ...] = ()  # 0.1.0 variables this config was read from
     # Where each value came from (key: "ws.port"): "default", "derived", "override" or the
     # variable read. What it was built from, so `with_` can build it again.
@@ -319,6 +327,11 @@ class Config:
             raise ConfigError(
                 "the Telegram bridge is enabled but SCITEX_OROCHI_TELEGRAM_BOT_TOKEN "
                 "or SCITEX_OROCHI_TELEGRAM_CHAT_ID is missing"
+            )
+        if not self.push.subject.startswith(("mailto:", "https://")):
+            raise ConfigError(
+                f"SCITEX_OROCHI_PUSH_SUBJECT {self.push.subject!r} must be a mailto: or "
+                "https:// URL (push services refuse other VAPID subjects)"
             )
 
     # ---- reading -----------------------------------------------------------------------

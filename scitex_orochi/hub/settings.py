@@ -71,6 +71,7 @@ DEFAULT_SQLITE_SYNC = "FULL"  # an ack means the message is on disk
 TELEGRAM_POLL_TIMEOUT_S = 30  # long-poll of getUpdates (whole seconds: the Bot API's unit)
 TELEGRAM_API_BASE = "https://api.telegram.org"
 GITEA_TIMEOUT_S = 20.0
+PUSH_SUBJECT = "mailto:orochi@localhost"  # the VAPID `sub` claim: how a push service reaches you
 # Bus CURVE keys (used whenever a bus endpoint is tcp://); layout in scitex_orochi.hub.bus_keys.
 BUS_KEYS_DIR_NAME = "bus-keys"  # under the data dir
 BUS_SERVER_KEY_NAME = "server.key"  # the broker's public key: every client needs it
@@ -82,7 +83,7 @@ BUS_TRANSPORTS = ("ipc://", "tcp://")
 HUB = "hub"  # the group of the top-level settings (`cfg.data_dir`, not `cfg.hub.data_dir`)
 # SCITEX_OROCHI_* names that are not settings: what `supervise.hub_env` sets for
 # supervisord.conf (the interpreter, which optional programs start).
-PROCESS_ENV = ("PYTHON", "TELEGRAM_AUTOSTART", "GITEA_AUTOSTART")
+PROCESS_ENV = ("PYTHON", "TELEGRAM_AUTOSTART", "GITEA_AUTOSTART", "PUSH_AUTOSTART")
 
 
 # ---- kinds: how a variable's text becomes a value, and back -----------------------------
@@ -814,6 +815,23 @@ SETTINGS: tuple[Setting, ...] = (
         GITEA_TIMEOUT_S,
         "seconds a Gitea API call may take",
         0.1,
+    ),
+    # ---- push: web push to people's browsers ------------------------------------------------
+    _s(
+        "push",
+        "enabled",
+        "PUSH_ENABLED",
+        BOOL,
+        False,
+        "web push: run the push worker and offer push in the dashboard and the /api/push routes",
+    ),
+    _s(
+        "push",
+        "subject",
+        "PUSH_SUBJECT",
+        TEXT,
+        PUSH_SUBJECT,
+        "the VAPID contact (mailto: or https:) push services see with every push",
     ),
 )
 

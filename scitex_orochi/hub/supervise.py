@@ -58,6 +58,7 @@ def hub_env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
             "SCITEX_OROCHI_PYTHON": sys.executable,
             "SCITEX_OROCHI_TELEGRAM_AUTOSTART": "true" if cfg.telegram.enabled else "false",
             "SCITEX_OROCHI_GITEA_AUTOSTART": "true" if cfg.gitea.url else "false",
+            "SCITEX_OROCHI_PUSH_AUTOSTART": "true" if cfg.push.enabled else "false",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -157,6 +158,7 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
     Everything is created under the private umask and what already existed is tightened:
     directories 0700, files 0600 (`files.py`).
     """
+    from scitex_orochi.hub import webpush
     from scitex_orochi.hub.bus_keys import client_keys, ensure_keys, load_server
     from scitex_orochi.hub.store import (
         Store,  # imported here: the CLI stays fast for other commands
@@ -172,6 +174,9 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
         if cfg.bus.curve:  # fail here, by file name, rather than in a supervised child
             load_server(cfg)
             client_keys(cfg)
+        # The VAPID key pair, at every start (push on or off), so the HTTP gateway and the
+        # push worker read one key and turning push on later changes no subscription.
+        webpush.load_or_create(cfg.data_dir)
         store = Store(cfg.db.url, sqlite_sync=cfg.db.sqlite_sync)
         try:
             store.migrate()
@@ -201,9 +206,16 @@ def prepare(cfg: Config, base_env: dict[str, str] | None = None) -> Prepared:
 def _tighten(cfg: Config) -> None:
     """The hub's own directories wholly; in the data dir, which may be shared, only itself
     and the files the hub keeps there."""
+    from scitex_orochi.hub.webpush import vapid_path
+
     tighten_hub_files(
         [cfg.run_dir, cfg.http.media_root, cfg.log.dir],
-        [cfg.data_dir, cfg.admin_token_file, *sqlite_files(cfg.db.url)],
+        [
+            cfg.data_dir,
+            cfg.admin_token_file,
+            vapid_path(cfg.data_dir),
+            *sqlite_files(cfg.db.url),
+        ],
     )
 
 

@@ -1,7 +1,7 @@
 """Web push: the hub's VAPID key pair and sending one notification (pywebpush).
 
 The key pair is made at first use and kept in `<data_dir>/vapid_private.pem` (0600,
-created exclusively, so two processes starting at once agree on one key). The public
+linked into place whole, so two processes starting at once agree on one key). The public
 key goes to browsers as the `applicationServerKey` (base64url of the uncompressed
 P-256 point). `send()` encrypts with aes128gcm and signs the VAPID JWT (ES256);
 the push service's 404/410 means the subscription is gone.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +34,25 @@ def vapid_path(data_dir: Path) -> Path:
 
 
 def load_or_create(data_dir: Path) -> Vapid:
+    """The hub's key pair, made at first use. The new key is written whole to a private
+    temporary file and linked into place (fails if the name exists), so a process never
+    reads a half-written key and two processes starting at once agree on the first."""
     path = vapid_path(data_dir)
     if not path.exists():
         key = Vapid()
         key.generate_keys()
-        pem = key.private_pem()
+        fd, tmp = tempfile.mkstemp(prefix=".vapid-", dir=data_dir)  # 0600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first: use theirs
-        else:
             with os.fdopen(fd, "wb") as f:
-                f.write(pem)
+                f.write(key.private_pem())
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        finally:
+            os.unlink(tmp)
     return Vapid.from_file(str(path))
 
 

@@ -94,7 +94,7 @@ raw_inputs = st.one_of(
 def fuzz_hub():
     from scitex_orochi.hub.testing import Hub
 
-    hub = Hub().start()
+    hub = Hub(extra_env={"SCITEX_OROCHI_PUSH_ENABLED": "true"}).start()  # its routes too
     yield hub
     hub.stop()
     hub.cleanup()
@@ -249,6 +249,17 @@ REST_BODIES = [  # (method, path, a valid body to spoil)
     ("POST", "/api/agents/ops/subscribe/", {"channel": "#fzr", "mention_only": False}),
     ("POST", "/api/agents/ops/unsubscribe", {"channel": "#fzr"}),
     ("POST", "/api/upload-base64/", {"data": "aGk=", "filename": "a.txt", "sender": "ops"}),
+    # Web push (gateway_http/api_push.py; the fuzz hub runs with push enabled).
+    (
+        "POST",
+        "/api/push/subscriptions",
+        {
+            "endpoint": "https://push.example/fz",
+            "keys": {"p256dh": "BA", "auth": "AA"},
+            "person": "ops",
+        },
+    ),
+    ("DELETE", "/api/push/subscriptions/", {"endpoint": "https://push.example/fz"}),
 ]
 
 

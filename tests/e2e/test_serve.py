@@ -106,6 +106,7 @@ def test_serve_with_no_configuration_then_sigterm():
         )
         for name in ("broker", "gateway_ws_00", "gateway_http", "supervisord"):
             assert os.path.getsize(f"{data}/logs/{name}.log") > 0, name
+        assert read(f"{data}/logs/push.log") == ""  # push is off: no push worker
         sup = children_of(proc.pid)
         assert sup, "supervisord runs under serve"
         hub_pids = [p for s in sup for p in children_of(s)]
@@ -224,3 +225,42 @@ def test_serve_reports_a_busy_port():
         )
     assert result.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+
+
+def test_serve_runs_the_push_worker_when_push_is_enabled_and_setup_push_reads_the_key():
+    home = tempfile.mkdtemp(prefix="orohome", dir="/tmp")
+    port, dport = free_port(), free_port()
+    env = serve_env(
+        home,
+        SCITEX_OROCHI_PORT=str(port),
+        SCITEX_OROCHI_DASHBOARD_PORT=str(dport),
+        SCITEX_OROCHI_PUSH_ENABLED="true",
+    )
+    proc, lines = start_serve(env)
+    try:
+        wait_banner(proc, lines)
+        data = f"{home}/.local/share/scitex-orochi"
+        wait_for(
+            lambda: "push worker on the bus" in read(f"{data}/logs/push.log"), 20, "push worker"
+        )
+        assert oct(os.stat(f"{data}/vapid_private.pem").st_mode & 0o777) == "0o600"
+
+        def setup_push(*args: str) -> dict:
+            done = subprocess.run(
+                [sys.executable, "-m", "scitex_orochi.cli", "--dashboard-port", str(dport)]
+                + ["setup-push", "--json", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+
+        from_hub, from_dir = setup_push(), setup_push("--data-dir", data)
+        assert from_hub["public_key"] == from_dir["public_key"] and not from_dir["created"]
+        assert from_hub["subscribe"]["rest"]["url"].endswith("/api/push/subscriptions")
+        stop_serve(proc, lines)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
