@@ -8,11 +8,13 @@ answers 201 only once the message is on disk.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
 from scitex_orochi.hub.bus_bodies import AgentRecord
 from scitex_orochi.hub.store import HISTORY_MAX_LIMIT
+from scitex_orochi.protocol import conversations as conv
 from scitex_orochi.protocol.channels import is_internal
 from scitex_orochi.protocol.conversations import is_dm
 
@@ -104,12 +106,31 @@ async def recent_messages(request: web.Request) -> web.Response:
     return json_rows(rows, more)
 
 
+def check_dm_writer(envelope: dict[str, Any]) -> None:
+    """A person writes into a DM only as one of its people (the admin token moderates DMs
+    but does not speak in others'): 400 for a malformed DM name, 403 for an outsider."""
+    channel = envelope["payload"].get("channel")
+    if not is_dm(channel):
+        return
+    try:
+        people = conv.dm_participants(channel)
+    except conv.ConversationError as exc:
+        raise bad_request(exc.detail, "channel") from None
+    writer = f"human:{envelope['sender']}"
+    if writer not in people:
+        raise not_a_member(
+            f"only the participants of {channel} may write in it ({', '.join(people)}); "
+            f"{writer} is not one"
+        )
+
+
 async def post_message(request: web.Request) -> web.Response:
     """Admin only: into `?workspace=` or the default workspace."""
     scope = await require_admin(request)
     cfg = request.app[CONFIG]
     data = await read_json_object(request, cfg.ws.max_frame_bytes)
     envelope = await expand_message(cfg, scope.one_workspace, build_envelope(data))
+    check_dm_writer(envelope)
     result = await post_envelope(
         request.app[BUS], scope.one_workspace, envelope, cfg.http.post_timeout_s
     )

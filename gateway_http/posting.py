@@ -12,6 +12,7 @@ from typing import Any
 
 from scitex_orochi.hub.errors import IngestTimeout, as_code
 from scitex_orochi.protocol import codec
+from scitex_orochi.protocol import conversations as conv
 from scitex_orochi.protocol.constants import new_id, now_iso
 from scitex_orochi.protocol.errors import ErrorCode
 
@@ -62,7 +63,7 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
         raise bad_request("payload must be an object", "payload")
     payload = dict(payload)
     channel = payload.get("channel")
-    if isinstance(channel, str) and channel:
+    if isinstance(channel, str) and channel and not conv.is_dm(channel):
         payload["channel"] = normalize_channel(channel)
     msg_id = data.get("id")
     if msg_id is not None and (

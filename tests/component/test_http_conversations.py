@@ -523,3 +523,46 @@ async def test_rest_history_resumes_with_the_events_when_asked(http, bed, persis
     for bad in ({"events": "1"}, {"after_seq": "0", "events": "yes"}):
         status, body = await call(http, "GET", path, bed.admin_token, params=bad)
         assert status == 400 and body["field"] == "events", body
+
+
+async def test_a_person_posts_into_their_dm_over_rest_and_nobody_else_may(
+    http, bed, persister, gateway
+):
+    """The dashboard's composer posts an open DM through POST /api/messages: the DM's name
+    stays as it is (no '#'), and the sender must be one of its people."""
+    dave = await RawAgent.connect(gateway.agent_url(bed.default_token), "conv-dave", ["#general"])
+    dm = "dm:agent:conv-dave|human:ana"
+    try:
+        status, body = await call(
+            http,
+            "POST",
+            "/api/messages",
+            bed.admin_token,
+            json={"sender": "ana", "payload": {"channel": dm, "content": "psst, dave"}},
+        )
+        assert status == 201 and body["channel"] == dm, body
+        got = await dave.wait(lambda f: f.get("payload", {}).get("content") == "psst, dave")
+        assert got["payload"]["channel"] == dm
+        assert [r["content"] for r in bed.history(dm)] == ["psst, dave"]
+        # Not ana's DM: refused before anything is stored, naming who may write.
+        other = "dm:agent:conv-dave|human:zed"
+        status, body = await call(
+            http,
+            "POST",
+            "/api/messages",
+            bed.admin_token,
+            json={"sender": "ana", "payload": {"channel": other, "content": "let me in"}},
+        )
+        assert status == 403 and "participants" in body["error"], body
+        assert bed.history(other) == []
+        # A malformed DM name is a 400 naming the channel.
+        status, body = await call(
+            http,
+            "POST",
+            "/api/messages",
+            bed.admin_token,
+            json={"sender": "ana", "payload": {"channel": "dm:human:ana", "content": "x"}},
+        )
+        assert status == 400 and body.get("field") in ("channel", "payload.channel"), body
+    finally:
+        await dave.close()
