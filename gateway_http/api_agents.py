@@ -80,6 +80,16 @@ async def _diagnoses(
     return await asyncio.to_thread(request.app[STORE].diagnoses, workspace)
 
 
+async def _lasting(
+    request: web.Request, workspace: str | None
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """The lasting registry's rows by (workspace, name), and the last diagnoses among them."""
+    rows = await asyncio.to_thread(request.app[STORE].registry, workspace)
+    lasting = {(r["workspace_id"], r["name"]): r for r in rows}
+    reports = {key: row["last_diagnosis"] for key, row in lasting.items() if row["last_diagnosis"]}
+    return lasting, reports
+
+
 def _iso(epoch: Any) -> str | None:
     if not isinstance(epoch, int | float) or isinstance(epoch, bool):
         return None
@@ -149,11 +159,7 @@ async def registry(request: web.Request) -> web.Response:
     knows them."""
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
-    lasting = {
-        (r["workspace_id"], r["name"]): r
-        for r in await asyncio.to_thread(request.app[STORE].registry, scope.workspace)
-    }
-    reports = {key: row["last_diagnosis"] for key, row in lasting.items() if row["last_diagnosis"]}
+    lasting, reports = await _lasting(request, scope.workspace)
     online = [
         overlay(request.app, agent_view(r, now, cfg, report=reports.get(_key(r))))
         for r in await _visible(request, scope)
@@ -206,11 +212,7 @@ async def agents_health(request: web.Request) -> web.Response:
     scope = await authenticate(request)
     cfg, now = request.app[CONFIG], time.time()
     limits = Thresholds.of(cfg)
-    lasting = {
-        (r["workspace_id"], r["name"]): r
-        for r in await asyncio.to_thread(request.app[STORE].registry, scope.workspace)
-    }
-    reports = {key: row["last_diagnosis"] for key, row in lasting.items() if row["last_diagnosis"]}
+    lasting, reports = await _lasting(request, scope.workspace)
     viewer = await _viewer(request, scope)
     entries = [
         health_entry(r, now, report=reports.get(_key(r)), limits=limits)

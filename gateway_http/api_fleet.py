@@ -33,7 +33,7 @@ from .bodies import ADMIN_BODY_MAX_BYTES, read_json_object
 from .errors import ApiError, bad_request, opt_str, unauthorized
 from .fleet_state import FLEET_STATE, FleetState, Registration
 from .keys import BUS, CONFIG, PRESENCE, STORE
-from .posting import build_envelope, normalize_channel, post_envelope
+from .posting import build_envelope, item_envelope, normalize_channel, post_envelope, post_item
 from .routes import add_both
 
 PROFILE_FIELDS = ("agent_id", "role", "machine", "hostname", "multiplexer", "model", "project")
@@ -158,25 +158,12 @@ async def post_health(request: web.Request) -> web.Response:
         parsed = [_health_update(data, None)]
     by = scope.agent_name or registered_name(request.app, scope) or ""
     at = time.time()
-    envelope: dict[str, Any] = {
-        "type": "diagnosis",
-        "sender": by or "reporter",
-        "id": new_id(),
-        "ts": now_iso(),
-        "payload": {
-            "updates": [
-                {"agent": a, "status": s, "reason": r, "source": src, "by": by, "at": at}
-                for a, s, r, src in parsed
-            ]
-        },
-    }
-    ack = await post_envelope(
-        request.app[BUS],
-        scope.one_workspace,
-        envelope,
-        request.app[CONFIG].http.post_timeout_s,
-        admin=scope.is_admin,
-    )
+    updates = [
+        {"agent": a, "status": st, "reason": r, "source": src, "by": by, "at": at}
+        for a, st, r, src in parsed
+    ]
+    envelope = item_envelope("diagnosis", by or "reporter", {"updates": updates})
+    ack = await post_item(request.app, scope.one_workspace, envelope, admin=scope.is_admin)
     return web.json_response({"status": "ok", "applied": int(ack.get("count") or 0)})
 
 

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from aiohttp import web
 
 from scitex_orochi.protocol import codec
-from scitex_orochi.protocol.constants import new_id, now_iso
 
 from .acting import forbidden
 from .auth import Scope, authenticate
 from .errors import ApiError, bad_request
 from .keys import BUS, CONFIG, PRESENCE, STORE
-from .posting import post_envelope
+from .posting import item_envelope, post_item
 from .routes import add_both
 
 MAX_OLDER_THAN_S = 10 * 365 * 86400.0
@@ -51,20 +49,8 @@ def _name(request: web.Request) -> str:
 async def _forget(request: web.Request, scope: Scope, names: list[str]) -> int:
     if not names:
         return 0
-    envelope: dict[str, Any] = {
-        "type": "forget",
-        "sender": "operator",
-        "id": new_id(),
-        "ts": now_iso(),
-        "payload": {"names": names},
-    }
-    ack = await post_envelope(
-        request.app[BUS],
-        scope.one_workspace,
-        envelope,
-        request.app[CONFIG].http.post_timeout_s,
-        admin=True,
-    )
+    envelope = item_envelope("forget", "operator", {"names": names})
+    ack = await post_item(request.app, scope.one_workspace, envelope, admin=True)
     request.app[BUS].forget_gone(scope.one_workspace, set(names))
     return int(ack.get("count") or 0)
 

@@ -36,8 +36,8 @@ from .acting import forbidden
 from .auth import Scope, authenticate
 from .bodies import read_json_object
 from .errors import bad_request, not_found
-from .keys import BUS, CONFIG, STORE
-from .posting import check_sender, post_envelope
+from .keys import CONFIG, STORE
+from .posting import check_sender, post_item
 from .routes import add_both
 
 BODY_MAX_BYTES = 8 * 1024
@@ -149,13 +149,7 @@ async def public_key(request: web.Request) -> web.Response:
 
 
 async def _submit(request: web.Request, scope: Scope, envelope: dict[str, Any]) -> str:
-    ack = await post_envelope(
-        request.app[BUS],
-        scope.one_workspace,
-        envelope,
-        request.app[CONFIG].http.post_timeout_s,
-        admin=True,
-    )
+    ack = await post_item(request.app, scope.one_workspace, envelope, admin=True)
     return str(ack.get("outcome") or "")
 
 

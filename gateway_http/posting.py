@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 from scitex_orochi.hub.errors import IngestTimeout, as_code
 from scitex_orochi.protocol import codec
 from scitex_orochi.protocol import conversations as conv
@@ -17,7 +19,7 @@ from scitex_orochi.protocol.constants import new_id, now_iso
 from scitex_orochi.protocol.errors import ErrorCode
 
 from .errors import ApiError, bad_request
-from .keys import Poster
+from .keys import BUS, CONFIG, Poster
 
 DEFAULT_SENDER = "api"
 
@@ -82,6 +84,21 @@ def build_envelope(data: dict[str, Any]) -> dict[str, Any]:
     except codec.ProtocolError as exc:
         raise bad_request(exc.detail, exc.field) from None
     return parsed.to_dict()
+
+
+def item_envelope(kind: str, sender: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The frame of an in-item that is not a message (`forget`, `diagnosis`, ...): the
+    persister parses it (persister/rows.py), the id names its ack."""
+    return {"type": kind, "sender": sender, "id": new_id(), "ts": now_iso(), "payload": payload}
+
+
+async def post_item(
+    app: web.Application, workspace: str, envelope: dict[str, Any], *, admin: bool
+) -> dict[str, Any]:
+    """`post_envelope` with the app's bus and REST timeout: the answer once on disk."""
+    return await post_envelope(
+        app[BUS], workspace, envelope, app[CONFIG].http.post_timeout_s, admin=admin
+    )
 
 
 async def post_envelope(
