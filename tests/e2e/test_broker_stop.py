@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 from support.procs import read_lines
 from support.util import wait_for
@@ -39,9 +38,10 @@ def test_a_sigterm_at_any_point_of_startup_stops_the_broker_cleanly():
         run_dir = tempfile.mkdtemp(prefix="obs", dir="/tmp")
         proc, lines = start_broker(run_dir)
         try:
-            wait_for(lambda ls=lines: any("is deprecated" in x for x in ls), 20, "the notice")
-            # Spread the signal over the rest of startup: at once, while binding, once up.
-            time.sleep(i * 0.01)
+            # Half the signals land right after the stop signals are blocked (while the
+            # broker reads its configuration and binds), half once the proxy is about to run.
+            mark = "is deprecated" if i % 2 == 0 else "broker up"
+            wait_for(lambda ls=lines, m=mark: any(m in x for x in ls), 20, mark)
             proc.send_signal(signal.SIGTERM)
             try:
                 rc = proc.wait(10)
